@@ -1,0 +1,209 @@
+import { spawn } from 'child_process';
+import { UsageSampler, ProcessUsage } from './rss';
+import { MB, perSecond, secondsSince } from './units';
+
+/**
+ * The timed client phases: kcat (librdkafka, C) against the broker, so the client is never the
+ * slow side of the measurement. Produce reads a pre-generated file (`-l`); consume reads the same
+ * records back from offset 0 to the end of the partition (`-e`) and every record is checked —
+ * offsets contiguous from 0, payload size exact, count exact — because a benchmark that quietly
+ * measured an error path (or half the data) would be worse than none.
+ */
+
+/** librdkafka producer settings: acks=1, small linger, big in-flight queue (kcat blocks when it is full). */
+export const PRODUCE_PROPS: Record<string, string> = {
+  acks: '1',
+  'linger.ms': '5',
+  'batch.num.messages': '10000',
+  'queue.buffering.max.messages': '1000000',
+  'queue.buffering.max.kbytes': '1048576',
+};
+
+/** Consumer: librdkafka's defaults (what a user gets), listed here so the report shows them. */
+export const CONSUME_PROPS: Record<string, string> = {};
+
+export interface PhaseResult {
+  name: string;
+  kind: 'produce' | 'consume';
+  topic: string;
+  recordSize: number;
+  /** Records the phase was meant to move. */
+  expectedRecords: number;
+  /** Records verified (consume) or acknowledged (produce: all or nothing, kcat exits 1 on any failed delivery). */
+  records: number;
+  /** Payload bytes moved (records × recordSize; no keys, no protocol overhead). */
+  payloadBytes: number;
+  seconds: number;
+  recordsPerSec: number;
+  mbPerSec: number;
+  broker: ProcessUsage;
+  ok: boolean;
+  error?: string;
+  command: string[];
+}
+
+interface KcatRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  stderr: string;
+  seconds: number;
+}
+
+/** Spawn kcat, stream its stdout into `onStdout`, kill it at `timeoutMs`. stderr keeps its last 16 KiB. */
+function runKcat(args: string[], timeoutMs: number, onStdout?: (chunk: Buffer) => void): Promise<KcatRun> {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn('kcat', args, { stdio: ['ignore', onStdout ? 'pipe' : 'ignore', 'pipe'] });
+    let stderr = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr = (stderr + t).slice(-16 * 1024)));
+    if (onStdout) child.stdout!.on('data', onStdout);
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(e.code === 'ENOENT' ? new Error('kcat not found: install it with `apt-get install -y kcat`') : e);
+    });
+    // 'close' rather than 'exit': all of stdout must have been seen before the count is final.
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, timedOut, stderr, seconds: secondsSince(start) });
+    });
+  });
+}
+
+function failure(run: KcatRun, timeoutMs: number): string | undefined {
+  if (run.timedOut) return `kcat timed out after ${timeoutMs} ms (killed)`;
+  if (run.code !== 0) return `kcat exited ${run.signal ?? `with code ${run.code}`}: ${run.stderr.trim().slice(-2000)}`;
+  return undefined;
+}
+
+function result(
+  base: Omit<PhaseResult, 'recordsPerSec' | 'mbPerSec' | 'payloadBytes'>,
+): PhaseResult {
+  const payloadBytes = base.records * base.recordSize;
+  return {
+    ...base,
+    payloadBytes,
+    recordsPerSec: base.ok ? perSecond(base.records, base.seconds) : 0,
+    mbPerSec: base.ok ? perSecond(payloadBytes, base.seconds) / MB : 0,
+  };
+}
+
+function propArgs(props: Record<string, string>): string[] {
+  return Object.entries(props).flatMap(([k, v]) => ['-X', `${k}=${v}`]);
+}
+
+export async function producePhase(opts: {
+  name: string;
+  bootstrap: string;
+  topic: string;
+  file: string;
+  records: number;
+  recordSize: number;
+  brokerPid: number;
+  timeoutMs: number;
+}): Promise<PhaseResult> {
+  const command = ['-P', '-b', opts.bootstrap, '-t', opts.topic, '-p', '0', ...propArgs(PRODUCE_PROPS), '-l', opts.file];
+  const sampler = new UsageSampler(opts.brokerPid);
+  const run = await runKcat(command, opts.timeoutMs).finally(() => sampler.stop());
+  const usage = sampler.stop();
+  const error = failure(run, opts.timeoutMs);
+  return result({
+    name: opts.name,
+    kind: 'produce',
+    topic: opts.topic,
+    recordSize: opts.recordSize,
+    expectedRecords: opts.records,
+    records: error ? 0 : opts.records,
+    seconds: run.seconds,
+    broker: usage,
+    ok: error === undefined,
+    error,
+    command: ['kcat', ...command],
+  });
+}
+
+/**
+ * Checks kcat's `%o %S\n` output (offset, payload length) as it streams, in constant memory:
+ * offsets must run 0, 1, 2, … and every payload must have the expected length.
+ */
+export class ConsumeVerifier {
+  count = 0;
+  firstError: string | undefined;
+  private partial = '';
+
+  constructor(private readonly recordSize: number) {}
+
+  push(chunk: Buffer): void {
+    const text = this.partial + chunk.toString('latin1');
+    let start = 0;
+    let nl: number;
+    while ((nl = text.indexOf('\n', start)) >= 0) {
+      this.line(text.slice(start, nl));
+      start = nl + 1;
+    }
+    this.partial = text.slice(start);
+    // A line is ~20 characters; anything longer is not kcat's format and must not grow unbounded.
+    if (this.partial.length > 1024) {
+      this.firstError ??= `unexpected output from kcat: ${JSON.stringify(this.partial.slice(0, 80))}…`;
+      this.partial = '';
+    }
+  }
+
+  end(): void {
+    if (this.partial !== '') this.firstError ??= `truncated last line from kcat: ${JSON.stringify(this.partial)}`;
+    this.partial = '';
+  }
+
+  private line(line: string): void {
+    const sp = line.indexOf(' ');
+    const offset = line.slice(0, sp);
+    const size = line.slice(sp + 1);
+    if (this.firstError === undefined) {
+      if (sp < 0 || offset !== String(this.count)) {
+        this.firstError = `record #${this.count} has offset ${JSON.stringify(offset)}, expected ${this.count}`;
+      } else if (size !== String(this.recordSize)) {
+        this.firstError = `record at offset ${offset} has ${size} payload bytes, expected ${this.recordSize}`;
+      }
+    }
+    this.count++;
+  }
+}
+
+export async function consumePhase(opts: {
+  name: string;
+  bootstrap: string;
+  topic: string;
+  records: number;
+  recordSize: number;
+  brokerPid: number;
+  timeoutMs: number;
+}): Promise<PhaseResult> {
+  const command = ['-C', '-b', opts.bootstrap, '-t', opts.topic, '-p', '0', '-o', 'beginning', '-e', ...propArgs(CONSUME_PROPS), '-f', '%o %S\\n'];
+  const verifier = new ConsumeVerifier(opts.recordSize);
+  const sampler = new UsageSampler(opts.brokerPid);
+  const run = await runKcat(command, opts.timeoutMs, (chunk) => verifier.push(chunk)).finally(() => sampler.stop());
+  const usage = sampler.stop();
+  verifier.end();
+  let error = failure(run, opts.timeoutMs) ?? verifier.firstError;
+  if (error === undefined && verifier.count !== opts.records) {
+    error = `consumed ${verifier.count} records, expected exactly ${opts.records}`;
+  }
+  return result({
+    name: opts.name,
+    kind: 'consume',
+    topic: opts.topic,
+    recordSize: opts.recordSize,
+    expectedRecords: opts.records,
+    records: verifier.count,
+    seconds: run.seconds,
+    broker: usage,
+    ok: error === undefined,
+    error,
+    command: ['kcat', ...command],
+  });
+}

@@ -1,0 +1,184 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { Throughput } from './limits';
+import { PhaseResult } from './kcatPhases';
+import { MB, fixed, grouped, sizeLabel } from './units';
+
+/**
+ * Turns measurements into the printed table, the PASS/MISS lines against the product targets, and
+ * the JSON written for notes. A MISS is information, not an error: only a broken run (a phase
+ * that failed verification, a broker that would not start) makes the benchmark exit non-zero.
+ */
+
+export const TARGETS = {
+  produceRecordsPerSec: 1_000_000, // 100-byte records, 1 partition, acks=1
+  consumeRecordsPerSec: 2_000_000, // 100-byte records, 1 partition
+  brokerRssBytes: 300 * MB,
+};
+
+export interface Limits {
+  diskPageCache?: Throughput;
+  diskFsync?: Throughput;
+  loopbackNode?: Throughput;
+  loopbackPython?: Throughput;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  mode: 'full' | 'quick';
+  durationSeconds: number;
+  machine: { node: string; cpus: number; cpuModel: string; memoryBytes: number; kernel: string };
+  kcatVersion: string;
+  broker: {
+    overrides: Record<string, string>;
+    /** Kernel's VmHWM just before shutdown: the broker's peak RSS over the whole run. */
+    peakRssBytes: number | null;
+    stopExitCode: number | null | undefined;
+  };
+  limits: Limits;
+  phases: PhaseResult[];
+  /** Problems that make the run untrustworthy; non-empty ⇒ exit code 1. */
+  errors: string[];
+}
+
+export interface PhaseRatios {
+  /** produce: ÷ page-cache write speed, ÷ fsync write speed; consume: ÷ node loopback, ÷ python loopback. */
+  [limit: string]: number;
+}
+
+export interface TargetOutcome {
+  name: string;
+  target: string;
+  actual: string;
+  /** null when the phase it depends on did not produce a valid measurement. */
+  pass: boolean | null;
+}
+
+/** The limits each phase kind is compared with. */
+export function ratiosFor(phase: PhaseResult, limits: Limits): PhaseRatios {
+  const against: Array<[string, Throughput | undefined]> =
+    phase.kind === 'produce'
+      ? [
+          ['disk (page cache)', limits.diskPageCache],
+          ['disk (fsync)', limits.diskFsync],
+        ]
+      : [
+          ['loopback (node)', limits.loopbackNode],
+          ['loopback (python)', limits.loopbackPython],
+        ];
+  const out: PhaseRatios = {};
+  for (const [name, limit] of against) if (phase.ok && limit && limit.mbPerSec > 0) out[name] = phase.mbPerSec / limit.mbPerSec;
+  return out;
+}
+
+export function evaluateTargets(r: BenchResults): TargetOutcome[] {
+  const phase = (kind: 'produce' | 'consume'): PhaseResult | undefined =>
+    r.phases.find((p) => p.kind === kind && p.recordSize === 100);
+  const rate = (kind: 'produce' | 'consume', target: number): TargetOutcome => {
+    const p = phase(kind);
+    const measured = p?.ok === true;
+    return {
+      name: `${kind} 100 B records, 1 partition${kind === 'produce' ? ', acks=1' : ''}`,
+      target: `≥ ${grouped(target)} rec/s`,
+      actual: measured ? `${grouped(p!.recordsPerSec)} rec/s` : `not measured (${p?.error ?? 'phase did not run'})`,
+      pass: measured ? p!.recordsPerSec >= target : null,
+    };
+  };
+  const peak = peakRss(r);
+  return [
+    rate('produce', TARGETS.produceRecordsPerSec),
+    rate('consume', TARGETS.consumeRecordsPerSec),
+    {
+      name: 'broker peak RSS during the run',
+      target: `≤ ${fixed(TARGETS.brokerRssBytes / MB, 0)} MB`,
+      actual: peak === null ? 'not measured' : `${fixed(peak / MB)} MB`,
+      pass: peak === null ? null : peak <= TARGETS.brokerRssBytes,
+    },
+  ];
+}
+
+/** The larger of the kernel's high-water mark and our own samples (either may be missing). */
+export function peakRss(r: BenchResults): number | null {
+  const candidates = [r.broker.peakRssBytes ?? 0, ...r.phases.map((p) => p.broker.peakRssBytes)];
+  const peak = Math.max(...candidates);
+  return peak > 0 ? peak : null;
+}
+
+function table(headers: string[], rows: string[][], rightAligned: Set<number>): string[] {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (cells: string[]): string =>
+    cells
+      .map((c, i) => (rightAligned.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [fmt(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt)];
+}
+
+export function formatReport(r: BenchResults): string {
+  const out: string[] = [];
+  out.push(
+    `Strata benchmark (${r.mode}) — ${r.startedAt} — ${fixed(r.durationSeconds, 0)} s`,
+    `node ${r.machine.node}, ${r.machine.cpus} × ${r.machine.cpuModel}, ${fixed(r.machine.memoryBytes / 2 ** 30, 0)} GiB RAM, Linux ${r.machine.kernel}`,
+    `client: ${r.kcatVersion}`,
+    `units: MB = 10^6 bytes; MB/s counts record payload bytes only`,
+    '',
+    'Physical limits',
+  );
+  const limits = [r.limits.diskPageCache, r.limits.diskFsync, r.limits.loopbackNode, r.limits.loopbackPython].filter(
+    (l): l is Throughput => l !== undefined,
+  );
+  out.push(
+    ...table(
+      ['measurement', 'size', 'seconds', 'MB/s'],
+      limits.map((l) => [l.name, sizeLabel(l.bytes), fixed(l.seconds, 2), fixed(l.mbPerSec, 0)]),
+      new Set([1, 2, 3]),
+    ),
+  );
+
+  out.push('', 'kcat ↔ Strata (1 partition; broker CPU in cores: 1.00 = one core busy)');
+  const rows = r.phases.map((p) => {
+    const ratios = Object.entries(ratiosFor(p, r.limits))
+      .map(([name, v]) => `${fixed(v, 3)} of ${name}`)
+      .join(', ');
+    return [
+      p.name,
+      grouped(p.expectedRecords),
+      p.ok ? fixed(p.seconds, 2) : '-',
+      p.ok ? grouped(p.recordsPerSec) : '-',
+      p.ok ? fixed(p.mbPerSec) : '-',
+      fixed(p.broker.cpuCores, 2),
+      `${fixed(p.broker.peakRssBytes / MB)} MB`,
+      p.ok ? ratios : `FAILED: ${p.error ?? ''}`,
+    ];
+  });
+  out.push(
+    ...table(
+      ['phase', 'records', 'seconds', 'rec/s', 'MB/s', 'CPU', 'peak RSS', 'ratio to limit'],
+      rows,
+      new Set([1, 2, 3, 4, 5, 6]),
+    ),
+  );
+
+  out.push('', 'Targets');
+  for (const t of evaluateTargets(r)) {
+    const verdict = t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'MISS';
+    out.push(`  ${verdict}  ${t.name}: ${t.target} — measured ${t.actual}`);
+  }
+  if (r.broker.stopExitCode !== undefined) out.push('', `broker exit code after SIGTERM: ${r.broker.stopExitCode}`);
+  if (r.errors.length > 0) {
+    out.push('', 'ERRORS (the run is not trustworthy):', ...r.errors.map((e) => `  - ${e}`));
+  }
+  return out.join('\n') + '\n';
+}
+
+/** results + derived ratios and target outcomes, as written to bench/results/latest.json. */
+export function writeResultsJson(file: string, r: BenchResults): void {
+  const doc = {
+    ...r,
+    phases: r.phases.map((p) => ({ ...p, ratios: ratiosFor(p, r.limits) })),
+    targets: evaluateTargets(r),
+    brokerPeakRssBytes: peakRss(r),
+  };
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
+}

@@ -1,0 +1,248 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { startBenchBroker, RunningBroker } from './brokerProcess';
+import { consumePhase, producePhase, PhaseResult } from './kcatPhases';
+import { diskWrite, loopbackNode, loopbackPython, Throughput } from './limits';
+import { writeRecordFile } from './records';
+import { formatReport, writeResultsJson, BenchResults, Limits } from './report';
+import { readMemory } from './rss';
+import { MiB, secondsSince, sizeLabel } from './units';
+
+/**
+ * `npm run bench [-- --quick] [-- --override key=value ...]`
+ *
+ * One run measures the machine's limits, then kcat producing to and consuming from a freshly
+ * started broker, and prints a table with ratios and PASS/MISS against the targets. Exit code 0
+ * unless the run itself broke (see report.ts); results also go to bench/results/latest.json.
+ */
+
+interface Plan {
+  mode: 'full' | 'quick';
+  diskBytes: number;
+  loopbackBytes: number;
+  /** Record counts per record size; each size gets a produce phase then a consume phase. */
+  workloads: Array<{ size: number; count: number }>;
+}
+
+const PLANS: Record<'full' | 'quick', Plan> = {
+  full: {
+    mode: 'full',
+    diskBytes: 1024 * MiB,
+    loopbackBytes: 2048 * MiB,
+    workloads: [
+      { size: 100, count: 2_000_000 },
+      { size: 1024, count: 500_000 },
+    ],
+  },
+  quick: {
+    mode: 'quick',
+    diskBytes: 256 * MiB,
+    loopbackBytes: 512 * MiB,
+    workloads: [
+      { size: 100, count: 200_000 },
+      { size: 1024, count: 50_000 },
+    ],
+  },
+};
+
+const PYTHON = '/usr/bin/python3';
+/** A phase may take 20 s plus 1 s per 50,000 records; slower than that counts as broken, not slow. */
+const phaseTimeoutMs = (records: number): number => 20_000 + Math.ceil(records / 50_000) * 1000;
+
+const USAGE = `Usage: npm run bench [-- --quick] [-- --override key=value]...
+  --quick                 smaller run (~10% of the data) for a fast sanity check
+  --override key=value    broker config passed to the broker (repeatable)
+  --keep                  keep the temp dir (data dir, record files) and print its path`;
+
+interface Args {
+  quick: boolean;
+  keep: boolean;
+  overrides: Record<string, string>;
+}
+
+function parseArgs(argv: string[]): Args | string {
+  const args: Args = { quick: false, keep: false, overrides: {} };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--quick') args.quick = true;
+    else if (a === '--keep') args.keep = true;
+    else if (a === '--override' || a.startsWith('--override=')) {
+      const kv = a === '--override' ? argv[++i] : a.slice('--override='.length);
+      const eq = kv?.indexOf('=') ?? -1;
+      if (kv === undefined || eq <= 0) return `--override expects key=value, got ${kv ?? 'nothing'}`;
+      args.overrides[kv.slice(0, eq)] = kv.slice(eq + 1);
+    } else if (a === '--help' || a === '-h') return '';
+    else return `unknown argument ${a}`;
+  }
+  return args;
+}
+
+/** The repository root: the nearest ancestor with a package.json (works from dist/bench and bench/). */
+function repoRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${__dirname}`);
+    dir = up;
+  }
+  return dir;
+}
+
+function progress(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+function kcatVersion(): string {
+  try {
+    const out = execFileSync('kcat', ['-V'], { encoding: 'utf8', timeout: 10_000 });
+    return (out.split('\n').find((l) => l.startsWith('Version ')) ?? out.split('\n')[0] ?? 'kcat').trim();
+  } catch (e) {
+    throw new Error(`kcat is needed for the benchmark: install it with \`apt-get install -y kcat\` (${(e as Error).message})`);
+  }
+}
+
+async function measure<T>(what: string, errors: string[], fn: () => T | Promise<T>): Promise<T | undefined> {
+  progress(`${what}…`);
+  try {
+    return await fn();
+  } catch (e) {
+    errors.push(`${what}: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parseArgs(argv);
+  if (typeof parsed === 'string') {
+    process.stderr.write(`${parsed ? `${parsed}\n` : ''}${USAGE}\n`);
+    return parsed ? 2 : 0;
+  }
+  const plan = PLANS[parsed.quick ? 'quick' : 'full'];
+  const root = repoRoot();
+  const started = process.hrtime.bigint();
+  const errors: string[] = [];
+  const kcat = kcatVersion();
+
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bench-'));
+  const removeWork = (): void => {
+    if (!parsed.keep) fs.rmSync(work, { recursive: true, force: true });
+  };
+  // Ctrl-C: the broker dies with us (setpriv death signal); the temp files must not stay behind.
+  const onSignal = (): void => {
+    removeWork();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const results: BenchResults = {
+    startedAt: new Date().toISOString(),
+    mode: plan.mode,
+    durationSeconds: 0,
+    machine: {
+      node: process.version,
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+      memoryBytes: os.totalmem(),
+      kernel: os.release(),
+    },
+    kcatVersion: kcat,
+    broker: { overrides: parsed.overrides, peakRssBytes: null, stopExitCode: undefined },
+    limits: {},
+    phases: [],
+    errors,
+  };
+
+  try {
+    const limits: Limits = results.limits;
+    const mb = sizeLabel(plan.diskBytes);
+    limits.diskFsync = await measure(`disk write ${mb} + fsync`, errors, () => diskWrite(work, plan.diskBytes, MiB, true));
+    limits.diskPageCache = await measure(`disk write ${mb}, no fsync`, errors, () => diskWrite(work, plan.diskBytes, MiB, false));
+    const lb = sizeLabel(plan.loopbackBytes);
+    limits.loopbackNode = await measure(`loopback TCP node → node, ${lb}`, errors, () => loopbackNode(plan.loopbackBytes, MiB));
+    if (fs.existsSync(PYTHON)) {
+      limits.loopbackPython = await measure(`loopback TCP python → python, ${lb}`, errors, () =>
+        loopbackPython(PYTHON, plan.loopbackBytes, MiB),
+      );
+    }
+
+    const files = plan.workloads.map((w) => ({ ...w, file: path.join(work, `records-${w.size}.txt`) }));
+    for (const f of files) {
+      await measure(`generating ${f.count} × ${sizeLabel(f.size)} records`, errors, () => writeRecordFile(f.file, f.count, f.size));
+    }
+
+    const dataDir = path.join(work, 'data');
+    fs.mkdirSync(dataDir);
+    const main = path.join(root, 'dist', 'core', 'cli', 'main.js');
+    const broker: RunningBroker | undefined = await measure('starting the broker', errors, () =>
+      startBenchBroker(main, dataDir, parsed.overrides),
+    );
+    if (broker) {
+      progress(`broker pid ${broker.pid} listening on ${broker.bootstrap}`);
+      try {
+        await runPhases(broker, files, results.phases, errors);
+      } finally {
+        results.broker.peakRssBytes = readMemory(broker.pid)?.hwmBytes ?? null;
+        progress('stopping the broker…');
+        results.broker.stopExitCode = await broker.stop();
+        if (results.broker.stopExitCode !== 0) {
+          errors.push(`broker exited with ${results.broker.stopExitCode} after SIGTERM; its last output:\n${broker.output().slice(-3000)}`);
+        }
+      }
+    }
+  } finally {
+    if (parsed.keep) progress(`kept ${work}`);
+    removeWork();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+
+  results.durationSeconds = secondsSince(started);
+  process.stdout.write('\n' + formatReport(results));
+  const json = path.join(root, 'bench', 'results', 'latest.json');
+  writeResultsJson(json, results);
+  process.stdout.write(`\nresults written to ${path.relative(process.cwd(), json) || json}\n`);
+  return errors.length > 0 ? 1 : 0;
+}
+
+async function runPhases(
+  broker: RunningBroker,
+  files: Array<{ size: number; count: number; file: string }>,
+  phases: PhaseResult[],
+  errors: string[],
+): Promise<void> {
+  for (const f of files) {
+    const label = sizeLabel(f.size);
+    const topic = `bench-${label.replace(/\s+/g, '').toLowerCase()}`;
+    const common = { bootstrap: broker.bootstrap, topic, records: f.count, recordSize: f.size, brokerPid: broker.pid };
+    progress(`produce ${f.count} × ${label} to ${topic}…`);
+    const produced = await producePhase({ ...common, name: `produce ${label}`, file: f.file, timeoutMs: phaseTimeoutMs(f.count) });
+    phases.push(produced);
+    if (!produced.ok) {
+      errors.push(`produce ${label}: ${produced.error}`);
+      continue; // consuming what a failed produce left would measure nothing meaningful
+    }
+    progress(`consume ${f.count} × ${label} from ${topic}…`);
+    const consumed = await consumePhase({ ...common, name: `consume ${label}`, timeoutMs: phaseTimeoutMs(f.count) });
+    phases.push(consumed);
+    if (!consumed.ok) errors.push(`consume ${label}: ${consumed.error}`);
+  }
+}
+
+// Re-exported for the benchmark's own tests.
+export { parseArgs, PLANS, phaseTimeoutMs };
+export type { Throughput };
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`[bench] failed: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

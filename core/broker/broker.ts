@@ -1,0 +1,114 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createLogger, type Logger } from '../common/logger';
+import type { BrokerConfig } from '../config/brokerConfig';
+import { parseListeners } from '../config/brokerConfig';
+import { openMetadataStore } from '../meta/url';
+import type { MetadataStore } from '../meta/metadataStore';
+import { KafkaServer } from './server';
+import { Dispatcher } from './dispatcher';
+import { TopicRegistry } from './topicRegistry';
+import type { BrokerContext } from './handlers/types';
+import { apiVersionsHandler } from './handlers/apiVersions';
+import { metadataHandler } from './handlers/metadata';
+import { produceHandler } from './handlers/produce';
+import { fetchHandler } from './handlers/fetch';
+import { listOffsetsHandler } from './handlers/listOffsets';
+import { createPartitionsHandler, createTopicsHandler, deleteTopicsHandler } from './handlers/topicAdmin';
+import { alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler } from './handlers/configs';
+import { describeClusterHandler } from './handlers/describeCluster';
+
+/** How often the broker checks time-based log policies (flush.ms, segment.ms). */
+const HOUSEKEEPING_INTERVAL_MS = 1000;
+
+/**
+ * One Strata broker process: the metadata store, the partition logs and the Kafka listener.
+ * `start` resolves once the listener is bound; `stop` closes connections, flushes and closes
+ * every log, then the store.
+ */
+export class Broker {
+  private housekeeping: NodeJS.Timeout | null = null;
+
+  private constructor(
+    readonly context: BrokerContext,
+    private readonly server: KafkaServer,
+    private readonly store: MetadataStore,
+    readonly endpoint: { host: string; port: number },
+  ) {}
+
+  static async start(config: BrokerConfig, logger: Logger = createLogger('broker')): Promise<Broker> {
+    const dataDir = path.resolve(config.logDirs);
+    fs.mkdirSync(dataDir, { recursive: true });
+    const store = await openMetadataStore(config.metadata, { dataDir });
+    try {
+      const clusterId = await store.getOrCreateClusterId();
+      const topics = new TopicRegistry(store, path.join(dataDir, 'logs'), config, logger.child('topics'));
+      await topics.load();
+      const listener = parseListeners(config.listeners)[0];
+      const advertisedListener = config.advertisedListeners ? parseListeners(config.advertisedListeners)[0] : null;
+      const advertised = { host: '', port: 0 };
+      const context: BrokerContext = {
+        nodeId: config.nodeId,
+        clusterId,
+        rack: config.brokerRack ?? null,
+        advertised,
+        config,
+        topics,
+        logger: logger.child('requests'),
+      };
+      const handlers = [
+        metadataHandler,
+        produceHandler,
+        fetchHandler,
+        listOffsetsHandler,
+        createTopicsHandler,
+        deleteTopicsHandler,
+        createPartitionsHandler,
+        describeConfigsHandler,
+        alterConfigsHandler,
+        incrementalAlterConfigsHandler,
+        describeClusterHandler,
+      ];
+      let dispatcher: Dispatcher;
+      const versions = apiVersionsHandler(() => dispatcher.supportedApis());
+      dispatcher = new Dispatcher(context, [versions, ...handlers]);
+      const server = new KafkaServer(
+        { host: listener.host, port: listener.port, maxRequestBytes: config.socketRequestMaxBytes, idleTimeoutMs: config.connectionsMaxIdleMs, logger: logger.child('network') },
+        dispatcher,
+      );
+      const bound = await server.listen();
+      advertised.host = advertisedListener?.host || (bound.host === '0.0.0.0' || bound.host === '' ? '127.0.0.1' : bound.host);
+      advertised.port = advertisedListener && advertisedListener.port !== 0 ? advertisedListener.port : bound.port;
+      const broker = new Broker(context, server, store, bound);
+      broker.housekeeping = setInterval(() => broker.tick(), HOUSEKEEPING_INTERVAL_MS);
+      broker.housekeeping.unref();
+      logger.info(
+        `listening on PLAINTEXT://${bound.host}:${bound.port} (node.id=${config.nodeId}, cluster.id=${clusterId}, advertised ${advertised.host}:${advertised.port}, data ${dataDir})`,
+      );
+      return broker;
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const t of this.context.topics.list()) {
+      for (const log of t.partitions) {
+        try {
+          log.maybeFlushOrRoll(now);
+        } catch (e) {
+          this.context.logger.warn(`housekeeping ${t.name}: ${(e as Error).message}`);
+        }
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.housekeeping) clearInterval(this.housekeeping);
+    await this.server.close();
+    await this.context.topics.close();
+    await this.store.close();
+  }
+}

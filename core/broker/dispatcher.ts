@@ -1,0 +1,67 @@
+import { Reader } from '../protocol/reader';
+import { Writer } from '../protocol/writer';
+import { encodeFrame, readRequestHeader, responseHeaderVersion, writeResponseHeader } from '../protocol/headers';
+import { API_MESSAGES, ApiKey } from '../protocol/generated/index';
+import { ErrorCode } from '../protocol/errorCodes';
+import type { ConnectionInfo, FrameHandler } from './server';
+import type { ApiHandler, BrokerContext, RequestContext } from './handlers/types';
+
+/**
+ * Decodes the request header, routes to the API's handler, encodes the response frame.
+ * A request that cannot be parsed throws, and the server closes that connection with a log
+ * line (as Kafka does); the broker keeps serving every other connection.
+ */
+export class Dispatcher implements FrameHandler {
+  private readonly handlers = new Map<number, ApiHandler>();
+
+  constructor(private readonly broker: BrokerContext, handlers: ApiHandler[]) {
+    for (const h of handlers) this.handlers.set(h.apiKey, h);
+  }
+
+  /** The advertised (apiKey, min, max) ranges: 0 to the newest version our codecs speak. */
+  supportedApis(): { apiKey: number; minVersion: number; maxVersion: number }[] {
+    return [...this.handlers.keys()]
+      .sort((a, b) => a - b)
+      .map((k) => {
+        const m = API_MESSAGES.get(k)!;
+        return { apiKey: k, minVersion: m.minVersion, maxVersion: m.maxVersion };
+      });
+  }
+
+  handle(frame: Buffer, conn: ConnectionInfo): Buffer[] | null | Promise<Buffer[] | null> {
+    const r = new Reader(frame);
+    const header = readRequestHeader(r);
+    const meta = API_MESSAGES.get(header.apiKey);
+    const handler = this.handlers.get(header.apiKey);
+    if (!meta || !handler) {
+      throw new Error(`unsupported api key ${header.apiKey} (correlation id ${header.correlationId}, client ${header.clientId})`);
+    }
+    const version = header.apiVersion;
+    if (version < meta.minVersion || version > meta.maxVersion) {
+      if (header.apiKey === ApiKey.ApiVersions) {
+        // KIP-511: answer an unknown ApiVersions version with v0 and UNSUPPORTED_VERSION, so the
+        // client can retry with a version from our list.
+        const res = { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: this.supportedApis() };
+        return this.encode(header.apiKey, 0, header.correlationId, res);
+      }
+      throw new Error(`unsupported version ${version} of api key ${header.apiKey} (${meta.name}) from ${conn.remote}`);
+    }
+    const req = meta.readRequest(r, version);
+    const ctx: RequestContext = { header, version, conn, broker: this.broker };
+    if (version < handler.minImplemented) {
+      return this.encode(header.apiKey, version, header.correlationId, handler.errorResponse(req, ErrorCode.UNSUPPORTED_VERSION, ctx));
+    }
+    const out = handler.handle(req, ctx);
+    if (out instanceof Promise) {
+      return out.then((res) => (res === null ? null : this.encode(header.apiKey, version, header.correlationId, res)));
+    }
+    return out === null ? null : this.encode(header.apiKey, version, header.correlationId, out);
+  }
+
+  private encode(apiKey: number, version: number, correlationId: number, body: unknown): Buffer[] {
+    const w = new Writer();
+    writeResponseHeader(w, correlationId, responseHeaderVersion(apiKey, version));
+    API_MESSAGES.get(apiKey)!.writeResponse(w, version, body);
+    return encodeFrame(w.toChunks());
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * DescribeCluster (api key 60). Flexible from v0; v1 endpoint type (1 = brokers; 2 =
+ * controllers, which a Strata broker also answers for since it holds the controller role).
+ */
+import { ApiKey } from '../../protocol/generated/index';
+import type { DescribeClusterRequest } from '../../protocol/generated/DescribeClusterRequest';
+import type { DescribeClusterResponse } from '../../protocol/generated/DescribeClusterResponse';
+import { ErrorCode } from '../../protocol/errorCodes';
+import type { ApiHandler } from './types';
+
+const AUTHORIZED_OPERATIONS_OMITTED = -2147483648;
+
+export const describeClusterHandler: ApiHandler<DescribeClusterRequest, DescribeClusterResponse> = {
+  apiKey: ApiKey.DescribeCluster,
+  minImplemented: 0,
+  handle(req, ctx) {
+    const b = ctx.broker;
+    const endpointType = req.endpointType ?? 1;
+    if (endpointType !== 1 && endpointType !== 2) {
+      return this.errorResponse(req, ErrorCode.UNSUPPORTED_ENDPOINT_TYPE, ctx);
+    }
+    return {
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.NONE,
+      errorMessage: null,
+      endpointType,
+      clusterId: b.clusterId,
+      controllerId: b.nodeId,
+      brokers: [{ brokerId: b.nodeId, host: b.advertised.host, port: b.advertised.port, rack: b.rack }],
+      clusterAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+    };
+  },
+  errorResponse(req, errorCode, ctx) {
+    return {
+      throttleTimeMs: 0,
+      errorCode,
+      errorMessage: null,
+      endpointType: req.endpointType ?? 1,
+      clusterId: ctx.broker.clusterId,
+      controllerId: -1,
+      brokers: [],
+      clusterAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+    };
+  },
+};

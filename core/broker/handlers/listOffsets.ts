@@ -1,0 +1,89 @@
+/**
+ * ListOffsets (api key 2).
+ *
+ * v0 answers with a list of old-style offsets (maxNumOffsets); v1 a single offset and its
+ * timestamp; v2 isolation level; v4 current leader epoch (and leaderEpoch in the answer);
+ * v6 flexible; v7 MAX_TIMESTAMP (-3); v8 EARLIEST_LOCAL (-4); v9 LATEST_TIERED (-5);
+ * v10 timeout. Special timestamps: -1 latest (the high watermark, or the last stable
+ * offset under read_committed, which equals it until transactions exist), -2 earliest
+ * (log start offset). Other values find the first offset whose timestamp is >= the target
+ * through the time index; none → offset -1, timestamp -1 (Kafka's "no such offset").
+ */
+import { ApiKey } from '../../protocol/generated/index';
+import type { ListOffsetsRequest } from '../../protocol/generated/ListOffsetsRequest';
+import type { ListOffsetsResponse, ListOffsetsPartitionResponse } from '../../protocol/generated/ListOffsetsResponse';
+import { ErrorCode } from '../../protocol/errorCodes';
+import { toKafkaErrorCode } from '../../common/errors';
+import type { PartitionLog } from '../../log/partitionLog';
+import type { ApiHandler } from './types';
+
+const LEADER_EPOCH = 0;
+export const LATEST_TIMESTAMP = -1n;
+export const EARLIEST_TIMESTAMP = -2n;
+export const MAX_TIMESTAMP = -3n;
+export const EARLIEST_LOCAL_TIMESTAMP = -4n;
+export const LATEST_TIERED_TIMESTAMP = -5n;
+
+function answer(partitionIndex: number, errorCode: number, offset = -1n, timestamp = -1n): ListOffsetsPartitionResponse {
+  return { partitionIndex, errorCode, oldStyleOffsets: offset >= 0n ? [offset] : [], timestamp, offset, leaderEpoch: offset >= 0n ? LEADER_EPOCH : -1 };
+}
+
+function lookup(log: PartitionLog, target: bigint): { offset: bigint; timestamp: bigint } {
+  switch (target) {
+    case LATEST_TIMESTAMP:
+      return { offset: log.highWatermark, timestamp: -1n };
+    case EARLIEST_TIMESTAMP:
+    case EARLIEST_LOCAL_TIMESTAMP:
+      return { offset: log.logStartOffset, timestamp: -1n };
+    case LATEST_TIERED_TIMESTAMP:
+      // Nothing is tiered yet: Kafka answers -1 when no segment has been uploaded.
+      return { offset: -1n, timestamp: -1n };
+    case MAX_TIMESTAMP: {
+      const m = log.maxTimestampOffset();
+      return m ?? { offset: -1n, timestamp: -1n };
+    }
+    default: {
+      const found = log.offsetForTimestamp(target);
+      return found ?? { offset: -1n, timestamp: -1n };
+    }
+  }
+}
+
+export const listOffsetsHandler: ApiHandler<ListOffsetsRequest, ListOffsetsResponse> = {
+  apiKey: ApiKey.ListOffsets,
+  minImplemented: 0,
+
+  handle(req, ctx) {
+    return {
+      throttleTimeMs: 0,
+      topics: req.topics.map((t) => {
+        const topic = ctx.broker.topics.get(t.name);
+        return {
+          name: t.name,
+          partitions: t.partitions.map((p) => {
+            const log = topic?.partitions[p.partitionIndex];
+            if (!log) return answer(p.partitionIndex, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+            const epoch = p.currentLeaderEpoch ?? -1;
+            if (epoch >= 0 && epoch !== LEADER_EPOCH) {
+              return answer(p.partitionIndex, epoch < LEADER_EPOCH ? ErrorCode.FENCED_LEADER_EPOCH : ErrorCode.UNKNOWN_LEADER_EPOCH);
+            }
+            if (ctx.version === 0 && p.timestamp < -2n) return answer(p.partitionIndex, ErrorCode.UNSUPPORTED_VERSION);
+            try {
+              const r = lookup(log, p.timestamp);
+              return answer(p.partitionIndex, ErrorCode.NONE, r.offset, r.timestamp);
+            } catch (e) {
+              return answer(p.partitionIndex, toKafkaErrorCode(e));
+            }
+          }),
+        };
+      }),
+    };
+  },
+
+  errorResponse(req, errorCode) {
+    return {
+      throttleTimeMs: 0,
+      topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => answer(p.partitionIndex, errorCode)) })),
+    };
+  },
+};

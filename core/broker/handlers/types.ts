@@ -1,0 +1,37 @@
+import type { Logger } from '../../common/logger';
+import type { RequestHeader } from '../../protocol/headers';
+import type { ConnectionInfo } from '../server';
+import type { TopicRegistry } from '../topicRegistry';
+import type { BrokerConfig } from '../../config/brokerConfig';
+
+/** The broker as handlers see it: identity, advertised endpoint, topics. */
+export interface BrokerContext {
+  readonly nodeId: number;
+  readonly clusterId: string;
+  readonly rack: string | null;
+  /** The endpoint clients are told to connect to (advertised.listeners, port filled after bind). */
+  readonly advertised: { host: string; port: number };
+  readonly config: BrokerConfig;
+  readonly topics: TopicRegistry;
+  readonly logger: Logger;
+}
+
+export interface RequestContext {
+  readonly header: RequestHeader;
+  readonly version: number;
+  readonly conn: ConnectionInfo;
+  readonly broker: BrokerContext;
+}
+
+/**
+ * One module per API. `minImplemented` is the lowest version the handler serves: the broker
+ * advertises from 0 (old clients probe for features by the advertised range) and answers
+ * versions below `minImplemented` with UNSUPPORTED_VERSION via `errorResponse`.
+ */
+export interface ApiHandler<Req = any, Res = any> {
+  readonly apiKey: number;
+  readonly minImplemented: number;
+  handle(req: Req, ctx: RequestContext): Res | null | Promise<Res | null>;
+  /** The response for a request that fails as a whole with `errorCode`. */
+  errorResponse(req: Req, errorCode: number, ctx: RequestContext): Res;
+}

@@ -1,0 +1,66 @@
+import { parseArgs, parseKeyValue, type CommandSpec } from './args';
+import { loadBrokerConfig } from '../config/brokerConfig';
+import { Broker } from '../broker/broker';
+import { createLogger } from '../common/logger';
+
+export const brokerSpec: CommandSpec = {
+  name: 'broker',
+  summary: 'Run a Strata broker (embedded metadata store and local segments by default).',
+  flags: [
+    { name: 'data-dir', kind: 'value', valueName: 'DIR', description: 'where segments and the embedded metadata live (log.dirs; default ./data)' },
+    { name: 'listeners', kind: 'value', valueName: 'LIST', description: 'listeners, e.g. PLAINTEXT://127.0.0.1:9092 (port 0 = ephemeral)' },
+    { name: 'advertised-listeners', kind: 'value', valueName: 'LIST', description: 'what clients are told to connect to (default: the bound listener)' },
+    { name: 'node-id', kind: 'value', valueName: 'N', description: 'this broker\'s node.id (default 0)' },
+    { name: 'metadata', kind: 'value', valueName: 'URL', description: 'metadata store: embedded:PATH (default embedded:<data-dir>/meta)' },
+    { name: 'object-store', kind: 'value', valueName: 'URL', description: 'object store for tiered segments: file://PATH (default file://<data-dir>/tier)' },
+    { name: 'config', kind: 'value', valueName: 'FILE', description: 'a Kafka-style server.properties file' },
+    { name: 'override', kind: 'repeatable', valueName: 'KEY=VALUE', description: 'set any broker config (Kafka names, e.g. num.partitions=3); repeatable' },
+  ],
+  examples: ['strata broker', 'strata broker --data-dir /var/lib/strata --listeners PLAINTEXT://0.0.0.0:9092 --advertised-listeners PLAINTEXT://broker1:9092', 'strata broker --override num.partitions=3 --override log.retention.hours=24'],
+};
+
+const FLAG_TO_CONFIG: Record<string, string> = {
+  'data-dir': 'log.dirs',
+  listeners: 'listeners',
+  'advertised-listeners': 'advertised.listeners',
+  'node-id': 'node.id',
+  metadata: 'metadata',
+  'object-store': 'object.store',
+};
+
+/** `strata broker …`: runs until SIGINT/SIGTERM; resolves with the process exit code. */
+export async function runBrokerCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, brokerSpec);
+  const flags: Record<string, string> = {};
+  for (const o of args.list('override')) {
+    const [k, v] = parseKeyValue(o, '--override', brokerSpec);
+    flags[k] = v;
+  }
+  for (const [flag, key] of Object.entries(FLAG_TO_CONFIG)) {
+    const v = args.string(flag);
+    if (v !== undefined) flags[key] = v;
+  }
+  const config = loadBrokerConfig({ flags, env: process.env, file: args.string('config') });
+  const logger = createLogger('broker');
+  const broker = await Broker.start(config, logger);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info(`${signal} received, shutting down`);
+      broker.stop().then(
+        () => {
+          logger.info('stopped');
+          resolve(0);
+        },
+        (e) => {
+          logger.error(`shutdown failed: ${(e as Error).message}`);
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}

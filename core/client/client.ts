@@ -1,0 +1,771 @@
+import { StrataError } from '../common/errors';
+import { ErrorCode } from '../protocol/errorCodes';
+import { ApiKey } from '../protocol/generated/index';
+import { ZERO_UUID } from '../protocol/reader';
+import type { AlterConfigsRequest } from '../protocol/generated/AlterConfigsRequest';
+import type { AlterConfigsResponse } from '../protocol/generated/AlterConfigsResponse';
+import type { CreatePartitionsRequest } from '../protocol/generated/CreatePartitionsRequest';
+import type { CreatePartitionsResponse } from '../protocol/generated/CreatePartitionsResponse';
+import type { CreateTopicsRequest } from '../protocol/generated/CreateTopicsRequest';
+import type { CreateTopicsResponse } from '../protocol/generated/CreateTopicsResponse';
+import type { DeleteTopicsRequest } from '../protocol/generated/DeleteTopicsRequest';
+import type { DeleteTopicsResponse } from '../protocol/generated/DeleteTopicsResponse';
+import type { DescribeClusterRequest } from '../protocol/generated/DescribeClusterRequest';
+import type { DescribeClusterResponse } from '../protocol/generated/DescribeClusterResponse';
+import type { DescribeConfigsRequest } from '../protocol/generated/DescribeConfigsRequest';
+import type { DescribeConfigsResponse } from '../protocol/generated/DescribeConfigsResponse';
+import type { FetchRequest } from '../protocol/generated/FetchRequest';
+import type { FetchResponse } from '../protocol/generated/FetchResponse';
+import type { IncrementalAlterConfigsRequest } from '../protocol/generated/IncrementalAlterConfigsRequest';
+import type { IncrementalAlterConfigsResponse } from '../protocol/generated/IncrementalAlterConfigsResponse';
+import type { ListOffsetsRequest } from '../protocol/generated/ListOffsetsRequest';
+import type { ListOffsetsResponse } from '../protocol/generated/ListOffsetsResponse';
+import type { MetadataRequest } from '../protocol/generated/MetadataRequest';
+import type { MetadataResponse } from '../protocol/generated/MetadataResponse';
+import type { ProduceRequest } from '../protocol/generated/ProduceRequest';
+import type { ProduceResponse } from '../protocol/generated/ProduceResponse';
+import { KafkaConnection } from './connection';
+import { KafkaResponseError, throwIfError } from './errors';
+import { CompressionName, FetchedRecord, ProduceRecord, decodeFetchedRecords, encodeRecordBatch } from './records';
+
+/**
+ * A small Kafka client on Strata's own codecs: metadata, produce, fetch, list offsets and the
+ * admin calls the CLI needs. It is deliberately simple: one connection per broker, requests
+ * for one partition at a time (pipelined by the connection), and a bounded retry with metadata
+ * refresh when a partition moved or a topic is not visible yet.
+ */
+
+export interface StrataClientOptions {
+  /** 'host:port' entries; the first that answers is used to discover the cluster. */
+  bootstrapServers: string[];
+  clientId?: string;
+  /** Per-request timeout (fetch adds its maxWaitMs on top). Default 30 000 ms. */
+  requestTimeoutMs?: number;
+  /** TCP connect plus ApiVersions handshake per broker. Default 10 000 ms. */
+  connectTimeoutMs?: number;
+  /** Attempts after the first for retriable partition errors. Default 5. */
+  retries?: number;
+  /** First retry delay; doubles per attempt. Default 50 ms. */
+  retryBackoffMs?: number;
+}
+
+export interface BrokerInfo {
+  nodeId: number;
+  host: string;
+  port: number;
+  rack: string | null;
+}
+
+export interface PartitionInfo {
+  partition: number;
+  /** -1 when no leader is known. */
+  leader: number;
+  leaderEpoch: number;
+  replicas: number[];
+  isr: number[];
+  offlineReplicas: number[];
+  /** The partition's error in the metadata response (e.g. LEADER_NOT_AVAILABLE), NONE normally. */
+  errorCode: number;
+}
+
+export interface TopicInfo {
+  name: string;
+  /** Kafka's base64 form; all-zero when the broker does not report ids. */
+  topicId: string;
+  isInternal: boolean;
+  /** Sorted by partition index. */
+  partitions: PartitionInfo[];
+}
+
+export interface ClusterInfo {
+  clusterId: string | null;
+  controllerId: number;
+  brokers: BrokerInfo[];
+}
+
+/** -1 = all in-sync replicas, 1 = leader only, 0 = no response at all. */
+export type Acks = -1 | 0 | 1;
+
+export interface ProduceOptions {
+  acks?: Acks;
+  compression?: CompressionName;
+  /** How long the broker may wait for acks=all. Default 30 000 ms. */
+  timeoutMs?: number;
+}
+
+export interface ProduceResult {
+  /** Offset of the first record; -1n for acks=0 (unknown). */
+  baseOffset: bigint;
+  /** Broker time when the topic uses LogAppendTime, else -1n. */
+  logAppendTimeMs: bigint;
+  logStartOffset: bigint;
+}
+
+export interface FetchOptions {
+  /** Most bytes for this partition (the broker may exceed it to return one whole batch). Default 1 MiB. */
+  maxBytes?: number;
+  /** Long-poll: how long the broker may wait for minBytes. Default 500 ms. */
+  maxWaitMs?: number;
+  minBytes?: number;
+  /** 0 = read_uncommitted (default), 1 = read_committed. */
+  isolationLevel?: 0 | 1;
+}
+
+export interface FetchResult {
+  /** Records at or after the requested offset, control records left out. */
+  records: FetchedRecord[];
+  highWatermark: bigint;
+  lastStableOffset: bigint;
+  logStartOffset: bigint;
+  /** Where the next fetch should start: after the last complete batch returned, else the requested offset. */
+  nextOffset: bigint;
+}
+
+/** One partition's outcome in `fetchPartitions`: a result or an error. */
+export interface PartitionFetch {
+  partition: number;
+  /** The offset the fetch started at. */
+  offset: bigint;
+  result?: FetchResult;
+  error?: Error;
+}
+
+export interface ListOffsetsResult {
+  offset: bigint;
+  timestamp: bigint;
+  leaderEpoch: number;
+}
+
+/** ListOffsets' special timestamps. */
+export const LATEST_TIMESTAMP = -1n;
+export const EARLIEST_TIMESTAMP = -2n;
+
+export interface NewTopic {
+  name: string;
+  /** Default -1: the broker's num.partitions. */
+  numPartitions?: number;
+  /** Default -1: the broker's default.replication.factor. */
+  replicationFactor?: number;
+  configs?: Record<string, string>;
+}
+
+export interface CreatedTopic {
+  name: string;
+  topicId: string;
+  numPartitions: number;
+  replicationFactor: number;
+}
+
+export interface AdminOptions {
+  /** How long the broker may take. Default 30 000 ms. */
+  timeoutMs?: number;
+  validateOnly?: boolean;
+}
+
+/** Kafka's ConfigResource.Type codes. */
+export const ConfigResourceType = { TOPIC: 2, BROKER: 4, BROKER_LOGGER: 8 } as const;
+export type ConfigResourceTypeCode = (typeof ConfigResourceType)[keyof typeof ConfigResourceType];
+
+export interface ConfigResource {
+  type: ConfigResourceTypeCode;
+  /** Topic name, or broker id as a string ('' for the cluster-wide broker default). */
+  name: string;
+}
+
+/** Kafka's ConfigEntry.ConfigSource codes. */
+export const ConfigSource = {
+  UNKNOWN: 0,
+  DYNAMIC_TOPIC_CONFIG: 1,
+  DYNAMIC_BROKER_CONFIG: 2,
+  DYNAMIC_DEFAULT_BROKER_CONFIG: 3,
+  STATIC_BROKER_CONFIG: 4,
+  DEFAULT_CONFIG: 5,
+  DYNAMIC_BROKER_LOGGER_CONFIG: 6,
+} as const;
+
+export interface ConfigEntry {
+  name: string;
+  value: string | null;
+  readOnly: boolean;
+  isDefault: boolean;
+  /** A ConfigSource code; -1 when the response version does not carry it. */
+  source: number;
+  isSensitive: boolean;
+}
+
+export type AlterConfigOp = { name: string; op: 'set'; value: string } | { name: string; op: 'delete' } | { name: string; op: 'append' | 'subtract'; value: string };
+
+const OP_CODES = { set: 0, delete: 1, append: 2, subtract: 3 } as const;
+
+/** Partition errors after which fresh metadata may point at the right leader. */
+const REFRESH_METADATA = new Set<number>([
+  ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+  ErrorCode.LEADER_NOT_AVAILABLE,
+  ErrorCode.FENCED_LEADER_EPOCH,
+  ErrorCode.UNKNOWN_LEADER_EPOCH,
+  ErrorCode.UNKNOWN_TOPIC_ID,
+  ErrorCode.NOT_CONTROLLER,
+]);
+
+/**
+ * Errors worth retrying for produce: all guarantee the batch was NOT appended, so a retry
+ * cannot duplicate it (unlike a timeout or a dropped connection, which are not retried).
+ */
+const PRODUCE_RETRIABLE = new Set<number>([
+  ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+  ErrorCode.LEADER_NOT_AVAILABLE,
+  ErrorCode.NOT_ENOUGH_REPLICAS,
+  ErrorCode.FENCED_LEADER_EPOCH,
+  ErrorCode.UNKNOWN_LEADER_EPOCH,
+]);
+
+/** Errors worth retrying for reads (fetch, list offsets, metadata): a retry is harmless. */
+const READ_RETRIABLE = new Set<number>([...REFRESH_METADATA, ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.REQUEST_TIMED_OUT, ErrorCode.OFFSET_NOT_AVAILABLE, ErrorCode.KAFKA_STORAGE_ERROR]);
+
+interface MetadataSnapshot {
+  cluster: ClusterInfo;
+  topics: Map<string, TopicInfo>;
+  /** Per-topic error codes from the last response (e.g. UNKNOWN_TOPIC_OR_PARTITION). */
+  topicErrors: Map<string, number>;
+}
+
+export class StrataClient {
+  private readonly bootstrap: Array<{ host: string; port: number }>;
+  private readonly clientId: string;
+  private readonly requestTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly retries: number;
+  private readonly retryBackoffMs: number;
+  private readonly connections = new Map<string, Promise<KafkaConnection>>();
+  private brokers = new Map<number, BrokerInfo>();
+  private controllerId = -1;
+  private clusterId: string | null = null;
+  private readonly topics = new Map<string, TopicInfo>();
+  private closed = false;
+
+  constructor(opts: StrataClientOptions) {
+    if (!opts.bootstrapServers.length) throw new StrataError('CONFIG_INVALID', 'bootstrapServers must list at least one host:port');
+    this.bootstrap = opts.bootstrapServers.map(parseHostPort);
+    this.clientId = opts.clientId ?? 'strata-client';
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.retries = opts.retries ?? 5;
+    this.retryBackoffMs = opts.retryBackoffMs ?? 50;
+  }
+
+  // ---------------------------------------------------------------- metadata
+
+  /**
+   * Fetches metadata for the given topics (all topics when omitted) and caches leaders.
+   * Topics the broker reports with an error are left out of `topics` and listed in `topicErrors`.
+   */
+  async metadata(topics?: string[] | null, opts: { allowAutoTopicCreation?: boolean } = {}): Promise<MetadataSnapshot> {
+    const conn = await this.anyConnection();
+    const version = conn.version(ApiKey.Metadata);
+    const all = topics === undefined || topics === null;
+    const request: MetadataRequest = {
+      // v0 has no null; an empty list means "all" there.
+      topics: all ? (version === 0 ? [] : null) : topics.map((name) => ({ name, topicId: ZERO_UUID })),
+      allowAutoTopicCreation: opts.allowAutoTopicCreation ?? false,
+      includeClusterAuthorizedOperations: false,
+      includeTopicAuthorizedOperations: false,
+    };
+    const res = await conn.send<MetadataResponse>(ApiKey.Metadata, request);
+    const brokers = new Map<number, BrokerInfo>();
+    for (const b of res.brokers) brokers.set(b.nodeId, { nodeId: b.nodeId, host: b.host, port: b.port, rack: b.rack ?? null });
+    this.brokers = brokers;
+    this.controllerId = res.controllerId ?? -1;
+    this.clusterId = res.clusterId ?? null;
+    const out = new Map<string, TopicInfo>();
+    const topicErrors = new Map<string, number>();
+    for (const t of res.topics) {
+      const name: string = t.name ?? '';
+      if (t.errorCode !== ErrorCode.NONE) {
+        topicErrors.set(name, t.errorCode);
+        this.topics.delete(name);
+        continue;
+      }
+      const info: TopicInfo = {
+        name,
+        topicId: t.topicId ?? ZERO_UUID,
+        isInternal: t.isInternal ?? false,
+        partitions: t.partitions
+          .map((p) => ({
+            partition: p.partitionIndex,
+            leader: p.leaderId,
+            leaderEpoch: p.leaderEpoch ?? -1,
+            replicas: p.replicaNodes,
+            isr: p.isrNodes,
+            offlineReplicas: p.offlineReplicas ?? [],
+            errorCode: p.errorCode,
+          }))
+          .sort((a, b) => a.partition - b.partition),
+      };
+      out.set(name, info);
+      this.topics.set(name, info);
+    }
+    if (all) {
+      // A full listing also tells us which cached topics are gone.
+      for (const name of [...this.topics.keys()]) if (!out.has(name)) this.topics.delete(name);
+    }
+    return { cluster: this.clusterInfo(), topics: out, topicErrors };
+  }
+
+  /** Names of all topics, sorted; internal topics (e.g. __consumer_offsets) only when asked. */
+  async listTopics(opts: { includeInternal?: boolean } = {}): Promise<string[]> {
+    const md = await this.metadata(null);
+    return [...md.topics.values()]
+      .filter((t) => opts.includeInternal || !t.isInternal)
+      .map((t) => t.name)
+      .sort();
+  }
+
+  /**
+   * Describes topics (all when omitted), sorted by name. A named topic that does not exist
+   * throws KafkaResponseError(UNKNOWN_TOPIC_OR_PARTITION).
+   */
+  async describeTopics(names?: string[]): Promise<TopicInfo[]> {
+    const md = await this.metadata(names ?? null);
+    for (const [name, code] of md.topicErrors) throwIfError(code, { api: 'Metadata', resource: `topic '${name}'` });
+    return [...md.topics.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Cluster id, controller and brokers (DescribeCluster when the broker has it, else Metadata). */
+  async describeCluster(): Promise<ClusterInfo> {
+    const conn = await this.anyConnection();
+    if (!conn.supports(ApiKey.DescribeCluster)) {
+      await this.metadata([]);
+      return this.clusterInfo();
+    }
+    const describeRequest: DescribeClusterRequest = { includeClusterAuthorizedOperations: false, endpointType: 1 };
+    const res = await conn.send<DescribeClusterResponse>(ApiKey.DescribeCluster, describeRequest);
+    throwIfError(res.errorCode, { api: 'DescribeCluster', errorMessage: res.errorMessage });
+    return {
+      clusterId: res.clusterId,
+      controllerId: res.controllerId ?? -1,
+      brokers: res.brokers.map((b) => ({ nodeId: b.brokerId, host: b.host, port: b.port, rack: b.rack ?? null })).sort((a, b) => a.nodeId - b.nodeId),
+    };
+  }
+
+  /** Partition count of a topic, from cached metadata when present. */
+  async partitionCount(topic: string, opts: { allowAutoTopicCreation?: boolean } = {}): Promise<number> {
+    return (await this.topicInfo(topic, opts)).partitions.length;
+  }
+
+  /**
+   * A topic's metadata, fetched if not cached. Waits (bounded) while the broker reports
+   * LEADER_NOT_AVAILABLE, which is what a just-created or auto-created topic looks like.
+   */
+  async topicInfo(topic: string, opts: { allowAutoTopicCreation?: boolean; refresh?: boolean } = {}): Promise<TopicInfo> {
+    const cached = this.topics.get(topic);
+    if (cached && !opts.refresh) return cached;
+    return this.retry(`Metadata for topic '${topic}'`, READ_RETRIABLE, async () => {
+      const md = await this.metadata([topic], opts);
+      const code = md.topicErrors.get(topic);
+      if (code !== undefined) throw new KafkaResponseError(code, { api: 'Metadata', resource: `topic '${topic}'` });
+      const info = md.topics.get(topic);
+      if (!info) throw new KafkaResponseError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, { api: 'Metadata', resource: `topic '${topic}'` });
+      return info;
+    });
+  }
+
+  // ---------------------------------------------------------------- produce / fetch / offsets
+
+  /**
+   * Appends records (or one pre-built RecordBatch) to a partition. Resolves when the broker
+   * acknowledged per `acks` (default -1, all in-sync replicas); for acks=0, once written.
+   */
+  async produce(topic: string, partition: number, records: ProduceRecord[] | Buffer, opts: ProduceOptions = {}): Promise<ProduceResult> {
+    const acks = opts.acks ?? -1;
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const batch = Buffer.isBuffer(records) ? records : encodeRecordBatch(records, opts.compression ?? 'none');
+    const resource = `${topic}-${partition}`;
+    return this.retry(`Produce to ${resource}`, PRODUCE_RETRIABLE, async () => {
+      const conn = await this.leaderConnection(topic, partition, true);
+      const request: ProduceRequest = {
+        transactionalId: null,
+        acks,
+        timeoutMs,
+        topicData: [{ name: topic, partitionData: [{ index: partition, records: batch }] }],
+      };
+      const res = await conn.send<ProduceResponse>(ApiKey.Produce, request, { timeoutMs: this.requestTimeoutMs + timeoutMs });
+      if (acks === 0) return { baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n };
+      const p = res.responses.find((t) => t.name === topic)?.partitionResponses.find((x) => x.index === partition);
+      if (!p) throw missingInResponse('Produce', resource);
+      if (p.errorCode !== ErrorCode.NONE) {
+        const recordError = p.recordErrors?.find((e) => e.batchIndexErrorMessage)?.batchIndexErrorMessage;
+        this.onPartitionError(topic, p.errorCode);
+        throw new KafkaResponseError(p.errorCode, { api: 'Produce', resource, errorMessage: p.errorMessage ?? recordError ?? null });
+      }
+      return { baseOffset: p.baseOffset, logAppendTimeMs: p.logAppendTimeMs ?? -1n, logStartOffset: p.logStartOffset ?? -1n };
+    });
+  }
+
+  /** Reads records of one partition starting at `offset`, retrying (bounded) when the partition moved. */
+  async fetch(topic: string, partition: number, offset: bigint, opts: FetchOptions = {}): Promise<FetchResult> {
+    return this.retry(`Fetch from ${topic}-${partition}`, READ_RETRIABLE, async () => {
+      const [r] = await this.fetchPartitions(topic, [{ partition, offset }], opts);
+      if (r.error) throw r.error;
+      return r.result!;
+    });
+  }
+
+  /**
+   * Reads several partitions of a topic at once: one Fetch per leader broker (sent in
+   * parallel), so a long poll waits once for all of them rather than once per partition.
+   * Per-partition failures are returned, not thrown (metadata is refreshed for the next call);
+   * only failures of a whole request (connection, timeout) throw.
+   */
+  async fetchPartitions(topic: string, positions: Array<{ partition: number; offset: bigint }>, opts: FetchOptions = {}): Promise<PartitionFetch[]> {
+    const maxBytes = opts.maxBytes ?? 1024 * 1024;
+    const maxWaitMs = opts.maxWaitMs ?? 500;
+    const info = await this.topicInfo(topic);
+    const out: PartitionFetch[] = positions.map((p) => ({ partition: p.partition, offset: p.offset }));
+    const byLeader = new Map<number, number[]>(); // leader → indexes into positions
+    positions.forEach((pos, i) => {
+      const p = info.partitions.find((x) => x.partition === pos.partition);
+      const leader = p && p.leader >= 0 && this.brokers.has(p.leader) ? p.leader : -1;
+      if (leader < 0) {
+        const code = !p ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : p.errorCode !== ErrorCode.NONE ? p.errorCode : ErrorCode.LEADER_NOT_AVAILABLE;
+        out[i].error = new KafkaResponseError(code, { api: 'Fetch', resource: `${topic}-${pos.partition}` });
+        this.topics.delete(topic);
+        return;
+      }
+      byLeader.set(leader, [...(byLeader.get(leader) ?? []), i]);
+    });
+
+    await Promise.all(
+      [...byLeader].map(async ([leader, indexes]) => {
+        const b = this.brokers.get(leader)!;
+        const conn = await this.connectionTo(b.host, b.port);
+        let version = conn.version(ApiKey.Fetch);
+        // v13+ names topics by id only; without an id from metadata, stay on v12.
+        if (version >= 13 && info.topicId === ZERO_UUID) version = 12;
+        const request: FetchRequest = {
+          clusterId: null,
+          replicaId: -1,
+          maxWaitMs,
+          minBytes: opts.minBytes ?? 1,
+          maxBytes: Math.min(maxBytes * indexes.length, 50 * 1024 * 1024),
+          isolationLevel: opts.isolationLevel ?? 0,
+          sessionId: 0,
+          sessionEpoch: -1,
+          topics: [
+            {
+              topic,
+              topicId: info.topicId,
+              partitions: indexes.map((i) => ({
+                partition: positions[i].partition,
+                currentLeaderEpoch: -1,
+                fetchOffset: positions[i].offset,
+                lastFetchedEpoch: -1,
+                logStartOffset: -1n,
+                partitionMaxBytes: maxBytes,
+              })),
+            },
+          ],
+          forgottenTopicsData: [],
+          rackId: '',
+        };
+        const res = await conn.send<FetchResponse>(ApiKey.Fetch, request, { version, timeoutMs: this.requestTimeoutMs + maxWaitMs });
+        throwIfError(res.errorCode ?? ErrorCode.NONE, { api: 'Fetch', resource: `topic '${topic}'` });
+        const topicResponse = res.responses.find((t) => (version >= 13 ? t.topicId === info.topicId : t.topic === topic));
+        for (const i of indexes) {
+          const { partition, offset } = positions[i];
+          const resource = `${topic}-${partition}`;
+          const p = topicResponse?.partitions.find((x) => x.partitionIndex === partition);
+          if (!p) {
+            out[i].error = missingInResponse('Fetch', resource);
+          } else if (p.errorCode !== ErrorCode.NONE) {
+            this.onPartitionError(topic, p.errorCode);
+            out[i].error = new KafkaResponseError(p.errorCode, { api: 'Fetch', resource });
+          } else {
+            try {
+              const decoded = decodeFetchedRecords(p.records ?? null, offset);
+              out[i].result = {
+                records: decoded.records,
+                highWatermark: p.highWatermark,
+                lastStableOffset: p.lastStableOffset ?? -1n,
+                logStartOffset: p.logStartOffset ?? -1n,
+                nextOffset: decoded.nextOffset,
+              };
+            } catch (err) {
+              out[i].error = err as Error;
+            }
+          }
+        }
+      }),
+    );
+    return out;
+  }
+
+  /** The offset for a timestamp: LATEST_TIMESTAMP (-1n), EARLIEST_TIMESTAMP (-2n) or a time in ms. */
+  async listOffsets(topic: string, partition: number, timestamp: bigint): Promise<ListOffsetsResult> {
+    const resource = `${topic}-${partition}`;
+    return this.retry(`ListOffsets for ${resource}`, READ_RETRIABLE, async () => {
+      const conn = await this.leaderConnection(topic, partition, false);
+      const version = conn.version(ApiKey.ListOffsets);
+      const request: ListOffsetsRequest = {
+        replicaId: -1,
+        isolationLevel: 0,
+        topics: [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp, maxNumOffsets: 1 }] }],
+        timeoutMs: this.requestTimeoutMs,
+      };
+      const res = await conn.send<ListOffsetsResponse>(ApiKey.ListOffsets, request);
+      const p = res.topics.find((t) => t.name === topic)?.partitions.find((x) => x.partitionIndex === partition);
+      if (!p) throw missingInResponse('ListOffsets', resource);
+      if (p.errorCode !== ErrorCode.NONE) {
+        this.onPartitionError(topic, p.errorCode);
+        throw new KafkaResponseError(p.errorCode, { api: 'ListOffsets', resource });
+      }
+      const offset = version === 0 ? (p.oldStyleOffsets?.[0] ?? -1n) : (p.offset ?? -1n);
+      return { offset, timestamp: p.timestamp ?? -1n, leaderEpoch: p.leaderEpoch ?? -1 };
+    });
+  }
+
+  // ---------------------------------------------------------------- admin
+
+  /** Creates topics; throws KafkaResponseError for the first topic the broker refused. */
+  async createTopics(topics: NewTopic[], opts: AdminOptions = {}): Promise<CreatedTopic[]> {
+    const request: CreateTopicsRequest = {
+      topics: topics.map((t) => ({
+        name: t.name,
+        numPartitions: t.numPartitions ?? -1,
+        replicationFactor: t.replicationFactor ?? -1,
+        assignments: [],
+        configs: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
+      })),
+      timeoutMs: opts.timeoutMs ?? 30_000,
+      validateOnly: opts.validateOnly ?? false,
+    };
+    const res = await this.adminRequest<CreateTopicsResponse>(ApiKey.CreateTopics, request, opts.timeoutMs);
+    const out: CreatedTopic[] = [];
+    for (const r of res.topics) {
+      throwIfError(r.errorCode, { api: 'CreateTopics', resource: `topic '${r.name}'`, errorMessage: r.errorMessage });
+      out.push({ name: r.name, topicId: r.topicId ?? ZERO_UUID, numPartitions: r.numPartitions ?? -1, replicationFactor: r.replicationFactor ?? -1 });
+      this.topics.delete(r.name);
+    }
+    return out;
+  }
+
+  /** Deletes topics by name; throws KafkaResponseError for the first topic the broker refused. */
+  async deleteTopics(names: string[], opts: AdminOptions = {}): Promise<void> {
+    const request: DeleteTopicsRequest = {
+      topics: names.map((name) => ({ name, topicId: ZERO_UUID })),
+      topicNames: names,
+      timeoutMs: opts.timeoutMs ?? 30_000,
+    };
+    const res = await this.adminRequest<DeleteTopicsResponse>(ApiKey.DeleteTopics, request, opts.timeoutMs);
+    for (const r of res.responses) {
+      throwIfError(r.errorCode, { api: 'DeleteTopics', resource: `topic '${r.name ?? r.topicId}'`, errorMessage: r.errorMessage });
+    }
+    for (const n of names) this.topics.delete(n);
+  }
+
+  /** Grows topics to `count` partitions in total; throws for the first topic refused. */
+  async createPartitions(requests: Array<{ topic: string; count: number }>, opts: AdminOptions = {}): Promise<void> {
+    const request: CreatePartitionsRequest = {
+      topics: requests.map((r) => ({ name: r.topic, count: r.count, assignments: null })),
+      timeoutMs: opts.timeoutMs ?? 30_000,
+      validateOnly: opts.validateOnly ?? false,
+    };
+    const res = await this.adminRequest<CreatePartitionsResponse>(ApiKey.CreatePartitions, request, opts.timeoutMs);
+    for (const r of res.results) throwIfError(r.errorCode, { api: 'CreatePartitions', resource: `topic '${r.name}'`, errorMessage: r.errorMessage });
+    for (const r of requests) this.topics.delete(r.topic);
+  }
+
+  /** A resource's configs (all, or only `keys`). */
+  async describeConfigs(resource: ConfigResource, keys?: string[]): Promise<ConfigEntry[]> {
+    const request: DescribeConfigsRequest = {
+      resources: [{ resourceType: resource.type, resourceName: resource.name, configurationKeys: keys ?? null }],
+      includeSynonyms: false,
+      includeDocumentation: false,
+    };
+    const conn = await this.anyConnection();
+    const res = await conn.send<DescribeConfigsResponse>(ApiKey.DescribeConfigs, request);
+    const r = res.results[0];
+    if (!r) throw missingInResponse('DescribeConfigs', describeResource(resource));
+    throwIfError(r.errorCode, { api: 'DescribeConfigs', resource: describeResource(resource), errorMessage: r.errorMessage });
+    return r.configs.map((c) => ({
+      name: c.name,
+      value: c.value,
+      readOnly: c.readOnly,
+      source: c.configSource ?? -1,
+      isDefault: c.configSource !== undefined && c.configSource !== -1 ? c.configSource === ConfigSource.DEFAULT_CONFIG : !!c.isDefault,
+      isSensitive: c.isSensitive,
+    }));
+  }
+
+  /** Legacy AlterConfigs: REPLACES the resource's whole set of dynamic configs with `configs`. */
+  async alterConfigs(resource: ConfigResource, configs: Record<string, string>, opts: AdminOptions = {}): Promise<void> {
+    const request: AlterConfigsRequest = {
+      resources: [{ resourceType: resource.type, resourceName: resource.name, configs: Object.entries(configs).map(([name, value]) => ({ name, value })) }],
+      validateOnly: opts.validateOnly ?? false,
+    };
+    const res = await this.adminRequest<AlterConfigsResponse>(ApiKey.AlterConfigs, request, opts.timeoutMs);
+    for (const r of res.responses) throwIfError(r.errorCode, { api: 'AlterConfigs', resource: describeResource(resource), errorMessage: r.errorMessage });
+  }
+
+  /** IncrementalAlterConfigs: sets, deletes, appends to or subtracts from single keys. */
+  async incrementalAlterConfigs(resource: ConfigResource, ops: AlterConfigOp[], opts: AdminOptions = {}): Promise<void> {
+    const request: IncrementalAlterConfigsRequest = {
+      resources: [
+        {
+          resourceType: resource.type,
+          resourceName: resource.name,
+          configs: ops.map((o) => ({ name: o.name, configOperation: OP_CODES[o.op], value: o.op === 'delete' ? null : o.value })),
+        },
+      ],
+      validateOnly: opts.validateOnly ?? false,
+    };
+    const res = await this.adminRequest<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, request, opts.timeoutMs);
+    for (const r of res.responses) throwIfError(r.errorCode, { api: 'IncrementalAlterConfigs', resource: describeResource(resource), errorMessage: r.errorMessage });
+  }
+
+  /** Closes every connection; in-flight requests fail with StrataError('CLOSED'). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const conns = [...this.connections.values()];
+    this.connections.clear();
+    await Promise.all(conns.map((p) => p.then((c) => c.close(), () => undefined)));
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private clusterInfo(): ClusterInfo {
+    return { clusterId: this.clusterId, controllerId: this.controllerId, brokers: [...this.brokers.values()].sort((a, b) => a.nodeId - b.nodeId) };
+  }
+
+  /** Runs `attempt`, retrying KafkaResponseErrors whose code is in `retriable`, with doubling backoff. */
+  private async retry<T>(what: string, retriable: ReadonlySet<number>, attempt: () => Promise<T>): Promise<T> {
+    for (let i = 0; ; i++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (!(err instanceof KafkaResponseError) || !retriable.has(err.errorCode) || i >= this.retries || this.closed) throw err;
+        if (REFRESH_METADATA.has(err.errorCode)) this.invalidateAll();
+        await delay(this.retryBackoffMs * 2 ** i);
+      }
+    }
+  }
+
+  private onPartitionError(topic: string, code: number): void {
+    if (REFRESH_METADATA.has(code)) this.topics.delete(topic);
+  }
+
+  private invalidateAll(): void {
+    this.topics.clear();
+  }
+
+  /** Admin requests go to the controller when known (any broker forwards in KRaft-style clusters). */
+  private async adminRequest<T>(apiKey: number, request: unknown, timeoutMs?: number): Promise<T> {
+    return this.retry('admin request', new Set([ErrorCode.NOT_CONTROLLER]), async () => {
+      let conn: KafkaConnection | undefined;
+      const controller = this.brokers.get(this.controllerId);
+      if (controller) {
+        try {
+          conn = await this.connectionTo(controller.host, controller.port);
+        } catch {
+          conn = undefined;
+        }
+      }
+      conn ??= await this.anyConnection();
+      const res = await conn.send<T>(apiKey, request, { timeoutMs: this.requestTimeoutMs + (timeoutMs ?? 30_000) });
+      // A NOT_CONTROLLER anywhere means "ask again elsewhere": refresh who the controller is.
+      const lists = res as { topics?: Array<{ errorCode: number }>; responses?: Array<{ errorCode: number }>; results?: Array<{ errorCode: number }> };
+      const items = lists.topics ?? lists.responses ?? lists.results ?? [];
+      if (items.some((x) => x.errorCode === ErrorCode.NOT_CONTROLLER)) {
+        await this.metadata([]);
+        throw new KafkaResponseError(ErrorCode.NOT_CONTROLLER, { api: 'admin request' });
+      }
+      return res;
+    });
+  }
+
+  /** The connection to a partition's leader, refreshing metadata when the leader is unknown. */
+  private async leaderConnection(topic: string, partition: number, allowAutoTopicCreation: boolean): Promise<KafkaConnection> {
+    const info = await this.topicInfo(topic, { allowAutoTopicCreation });
+    const p = info.partitions.find((x) => x.partition === partition);
+    const resource = `${topic}-${partition}`;
+    if (!p) {
+      this.topics.delete(topic);
+      throw new KafkaResponseError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, { api: 'Metadata', resource, errorMessage: `topic '${topic}' has ${info.partitions.length} partition(s)` });
+    }
+    const leader = this.brokers.get(p.leader);
+    if (p.leader < 0 || !leader) {
+      this.topics.delete(topic);
+      throw new KafkaResponseError(p.errorCode !== ErrorCode.NONE ? p.errorCode : ErrorCode.LEADER_NOT_AVAILABLE, { api: 'Metadata', resource });
+    }
+    return this.connectionTo(leader.host, leader.port);
+  }
+
+  /** Any live connection, else the first bootstrap server (then known broker) that answers. */
+  private async anyConnection(): Promise<KafkaConnection> {
+    if (this.closed) throw new StrataError('CLOSED', 'the client is closed');
+    for (const p of this.connections.values()) {
+      const c = await p.catch(() => undefined);
+      if (c && !c.closed) return c;
+    }
+    let firstError: unknown;
+    const candidates = [...this.bootstrap, ...[...this.brokers.values()].map((b) => ({ host: b.host, port: b.port }))];
+    for (const { host, port } of candidates) {
+      try {
+        return await this.connectionTo(host, port);
+      } catch (err) {
+        firstError ??= err;
+      }
+    }
+    throw firstError;
+  }
+
+  private connectionTo(host: string, port: number): Promise<KafkaConnection> {
+    if (this.closed) return Promise.reject(new StrataError('CLOSED', 'the client is closed'));
+    const key = `${host}:${port}`;
+    const existing = this.connections.get(key);
+    if (existing) return existing;
+    const p = KafkaConnection.connect({
+      host,
+      port,
+      clientId: this.clientId,
+      requestTimeoutMs: this.requestTimeoutMs,
+      connectTimeoutMs: this.connectTimeoutMs,
+    });
+    this.connections.set(key, p);
+    p.then(
+      (conn) => {
+        conn.onClose(() => {
+          if (this.connections.get(key) === p) this.connections.delete(key);
+        });
+        if (this.closed) conn.close();
+      },
+      () => {
+        if (this.connections.get(key) === p) this.connections.delete(key);
+      },
+    );
+    return p;
+  }
+}
+
+/** Parses 'host:port' (IPv6 as '[::1]:9092'); the port defaults to 9092. */
+export function parseHostPort(s: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(s) ?? /^([^:]+)(?::(\d+))?$/.exec(s);
+  const port = m?.[2] === undefined ? 9092 : Number(m[2]);
+  if (!m || !m[1] || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new StrataError('CONFIG_INVALID', `'${s}' is not a valid host:port`);
+  }
+  return { host: m[1], port };
+}
+
+function missingInResponse(api: string, resource: string): StrataError {
+  return new StrataError('PROTOCOL_MALFORMED', `the ${api} response has no entry for ${resource}`);
+}
+
+function describeResource(r: ConfigResource): string {
+  return r.type === ConfigResourceType.TOPIC ? `topic '${r.name}'` : r.type === ConfigResourceType.BROKER ? `broker '${r.name}'` : `resource ${r.type}:'${r.name}'`;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

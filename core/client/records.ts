@@ -1,0 +1,81 @@
+import { StrataError } from '../common/errors';
+import { CompressionName } from '../log/recordBatch';
+import { buildRecordBatch, RecordInput } from '../log/recordBatchBuilder';
+import { decodeRecordBatches } from '../log/recordDecoder';
+
+/**
+ * The client's view of records: what callers hand to `produce` (strings welcome) and what
+ * `fetch` returns. Encoding and decoding are core/log's; this module only adapts shapes and
+ * applies the consumer-side rules (skip control batches, skip records before the fetch offset,
+ * compute where the next fetch starts).
+ */
+
+export type { CompressionName };
+
+export interface ProduceRecord {
+  key?: Buffer | string | null;
+  value: Buffer | string | null;
+  headers?: Array<{ key: string; value: Buffer | string | null }>;
+  /** Milliseconds since the epoch; default now. */
+  timestamp?: bigint | number;
+}
+
+export interface FetchedRecord {
+  offset: bigint;
+  timestamp: bigint;
+  timestampType: 'CreateTime' | 'LogAppendTime';
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Array<{ key: string; value: Buffer | null }>;
+}
+
+function toBytes(v: Buffer | string | null | undefined): Buffer | null {
+  if (v === null || v === undefined) return null;
+  return typeof v === 'string' ? Buffer.from(v) : v;
+}
+
+/** Encodes records as one RecordBatch v2 (baseOffset 0: the broker assigns offsets). */
+export function encodeRecordBatch(records: ProduceRecord[], compression: CompressionName): Buffer {
+  if (records.length === 0) throw new StrataError('BATCH_INVALID', 'produce needs at least one record');
+  const inputs: RecordInput[] = records.map((r) => ({
+    key: toBytes(r.key),
+    value: toBytes(r.value),
+    headers: (r.headers ?? []).map((h) => ({ key: h.key, value: toBytes(h.value) })),
+    timestamp: r.timestamp === undefined ? undefined : BigInt(r.timestamp),
+  }));
+  return buildRecordBatch({ records: inputs, compression });
+}
+
+export interface DecodedFetch {
+  records: FetchedRecord[];
+  nextOffset: bigint;
+}
+
+/**
+ * Turns a fetch response's `records` bytes into records at or after `fetchOffset`.
+ *
+ * - A fetch may start inside a batch (the broker returns whole batches), so records before
+ *   `fetchOffset` are dropped.
+ * - Control batches (transaction markers) carry no user data and are skipped, but still move
+ *   `nextOffset` forward, as does a batch whose records were all compacted away.
+ * - A trailing partial batch is ignored; if there is nothing BUT a partial batch, the batch is
+ *   larger than the fetch size and fetching again would loop forever, so that is an error.
+ */
+export function decodeFetchedRecords(buf: Buffer | null, fetchOffset: bigint): DecodedFetch {
+  if (buf === null || buf.length === 0) return { records: [], nextOffset: fetchOffset };
+  const batches = decodeRecordBatches(buf);
+  if (batches.length === 0) {
+    throw new StrataError('BATCH_TOO_LARGE', `the record batch at offset ${fetchOffset} is larger than the fetch size (${buf.length} bytes); fetch with a larger maxBytes`);
+  }
+  const records: FetchedRecord[] = [];
+  let nextOffset = fetchOffset;
+  for (const b of batches) {
+    if (b.lastOffset + 1n > nextOffset) nextOffset = b.lastOffset + 1n;
+    if (b.isControl) continue;
+    for (const r of b.records) {
+      if (r.offset < fetchOffset) continue;
+      records.push({ offset: r.offset, timestamp: r.timestamp, timestampType: b.timestampType, key: r.key, value: r.value, headers: r.headers });
+    }
+  }
+  return { records, nextOffset };
+}

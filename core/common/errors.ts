@@ -1,0 +1,83 @@
+import { ErrorCode } from '../protocol/errorCodes';
+
+/**
+ * Internal failures carry a stable string code (never parse messages). At the broker's edge,
+ * `toKafkaErrorCode` maps them to the Kafka error code a client understands; a Kafka error
+ * code is never thrown, only returned in a response.
+ */
+export type StrataErrorCode =
+  | 'CONFIG_INVALID' // a config key is unknown or its value is invalid
+  | 'CONFIG_UNKNOWN'
+  | 'TOPIC_EXISTS'
+  | 'TOPIC_NOT_FOUND'
+  | 'TOPIC_NAME_INVALID'
+  | 'PARTITIONS_INVALID'
+  | 'REPLICATION_FACTOR_INVALID'
+  | 'VERSION_CONFLICT' // a conditional write lost: the stored version was not the expected one
+  | 'KEY_EXISTS' // a write-once key (object store, metadata) is already taken
+  | 'NOT_FOUND'
+  | 'BATCH_CORRUPT' // CRC mismatch or malformed RecordBatch header
+  | 'BATCH_INVALID' // record-level inconsistency (counts, lengths, offsets)
+  | 'BATCH_TOO_LARGE'
+  | 'OFFSET_OUT_OF_RANGE'
+  | 'PROTOCOL_MALFORMED' // a frame or field could not be decoded
+  | 'STORAGE_IO' // a local disk operation failed
+  | 'STORE_UNAVAILABLE' // a metadata or object store could not be reached
+  | 'CLOSED'
+  | 'CONNECTION_FAILED' // a client could not reach a broker, or the connection dropped
+  | 'REQUEST_TIMED_OUT' // a client request got no response within its timeout
+  | 'KAFKA_ERROR_RESPONSE' // a broker answered a client request with a Kafka error code
+  | 'API_UNSUPPORTED' // the broker supports no version of an API the client needs
+  | 'USAGE_INVALID' // a CLI command line is wrong (unknown flag, missing value)
+  | 'PROTOCOL_ENCODE' // a message could not be encoded (null in a non-nullable field, bad uuid, too long)
+  | 'INPUT_INVALID' // CLI input (a stdin line) does not have the shape its flags promise
+  | 'BATCH_FORMAT_UNSUPPORTED' // a RecordBatch magic other than 2 (message format v0/v1)
+  | 'COMPRESSION_UNSUPPORTED'; // no codec installed for the batch's compression type
+
+export class StrataError extends Error {
+  readonly code: StrataErrorCode;
+  constructor(code: StrataErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StrataError';
+    this.code = code;
+  }
+}
+
+export function isStrataError(e: unknown, code?: StrataErrorCode): e is StrataError {
+  return e instanceof StrataError && (code === undefined || e.code === code);
+}
+
+const TO_KAFKA: Record<StrataErrorCode, number> = {
+  CONFIG_INVALID: ErrorCode.INVALID_CONFIG,
+  CONFIG_UNKNOWN: ErrorCode.INVALID_CONFIG,
+  TOPIC_EXISTS: ErrorCode.TOPIC_ALREADY_EXISTS,
+  TOPIC_NOT_FOUND: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+  TOPIC_NAME_INVALID: ErrorCode.INVALID_TOPIC_EXCEPTION,
+  PARTITIONS_INVALID: ErrorCode.INVALID_PARTITIONS,
+  REPLICATION_FACTOR_INVALID: ErrorCode.INVALID_REPLICATION_FACTOR,
+  VERSION_CONFLICT: ErrorCode.CONCURRENT_TRANSACTIONS,
+  KEY_EXISTS: ErrorCode.UNKNOWN_SERVER_ERROR,
+  NOT_FOUND: ErrorCode.UNKNOWN_SERVER_ERROR,
+  BATCH_CORRUPT: ErrorCode.CORRUPT_MESSAGE,
+  BATCH_INVALID: ErrorCode.INVALID_RECORD,
+  BATCH_TOO_LARGE: ErrorCode.MESSAGE_TOO_LARGE,
+  OFFSET_OUT_OF_RANGE: ErrorCode.OFFSET_OUT_OF_RANGE,
+  PROTOCOL_MALFORMED: ErrorCode.INVALID_REQUEST,
+  STORAGE_IO: ErrorCode.KAFKA_STORAGE_ERROR,
+  STORE_UNAVAILABLE: ErrorCode.KAFKA_STORAGE_ERROR,
+  CLOSED: ErrorCode.UNKNOWN_SERVER_ERROR,
+  CONNECTION_FAILED: ErrorCode.NETWORK_EXCEPTION,
+  REQUEST_TIMED_OUT: ErrorCode.REQUEST_TIMED_OUT,
+  KAFKA_ERROR_RESPONSE: ErrorCode.UNKNOWN_SERVER_ERROR,
+  API_UNSUPPORTED: ErrorCode.UNSUPPORTED_VERSION,
+  USAGE_INVALID: ErrorCode.INVALID_REQUEST,
+  PROTOCOL_ENCODE: ErrorCode.UNKNOWN_SERVER_ERROR,
+  INPUT_INVALID: ErrorCode.INVALID_REQUEST,
+  BATCH_FORMAT_UNSUPPORTED: ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT,
+  COMPRESSION_UNSUPPORTED: ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
+};
+
+/** The one place internal failures become Kafka error codes. */
+export function toKafkaErrorCode(e: unknown): number {
+  return e instanceof StrataError ? TO_KAFKA[e.code] : ErrorCode.UNKNOWN_SERVER_ERROR;
+}

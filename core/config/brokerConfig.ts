@@ -1,0 +1,483 @@
+import * as fs from 'node:fs';
+import { StrataError, isStrataError } from '../common/errors';
+import {
+  ConfigEntry,
+  ConfigSource,
+  DescribedConfig,
+  ParsedValue,
+  Validator,
+  configTypeCode,
+  describeValidator,
+  formatConfigValue,
+  longToNumber,
+  parseConfigValue,
+} from './configDef';
+import { closestName } from './didYouMean';
+import { parseProperties } from './properties';
+import { BROKER_TOPIC_DEFAULT_CONFIGS, TOPIC_CONFIGS } from './topicConfig';
+
+/**
+ * The broker's own config registry, with Kafka's names wherever Kafka has the concept, and
+ * the loader that layers flags over STRATA_* environment variables over a Kafka-style
+ * server.properties file over the defaults.
+ *
+ * Three kinds of entry:
+ * - 'kafka': a Kafka broker config Strata implements (num.partitions, listeners, ...), including
+ *   the broker-level topic defaults from topicConfig.ts (log.retention.hours, ...);
+ * - 'strata': Strata's own (metadata, object.store);
+ * - 'ignored': a Kafka config that means nothing to Strata (zookeeper.connect, num.io.threads),
+ *   accepted so that a server.properties copied from Kafka loads, and listed as such in the docs.
+ */
+export type BrokerConfigOrigin = 'kafka' | 'strata' | 'ignored';
+
+export interface BrokerConfigEntry extends ConfigEntry {
+  readonly origin: BrokerConfigOrigin;
+}
+
+export interface Listener {
+  /** Upper-case listener name, e.g. PLAINTEXT. */
+  name: string;
+  /** As written; '' means every interface (as in Kafka), IPv6 without brackets. */
+  host: string;
+  /** 0 means an ephemeral port, which the broker fills in after binding. */
+  port: number;
+}
+
+const atLeast = (min: number): Validator => ({ kind: 'range', min });
+// Listeners are checked by loadBrokerConfig, which knows listener.security.protocol.map; the
+// validator only gives the docs their "Valid values" text.
+const listenersSyntax: Validator = { kind: 'custom', describe: 'NAME://HOST:PORT,...', check: () => null };
+
+function entry(
+  origin: BrokerConfigOrigin,
+  name: string,
+  type: ConfigEntry['type'],
+  def: string | null,
+  validator: Validator | undefined,
+  doc: string,
+  synonyms: string[] = [],
+): BrokerConfigEntry {
+  // Strata has no dynamic broker configs (yet), so every broker config is read-only in
+  // DescribeConfigs, as Kafka reports its static-only configs.
+  return { origin, name, type, default: def, validator, doc, synonyms, isSensitive: false, readOnly: true };
+}
+
+const OWN_CONFIGS: BrokerConfigEntry[] = [
+  entry('kafka', 'node.id', 'int', '0', atLeast(0), 'This broker\'s id in the cluster.', ['broker.id']),
+  entry('kafka', 'broker.id', 'int', null, atLeast(0), 'Older name of node.id; if both are set they must be equal.'),
+  entry('kafka', 'broker.rack', 'string', null, undefined, 'Rack (availability zone) of this broker, reported to clients for rack-aware consumption.'),
+  entry('kafka', 'listeners', 'string', 'PLAINTEXT://127.0.0.1:9092', listenersSyntax,
+    'Where the broker listens, as NAME://HOST:PORT; an empty host means every interface, port 0 an ephemeral port (Kafka\'s default is PLAINTEXT://:9092).'),
+  entry('kafka', 'advertised.listeners', 'string', null, listenersSyntax,
+    'What clients are told to connect to; defaults to listeners, with the bound port when it was 0.'),
+  entry('kafka', 'listener.security.protocol.map', 'string', 'PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL', undefined,
+    'Security protocol of each listener name, as NAME:PROTOCOL pairs; Strata supports PLAINTEXT only.'),
+  entry('kafka', 'log.dirs', 'string', null, undefined, 'The directory holding segments and the embedded metadata store (--data-dir); Strata supports one.'),
+  entry('kafka', 'log.dir', 'string', './data', undefined, 'The data directory when log.dirs is not set.'),
+  entry('kafka', 'auto.create.topics.enable', 'boolean', 'true', undefined, 'Whether a Metadata request for an unknown topic creates it.'),
+  entry('kafka', 'num.partitions', 'int', '1', atLeast(1), 'Partitions of a topic created without a partition count.'),
+  entry('kafka', 'default.replication.factor', 'int', '1', atLeast(1), 'Replication factor of a topic created without one.'),
+  entry('kafka', 'socket.request.max.bytes', 'int', '104857600', atLeast(1), 'Largest request the broker reads; a larger size prefix closes the connection.'),
+  entry('kafka', 'delete.topic.enable', 'boolean', 'true', undefined, 'Whether DeleteTopics is allowed.'),
+  entry('kafka', 'connections.max.idle.ms', 'long', '600000', undefined, 'Idle connections are closed after this long.'),
+  entry('kafka', 'group.initial.rebalance.delay.ms', 'int', '3000', undefined, 'How long the first rebalance of an empty group waits for more members.'),
+  entry('kafka', 'group.min.session.timeout.ms', 'int', '6000', undefined, 'Shortest session timeout a consumer may ask for.'),
+  entry('kafka', 'group.max.session.timeout.ms', 'int', '1800000', undefined, 'Longest session timeout a consumer may ask for.'),
+  entry('kafka', 'offsets.retention.minutes', 'int', '10080', atLeast(1), 'Committed offsets of an empty group are dropped after this long.'),
+  entry('strata', 'metadata', 'string', 'embedded:', undefined,
+    'Metadata store URL: embedded:PATH (default embedded: = <log.dirs>/meta) or dynamodb://TABLE_PREFIX.'),
+  entry('strata', 'object.store', 'string', 'file:', undefined,
+    'Object store URL for tiered segments: file://PATH (default file: = <log.dirs>/tier) or s3://BUCKET/PREFIX.'),
+];
+
+// Kafka configs that configure machinery Strata does not have. Accepting them lets a Kafka
+// server.properties load unchanged; the docs list them as having no effect.
+const IGNORED: [string, ConfigEntry['type'], string | null][] = [
+  ['num.network.threads', 'int', '3'],
+  ['num.io.threads', 'int', '8'],
+  ['socket.send.buffer.bytes', 'int', '102400'],
+  ['socket.receive.buffer.bytes', 'int', '102400'],
+  ['num.recovery.threads.per.data.dir', 'int', '2'],
+  ['num.replica.fetchers', 'int', '1'],
+  ['offsets.topic.replication.factor', 'short', '3'],
+  ['offsets.topic.num.partitions', 'int', '50'],
+  ['transaction.state.log.replication.factor', 'short', '3'],
+  ['transaction.state.log.min.isr', 'int', '2'],
+  ['log.retention.check.interval.ms', 'long', '300000'],
+  ['log.cleaner.enable', 'boolean', 'true'],
+  ['log.cleaner.threads', 'int', '1'],
+  ['zookeeper.connect', 'string', null],
+  ['zookeeper.connection.timeout.ms', 'int', null],
+  ['process.roles', 'list', ''],
+  ['controller.quorum.voters', 'list', ''],
+  ['controller.quorum.bootstrap.servers', 'list', ''],
+  ['controller.listener.names', 'string', null],
+  ['inter.broker.listener.name', 'string', null],
+  ['group.coordinator.rebalance.protocols', 'list', 'classic,consumer'],
+];
+
+const IGNORED_CONFIGS: BrokerConfigEntry[] = IGNORED.map(([name, type, def]) =>
+  entry('ignored', name, type, def, undefined, 'Kafka setting accepted for compatibility; it has no effect in Strata.'),
+);
+
+/** Every broker config, sorted by name. */
+export const BROKER_CONFIGS: readonly BrokerConfigEntry[] = [
+  ...OWN_CONFIGS,
+  ...BROKER_TOPIC_DEFAULT_CONFIGS.map((e) => ({ ...e, origin: 'kafka' as const })),
+  ...IGNORED_CONFIGS,
+].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+
+const BY_NAME = new Map(BROKER_CONFIGS.map((e) => [e.name, e]));
+
+export function brokerConfigEntry(name: string): BrokerConfigEntry | undefined {
+  return BY_NAME.get(name);
+}
+
+/** Where an explicitly set broker config came from. */
+export type BrokerConfigLayer = 'flag' | 'env' | 'file';
+
+export interface BrokerConfig {
+  nodeId: number;
+  brokerRack: string | null;
+  /** The listeners string, validated (parse it with parseListeners). */
+  listeners: string;
+  /** advertised.listeners when set explicitly, else null: clients are told the bound listener. */
+  advertisedListeners: string | null;
+  /** The one data directory, as given (log.dirs, else log.dir); resolve it against the cwd. */
+  logDirs: string;
+  autoCreateTopicsEnable: boolean;
+  numPartitions: number;
+  defaultReplicationFactor: number;
+  socketRequestMaxBytes: number;
+  messageMaxBytes: number;
+  deleteTopicEnable: boolean;
+  connectionsMaxIdleMs: number;
+  groupInitialRebalanceDelayMs: number;
+  groupMinSessionTimeoutMs: number;
+  groupMaxSessionTimeoutMs: number;
+  offsetsRetentionMinutes: number;
+  /** Metadata store URL (see core/meta/url.ts). */
+  metadata: string;
+  /** Object store URL (see core/tier/url.ts). */
+  objectStore: string;
+  /**
+   * Every config set explicitly (flags, env, file), in canonical string form, by Kafka name.
+   * These are Kafka's STATIC_BROKER_CONFIG values; the topic-default synonyms among them
+   * (log.retention.hours, ...) are what resolveTopicConfig reads.
+   */
+  explicitValues: Record<string, string>;
+  /** Which layer each explicit value came from, for error messages and startup logs. */
+  explicitOrigins: Record<string, BrokerConfigLayer>;
+  /** Non-fatal findings (an unrecognised STRATA_* variable, an ignored Kafka config), for the startup log. */
+  warnings: string[];
+  /** Same as explicitValues: lets `resolveTopicConfig(topicConfigs, brokerConfig)` take the whole config. */
+  topicDefaults: Record<string, string>;
+}
+
+export interface LoadBrokerConfigOptions {
+  /** Kafka names (log.retention.ms); kebab-case (log-retention-ms) and data-dir are accepted too. */
+  flags: Record<string, string>;
+  /** STRATA_LOG_RETENTION_MS=… sets log.retention.ms. */
+  env?: NodeJS.ProcessEnv;
+  /** Path of a Kafka-style server.properties file. */
+  file?: string;
+}
+
+/** STRATA_* variables that are not broker configs (logging, test harness). */
+const NON_CONFIG_ENV = new Set(['STRATA_LOG_LEVEL', 'STRATA_PYTHON', 'STRATA_SKIP_BUILD', 'STRATA_CONFIG']);
+const ENV_PREFIX = 'STRATA_';
+
+/** Strata's flag spellings that are not a Kafka name with dots turned into dashes. */
+const FLAG_ALIASES: Record<string, string> = { 'data-dir': 'log.dirs' };
+
+function flagToName(flag: string): string {
+  const bare = flag.replace(/^--?/, '');
+  return FLAG_ALIASES[bare] ?? (BY_NAME.has(bare) ? bare : bare.replace(/-/g, '.'));
+}
+
+function envToName(variable: string): string {
+  return variable.slice(ENV_PREFIX.length).toLowerCase().replace(/_/g, '.');
+}
+
+function unknownBrokerConfig(name: string, where: string): StrataError {
+  const hint = closestName(name, BY_NAME.keys());
+  const topicHint = TOPIC_CONFIGS.some((t) => t.name === name)
+    ? ` '${name}' is a topic config; its broker-level default is ${
+        TOPIC_CONFIGS.find((t) => t.name === name)!.synonyms[0] ?? 'not configurable'
+      }.`
+    : '';
+  const suffix = hint !== undefined ? ` Did you mean '${hint}'?` : '';
+  return new StrataError('CONFIG_UNKNOWN', `Unknown broker config '${name}' (${where}).${suffix}${topicHint}`);
+}
+
+/**
+ * Loads the broker config: flags > env (STRATA_*) > properties file > defaults, each key
+ * independently. Kafka's synonym rules then choose between keys, whatever layer each came
+ * from (log.retention.ms beats log.retention.hours even if the hours came from a flag), which
+ * is also how Kafka merges dynamic over static configs.
+ *
+ * Unknown keys in flags or the file are errors with a did-you-mean hint; an unknown STRATA_*
+ * variable is only a warning, because the environment is shared with other tools.
+ */
+export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
+  const values = new Map<string, { raw: string; layer: BrokerConfigLayer; where: string }>();
+  const warnings: string[] = [];
+
+  if (opts.file !== undefined) {
+    let text: string;
+    try {
+      text = fs.readFileSync(opts.file, 'utf8');
+    } catch (e) {
+      throw new StrataError('CONFIG_INVALID', `Cannot read config file ${opts.file}: ${(e as Error).message}`, { cause: e });
+    }
+    for (const { key, value, line } of parseProperties(text)) {
+      const where = `${opts.file} line ${line}`;
+      if (!BY_NAME.has(key)) throw unknownBrokerConfig(key, where);
+      values.set(key, { raw: value, layer: 'file', where });
+    }
+  }
+  for (const [variable, value] of Object.entries(opts.env ?? {})) {
+    if (!variable.startsWith(ENV_PREFIX) || NON_CONFIG_ENV.has(variable) || value === undefined) continue;
+    const name = envToName(variable);
+    if (!BY_NAME.has(name)) {
+      const hint = closestName(name, BY_NAME.keys());
+      warnings.push(
+        `Ignoring environment variable ${variable}: '${name}' is not a broker config.` +
+          (hint !== undefined ? ` Did you mean ${ENV_PREFIX}${hint.toUpperCase().replace(/\./g, '_')}?` : ''),
+      );
+      continue;
+    }
+    values.set(name, { raw: value, layer: 'env', where: `environment variable ${variable}` });
+  }
+  for (const [flag, value] of Object.entries(opts.flags)) {
+    const name = flagToName(flag);
+    const where = `flag --${flag.replace(/^--?/, '')}`;
+    if (!BY_NAME.has(name)) throw unknownBrokerConfig(name, where);
+    values.set(name, { raw: value, layer: 'flag', where });
+  }
+
+  const explicitValues: Record<string, string> = {};
+  const explicitOrigins: Record<string, BrokerConfigLayer> = {};
+  const parsed = new Map<string, ParsedValue>();
+  for (const [name, { raw, layer, where }] of [...values].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const e = BY_NAME.get(name)!;
+    const v = withWhere(where, () => parseConfigValue(e, raw));
+    parsed.set(name, v);
+    explicitValues[name] = formatConfigValue(e.type, v);
+    explicitOrigins[name] = layer;
+    if (e.origin === 'ignored') warnings.push(`${name} has no effect in Strata (${where}).`);
+  }
+
+  const get = (name: string): ParsedValue | null => {
+    const v = parsed.get(name);
+    if (v !== undefined) return v;
+    const def = BY_NAME.get(name)!.default;
+    return def === null ? null : parseConfigValue(BY_NAME.get(name)!, def);
+  };
+  const int = (name: string): number => {
+    const v = get(name);
+    return typeof v === 'bigint' ? longToNumber(v) : (v as number);
+  };
+
+  const nodeId = parsed.get('node.id');
+  const brokerId = parsed.get('broker.id');
+  if (nodeId !== undefined && brokerId !== undefined && nodeId !== brokerId) {
+    throw new StrataError(
+      'CONFIG_INVALID',
+      `If both broker.id and node.id are set, they must be equal (node.id=${nodeId}, broker.id=${brokerId}).`,
+    );
+  }
+
+  const logDirs = ((get('log.dirs') ?? get('log.dir')) as string).trim();
+  const dirs = logDirs.split(/\s*,\s*/).filter((d) => d !== '');
+  if (dirs.length !== 1) {
+    throw new StrataError(
+      'CONFIG_INVALID',
+      `Strata keeps its data in one directory, but log.dirs lists ${dirs.length}: '${logDirs}'.`,
+    );
+  }
+
+  const listeners = get('listeners') as string;
+  const advertised = get('advertised.listeners') as string | null;
+  const protocolMap = get('listener.security.protocol.map') as string;
+  const whereOf = (name: string): string => values.get(name)?.where ?? 'default';
+  const bound = withWhere(whereOf('listeners'), () => parseListeners(listeners, protocolMap));
+  if (advertised !== null) {
+    withWhere(whereOf('advertised.listeners'), () => {
+      const adv = parseListeners(advertised, protocolMap);
+      checkAdvertised(adv);
+      const names = new Set(bound.map((l) => l.name));
+      const stray = adv.find((l) => !names.has(l.name));
+      if (stray) {
+        throw new StrataError(
+          'CONFIG_INVALID',
+          `advertised.listeners listener names must be equal to or a subset of the ones defined in listeners; ${stray.name} is not in listeners.`,
+        );
+      }
+    });
+  }
+
+  return {
+    nodeId: int(brokerId !== undefined && nodeId === undefined ? 'broker.id' : 'node.id'),
+    brokerRack: (get('broker.rack') as string | null) ?? null,
+    listeners,
+    advertisedListeners: advertised,
+    logDirs: dirs[0],
+    autoCreateTopicsEnable: get('auto.create.topics.enable') as boolean,
+    numPartitions: int('num.partitions'),
+    defaultReplicationFactor: int('default.replication.factor'),
+    socketRequestMaxBytes: int('socket.request.max.bytes'),
+    messageMaxBytes: int('message.max.bytes'),
+    deleteTopicEnable: get('delete.topic.enable') as boolean,
+    connectionsMaxIdleMs: int('connections.max.idle.ms'),
+    groupInitialRebalanceDelayMs: int('group.initial.rebalance.delay.ms'),
+    groupMinSessionTimeoutMs: int('group.min.session.timeout.ms'),
+    groupMaxSessionTimeoutMs: int('group.max.session.timeout.ms'),
+    offsetsRetentionMinutes: int('offsets.retention.minutes'),
+    metadata: get('metadata') as string,
+    objectStore: get('object.store') as string,
+    explicitValues,
+    explicitOrigins,
+    warnings,
+    topicDefaults: explicitValues,
+  };
+}
+
+/** Runs `fn`, adding where a bad value came from to any StrataError it throws. */
+function withWhere<T>(where: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (isStrataError(err)) throw new StrataError(err.code, `${err.message} (${where})`, { cause: err });
+    throw err;
+  }
+}
+
+const SECURITY_PROTOCOLS = new Set(['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL']);
+// NAME://HOST:PORT where HOST may be empty, a name, an IPv4 address or a bracketed IPv6 address.
+const LISTENER = /^([A-Za-z0-9_]+):\/\/(\[[0-9A-Fa-f:.%a-zA-Z]*\]|[^:/[\]\s]*):(-?\d+)$/;
+
+/**
+ * Parses a Kafka listeners string: comma-separated NAME://HOST:PORT. Names map to a security
+ * protocol through listener.security.protocol.map (by default each protocol name maps to
+ * itself); Strata speaks PLAINTEXT only, so SSL and SASL listeners are refused with a clear
+ * message rather than bound and then failing every handshake.
+ */
+export function parseListeners(
+  s: string,
+  protocolMap = 'PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL',
+): Listener[] {
+  const map = parseProtocolMap(protocolMap);
+  const items = s.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (items.length === 0) throw new StrataError('CONFIG_INVALID', `No listeners in '${s}': expected NAME://HOST:PORT, e.g. PLAINTEXT://127.0.0.1:9092.`);
+  const out: Listener[] = [];
+  for (const item of items) {
+    const m = LISTENER.exec(item);
+    if (!m) {
+      throw new StrataError('CONFIG_INVALID', `Unable to parse ${item} to a broker endpoint: expected NAME://HOST:PORT, e.g. PLAINTEXT://127.0.0.1:9092.`);
+    }
+    const name = m[1].toUpperCase();
+    const host = m[2].startsWith('[') ? m[2].slice(1, -1) : m[2];
+    const port = Number(m[3]);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new StrataError('CONFIG_INVALID', `Invalid port ${m[3]} in listener ${item}: must be 0..65535 (0 = ephemeral).`);
+    }
+    const protocol = map.get(name);
+    if (protocol === undefined) {
+      throw new StrataError('CONFIG_INVALID', `No security protocol defined for listener ${name} (add it to listener.security.protocol.map).`);
+    }
+    if (protocol !== 'PLAINTEXT') {
+      throw new StrataError('CONFIG_INVALID', `Listener ${item} uses ${protocol}, which Strata does not support yet; use a PLAINTEXT listener.`);
+    }
+    if (out.some((l) => l.name === name)) {
+      throw new StrataError('CONFIG_INVALID', `Each listener must have a different name, listeners: ${s}`);
+    }
+    out.push({ name, host, port });
+  }
+  return out;
+}
+
+function parseProtocolMap(s: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const pair of s.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    const [name, protocol, extra] = pair.split(':');
+    if (!name || !protocol || extra !== undefined || !SECURITY_PROTOCOLS.has(protocol.toUpperCase())) {
+      throw new StrataError('CONFIG_INVALID', `Invalid listener.security.protocol.map entry '${pair}': expected NAME:PROTOCOL with PROTOCOL one of ${[...SECURITY_PROTOCOLS].join(', ')}.`);
+    }
+    map.set(name.toUpperCase(), protocol.toUpperCase());
+  }
+  return map;
+}
+
+function checkAdvertised(listeners: Listener[]): void {
+  for (const l of listeners) {
+    if (l.host === '' || l.host === '0.0.0.0' || l.host === '::') {
+      throw new StrataError(
+        'CONFIG_INVALID',
+        `advertised.listeners cannot use the nonroutable meta-address ${l.host || '(empty host)'}. Use a routable IP address or host name.`,
+      );
+    }
+  }
+}
+
+/**
+ * Describes the broker's configs for DescribeConfigs on a BROKER resource: explicitly set ones
+ * as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG. Ignored Kafka configs are left out
+ * unless set. Synonyms follow Kafka: node.id lists broker.id when that is what was set.
+ */
+export function describeBrokerConfig(config: BrokerConfig): DescribedConfig[] {
+  const out: DescribedConfig[] = [];
+  for (const e of BROKER_CONFIGS) {
+    const explicit = config.explicitValues[e.name];
+    if (e.origin === 'ignored' && explicit === undefined) continue;
+    const synonyms: DescribedConfig['synonyms'] = [];
+    for (const name of [e.name, ...e.synonyms]) {
+      const v = config.explicitValues[name];
+      if (v !== undefined) synonyms.push({ name, value: v, source: ConfigSource.STATIC_BROKER_CONFIG });
+    }
+    if (e.default !== null) synonyms.push({ name: e.name, value: e.default, source: ConfigSource.DEFAULT_CONFIG });
+    const head = synonyms[0];
+    const source = head ? head.source : ConfigSource.DEFAULT_CONFIG;
+    out.push({
+      name: e.name,
+      value: head ? head.value : null,
+      source,
+      isDefault: source === ConfigSource.DEFAULT_CONFIG,
+      readOnly: e.readOnly,
+      isSensitive: e.isSensitive,
+      synonyms,
+      type: configTypeCode(e.type),
+      documentation: e.doc,
+    });
+  }
+  return out;
+}
+
+/**
+ * Markdown reference of every broker and topic config, from the registries themselves;
+ * docs/operations.md is generated from (or checked against) this.
+ */
+export function renderConfigDocs(): string {
+  const cell = (s: string | null | undefined): string => (s === null || s === undefined || s === '' ? '' : `\`${s.replace(/\|/g, '\\|')}\``);
+  const text = (s: string): string => s.replace(/\|/g, '\\|');
+  const lines: string[] = [];
+  lines.push('## Broker configs', '');
+  lines.push('Set with `--override NAME=VALUE`, a `STRATA_NAME_WITH_UNDERSCORES` environment variable or a server.properties file (`--config`); that is also the precedence order.', '');
+  lines.push('| Name | Type | Default | Valid values | Description |', '| --- | --- | --- | --- | --- |');
+  for (const e of BROKER_CONFIGS.filter((x) => x.origin !== 'ignored')) {
+    const tag = e.origin === 'strata' ? ' (Strata)' : '';
+    const syn = e.synonyms.length > 0 ? ` Synonyms: ${e.synonyms.map((s) => `\`${s}\``).join(', ')}.` : '';
+    lines.push(`| \`${e.name}\`${tag} | ${e.type} | ${cell(e.default)} | ${cell(describeValidator(e.validator))} | ${text(e.doc)}${syn} |`);
+  }
+  lines.push('', '## Topic configs', '');
+  lines.push('Set per topic with CreateTopics or AlterConfigs; a topic without its own value uses the first broker synonym that is set, else the default.', '');
+  lines.push('| Name | Type | Default | Valid values | Broker synonyms | Description |', '| --- | --- | --- | --- | --- | --- |');
+  for (const e of TOPIC_CONFIGS) {
+    const syn = e.synonyms.map((s) => `\`${s}\``).join(', ');
+    lines.push(`| \`${e.name}\` | ${e.type} | ${cell(e.default)} | ${cell(describeValidator(e.validator))} | ${syn} | ${text(e.doc)} |`);
+  }
+  lines.push('', '## Kafka broker configs accepted with no effect', '');
+  lines.push('So that a server.properties written for Kafka loads unchanged: ' +
+    BROKER_CONFIGS.filter((x) => x.origin === 'ignored').map((e) => `\`${e.name}\``).join(', ') + '.', '');
+  return lines.join('\n');
+}

@@ -1,0 +1,46 @@
+import * as path from 'node:path';
+import { StrataError } from '../common/errors';
+
+/**
+ * Names of the files in a partition directory. Building and parsing live here, as one strict
+ * pair, so a name this module writes is exactly a name it accepts and nothing else is.
+ *
+ *   00000000000000000000.log         RecordBatch v2 bytes, as received (offsets stamped)
+ *   00000000000000000000.index       sparse offset index
+ *   00000000000000000000.timeindex   sparse time index
+ *   00000000000000001234.log         next segment: its first offset is 1234
+ *   log-start-offset                 the log start offset, when DeleteRecords moved it inside a segment
+ *
+ * The 20-digit zero padding makes `ls` order equal offset order (Kafka's convention).
+ */
+export type SegmentFileExt = '.log' | '.index' | '.timeindex';
+
+export const SEGMENT_FILE_EXTS: readonly SegmentFileExt[] = ['.log', '.index', '.timeindex'];
+
+/** Kafka offsets are signed 64-bit; a base offset is never negative. */
+const MAX_OFFSET = (1n << 63n) - 1n;
+const DIGITS = 20;
+const NAME_RE = /^(\d{20})(\.log|\.index|\.timeindex)$/;
+
+/** Name of the file holding the persisted log start offset (see logStartOffsetFile.ts). */
+export const LOG_START_OFFSET_FILE = 'log-start-offset';
+
+export function segmentFileName(baseOffset: bigint, ext: SegmentFileExt): string {
+  if (baseOffset < 0n || baseOffset > MAX_OFFSET) {
+    throw new StrataError('OFFSET_OUT_OF_RANGE', `segment base offset ${baseOffset} is not a valid offset`);
+  }
+  return baseOffset.toString().padStart(DIGITS, '0') + ext;
+}
+
+/** Inverse of `segmentFileName`; null for any name it would not have produced. */
+export function parseSegmentFileName(name: string): { baseOffset: bigint; ext: SegmentFileExt } | null {
+  const m = NAME_RE.exec(name);
+  if (m === null) return null;
+  const baseOffset = BigInt(m[1]);
+  if (baseOffset > MAX_OFFSET) return null;
+  return { baseOffset, ext: m[2] as SegmentFileExt };
+}
+
+export function segmentPath(dir: string, baseOffset: bigint, ext: SegmentFileExt): string {
+  return path.join(dir, segmentFileName(baseOffset, ext));
+}

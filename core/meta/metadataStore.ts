@@ -1,0 +1,116 @@
+import type { VersionedKv } from './versionedKv';
+
+/**
+ * The metadata store port: cluster identity, topics and their configs, partition state and
+ * broker registrations. Every change is a conditional write on the record's `version`, so
+ * two brokers (or a broker and an admin request) racing on the same record cannot both win;
+ * the loser gets StrataError('VERSION_CONFLICT') and re-reads.
+ *
+ * Records are separate items with no multi-record transactions (DynamoDB's model). Where
+ * one operation touches several records, the order makes every intermediate state safe:
+ * - createTopic writes the partition states first (keyed by the new, unique topicId, so
+ *   nothing can see them) and the topic record last; a crash in between leaves orphans no
+ *   topic points at.
+ * - deleteTopic removes the topic record first (the topic is gone from that instant) and
+ *   then its partition states, best effort.
+ * Readers therefore treat a missing partition state of an existing topic as "not yet
+ * assigned", never as an error.
+ *
+ * Adapters: KvMetadataStore over a VersionedKv (EmbeddedKv now, DynamoDB later).
+ */
+export interface TopicRecord {
+  name: string;
+  /** Kafka uuid text: 22 chars of URL-safe base64 (16 bytes), never all-zero, never starting with '-'. */
+  topicId: string;
+  partitions: number;
+  replicationFactor: number;
+  /** Only the topic configs set explicitly on this topic; defaults are resolved at read time. */
+  configs: Record<string, string>;
+  /** ms since the epoch. */
+  createdAt: number;
+  version: number;
+}
+
+export interface PartitionStateRecord {
+  topicId: string;
+  partition: number;
+  /** Node id of the leader, -1 for none. */
+  leader: number;
+  leaderEpoch: number;
+  isr: number[];
+  replicas: number[];
+  logStartOffset: bigint;
+  version: number;
+}
+
+/** A broker's registration; `epoch` increases each time the broker (re)registers. */
+export interface BrokerRecord {
+  nodeId: number;
+  host: string;
+  port: number;
+  rack: string | null;
+  epoch: number;
+  version: number;
+}
+
+export interface ClusterRecord {
+  clusterId: string;
+  version: number;
+}
+
+/** What createTopic needs; topicId and createdAt are generated when left out. */
+export type NewTopic = Omit<TopicRecord, 'version' | 'topicId' | 'createdAt'> & { topicId?: string; createdAt?: number };
+
+export type PartitionStateInit = Omit<PartitionStateRecord, 'version' | 'topicId'>;
+
+export interface TopicChanges {
+  /** New partition count; it can only grow (StrataError('PARTITIONS_INVALID') otherwise). */
+  partitions?: number;
+  /** Replaces the topic's explicit configs as a whole (AlterConfigs semantics). */
+  configs?: Record<string, string>;
+  /** States of the added partitions, written before the topic record (see the ordering above). */
+  newPartitionStates?: PartitionStateInit[];
+}
+
+export interface MetadataStore {
+  /** The cluster id, created on first use (a Kafka uuid) and stable forever after. */
+  getOrCreateClusterId(): Promise<string>;
+
+  /**
+   * Creates a topic if its name is free (StrataError('TOPIC_EXISTS') otherwise). When
+   * `partitionStates` is given it must hold one state per partition, 0..partitions-1.
+   */
+  createTopic(t: NewTopic, partitionStates?: PartitionStateInit[]): Promise<TopicRecord>;
+  getTopic(name: string): Promise<TopicRecord | null>;
+  /** Sorted by name. */
+  listTopics(): Promise<TopicRecord[]>;
+  /** StrataError('TOPIC_NOT_FOUND') when absent, ('VERSION_CONFLICT') when the stored version differs. */
+  updateTopic(name: string, expectedVersion: number, changes: TopicChanges): Promise<TopicRecord>;
+  /** StrataError('TOPIC_NOT_FOUND') when absent, ('VERSION_CONFLICT') when a given version differs. */
+  deleteTopic(name: string, expectedVersion?: number): Promise<void>;
+
+  getPartitionState(topicId: string, partition: number): Promise<PartitionStateRecord | null>;
+  /** Sorted by partition. */
+  listPartitionStates(topicId: string): Promise<PartitionStateRecord[]>;
+  /**
+   * Writes a partition state if the stored version is `expectedVersion` (null or 0: must not
+   * exist yet). Every failed condition is StrataError('VERSION_CONFLICT').
+   */
+  putPartitionState(state: Omit<PartitionStateRecord, 'version'>, expectedVersion: number | null): Promise<PartitionStateRecord>;
+
+  /** Same conditional rules as putPartitionState. */
+  putBroker(broker: Omit<BrokerRecord, 'version'>, expectedVersion: number | null): Promise<BrokerRecord>;
+  getBroker(nodeId: number): Promise<BrokerRecord | null>;
+  /** Sorted by node id. */
+  listBrokers(): Promise<BrokerRecord[]>;
+  /** Idempotent when no version is given; VERSION_CONFLICT / NOT_FOUND when one is. */
+  deleteBroker(nodeId: number, expectedVersion?: number): Promise<void>;
+
+  /**
+   * A private key space for a later feature (group offsets, producer ids, remote segment
+   * records), with the same conditional-write rules; `name` is [a-z0-9._-]+.
+   */
+  namespace(name: string): VersionedKv;
+
+  close(): Promise<void>;
+}
