@@ -1,10 +1,13 @@
 import { spawn } from 'child_process';
+import * as fs from 'fs';
 import { UsageSampler, ProcessUsage } from './rss';
 import { MB, perSecond, secondsSince } from './units';
 
 /**
- * The timed client phases: kcat (librdkafka, C) against the broker, so the client is never the
- * slow side of the measurement. Produce reads a pre-generated file (`-l`); consume reads the same
+ * The timed client phases: kcat (librdkafka, C), the fastest stock Kafka client available here,
+ * against the broker. Its CPU time is measured too: on 2 cores kcat can itself be the limit (it
+ * is, for producing small records), and the report must say so rather than blame the broker.
+ * Produce reads a pre-generated file (`-l`); consume reads the same
  * records back from offset 0 to the end of the partition (`-e`) and every record is checked —
  * offsets contiguous from 0, payload size exact, count exact — because a benchmark that quietly
  * measured an error path (or half the data) would be worse than none.
@@ -19,8 +22,24 @@ export const PRODUCE_PROPS: Record<string, string> = {
   'queue.buffering.max.kbytes': '1048576',
 };
 
-/** Consumer: librdkafka's defaults (what a user gets), listed here so the report shows them. */
-export const CONSUME_PROPS: Record<string, string> = {};
+/**
+ * Consumer settings for throughput, each because the default measures librdkafka, not the broker:
+ * - queued.min.messages (default 100,000): librdkafka stops fetching whenever that many records
+ *   wait in its local queue and resumes only on a later wake-up; with 100-byte records that
+ *   stop-and-go left both processes mostly idle (2M records took 1.2–3.2 s at ~0.1 broker cores;
+ *   with 1,000,000 it is a steady ~0.9 s).
+ * - fetch.message.max.bytes 4 MiB (Kafka's max.partition.fetch.bytes, default 1 MiB): fewer,
+ *   larger fetches for a single partition.
+ * - fetch.wait.max.ms: `-e` learns it has reached the end only from a fetch that comes back
+ *   empty, which a broker rightly holds for up to this long (default 500 ms): idle time at the
+ *   tail that says nothing about throughput. While data flows every fetch is answered at once.
+ *   (Timing the last record instead doesn't work: kcat's piped stdout is block-buffered.)
+ */
+export const CONSUME_PROPS: Record<string, string> = {
+  'queued.min.messages': '1000000',
+  'fetch.message.max.bytes': String(4 * 1024 * 1024),
+  'fetch.wait.max.ms': '10',
+};
 
 export interface PhaseResult {
   name: string;
@@ -33,10 +52,13 @@ export interface PhaseResult {
   records: number;
   /** Payload bytes moved (records × recordSize; no keys, no protocol overhead). */
   payloadBytes: number;
+  /** kcat start → kcat exit: for produce, until the last delivery report; for consume, until end of partition. */
   seconds: number;
   recordsPerSec: number;
   mbPerSec: number;
   broker: ProcessUsage;
+  /** kcat's CPU: 1.0 cores = kcat kept one core busy, i.e. the client was the limit. */
+  client: { cpuSeconds: number; cpuCores: number } | null;
   ok: boolean;
   error?: string;
   command: string[];
@@ -48,13 +70,29 @@ interface KcatRun {
   timedOut: boolean;
   stderr: string;
   seconds: number;
+  /** kcat's own CPU time (user + system), when it could be measured. */
+  cpuSeconds: number | null;
 }
+
+const SETPRIV = '/usr/bin/setpriv';
+const HAVE_SETPRIV = fs.existsSync(SETPRIV);
+/**
+ * Node can't tell how much CPU a finished child used, but a shell can: POSIX `times` prints the
+ * user and system time of the shell's terminated children. kcat runs under that shell, and both
+ * carry a parent-death SIGKILL so that killing the shell (timeout) or the benchmark (Ctrl-C)
+ * takes kcat down too.
+ */
+const TIMES_WRAPPER = `${SETPRIV} --pdeathsig SIGKILL -- kcat "$@"; rc=$?; printf '\\n' >&2; times >&2; exit $rc`;
+const TIMES_RE = /\n(\d+)m([\d.]+)s (\d+)m([\d.]+)s\n(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/;
 
 /** Spawn kcat, stream its stdout into `onStdout`, kill it at `timeoutMs`. stderr keeps its last 16 KiB. */
 function runKcat(args: string[], timeoutMs: number, onStdout?: (chunk: Buffer) => void): Promise<KcatRun> {
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
-    const child = spawn('kcat', args, { stdio: ['ignore', onStdout ? 'pipe' : 'ignore', 'pipe'] });
+    const stdio: ['ignore', 'pipe' | 'ignore', 'pipe'] = ['ignore', onStdout ? 'pipe' : 'ignore', 'pipe'];
+    const child = HAVE_SETPRIV
+      ? spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', '/bin/sh', '-c', TIMES_WRAPPER, 'sh', ...args], { stdio })
+      : spawn('kcat', args, { stdio });
     let stderr = '';
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -70,9 +108,21 @@ function runKcat(args: string[], timeoutMs: number, onStdout?: (chunk: Buffer) =
     // 'close' rather than 'exit': all of stdout must have been seen before the count is final.
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, timedOut, stderr, seconds: secondsSince(start) });
+      const seconds = secondsSince(start);
+      let cpuSeconds: number | null = null;
+      const m = TIMES_RE.exec(stderr);
+      if (m) {
+        // Second line: the children's user and system time.
+        cpuSeconds = Number(m[5]) * 60 + Number(m[6]) + Number(m[7]) * 60 + Number(m[8]);
+        stderr = stderr.slice(0, m.index);
+      }
+      resolve({ code, signal, timedOut, stderr, seconds, cpuSeconds });
     });
   });
+}
+
+function clientUsage(run: KcatRun): PhaseResult['client'] {
+  return run.cpuSeconds === null ? null : { cpuSeconds: run.cpuSeconds, cpuCores: run.cpuSeconds / run.seconds };
 }
 
 function failure(run: KcatRun, timeoutMs: number): string | undefined {
@@ -121,6 +171,7 @@ export async function producePhase(opts: {
     records: error ? 0 : opts.records,
     seconds: run.seconds,
     broker: usage,
+    client: clientUsage(run),
     ok: error === undefined,
     error,
     command: ['kcat', ...command],
@@ -202,6 +253,7 @@ export async function consumePhase(opts: {
     records: verifier.count,
     seconds: run.seconds,
     broker: usage,
+    client: clientUsage(run),
     ok: error === undefined,
     error,
     command: ['kcat', ...command],

@@ -131,6 +131,9 @@ function startReceiver(command: string, args: string[]): { port: Promise<number>
       }
     });
   });
+  // If the receiver fails before anyone awaits its report (e.g. it can't start, so the caller is
+  // still waiting on the port), that rejection is reported through `port`; don't let it go unhandled.
+  report.catch(() => undefined);
   return { port, report };
 }
 

@@ -38,6 +38,9 @@ export function writeRecordFile(file: string, count: number, size: number): numb
       while (off < bytes) off += fs.writeSync(fd, batch, off, bytes - off);
       written += n;
     }
+    // Pay the writeback now: hundreds of MB of dirty pages flushing during the timed phases would
+    // compete with the broker's own writes and disturb what we measure.
+    fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }

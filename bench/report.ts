@@ -37,6 +37,8 @@ export interface BenchResults {
   };
   limits: Limits;
   phases: PhaseResult[];
+  /** Unmeasured warm-up phases (JIT, first topic creation), kept for the record. */
+  warmup: PhaseResult[];
   /** Problems that make the run untrustworthy; non-empty ⇒ exit code 1. */
   errors: string[];
 }
@@ -135,7 +137,11 @@ export function formatReport(r: BenchResults): string {
     ),
   );
 
-  out.push('', 'kcat ↔ Strata (1 partition; broker CPU in cores: 1.00 = one core busy)');
+  out.push('', 'kcat ↔ Strata (1 partition; CPU in cores: 1.00 = one core busy for the whole phase)');
+  if (r.warmup.length > 0) {
+    const w = r.warmup[0]!;
+    out.push(`(after an unmeasured warm-up: ${grouped(w.expectedRecords)} × ${w.recordSize} B produced and consumed)`);
+  }
   const rows = r.phases.map((p) => {
     const ratios = Object.entries(ratiosFor(p, r.limits))
       .map(([name, v]) => `${fixed(v, 3)} of ${name}`)
@@ -147,15 +153,16 @@ export function formatReport(r: BenchResults): string {
       p.ok ? grouped(p.recordsPerSec) : '-',
       p.ok ? fixed(p.mbPerSec) : '-',
       fixed(p.broker.cpuCores, 2),
+      p.client ? fixed(p.client.cpuCores, 2) : '-',
       `${fixed(p.broker.peakRssBytes / MB)} MB`,
       p.ok ? ratios : `FAILED: ${p.error ?? ''}`,
     ];
   });
   out.push(
     ...table(
-      ['phase', 'records', 'seconds', 'rec/s', 'MB/s', 'CPU', 'peak RSS', 'ratio to limit'],
+      ['phase', 'records', 'seconds', 'rec/s', 'MB/s', 'broker CPU', 'kcat CPU', 'broker RSS', 'ratio to limit'],
       rows,
-      new Set([1, 2, 3, 4, 5, 6]),
+      new Set([1, 2, 3, 4, 5, 6, 7]),
     ),
   );
 

@@ -29,5 +29,6 @@ export function sizeLabel(bytes: number): string {
   if (bytes >= 1024 * MiB && bytes % (1024 * MiB) === 0) return `${bytes / (1024 * MiB)} GiB`;
   if (bytes >= MiB && bytes % MiB === 0) return `${bytes / MiB} MiB`;
   if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  if (bytes >= MB) return `${fixed(bytes / MB)} MB`;
   return `${bytes} B`;
 }

@@ -56,7 +56,7 @@ function fail(msg) {
 // ---- schema loading ----------------------------------------------------------------------
 
 /** Removes `//` line comments, leaving `//` inside JSON strings (URLs in "about") alone. */
-export function stripComments(text) {
+function stripComments(text) {
   let out = '';
   let inString = false;
   for (let i = 0; i < text.length; i++) {
@@ -541,7 +541,7 @@ function readScalar(f, rd, fl, need) {
       if (f.isArray) return call; // array elements are never null
       // presence marker: int8 in the body, uvarint inside a tagged field
       const marker = fl.inTag ? `${rd}.uvarint() === 0` : `${rd}.int8() < 0`;
-      return pick(N, `(${marker} ? null : ${call})`, call);
+      return pick(N, `${marker} ? null : ${call}`, call);
     }
   }
   throw new Error(`cannot read ${f.elem}`);
@@ -599,8 +599,10 @@ function emitRead(code, msg, st, need) {
     if (!f.isArray && !isTaggedSomewhere) {
       // single expression: read it when present, else its default
       const fl = { ...flags(f, f.untagged ?? ctx, st, false), inTag: false };
-      const readE = presentC === 'false' ? null : readScalar(f, 'r', fl, need);
-      const e = readE === null ? defaultExpr(f, need) : pick(presentC, readE, defaultExpr(f, need));
+      let e;
+      if (presentC === 'false') e = defaultExpr(f, need);
+      else if (presentC === 'true') e = readScalar(f, 'r', fl, need);
+      else e = pick(presentC, readScalar(f, 'r', fl, need), defaultExpr(f, need));
       code.line(`const ${local}: ${type} = ${e};`);
       continue;
     }

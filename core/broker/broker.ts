@@ -37,6 +37,7 @@ export class Broker {
   ) {}
 
   static async start(config: BrokerConfig, logger: Logger = createLogger('broker')): Promise<Broker> {
+    for (const w of config.warnings) logger.warn(w);
     const dataDir = path.resolve(config.logDirs);
     fs.mkdirSync(dataDir, { recursive: true });
     const store = await openMetadataStore(config.metadata, { dataDir });

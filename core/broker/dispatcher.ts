@@ -18,13 +18,16 @@ export class Dispatcher implements FrameHandler {
     for (const h of handlers) this.handlers.set(h.apiKey, h);
   }
 
-  /** The advertised (apiKey, min, max) ranges: 0 to the newest version our codecs speak. */
+  /**
+   * The advertised (apiKey, min, max) ranges: from the oldest version our codecs speak to the
+   * newest stable one (Kafka keeps a schema's unstable latest version out of ApiVersions).
+   */
   supportedApis(): { apiKey: number; minVersion: number; maxVersion: number }[] {
     return [...this.handlers.keys()]
       .sort((a, b) => a - b)
       .map((k) => {
         const m = API_MESSAGES.get(k)!;
-        return { apiKey: k, minVersion: m.minVersion, maxVersion: m.maxVersion };
+        return { apiKey: k, minVersion: m.minVersion, maxVersion: m.latestVersionUnstable ? m.maxVersion - 1 : m.maxVersion };
       });
   }
 

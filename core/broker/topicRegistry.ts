@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StrataError } from '../common/errors';
 import type { Logger } from '../common/logger';
-import type { MetadataStore, TopicRecord } from '../meta/metadataStore';
+import type { MetadataStore, PartitionStateInit, TopicRecord } from '../meta/metadataStore';
 import { PartitionLog } from '../log/partitionLog';
 import { validateTopicName } from '../config/topicName';
 import { normalizeTopicConfigs, resolveTopicConfig, type ResolvedTopicConfig } from '../config/topicConfig';
@@ -90,7 +90,7 @@ export class TopicRegistry {
         replicationFactor,
         configs: normalized,
         createdAt: Date.now(),
-      });
+      }, this.initialStates(0, numPartitions));
       this.logger.info(`created topic ${name} (${record.topicId}) with ${numPartitions} partition(s)`);
       return this.install(record);
     });
@@ -123,7 +123,7 @@ export class TopicRegistry {
         );
       }
       if (validateOnly) return;
-      const record = await this.store.updateTopic(name, t.record.version, { partitions: count });
+      const record = await this.store.updateTopic(name, t.record.version, { partitions: count, newPartitionStates: this.initialStates(current, count) });
       this.install(record, t);
       this.logger.info(`topic ${name}: partitions ${current} -> ${count}`);
     });
@@ -146,6 +146,14 @@ export class TopicRegistry {
     for (const t of this.byNameMap.values()) for (const log of t.partitions) await log.close();
     this.byNameMap.clear();
     this.byIdMap.clear();
+  }
+
+  /** Partition states for new partitions [from, to): this broker leads them at epoch 0. */
+  private initialStates(from: number, to: number): PartitionStateInit[] {
+    const me = this.brokerConfig.nodeId;
+    const out: PartitionStateInit[] = [];
+    for (let p = from; p < to; p++) out.push({ partition: p, leader: me, leaderEpoch: 0, isr: [me], replicas: [me], logStartOffset: 0n });
+    return out;
   }
 
   private serialised<T>(fn: () => Promise<T>): Promise<T> {

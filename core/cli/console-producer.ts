@@ -76,7 +76,7 @@ function parseCompression(raw: string): CompressionName {
   throw new UsageError(`compression.type must be none or gzip, got '${raw}'`, consoleProducerSpec);
 }
 
-export async function runConsoleProducer(args: ParsedArgs, io: CliIO): Promise<number> {
+export async function runConsoleProducer(args: ParsedArgs, io: CliIO & { signal?: AbortSignal }): Promise<number> {
   const topic = args.required('topic');
   const producerProps = keyValues(args, 'producer-property', PRODUCER_PROPERTY_NAMES());
   const parser = lineParserConfig(keyValues(args, 'property', LINE_PARSER_PROPERTIES));
@@ -103,13 +103,23 @@ export async function runConsoleProducer(args: ParsedArgs, io: CliIO): Promise<n
   });
   const producer = new BatchingProducer(client, { topic, acks, compression, lingerMs, batchBytes, maxInFlight, timeoutMs: requestTimeoutMs });
   let lineNumber = 0;
+  // SIGINT ends the input like EOF does: what was read is still sent and acknowledged.
+  const stopReading = (): void => {
+    io.stdin.destroy();
+  };
+  io.signal?.addEventListener('abort', stopReading, { once: true });
   try {
-    for await (const lines of lineBatches(io.stdin, maxLineBytes)) {
-      for (const line of lines) {
-        lineNumber++;
-        const parsed = parseRecordLine(line, lineNumber, parser);
-        await producer.send({ key: parsed.key, value: parsed.value, headers: parsed.headers, timestamp: BigInt(Date.now()), partition });
+    try {
+      for await (const lines of lineBatches(io.stdin, maxLineBytes)) {
+        for (const line of lines) {
+          lineNumber++;
+          const parsed = parseRecordLine(line, lineNumber, parser);
+          await producer.send({ key: parsed.key, value: parsed.value, headers: parsed.headers, timestamp: BigInt(Date.now()), partition });
+        }
+        if (io.signal?.aborted) break;
       }
+    } catch (err) {
+      if (!io.signal?.aborted) throw err;
     }
     await producer.flush();
     return 0;
@@ -122,6 +132,7 @@ export async function runConsoleProducer(args: ParsedArgs, io: CliIO): Promise<n
     }
     throw err;
   } finally {
+    io.signal?.removeEventListener('abort', stopReading);
     await client.close();
   }
 }

@@ -361,14 +361,19 @@ export class StrataClient {
   async topicInfo(topic: string, opts: { allowAutoTopicCreation?: boolean; refresh?: boolean } = {}): Promise<TopicInfo> {
     const cached = this.topics.get(topic);
     if (cached && !opts.refresh) return cached;
-    return this.retry(`Metadata for topic '${topic}'`, READ_RETRIABLE, async () => {
-      const md = await this.metadata([topic], opts);
-      const code = md.topicErrors.get(topic);
-      if (code !== undefined) throw new KafkaResponseError(code, { api: 'Metadata', resource: `topic '${topic}'` });
-      const info = md.topics.get(topic);
-      if (!info) throw new KafkaResponseError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, { api: 'Metadata', resource: `topic '${topic}'` });
-      return info;
-    });
+    return this.retry(`Metadata for topic '${topic}'`, READ_RETRIABLE, () => this.lookupTopic(topic, opts));
+  }
+
+  /** One metadata lookup for a topic (cache first), no retry: callers that retry use this. */
+  private async lookupTopic(topic: string, opts: { allowAutoTopicCreation?: boolean; refresh?: boolean } = {}): Promise<TopicInfo> {
+    const cached = this.topics.get(topic);
+    if (cached && !opts.refresh) return cached;
+    const md = await this.metadata([topic], opts);
+    const code = md.topicErrors.get(topic);
+    if (code !== undefined) throw new KafkaResponseError(code, { api: 'Metadata', resource: `topic '${topic}'` });
+    const info = md.topics.get(topic);
+    if (!info) throw new KafkaResponseError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, { api: 'Metadata', resource: `topic '${topic}'` });
+    return info;
   }
 
   // ---------------------------------------------------------------- produce / fetch / offsets
@@ -421,7 +426,7 @@ export class StrataClient {
   async fetchPartitions(topic: string, positions: Array<{ partition: number; offset: bigint }>, opts: FetchOptions = {}): Promise<PartitionFetch[]> {
     const maxBytes = opts.maxBytes ?? 1024 * 1024;
     const maxWaitMs = opts.maxWaitMs ?? 500;
-    const info = await this.topicInfo(topic);
+    const info = await this.lookupTopic(topic);
     const out: PartitionFetch[] = positions.map((p) => ({ partition: p.partition, offset: p.offset }));
     const byLeader = new Map<number, number[]>(); // leader → indexes into positions
     positions.forEach((pos, i) => {
@@ -686,7 +691,7 @@ export class StrataClient {
 
   /** The connection to a partition's leader, refreshing metadata when the leader is unknown. */
   private async leaderConnection(topic: string, partition: number, allowAutoTopicCreation: boolean): Promise<KafkaConnection> {
-    const info = await this.topicInfo(topic, { allowAutoTopicCreation });
+    const info = await this.lookupTopic(topic, { allowAutoTopicCreation });
     const p = info.partitions.find((x) => x.partition === partition);
     const resource = `${topic}-${partition}`;
     if (!p) {

@@ -127,6 +127,9 @@ export class KafkaConnection {
       await conn.handshake(opts, timeoutMs);
     } catch (err) {
       conn.close();
+      if (err instanceof StrataError && err.code === 'REQUEST_TIMED_OUT') {
+        throw new StrataError('CONNECTION_FAILED', `could not connect to ${address}: no answer to the ApiVersions handshake within ${timeoutMs} ms (is this a Kafka broker's port?)`, { cause: err });
+      }
       throw err;
     }
     return conn;
@@ -259,7 +262,9 @@ export class KafkaConnection {
       brokerVersions.set(k.apiKey, { minVersion: k.minVersion, maxVersion: k.maxVersion });
       const ours = API_MESSAGES.get(k.apiKey);
       if (!ours) continue;
-      const high = Math.min(k.maxVersion, ours.maxVersion);
+      // A version Kafka marks as still in development is never chosen by a client.
+      const ourMax = ours.latestVersionUnstable ? ours.maxVersion - 1 : ours.maxVersion;
+      const high = Math.min(k.maxVersion, ourMax);
       if (high >= Math.max(k.minVersion, ours.minVersion)) negotiated.set(k.apiKey, high);
     }
     this.brokerVersions = brokerVersions;

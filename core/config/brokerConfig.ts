@@ -184,7 +184,7 @@ export interface LoadBrokerConfigOptions {
 }
 
 /** STRATA_* variables that are not broker configs (logging, test harness). */
-const NON_CONFIG_ENV = new Set(['STRATA_LOG_LEVEL', 'STRATA_PYTHON', 'STRATA_SKIP_BUILD', 'STRATA_CONFIG']);
+const NON_CONFIG_ENV = new Set(['STRATA_LOG_LEVEL', 'STRATA_PYTHON', 'STRATA_SKIP_BUILD']);
 const ENV_PREFIX = 'STRATA_';
 
 /** Strata's flag spellings that are not a Kafka name with dots turned into dashes. */
@@ -201,13 +201,14 @@ function envToName(variable: string): string {
 
 function unknownBrokerConfig(name: string, where: string): StrataError {
   const hint = closestName(name, BY_NAME.keys());
-  const topicHint = TOPIC_CONFIGS.some((t) => t.name === name)
-    ? ` '${name}' is a topic config; its broker-level default is ${
-        TOPIC_CONFIGS.find((t) => t.name === name)!.synonyms[0] ?? 'not configurable'
-      }.`
-    : '';
-  const suffix = hint !== undefined ? ` Did you mean '${hint}'?` : '';
-  return new StrataError('CONFIG_UNKNOWN', `Unknown broker config '${name}' (${where}).${suffix}${topicHint}`);
+  let message = `Unknown broker config '${name}' (${where}).`;
+  if (hint !== undefined) message += ` Did you mean '${hint}'?`;
+  // A topic config given to the broker is a common slip: name its broker-level default.
+  const topic = TOPIC_CONFIGS.find((t) => t.name === name);
+  if (topic) {
+    message += ` '${name}' is a topic config; its broker-level default is ${topic.synonyms[0] ?? 'not configurable'}.`;
+  }
+  return new StrataError('CONFIG_UNKNOWN', message);
 }
 
 /**

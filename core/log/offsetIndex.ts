@@ -106,7 +106,10 @@ export class OffsetIndex {
     while (keep > 0 && this.pos[keep - 1] >= position) keep--;
     if (keep === this.n) return;
     this.n = keep;
-    this.file.truncate(keep * OFFSET_I  /**
+    this.file.truncate(keep * OFFSET_INDEX_ENTRY_SIZE);
+  }
+
+  /**
    * Starts a rebuild from the log: entries are cleared, and appends stay in memory until
    * `finishRebuild` writes the file in one go.
    */
@@ -123,9 +126,6 @@ export class OffsetIndex {
       bytes.writeInt32BE(this.pos[i], i * OFFSET_INDEX_ENTRY_SIZE + 4);
     }
     this.file.rewrite(bytes);
-  }
-
-e.rewrite(bytes);
   }
 
   sync(): void {

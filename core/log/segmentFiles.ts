@@ -9,7 +9,8 @@ import { StrataError } from '../common/errors';
  *   00000000000000000000.index       sparse offset index
  *   00000000000000000000.timeindex   sparse time index
  *   00000000000000001234.log         next segment: its first offset is 1234
- *   log-start-offset                 the log start offset, when DeleteRecords moved it inside a segment
+ *   log-start-offset                 the log start offset, when DeleteRecords moved it past the first segment's base
+ *   clean-shutdown                   present only between a clean close and the next open
  *
  * The 20-digit zero padding makes `ls` order equal offset order (Kafka's convention).
  */
@@ -22,8 +23,10 @@ const MAX_OFFSET = (1n << 63n) - 1n;
 const DIGITS = 20;
 const NAME_RE = /^(\d{20})(\.log|\.index|\.timeindex)$/;
 
-/** Name of the file holding the persisted log start offset (see logStartOffsetFile.ts). */
+/** Holds the persisted log start offset (see checkpointFiles.ts). */
 export const LOG_START_OFFSET_FILE = 'log-start-offset';
+/** Written by a clean close, removed on open (see checkpointFiles.ts). */
+export const CLEAN_SHUTDOWN_FILE = 'clean-shutdown';
 
 export function segmentFileName(baseOffset: bigint, ext: SegmentFileExt): string {
   if (baseOffset < 0n || baseOffset > MAX_OFFSET) {

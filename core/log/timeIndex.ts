@@ -106,7 +106,10 @@ export class TimeIndex {
     while (keep > 0 && this.rel[keep - 1] >= relativeOffset) keep--;
     if (keep === this.n) return;
     this.n = keep;
-    this.file.truncate(keep * TIME_I  /**
+    this.file.truncate(keep * TIME_INDEX_ENTRY_SIZE);
+  }
+
+  /**
    * Starts a rebuild from the log: entries are cleared, and appends stay in memory until
    * `finishRebuild` writes the file in one go.
    */
@@ -123,9 +126,6 @@ export class TimeIndex {
       bytes.writeInt32BE(this.rel[i], i * TIME_INDEX_ENTRY_SIZE + 8);
     }
     this.file.rewrite(bytes);
-  }
-
-e.rewrite(bytes);
   }
 
   sync(): void {

@@ -55,9 +55,25 @@ export function checkExpectedVersion(v: number | null | undefined): void {
   if (!Number.isSafeInteger(v) || v < 0) throw new TypeError(`expected version must be a non-negative integer, got ${v}`);
 }
 
-/** S3 and DynamoDB order keys by UTF-8 bytes; JS string comparison orders UTF-16 units. */
+/**
+ * S3 and DynamoDB order keys by UTF-8 bytes, which is Unicode code point order. JS string
+ * comparison orders UTF-16 code units instead, which differs only where a surrogate pair (a
+ * code point ≥ U+10000) meets a BMP character ≥ U+E000; this fixes that case without
+ * allocating, since listings sort every key.
+ */
 export function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    if (xs !== ys) return xs ? 1 : -1;
+    return x - y;
+  }
+  return a.length - b.length;
 }
 
 /**

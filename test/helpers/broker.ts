@@ -216,7 +216,7 @@ class SpawnedBroker implements BrokerProcess {
   }
 
   ready(timeoutMs: number, argv: string[]): Promise<void> {
-    const cmd = `node ${argv.map((a) => (path.isAbsolute(a) ? path.relative(REPO_ROOT, a) || a : a)).join(' ')}`;
+    const cmd = `node ${argv.map((a) => (a.startsWith(REPO_ROOT + path.sep) ? path.relative(REPO_ROOT, a) : a)).join(' ')}`;
     return new Promise<void>((resolve, reject) => {
       let done = false;
       let timedOut = false;

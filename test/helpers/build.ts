@@ -48,9 +48,14 @@ export function lastBuildLog(): string {
   }
 }
 
+/** Set by globalSetup for the jest workers it spawns: dist/ was settled once for this run. */
+export const CHECKED_ENV = 'STRATA_DIST_CHECKED';
+
 async function buildIfStale(): Promise<BuildStatus> {
   if (process.env.STRATA_SKIP_BUILD === '1') return { ok: true, rebuilt: false, log: '' };
-  if (!isStale()) {
+  // Within one jest run, build once (globalSetup) rather than again whenever someone saves a
+  // source file mid-run: rewriting dist/ under a broker that is starting up would be worse.
+  if (process.env[CHECKED_ENV] === '1' || !isStale()) {
     const log = lastBuildLog();
     return { ok: log.trim() === '', rebuilt: false, log };
   }

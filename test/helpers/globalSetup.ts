@@ -1,4 +1,4 @@
-import { ensureBuilt } from './build';
+import { CHECKED_ENV, ensureBuilt } from './build';
 
 /**
  * jest globalSetup (jest.config.js: `globalSetup: '<rootDir>/test/helpers/globalSetup.ts'`):
@@ -16,4 +16,6 @@ export default async function globalSetup(): Promise<void> {
     process.stderr.write(`\n[globalSetup] built dist/ with tsc in ${ms} ms${status.ok ? '' : ' — WITH ERRORS'}\n`);
   }
   if (!status.ok) process.stderr.write(`[globalSetup] tsc reported:\n${status.log.slice(0, 8000)}\n`);
+  // Inherited by the workers jest starts next, so startBroker doesn't rebuild mid-run.
+  process.env[CHECKED_ENV] = '1';
 }

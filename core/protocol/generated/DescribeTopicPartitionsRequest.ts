@@ -37,7 +37,7 @@ export function readDescribeTopicPartitionsRequest(r: Reader, version: number): 
     topics = _a;
   }
   const responsePartitionLimit: number = r.int32();
-  const cursor: Cursor | null = (r.int8() < 0 ? null : readCursor(r, version));
+  const cursor: Cursor | null = r.int8() < 0 ? null : readCursor(r, version);
   r.skipTaggedFields();
   return { topics, responsePartitionLimit, cursor };
 }

@@ -177,7 +177,3 @@ export function writeSnapshotId(w: Writer, version: number, m: SnapshotId): void
   w.writeInt32(m.epoch);
   w.writeEmptyTaggedFields();
 }
-
-function defaultSnapshotId(): SnapshotId {
-  return { endOffset: 0n, epoch: 0 };
-}

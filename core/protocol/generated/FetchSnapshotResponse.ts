@@ -231,8 +231,8 @@ export function writeNodeEndpoint(w: Writer, version: number, m: NodeEndpoint): 
   w.writeEmptyTaggedFields();
 }
 
-function defaultSnapshotId(): SnapshotId {
-  return { endOffset: 0n, epoch: 0 };
+function defaultLeaderIdAndEpoch(): LeaderIdAndEpoch {
+  return { leaderId: 0, leaderEpoch: 0 };
 }
 
 function isDefaultLeaderIdAndEpoch(s: LeaderIdAndEpoch): boolean {
@@ -240,8 +240,4 @@ function isDefaultLeaderIdAndEpoch(s: LeaderIdAndEpoch): boolean {
     (s.leaderId === undefined || !(s.leaderId !== 0)) &&
     (s.leaderEpoch === undefined || !(s.leaderEpoch !== 0))
   );
-}
-
-function defaultLeaderIdAndEpoch(): LeaderIdAndEpoch {
-  return { leaderId: 0, leaderEpoch: 0 };
 }

@@ -1,0 +1,243 @@
+import { StrataError } from '../common/errors';
+import { ErrorCode } from '../protocol/errorCodes';
+import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, StrataClient } from '../client/client';
+import { KafkaResponseError, isKafkaError } from '../client/errors';
+import { FetchedRecord } from '../client/records';
+import { CommandSpec, ParsedArgs, UsageError, parseIntStrict } from './args';
+import { kafkaErrorText } from './errorText';
+import { CliIO, bootstrapServers, isTrueProperty, keyValues, writeOut } from './io';
+
+/**
+ * `strata console-consumer`: prints a topic's records to stdout, one per line, like
+ * kafka-console-consumer.sh with its default formatter. Without --partition it reads every
+ * partition of the topic (assigned directly: consumer groups are not there yet), starting at
+ * the end unless --from-beginning. It stops after --max-messages, after --timeout-ms without
+ * a record, or on SIGINT, and then prints "Processed a total of N messages" to stderr.
+ */
+export const consoleConsumerSpec: CommandSpec = {
+  name: 'console-consumer',
+  summary: 'Print records of a topic to stdout, one per line (like kafka-console-consumer.sh).',
+  flags: [
+    { name: 'bootstrap-server', kind: 'value', valueName: 'HOST:PORT[,...]', description: 'Broker(s) to connect to. Required.' },
+    { name: 'topic', kind: 'value', valueName: 'TOPIC', description: 'Topic to read. Required.' },
+    { name: 'from-beginning', kind: 'switch', description: 'Start at the earliest offset instead of the end.' },
+    { name: 'partition', kind: 'value', valueName: 'P', description: 'Read only this partition.' },
+    { name: 'offset', kind: 'value', valueName: 'N|earliest|latest', description: 'With --partition: where to start (default latest, or earliest with --from-beginning).' },
+    { name: 'max-messages', kind: 'value', valueName: 'N', description: 'Exit after printing N records.' },
+    { name: 'timeout-ms', kind: 'value', valueName: 'MS', description: 'Exit when no record arrived for this long.' },
+    {
+      name: 'property',
+      kind: 'repeatable',
+      valueName: 'KEY=VALUE',
+      description:
+        'Output format: print.key, print.value (default true), print.timestamp, print.offset, print.partition, print.headers (true|false); key.separator (default TAB), line.separator, headers.separator (default ","), null.literal (default "null").',
+    },
+    {
+      name: 'consumer-property',
+      kind: 'repeatable',
+      valueName: 'KEY=VALUE',
+      description: 'Consumer setting: fetch.max.wait.ms, fetch.min.bytes, max.partition.fetch.bytes, isolation.level, request.timeout.ms, client.id.',
+    },
+    { name: 'isolation-level', kind: 'value', valueName: 'read_uncommitted|read_committed', description: 'Which transactional records to show (default read_uncommitted).' },
+    { name: 'group', kind: 'value', valueName: 'GROUP', description: 'Not supported yet (consumer groups arrive in a later release).' },
+  ],
+  examples: [
+    'strata console-consumer --bootstrap-server 127.0.0.1:9092 --topic orders --from-beginning --max-messages 10',
+    'strata console-consumer --bootstrap-server 127.0.0.1:9092 --topic orders --from-beginning --timeout-ms 2000 --property print.key=true --property key.separator=,',
+    'strata console-consumer --bootstrap-server 127.0.0.1:9092 --topic orders --partition 0 --offset 42 --property print.offset=true',
+  ],
+};
+
+const FORMAT_PROPERTIES = [
+  'print.key',
+  'print.value',
+  'print.timestamp',
+  'print.offset',
+  'print.partition',
+  'print.headers',
+  'key.separator',
+  'line.separator',
+  'headers.separator',
+  'null.literal',
+] as const;
+
+const CONSUMER_PROPERTIES = ['fetch.max.wait.ms', 'fetch.min.bytes', 'max.partition.fetch.bytes', 'isolation.level', 'request.timeout.ms', 'client.id'] as const;
+
+/** Kafka's DefaultMessageFormatter settings. */
+export interface RecordFormat {
+  printKey: boolean;
+  printValue: boolean;
+  printTimestamp: boolean;
+  printOffset: boolean;
+  printPartition: boolean;
+  printHeaders: boolean;
+  keySeparator: Buffer;
+  lineSeparator: Buffer;
+  headersSeparator: Buffer;
+  nullLiteral: Buffer;
+}
+
+export function recordFormat(props: ReadonlyMap<string, string>): RecordFormat {
+  const bool = (k: string, dflt: boolean): boolean => (props.has(k) ? isTrueProperty(props.get(k)) : dflt);
+  const bytes = (k: string, dflt: string): Buffer => Buffer.from(props.get(k) ?? dflt);
+  return {
+    printKey: bool('print.key', false),
+    printValue: bool('print.value', true),
+    printTimestamp: bool('print.timestamp', false),
+    printOffset: bool('print.offset', false),
+    printPartition: bool('print.partition', false),
+    printHeaders: bool('print.headers', false),
+    keySeparator: bytes('key.separator', '\t'),
+    lineSeparator: bytes('line.separator', '\n'),
+    headersSeparator: bytes('headers.separator', ','),
+    nullLiteral: bytes('null.literal', 'null'),
+  };
+}
+
+/**
+ * One record as Kafka's console consumer prints it: the enabled fields in the order
+ * timestamp, partition, offset, headers, key, value, separated by key.separator; the last
+ * enabled field ends with line.separator.
+ */
+export function formatRecord(record: FetchedRecord, partition: number, f: RecordFormat): Buffer {
+  const fields: Buffer[] = [];
+  if (f.printTimestamp) fields.push(Buffer.from(`${record.timestampType}:${record.timestamp}`));
+  if (f.printPartition) fields.push(Buffer.from(`Partition:${partition}`));
+  if (f.printOffset) fields.push(Buffer.from(`Offset:${record.offset}`));
+  if (f.printHeaders) {
+    if (record.headers.length === 0) fields.push(Buffer.from('NO_HEADERS'));
+    else {
+      const parts: Buffer[] = [];
+      record.headers.forEach((h, i) => {
+        if (i > 0) parts.push(f.headersSeparator);
+        parts.push(Buffer.from(`${h.key}:`), h.value ?? f.nullLiteral);
+      });
+      fields.push(Buffer.concat(parts));
+    }
+  }
+  if (f.printKey) fields.push(record.key ?? f.nullLiteral);
+  if (f.printValue) fields.push(record.value ?? f.nullLiteral);
+  if (fields.length === 0) return Buffer.alloc(0);
+  const out: Buffer[] = [];
+  fields.forEach((b, i) => {
+    if (i > 0) out.push(f.keySeparator);
+    out.push(b);
+  });
+  out.push(f.lineSeparator);
+  return Buffer.concat(out);
+}
+
+type StartAt = { kind: 'earliest' } | { kind: 'latest' } | { kind: 'offset'; offset: bigint };
+
+function parseStart(args: ParsedArgs): StartAt {
+  const raw = args.string('offset');
+  if (raw === undefined) return args.flag('from-beginning') ? { kind: 'earliest' } : { kind: 'latest' };
+  if (!args.has('partition')) throw new UsageError('--offset needs --partition', consoleConsumerSpec);
+  if (args.flag('from-beginning')) throw new UsageError('--offset and --from-beginning cannot be used together', consoleConsumerSpec);
+  const v = raw.trim().toLowerCase();
+  if (v === 'earliest') return { kind: 'earliest' };
+  if (v === 'latest') return { kind: 'latest' };
+  if (!/^\d+$/.test(v)) throw new UsageError(`--offset must be a non-negative number, earliest or latest, got '${raw}'`, consoleConsumerSpec);
+  return { kind: 'offset', offset: BigInt(v) };
+}
+
+export async function runConsoleConsumer(args: ParsedArgs, io: CliIO & { signal?: AbortSignal }): Promise<number> {
+  if (args.has('group')) {
+    throw new UsageError(
+      '--group is not supported yet: consumer groups arrive with the next release. Read partitions directly with --from-beginning, or --partition P --offset O.',
+      consoleConsumerSpec,
+    );
+  }
+  const topic = args.required('topic');
+  const start = parseStart(args);
+  const format = recordFormat(keyValues(args, 'property', FORMAT_PROPERTIES));
+  const props = keyValues(args, 'consumer-property', CONSUMER_PROPERTIES);
+  const maxMessages = args.int('max-messages', { min: 1 });
+  const timeoutMs = args.int('timeout-ms', { min: 0 });
+  const onlyPartition = args.int('partition', { min: 0, max: 2 ** 31 - 1 });
+  const propInt = (k: string, dflt: number, min: number): number => {
+    const v = props.get(k);
+    return v === undefined ? dflt : parseIntStrict(v, k, { min, max: 2 ** 31 - 1 }, consoleConsumerSpec);
+  };
+  const maxWaitMs = propInt('fetch.max.wait.ms', 500, 0);
+  const minBytes = propInt('fetch.min.bytes', 1, 0);
+  const maxBytes = propInt('max.partition.fetch.bytes', 1024 * 1024, 1);
+  const requestTimeoutMs = propInt('request.timeout.ms', 30_000, 1);
+  const isolationRaw = args.string('isolation-level') ?? props.get('isolation.level') ?? 'read_uncommitted';
+  if (isolationRaw !== 'read_uncommitted' && isolationRaw !== 'read_committed') {
+    throw new UsageError(`isolation level must be read_uncommitted or read_committed, got '${isolationRaw}'`, consoleConsumerSpec);
+  }
+  const isolationLevel = isolationRaw === 'read_committed' ? 1 : 0;
+
+  const client = new StrataClient({
+    bootstrapServers: bootstrapServers(args),
+    clientId: props.get('client.id') ?? 'strata-console-consumer',
+    requestTimeoutMs,
+  });
+  let processed = 0;
+  let exitCode = 0;
+  try {
+    const info = await client.topicInfo(topic).catch((err: unknown) => {
+      if (isKafkaError(err, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)) throw new StrataError('TOPIC_NOT_FOUND', `topic '${topic}' does not exist`);
+      throw err;
+    });
+    const partitions = onlyPartition === undefined ? info.partitions.map((p) => p.partition) : [onlyPartition];
+    if (onlyPartition !== undefined && !info.partitions.some((p) => p.partition === onlyPartition)) {
+      throw new StrataError('TOPIC_NOT_FOUND', `topic '${topic}' has no partition ${onlyPartition} (it has ${info.partitions.length})`);
+    }
+    // Where each partition resumes if its offset falls out of range (auto.offset.reset).
+    const reset = start.kind === 'earliest' ? EARLIEST_TIMESTAMP : LATEST_TIMESTAMP;
+    const positions = new Map<number, bigint>();
+    for (const p of partitions) {
+      positions.set(p, start.kind === 'offset' ? start.offset : (await client.listOffsets(topic, p, start.kind === 'earliest' ? EARLIEST_TIMESTAMP : LATEST_TIMESTAMP)).offset);
+    }
+
+    let lastActivity = Date.now();
+    const stopped = (): boolean => io.signal?.aborted === true || (maxMessages !== undefined && processed >= maxMessages);
+    while (!stopped()) {
+      const idleLeft = timeoutMs === undefined ? Infinity : timeoutMs - (Date.now() - lastActivity);
+      if (idleLeft <= 0) break;
+      const waitMs = Math.max(0, Math.min(maxWaitMs, idleLeft));
+      const results = await client.fetchPartitions(
+        topic,
+        [...positions].map(([partition, offset]) => ({ partition, offset })),
+        { maxWaitMs: waitMs, minBytes, maxBytes, isolationLevel },
+      );
+      const out: Buffer[] = [];
+      if (results.every((r) => r.error)) {
+        // Nothing answered (leaders moving, topic being recreated): pause briefly rather than
+        // asking for metadata in a tight loop.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(0, idleLeft))));
+      }
+      for (const r of results) {
+        if (r.error) {
+          if (isKafkaError(r.error, ErrorCode.OFFSET_OUT_OF_RANGE)) {
+            positions.set(r.partition, (await client.listOffsets(topic, r.partition, reset)).offset);
+            continue;
+          }
+          if (r.error instanceof KafkaResponseError && r.error.retriable) continue; // metadata was refreshed; try again next round
+          throw r.error;
+        }
+        const res = r.result!;
+        for (const record of res.records) {
+          if (maxMessages !== undefined && processed >= maxMessages) break;
+          out.push(formatRecord(record, r.partition, format));
+          processed++;
+          positions.set(r.partition, record.offset + 1n);
+        }
+        if (maxMessages === undefined || processed < maxMessages) positions.set(r.partition, res.nextOffset);
+        if (res.records.length > 0) lastActivity = Date.now();
+      }
+      if (out.length > 0) await writeOut(io.stdout, Buffer.concat(out));
+    }
+  } catch (err) {
+    if (err instanceof UsageError || !(err instanceof StrataError)) throw err;
+    const text = err instanceof KafkaResponseError ? kafkaErrorText(err, topic) : err.message;
+    await writeOut(io.stderr, `Error: ${text}\n`);
+    exitCode = 1;
+  } finally {
+    await client.close();
+  }
+  await writeOut(io.stderr, `Processed a total of ${processed} messages\n`);
+  return exitCode;
+}

@@ -1,0 +1,596 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { StrataError } from '../common/errors';
+import { ErrorCode } from '../protocol/errorCodes';
+import {
+  readLogStartOffset,
+  syncDir,
+  takeCleanShutdownMarker,
+  writeCleanShutdownMarker,
+  writeLogStartOffset,
+} from './checkpointFiles';
+import { EffectiveLogConfig, LogConfig, effectiveLogConfig } from './logConfig';
+import { BatchInfo, RECORD_BATCH_HEADER_SIZE, ValidationResult, setLogAppendTime, stampBatch, validateRecords } from './recordBatch';
+import { Segment, SegmentOptions } from './segment';
+import { LOG_START_OFFSET_FILE, parseSegmentFileName } from './segmentFiles';
+import { OFFSET_INDEX_ENTRY_SIZE } from './offsetIndex';
+import { TIME_INDEX_ENTRY_SIZE } from './timeIndex';
+
+export type { LogConfig } from './logConfig';
+
+const INT32_MAX = 0x7fffffffn;
+
+export interface PartitionLogOptions {
+  /** Where recovery and roll messages go; default console.warn. */
+  logger?: (msg: string) => void;
+  /** Wall clock in ms (LogAppendTime, segment.ms, flush.ms); default Date.now. */
+  now?: () => number;
+}
+
+export interface AppendOptions {
+  /** Stamped into each batch's partitionLeaderEpoch. */
+  leaderEpoch: number;
+  /**
+   * The result of `validateRecords` on exactly this buffer, so a broker validates once. Without
+   * it, append validates (allowing control batches: policy on what clients may send belongs to
+   * the produce handler, which validates with its own options).
+   */
+  validated?: ValidationResult;
+}
+
+export interface AppendResult {
+  baseOffset: bigint;
+  lastOffset: bigint;
+  /** The broker time stamped into the batches for LogAppendTime topics, else -1n. */
+  logAppendTime: bigint;
+  logStartOffset: bigint;
+}
+
+export interface ReadOptions {
+  /** Return the first batch whole even if it is larger than maxBytes (Kafka's KIP-74 rule). */
+  minOneBatch: boolean;
+  /** Exclusive upper bound, normally the high watermark: no batch reaching it is returned. */
+  maxOffset?: bigint;
+}
+
+export interface ReadResult {
+  /** Whole batches, one chunk per segment touched; empty when there is nothing to return. */
+  records: Buffer[];
+  bytes: number;
+  /** baseOffset of the first batch returned (fetchOffset when none). */
+  firstOffset: bigint;
+  /** One past the last offset returned (fetchOffset when none): where the next read starts. */
+  nextOffset: bigint;
+}
+
+export interface SegmentInfo {
+  baseOffset: bigint;
+  /** baseOffset - 1n when the segment is empty. */
+  lastOffset: bigint;
+  nextOffset: bigint;
+  size: number;
+  /** Largest batch maxTimestamp, -1n when empty. */
+  maxTimestamp: bigint;
+  /** The .log file. */
+  path: string;
+  /** Closed for appends (every segment but the active one). */
+  closed: boolean;
+}
+
+/**
+ * One partition's log: a directory of segments, appended to at the end and read by offset.
+ *
+ *   logStartOffset           highWatermark = logEndOffset (single node, synchronous writes)
+ *   ↓                        ↓
+ *   |seg 0 (closed)|seg 1 (closed)|seg 2 (active)…|
+ *
+ * All I/O is synchronous (fs.*Sync on file descriptors): an append is one write of the batches
+ * exactly as received (only baseOffset and partitionLeaderEpoch stamped), a read is a few
+ * header reads plus one read of the bytes to return. The page cache does the buffering, and
+ * ordering is trivial because nothing interleaves.
+ */
+export class PartitionLog {
+  private config: EffectiveLogConfig;
+  private readonly segs: Segment[];
+  private _logStartOffset: bigint;
+  private hw: bigint;
+  private readonly listeners = new Set<() => void>();
+  private unflushedMessages = 0;
+  private lastFlushMs: number;
+  private closed = false;
+  private readonly logger: (msg: string) => void;
+  private readonly now: () => number;
+
+  private constructor(
+    readonly dir: string,
+    config: EffectiveLogConfig,
+    segs: Segment[],
+    logStartOffset: bigint,
+    logger: (msg: string) => void,
+    now: () => number,
+  ) {
+    this.config = config;
+    this.segs = segs;
+    this._logStartOffset = logStartOffset;
+    this.hw = this.logEndOffset;
+    this.logger = logger;
+    this.now = now;
+    this.lastFlushMs = now();
+  }
+
+  /**
+   * Opens the log in `dir` (created if missing), running recovery: the active segment is checked
+   * batch by batch (only its tail after a clean shutdown) and cut at the first bad batch; closed
+   * segments are trusted unless their indexes are damaged, which are then rebuilt.
+   */
+  static open(dir: string, config: LogConfig, opts: PartitionLogOptions = {}): PartitionLog {
+    const eff = effectiveLogConfig(config);
+    const logger = opts.logger ?? ((m: string) => console.warn(`[strata log ${dir}] ${m}`));
+    const now = opts.now ?? Date.now;
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+    } catch (e) {
+      throw new StrataError('STORAGE_IO', `create ${dir}: ${(e as Error).message}`, { cause: e });
+    }
+    const clean = takeCleanShutdownMarker(dir);
+    const logs: bigint[] = [];
+    const indexFiles: { name: string; baseOffset: bigint }[] = [];
+    for (const name of fs.readdirSync(dir)) {
+      const parsed = parseSegmentFileName(name);
+      if (parsed === null) {
+        if (name === `${LOG_START_OFFSET_FILE}.tmp`) fs.rmSync(path.join(dir, name), { force: true });
+        continue; // not ours (e.g. partition.metadata): leave it alone
+      }
+      if (parsed.ext === '.log') logs.push(parsed.baseOffset);
+      else indexFiles.push({ name, baseOffset: parsed.baseOffset });
+    }
+    logs.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const logSet = new Set(logs);
+    for (const f of indexFiles) {
+      if (!logSet.has(f.baseOffset)) {
+        logger(`removing ${f.name}: no segment with that base offset`);
+        fs.rmSync(path.join(dir, f.name), { force: true });
+      }
+    }
+
+    const segOpts: SegmentOptions = { indexIntervalBytes: eff.indexIntervalBytes, logger, nowMs: now() };
+    const persistedStart = readLogStartOffset(dir);
+    const segs: Segment[] = [];
+    try {
+      logs.forEach((base, i) => {
+        const isLast = i === logs.length - 1;
+        const seg = Segment.open(dir, base, isLast ? (clean ? 'tail' : 'full') : 'trust', segOpts);
+        const prev = segs[segs.length - 1];
+        if (prev && prev.nextOffset > base) {
+          // Overlapping segments cannot come from this code; keep the newer data.
+          logger(`segment ${prev.logPath} overlaps ${seg.logPath}: truncating it to offset ${base}`);
+          prev.truncateTo(base);
+        }
+        if (!isLast) seg.seal();
+        segs.push(seg);
+      });
+      if (segs.length === 0) segs.push(Segment.create(dir, persistedStart ?? 0n, segOpts));
+    } catch (e) {
+      for (const s of segs) s.close();
+      throw e;
+    }
+    const leo = segs[segs.length - 1].nextOffset;
+    let start = segs[0].baseOffset;
+    if (persistedStart !== null && persistedStart > start) start = persistedStart > leo ? leo : persistedStart;
+    return new PartitionLog(dir, eff, segs, start, logger, now);
+  }
+
+  /** Applies changed topic configs; takes effect from the next append. */
+  updateConfig(config: LogConfig): void {
+    this.config = effectiveLogConfig(config);
+    for (const s of this.segs) s.indexIntervalBytes = this.config.indexIntervalBytes;
+  }
+
+  get logStartOffset(): bigint {
+    return this._logStartOffset;
+  }
+
+  get logEndOffset(): bigint {
+    return this.active.nextOffset;
+  }
+
+  /**
+   * Consumers never read past this. On a single node every append is complete (and fsynced
+   * when the flush policy says so) before append returns, so it equals the log end offset.
+   */
+  get highWatermark(): bigint {
+    return this.hw;
+  }
+
+  /** Total bytes of all segments. */
+  get size(): number {
+    let n = 0;
+    for (const s of this.segs) n += s.size;
+    return n;
+  }
+
+  private get active(): Segment {
+    return this.segs[this.segs.length - 1];
+  }
+
+  /**
+   * Appends the `records` field of one produce partition (one or more batches) and returns the
+   * offsets assigned. Batches are stamped in place in `records` (baseOffset, partitionLeaderEpoch
+   * and, for LogAppendTime topics, maxTimestamp + CRC), then written with one write.
+   * Throws StrataError (BATCH_CORRUPT / BATCH_INVALID / BATCH_TOO_LARGE /
+   * BATCH_FORMAT_UNSUPPORTED, or STORAGE_IO) having written nothing.
+   */
+  append(records: Buffer, opts: AppendOptions): AppendResult {
+    this.checkOpen();
+    const v = opts.validated ?? validateRecords(records, { maxMessageBytes: this.config.maxMessageBytes, allowControlBatches: true });
+    if (!v.ok) throw validationError(v);
+    const batches = v.batches;
+    const lastBatch = batches[batches.length - 1];
+    if (batches.length === 0 || batches[0].position !== 0 || lastBatch.position + lastBatch.size !== records.length) {
+      throw new StrataError('BATCH_INVALID', 'the validation result passed to append does not describe these records');
+    }
+    if (records.length > this.config.segmentBytes) {
+      throw new StrataError('BATCH_TOO_LARGE', `${records.length} bytes of records exceed segment.bytes ${this.config.segmentBytes}`);
+    }
+    const baseOffset = this.logEndOffset;
+    let next = baseOffset;
+    let recordCount = 0;
+    let maxTimestamp = -1n;
+    for (const b of batches) {
+      stampBatch(records, b.position, next, opts.leaderEpoch);
+      next += BigInt(b.lastOffsetDelta) + 1n;
+      recordCount += b.recordCount;
+      if (b.maxTimestamp > maxTimestamp) maxTimestamp = b.maxTimestamp;
+    }
+    const lastOffset = next - 1n;
+    if (lastOffset - baseOffset > INT32_MAX) {
+      throw new StrataError('BATCH_INVALID', `records span ${lastOffset - baseOffset + 1n} offsets, more than one segment can index`);
+    }
+    const nowMs = this.now();
+    let logAppendTime = -1n;
+    if (this.config.messageTimestampType === 'LogAppendTime') {
+      logAppendTime = BigInt(nowMs);
+      for (const b of batches) setLogAppendTime(records, b.position, logAppendTime);
+      maxTimestamp = logAppendTime;
+    }
+    this.maybeRoll(records.length, maxTimestamp, lastOffset, nowMs);
+    this.active.append(records, batches, baseOffset, logAppendTime >= 0n ? logAppendTime : undefined);
+
+    this.unflushedMessages += recordCount;
+    if (this.unflushedMessages >= this.config.flushMessages || nowMs - this.lastFlushMs >= this.config.flushMs) {
+      this.flush();
+    }
+    this.hw = this.logEndOffset;
+    this.notify();
+    return { baseOffset, lastOffset, logAppendTime, logStartOffset: this._logStartOffset };
+  }
+
+  /**
+   * Reads whole batches from fetchOffset: the first is the batch containing fetchOffset (returned
+   * whole even when fetchOffset is inside it), then following batches while they fit in maxBytes,
+   * never one whose last offset reaches maxOffset (default: the log end). A read may span
+   * segments (one chunk each). Records are never decoded.
+   * Throws OFFSET_OUT_OF_RANGE when fetchOffset < logStartOffset or > logEndOffset.
+   */
+  read(fetchOffset: bigint, maxBytes: number, opts: ReadOptions): ReadResult {
+    this.checkOpen();
+    const leo = this.logEndOffset;
+    if (fetchOffset < this._logStartOffset || fetchOffset > leo) {
+      throw new StrataError(
+        'OFFSET_OUT_OF_RANGE',
+        `offset ${fetchOffset} is outside the log [${this._logStartOffset}, ${leo}] of ${this.dir}`,
+      );
+    }
+    const limit = opts.maxOffset === undefined || opts.maxOffset > leo ? leo : opts.maxOffset;
+    const result: ReadResult = { records: [], bytes: 0, firstOffset: fetchOffset, nextOffset: fetchOffset };
+    if (fetchOffset >= limit) return result;
+    let i = this.segmentIndexFor(fetchOffset);
+    let position = this.segs[i].findBatch(fetchOffset)?.position ?? -1;
+    while (position < 0) {
+      // fetchOffset is past this segment's last batch (a gap in offsets): start at the next one.
+      if (++i >= this.segs.length) return result;
+      position = 0;
+    }
+    for (; i < this.segs.length; i++, position = 0) {
+      const budget = maxBytes - result.bytes;
+      const minOne = opts.minOneBatch && result.bytes === 0;
+      if (budget < RECORD_BATCH_HEADER_SIZE && !minOne) break;
+      const r = this.segs[i].readFrom(position, budget, limit, minOne);
+      if (r.bytes !== null) {
+        if (result.bytes === 0) result.firstOffset = r.firstOffset;
+        result.records.push(r.bytes);
+        result.bytes += r.bytes.length;
+        result.nextOffset = r.nextOffset;
+      }
+      if (r.stop !== 'end') break;
+    }
+    return result;
+  }
+
+  /**
+   * ListOffsets by timestamp: the first offset (>= logStartOffset) whose record timestamp is
+   * >= ts, with that timestamp; null when none is, or when the answer is not below maxOffset
+   * (default the high watermark). Exact for uncompressed batches; for compressed ones the
+   * batch's first offset and maxTimestamp (see Segment.findByTimestamp).
+   */
+  offsetForTimestamp(ts: bigint, opts: { maxOffset?: bigint } = {}): { offset: bigint; timestamp: bigint } | null {
+    this.checkOpen();
+    const maxOffset = opts.maxOffset ?? this.hw;
+    for (const s of this.segs) {
+      if (s.nextOffset <= this._logStartOffset || s.maxTimestamp < ts) continue;
+      const found = s.findByTimestamp(ts, this._logStartOffset);
+      if (found !== null) return found.offset < maxOffset ? found : null;
+    }
+    return null;
+  }
+
+  /**
+   * ListOffsets MAX_TIMESTAMP (-3, KIP-734): the first record carrying the largest timestamp in
+   * the log, or null for an empty log. Cheap: each segment knows its largest timestamp.
+   */
+  maxTimestampOffset(): { offset: bigint; timestamp: bigint } | null {
+    this.checkOpen();
+    let best = -1n;
+    for (const s of this.segs) {
+      if (s.nextOffset > this._logStartOffset && s.maxTimestamp > best) best = s.maxTimestamp;
+    }
+    return best < 0n ? null : this.offsetForTimestamp(best);
+  }
+
+  /** Calls `listener` after every append (Fetch long-polls wait on it). Returns an unsubscribe. */
+  onAppend(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  private notify(): void {
+    if (this.listeners.size === 0) return;
+    for (const l of [...this.listeners]) {
+      try {
+        l();
+      } catch (e) {
+        this.logger(`onAppend listener failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * Closes the active segment (if it holds anything) and starts a new one at the log end. The
+   * closed segment is sealed and fsynced first, which is what lets recovery trust every segment
+   * but the last.
+   */
+  roll(reason = 'requested'): void {
+    this.checkOpen();
+    const a = this.active;
+    if (a.size === 0) return;
+    const started = this.now();
+    a.seal();
+    a.flush();
+    const seg = Segment.create(this.dir, a.nextOffset, this.segmentOptions(started));
+    this.segs.push(seg);
+    syncDir(this.dir);
+    this.unflushedMessages = 0;
+    this.lastFlushMs = started;
+    this.logger(`rolled new segment at offset ${seg.baseOffset} (${reason})`);
+  }
+
+  private maybeRoll(incomingBytes: number, incomingMaxTimestamp: bigint, incomingLastOffset: bigint, nowMs: number): void {
+    const a = this.active;
+    if (a.size === 0) return;
+    const c = this.config;
+    let reason: string | null = null;
+    if (a.size + incomingBytes > c.segmentBytes) reason = 'segment.bytes';
+    else if (this.segmentAge(a, incomingMaxTimestamp, nowMs) > c.segmentMs) reason = 'segment.ms';
+    else if (
+      a.offsetIndexBytes + OFFSET_INDEX_ENTRY_SIZE > c.segmentIndexBytes ||
+      a.timeIndexBytes + TIME_INDEX_ENTRY_SIZE > c.segmentIndexBytes
+    ) {
+      reason = 'segment.index.bytes';
+    } else if (incomingLastOffset - a.baseOffset > INT32_MAX) reason = 'relative offsets would overflow';
+    if (reason !== null) this.roll(reason);
+  }
+
+  /**
+   * Kafka's segment age: record time elapsed since the segment's first batch (so replayed or
+   * mirrored old data rolls by its own clock), or wall time since creation when there is none.
+   */
+  private segmentAge(s: Segment, incomingTimestamp: bigint, nowMs: number): number {
+    if (s.firstBatchTimestamp >= 0n) return Number(incomingTimestamp - s.firstBatchTimestamp);
+    return nowMs - s.createdMs;
+  }
+
+  /**
+   * Housekeeping for a periodic timer: fsyncs when flush.ms has passed with unflushed data, and
+   * rolls a non-empty active segment older than segment.ms even if nothing is appended.
+   */
+  maybeFlushOrRoll(nowMs: number = this.now()): void {
+    if (this.closed) return;
+    if (this.unflushedMessages > 0 && nowMs - this.lastFlushMs >= this.config.flushMs) this.flush();
+    const a = this.active;
+    if (a.size > 0 && this.segmentAge(a, BigInt(nowMs), nowMs) > this.config.segmentMs) this.roll('segment.ms');
+  }
+
+  /** fsyncs the active segment (closed ones were fsynced when they were rolled). */
+  flush(): void {
+    this.checkOpen();
+    this.active.flush();
+    this.unflushedMessages = 0;
+    this.lastFlushMs = this.now();
+  }
+
+  /**
+   * Removes every batch whose lastOffset >= offset (a batch containing offset goes whole) and
+   * returns the new log end offset. Below the first segment, the log is emptied and restarts at
+   * offset (Kafka's truncateFullyAndStartAt).
+   */
+  truncateTo(offset: bigint): bigint {
+    this.checkOpen();
+    if (offset >= this.logEndOffset) return this.logEndOffset;
+    if (offset < this.segs[0].baseOffset) {
+      this.truncateFullyAndStartAt(offset);
+      return offset;
+    }
+    while (this.segs.length > 1 && this.active.baseOffset >= offset) {
+      this.segs.pop()!.deleteFiles();
+    }
+    const a = this.active;
+    a.unseal();
+    a.truncateTo(offset);
+    const leo = this.logEndOffset;
+    if (this.hw > leo) this.hw = leo;
+    if (this._logStartOffset > leo) this.setLogStartOffset(leo);
+    return leo;
+  }
+
+  /** Deletes every segment and starts an empty log at `offset`, which becomes the log start. */
+  truncateFullyAndStartAt(offset: bigint): void {
+    this.checkOpen();
+    for (const s of this.segs.splice(0)) s.deleteFiles();
+    this.segs.push(Segment.create(this.dir, offset, this.segmentOptions(this.now())));
+    syncDir(this.dir);
+    this.hw = offset;
+    this.setLogStartOffset(offset);
+  }
+
+  /**
+   * Moves the log start offset up to `offset` (DeleteRecords) and deletes the segments wholly
+   * below it; returns how many were deleted. An offset past the high watermark is refused (Kafka
+   * answers OFFSET_OUT_OF_RANGE). If every record is below `offset` the active segment is rolled
+   * first so that the log keeps an active segment at its end.
+   */
+  deleteSegmentsBelow(offset: bigint): number {
+    this.checkOpen();
+    if (offset > this.hw) {
+      throw new StrataError('OFFSET_OUT_OF_RANGE', `cannot delete records below ${offset}: the high watermark is ${this.hw}`);
+    }
+    if (offset <= this._logStartOffset) return 0;
+    this.setLogStartOffset(offset);
+    if (this.active.nextOffset <= offset && this.active.size > 0) this.roll('log start offset moved past the active segment');
+    let deleted = 0;
+    while (this.segs.length > 1 && this.segs[0].nextOffset <= offset) {
+      this.segs.shift()!.deleteFiles();
+      deleted++;
+    }
+    return deleted;
+  }
+
+  /**
+   * Deletes closed segments past retention.ms (by their largest timestamp) or beyond
+   * retention.bytes (oldest first), never the active segment nor data at or above the high
+   * watermark. Returns how many were deleted. Not scheduled by the log itself.
+   */
+  deleteRetentionBreachedSegments(nowMs: number = this.now()): number {
+    this.checkOpen();
+    const { retentionMs, retentionBytes } = this.config;
+    let excess = retentionBytes >= 0 ? this.size - retentionBytes : 0;
+    let deleted = 0;
+    while (this.segs.length > 1 && this.segs[0].nextOffset <= this.hw) {
+      const s = this.segs[0];
+      const expired = retentionMs >= 0 && s.maxTimestamp >= 0n && nowMs - Number(s.maxTimestamp) > retentionMs;
+      const oversize = retentionBytes >= 0 && excess - s.size >= 0;
+      if (!expired && !oversize) break;
+      excess -= s.size;
+      this.segs.shift()!.deleteFiles();
+      deleted++;
+    }
+    if (deleted > 0 && this.segs[0].baseOffset > this._logStartOffset) this._logStartOffset = this.segs[0].baseOffset;
+    return deleted;
+  }
+
+  /** The segments, oldest first (for tiering and tools). */
+  segments(): SegmentInfo[] {
+    return this.segs.map((s) => ({
+      baseOffset: s.baseOffset,
+      lastOffset: s.lastOffset,
+      nextOffset: s.nextOffset,
+      size: s.size,
+      maxTimestamp: s.maxTimestamp,
+      path: s.logPath,
+      closed: s !== this.active,
+    }));
+  }
+
+  /**
+   * fsyncs and closes every file, then leaves the clean-shutdown marker so the next open only
+   * checks the active segment's tail. Later calls are no-ops; other methods throw CLOSED.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    let flushed = true;
+    try {
+      this.active.flush();
+    } catch (e) {
+      flushed = false;
+      this.logger(`flush on close failed: ${(e as Error).message}`);
+    }
+    for (const s of this.segs) {
+      try {
+        s.close();
+      } catch (e) {
+        flushed = false;
+        this.logger(`close failed: ${(e as Error).message}`);
+      }
+    }
+    if (flushed) writeCleanShutdownMarker(this.dir);
+  }
+
+  /** Closes the log and removes its directory. */
+  delete(): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.listeners.clear();
+      for (const s of this.segs) s.close();
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private setLogStartOffset(offset: bigint): void {
+    this._logStartOffset = offset;
+    writeLogStartOffset(this.dir, offset);
+  }
+
+  /** Index of the last segment whose baseOffset <= offset (0 if none). */
+  private segmentIndexFor(offset: bigint): number {
+    let lo = 0;
+    let hi = this.segs.length - 1;
+    let found = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.segs[mid].baseOffset <= offset) {
+        found = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return found;
+  }
+
+  private segmentOptions(nowMs: number): SegmentOptions {
+    return { indexIntervalBytes: this.config.indexIntervalBytes, logger: this.logger, nowMs };
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StrataError('CLOSED', `partition log ${this.dir} is closed`);
+  }
+}
+
+/** The StrataError for a failed validation (the Kafka code it carries maps back at the edge). */
+export function validationError(v: Extract<ValidationResult, { ok: false }>): StrataError {
+  switch (v.errorCode) {
+    case ErrorCode.MESSAGE_TOO_LARGE:
+      return new StrataError('BATCH_TOO_LARGE', v.message);
+    case ErrorCode.INVALID_RECORD:
+      return new StrataError('BATCH_INVALID', v.message);
+    case ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT:
+      return new StrataError('BATCH_FORMAT_UNSUPPORTED', v.message);
+    default:
+      return new StrataError('BATCH_CORRUPT', v.message);
+  }
+}
+
+export type { BatchInfo };

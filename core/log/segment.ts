@@ -1,0 +1,529 @@
+import * as fs from 'node:fs';
+import { StrataError } from '../common/errors';
+import { BatchScanner } from './batchScanner';
+import { io } from './indexFile';
+import { OffsetIndex } from './offsetIndex';
+import {
+  BASE_OFFSET_OFFSET,
+  BATCH_LENGTH_OFFSET,
+  COMPRESSION_MASK,
+  LAST_OFFSET_DELTA_OFFSET,
+  LOG_OVERHEAD,
+  RECORD_BATCH_HEADER_SIZE,
+  TIMESTAMP_TYPE_MASK,
+} from './recordBatch';
+import { decodeRecordBatch } from './recordDecoder';
+import { segmentPath } from './segmentFiles';
+import { TimeIndex } from './timeIndex';
+
+const INT32_MAX = 0x7fffffff;
+/** Read size when scanning forward from an index entry: one interval of small batches. */
+const LOOKUP_CHUNK = 16 * 1024;
+
+/**
+ * How much of an existing segment to trust on open:
+ *  - 'full':  check every batch (header sanity + CRC-32C), rebuild both indexes, truncate the log
+ *             at the first torn, corrupt or out-of-order batch. The active segment after an
+ *             unclean shutdown.
+ *  - 'tail':  trust the indexes if well formed and check only the batches after the last index
+ *             entry, with CRCs; anything wrong falls back to 'full'. The active segment after a
+ *             clean shutdown.
+ *  - 'trust': like 'tail' without CRCs, for closed segments (fsynced when they were closed).
+ */
+export type SegmentRecovery = 'full' | 'tail' | 'trust';
+
+export interface SegmentOptions {
+  indexIntervalBytes: number;
+  logger: (msg: string) => void;
+  /** Wall-clock ms now; the age of a segment whose batches carry no timestamp counts from here. */
+  nowMs: number;
+}
+
+/** A batch located in a segment file (header fields only). */
+export interface BatchLocation {
+  position: number;
+  size: number;
+  baseOffset: bigint;
+  lastOffset: bigint;
+  maxTimestamp: bigint;
+  attributes: number;
+}
+
+/** Whole batches read from one segment, and why reading stopped. */
+export interface SegmentRead {
+  /** The batches' bytes, or null when none qualified. */
+  bytes: Buffer | null;
+  firstOffset: bigint;
+  /** One past the last offset of the last batch returned. */
+  nextOffset: bigint;
+  /** 'end': this segment has nothing more; 'budget': maxBytes reached; 'limit': maxOffset reached. */
+  stop: 'end' | 'budget' | 'limit';
+}
+
+/**
+ * One segment of a partition log: a .log file of RecordBatch v2 bytes starting at `baseOffset`,
+ * with its sparse .index and .timeindex. Appends are synchronous writes at the end of the file;
+ * reads are synchronous reads of whole batches located by the offset index plus a short scan of
+ * batch headers. Nothing here decodes records except a timestamp lookup inside one batch.
+ *
+ *   baseOffset                                                   nextOffset
+ *   ↓                                                            ↓
+ *   |batch|batch|batch ……………………………………………… |batch|  (size bytes)  ← append here
+ */
+export class Segment {
+  readonly logPath: string;
+  private fd: number;
+  private _size: number;
+  private _nextOffset: bigint;
+  private _maxTimestamp = -1n;
+  private _offsetOfMaxTimestamp = -1n;
+  private _firstBatchTimestamp = -1n;
+  private bytesSinceLastIndexEntry = 0;
+  private _sealed = false;
+  private closed = false;
+  private readonly offsetIndex: OffsetIndex;
+  private readonly timeIndex: TimeIndex;
+  /** index.interval.bytes; updatable when the topic config changes. */
+  indexIntervalBytes: number;
+  readonly createdMs: number;
+  private readonly logger: (msg: string) => void;
+
+  private constructor(
+    readonly dir: string,
+    readonly baseOffset: bigint,
+    fd: number,
+    size: number,
+    offsetIndex: OffsetIndex,
+    timeIndex: TimeIndex,
+    opts: SegmentOptions,
+  ) {
+    this.logPath = segmentPath(dir, baseOffset, '.log');
+    this.fd = fd;
+    this._size = size;
+    this._nextOffset = baseOffset;
+    this.offsetIndex = offsetIndex;
+    this.timeIndex = timeIndex;
+    this.indexIntervalBytes = opts.indexIntervalBytes;
+    this.createdMs = opts.nowMs;
+    this.logger = opts.logger;
+  }
+
+  /** Creates a new, empty segment. Refuses to overwrite an existing non-empty .log. */
+  static create(dir: string, baseOffset: bigint, opts: SegmentOptions): Segment {
+    const logPath = segmentPath(dir, baseOffset, '.log');
+    const fd = io(() => fs.openSync(logPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644), 'open', logPath);
+    const size = io(() => fs.fstatSync(fd).size, 'stat', logPath);
+    if (size !== 0) {
+      fs.closeSync(fd);
+      throw new StrataError('STORAGE_IO', `cannot create segment ${logPath}: it exists and holds ${size} bytes`);
+    }
+    const { index } = OffsetIndex.open(segmentPath(dir, baseOffset, '.index'), 0);
+    const { index: timeIndex } = TimeIndex.open(segmentPath(dir, baseOffset, '.timeindex'), 0);
+    const seg = new Segment(dir, baseOffset, fd, 0, index, timeIndex, opts);
+    // Leftover index files of the same name would be meaningless: start them empty.
+    seg.offsetIndex.beginRebuild();
+    seg.offsetIndex.finishRebuild();
+    seg.timeIndex.beginRebuild();
+    seg.timeIndex.finishRebuild();
+    return seg;
+  }
+
+  /** Opens an existing segment, checking and repairing it as `recovery` says. */
+  static open(dir: string, baseOffset: bigint, recovery: SegmentRecovery, opts: SegmentOptions): Segment {
+    const logPath = segmentPath(dir, baseOffset, '.log');
+    const fd = io(() => fs.openSync(logPath, fs.constants.O_RDWR), 'open', logPath);
+    const size = io(() => fs.fstatSync(fd).size, 'stat', logPath);
+    if (size > INT32_MAX) {
+      fs.closeSync(fd);
+      throw new StrataError('STORAGE_IO', `segment ${logPath} is ${size} bytes, more than a segment may hold`);
+    }
+    const oi = OffsetIndex.open(segmentPath(dir, baseOffset, '.index'), size);
+    const ti = TimeIndex.open(segmentPath(dir, baseOffset, '.timeindex'), size);
+    const seg = new Segment(dir, baseOffset, fd, size, oi.index, ti.index, opts);
+    if (recovery === 'full') {
+      seg.recover('unclean shutdown');
+    } else {
+      const problem =
+        (oi.problem && `offset index ${oi.problem}`) ??
+        (ti.problem && `time index ${ti.problem}`) ??
+        seg.loadFromIndexes(recovery === 'tail');
+      if (problem !== null) seg.recover(problem);
+    }
+    return seg;
+  }
+
+  get size(): number {
+    return this._size;
+  }
+
+  /** One past the last offset in the segment (baseOffset when empty). */
+  get nextOffset(): bigint {
+    return this._nextOffset;
+  }
+
+  get lastOffset(): bigint {
+    return this._nextOffset - 1n;
+  }
+
+  /** Largest batch maxTimestamp in the segment, -1n when empty. */
+  get maxTimestamp(): bigint {
+    return this._maxTimestamp;
+  }
+
+  /** Base offset of the batch where maxTimestamp was first reached, -1n when empty. */
+  get offsetOfMaxTimestamp(): bigint {
+    return this._offsetOfMaxTimestamp;
+  }
+
+  /** maxTimestamp of the first batch (segment.ms counts from it), -1n when empty. */
+  get firstBatchTimestamp(): bigint {
+    return this._firstBatchTimestamp;
+  }
+
+  /** Whether the segment was closed for appends (a newer segment follows it). */
+  get sealed(): boolean {
+    return this._sealed;
+  }
+
+  get offsetIndexBytes(): number {
+    return this.offsetIndex.sizeInBytes;
+  }
+
+  get timeIndexBytes(): number {
+    return this.timeIndex.sizeInBytes;
+  }
+
+  /**
+   * Appends already validated and stamped batches, written with one write at the end of the
+   * file. `firstOffset` is the first batch's (stamped) baseOffset; `maxTimestampOverride` is the
+   * append time for LogAppendTime topics. On any failure the file and indexes are cut back to
+   * where they were, so a failed append leaves nothing behind.
+   */
+  append(
+    buf: Buffer,
+    batches: ReadonlyArray<{ size: number; lastOffsetDelta: number; maxTimestamp: bigint }>,
+    firstOffset: bigint,
+    maxTimestampOverride?: bigint,
+  ): void {
+    this.checkWritable();
+    const start = this._size;
+    const saved = [this._maxTimestamp, this._offsetOfMaxTimestamp, this._firstBatchTimestamp, this.bytesSinceLastIndexEntry] as const;
+    try {
+      let done = 0;
+      while (done < buf.length) done += fs.writeSync(this.fd, buf, done, buf.length - done, start + done);
+      let pos = start;
+      let offset = firstOffset;
+      for (const b of batches) {
+        this.track(pos, b.size, offset, maxTimestampOverride ?? b.maxTimestamp);
+        pos += b.size;
+        offset += BigInt(b.lastOffsetDelta) + 1n;
+      }
+      this._size = start + buf.length;
+      this._nextOffset = offset;
+    } catch (e) {
+      try {
+        fs.ftruncateSync(this.fd, start);
+        this.offsetIndex.truncateToPosition(start);
+        this.timeIndex.truncateToOffset(Number(firstOffset - this.baseOffset));
+      } catch (cleanup) {
+        this.logger(`could not undo a failed append to ${this.logPath}: ${(cleanup as Error).message}`);
+      }
+      [this._maxTimestamp, this._offsetOfMaxTimestamp, this._firstBatchTimestamp, this.bytesSinceLastIndexEntry] = saved;
+      if (e instanceof StrataError) throw e;
+      throw new StrataError('STORAGE_IO', `append to ${this.logPath}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /**
+   * Per-batch bookkeeping shared by append and recovery, so a rebuilt index is exactly the index
+   * the appends wrote: an offset-index entry (and a time-index entry if the largest timestamp
+   * grew) once more than index.interval.bytes were appended since the last entry.
+   */
+  private track(position: number, size: number, baseOffset: bigint, maxTimestamp: bigint): void {
+    if (position === 0) this._firstBatchTimestamp = maxTimestamp;
+    if (maxTimestamp > this._maxTimestamp) {
+      this._maxTimestamp = maxTimestamp;
+      this._offsetOfMaxTimestamp = baseOffset;
+    }
+    if (this.bytesSinceLastIndexEntry > this.indexIntervalBytes) {
+      this.offsetIndex.append(Number(baseOffset - this.baseOffset), position);
+      this.timeIndex.maybeAppend(this._maxTimestamp, Number(this._offsetOfMaxTimestamp - this.baseOffset));
+      this.bytesSinceLastIndexEntry = 0;
+    }
+    this.bytesSinceLastIndexEntry += size;
+  }
+
+  /**
+   * Recovery as a loop over frames: walks every batch from the start with CRC checks, rebuilding
+   * both indexes, and cuts the file at the first batch that is torn, corrupt, or whose offsets
+   * do not increase. Everything after a bad frame is unreachable anyway (batches are found by
+   * walking from the previous one), so it is dropped, and logged.
+   */
+  private recover(reason: string): void {
+    this.offsetIndex.beginRebuild();
+    this.timeIndex.beginRebuild();
+    this._maxTimestamp = -1n;
+    this._offsetOfMaxTimestamp = -1n;
+    this._firstBatchTimestamp = -1n;
+    this.bytesSinceLastIndexEntry = 0;
+    const s = new BatchScanner(this.fd, this.logPath, this._size, 0, { verifyCrc: true });
+    let expect = this.baseOffset;
+    let bad: string | null = null;
+    let validEnd = 0;
+    while (s.next()) {
+      if (s.baseOffset < expect || s.lastOffset - this.baseOffset > BigInt(INT32_MAX)) {
+        bad = `batch at ${s.position} has offsets ${s.baseOffset}..${s.lastOffset}, expected ${expect} or later`;
+        break;
+      }
+      this.track(s.position, s.size, s.baseOffset, s.maxTimestamp);
+      expect = s.lastOffset + 1n;
+      validEnd = s.end;
+    }
+    if (bad === null && s.stop !== 'end') bad = s.detail;
+    if (validEnd < this._size) {
+      this.logger(`recovery (${reason}): truncating ${this.logPath} from ${this._size} to ${validEnd} bytes: ${bad}`);
+      io(() => fs.ftruncateSync(this.fd, validEnd), 'truncate', this.logPath);
+      this._size = validEnd;
+    }
+    this._nextOffset = expect;
+    this.offsetIndex.finishRebuild();
+    this.timeIndex.finishRebuild();
+  }
+
+  /**
+   * Trusts the loaded indexes and walks only the batches after the last offset-index entry (the
+   * part of the segment the indexes say nothing about) to learn nextOffset and the largest
+   * timestamp. Returns a problem (the caller then recovers in full) or null.
+   */
+  private loadFromIndexes(verifyCrc: boolean): string | null {
+    const last = this.offsetIndex.lastEntry();
+    const lastTime = this.timeIndex.lastEntry();
+    this._maxTimestamp = lastTime ? lastTime.timestamp : -1n;
+    this._offsetOfMaxTimestamp = lastTime ? this.baseOffset + BigInt(lastTime.relativeOffset) : -1n;
+    this.bytesSinceLastIndexEntry = 0;
+    let expect = last ? this.baseOffset + BigInt(last.relativeOffset) : this.baseOffset;
+    const s = new BatchScanner(this.fd, this.logPath, this._size, last ? last.position : 0, { verifyCrc });
+    let first = true;
+    while (s.next()) {
+      if (first && last && s.baseOffset !== expect) return `last offset index entry does not point at batch ${expect}`;
+      first = false;
+      if (s.baseOffset < expect || s.lastOffset - this.baseOffset > BigInt(INT32_MAX)) {
+        return `batch at ${s.position} has offsets ${s.baseOffset}..${s.lastOffset}, expected ${expect} or later`;
+      }
+      if (s.maxTimestamp > this._maxTimestamp) {
+        this._maxTimestamp = s.maxTimestamp;
+        this._offsetOfMaxTimestamp = s.baseOffset;
+      }
+      this.bytesSinceLastIndexEntry += s.size;
+      expect = s.lastOffset + 1n;
+    }
+    if (s.stop !== 'end') return s.detail;
+    if (lastTime && this.baseOffset + BigInt(lastTime.relativeOffset) >= expect) {
+      return `time index points at offset ${this.baseOffset + BigInt(lastTime.relativeOffset)}, past the log`;
+    }
+    this._nextOffset = expect;
+    this._firstBatchTimestamp = -1n;
+    if (this._size > 0) {
+      const head = new BatchScanner(this.fd, this.logPath, this._size, 0, { chunkSize: RECORD_BATCH_HEADER_SIZE });
+      if (head.next()) this._firstBatchTimestamp = head.maxTimestamp;
+    }
+    return null;
+  }
+
+  /**
+   * Closes the segment for appends: records the final largest timestamp in the time index (so
+   * lookups of the newest timestamps go straight to it) and marks it sealed.
+   */
+  seal(): void {
+    if (this._size > 0 && this._maxTimestamp >= 0n) {
+      this.timeIndex.maybeAppend(this._maxTimestamp, Number(this._offsetOfMaxTimestamp - this.baseOffset));
+    }
+    this._sealed = true;
+  }
+
+  /**
+   * The batch holding `offset`, or else the first batch after it (offsets may have gaps);
+   * null when the segment has no batch with lastOffset >= offset.
+   */
+  findBatch(offset: bigint): BatchLocation | null {
+    this.checkOpen();
+    if (offset >= this._nextOffset) return null;
+    const rel = offset <= this.baseOffset ? 0 : Number(offset - this.baseOffset);
+    return this.scanFrom(this.offsetIndex.lookup(rel), (s) => s.lastOffset >= offset);
+  }
+
+  private scanFrom(position: number, match: (s: BatchScanner) => boolean): BatchLocation | null {
+    const s = new BatchScanner(this.fd, this.logPath, this._size, position, { chunkSize: LOOKUP_CHUNK });
+    while (s.next()) {
+      if (match(s)) {
+        return {
+          position: s.position,
+          size: s.size,
+          baseOffset: s.baseOffset,
+          lastOffset: s.lastOffset,
+          maxTimestamp: s.maxTimestamp,
+          attributes: s.attributes,
+        };
+      }
+    }
+    if (s.stop !== 'end') throw new StrataError('STORAGE_IO', `segment ${this.logPath} is damaged: ${s.detail}`);
+    return null;
+  }
+
+  /**
+   * Reads whole batches starting at `position` (a batch boundary): as many as fit in maxBytes,
+   * stopping before the first batch whose lastOffset >= maxOffset. With minOneBatch, a first
+   * batch larger than maxBytes is returned whole. One read covers the common case; memory is
+   * bounded by maxBytes, or by one batch.
+   */
+  readFrom(position: number, maxBytes: number, maxOffset: bigint, minOneBatch: boolean): SegmentRead {
+    this.checkOpen();
+    const available = this._size - position;
+    const none = (stop: SegmentRead['stop']): SegmentRead => ({ bytes: null, firstOffset: -1n, nextOffset: -1n, stop });
+    if (available <= 0) return none('end');
+    let buf = this.read(position, Math.min(available, Math.max(maxBytes, RECORD_BATCH_HEADER_SIZE)));
+    let p = 0;
+    let firstOffset = -1n;
+    let nextOffset = -1n;
+    let stop: SegmentRead['stop'] = 'end';
+    while (p + RECORD_BATCH_HEADER_SIZE <= buf.length) {
+      const size = LOG_OVERHEAD + buf.readInt32BE(p + BATCH_LENGTH_OFFSET);
+      if (size < RECORD_BATCH_HEADER_SIZE) {
+        throw new StrataError('STORAGE_IO', `segment ${this.logPath} is damaged: bad batch header at ${position + p}`);
+      }
+      const base = buf.readBigInt64BE(p + BASE_OFFSET_OFFSET);
+      const last = base + BigInt(buf.readInt32BE(p + LAST_OFFSET_DELTA_OFFSET));
+      if (last >= maxOffset) {
+        stop = 'limit';
+        break;
+      }
+      if (p + size > maxBytes) {
+        if (p === 0 && minOneBatch && size <= available) {
+          buf = this.read(position, size);
+          p = size;
+          firstOffset = base;
+          nextOffset = last + 1n;
+        }
+        stop = 'budget';
+        break;
+      }
+      if (p + size > buf.length) break; // cannot happen in a recovered segment; stop cleanly
+      if (p === 0) firstOffset = base;
+      nextOffset = last + 1n;
+      p += size;
+    }
+    if (p === 0) return none(stop);
+    // Do not pin a large buffer for a small result.
+    const bytes = buf.length - p > 64 * 1024 ? Buffer.from(buf.subarray(0, p)) : buf.subarray(0, p);
+    return { bytes, firstOffset, nextOffset, stop };
+  }
+
+  /** Reads `length` bytes at `position` (both within the segment). */
+  read(position: number, length: number): Buffer {
+    this.checkOpen();
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const n = io(() => fs.readSync(this.fd, buf, done, length - done, position + done), 'read', this.logPath);
+      if (n === 0) throw new StrataError('STORAGE_IO', `read ${this.logPath}: unexpected end of file at ${position + done}`);
+      done += n;
+    }
+    return buf;
+  }
+
+  /**
+   * The first record at or after `startingOffset` whose timestamp is >= `timestamp`, or null if
+   * no batch here has maxTimestamp >= timestamp. The time index gives a batch before which every
+   * batch is older than the target; a header scan from there finds the first batch whose
+   * maxTimestamp reaches it. Inside that batch: for uncompressed CreateTime batches the records
+   * are decoded to find the exact record; for LogAppendTime batches every record carries the
+   * batch's timestamp, so its first record is the answer; for compressed batches the batch's first
+   * offset and maxTimestamp are returned (a consumer starting there skips the earlier records of
+   * the batch itself, so nothing is lost).
+   */
+  findByTimestamp(timestamp: bigint, startingOffset: bigint): { offset: bigint; timestamp: bigint } | null {
+    this.checkOpen();
+    if (this._maxTimestamp < timestamp || startingOffset >= this._nextOffset) return null;
+    const fromTime = this.timeIndex.lookup(timestamp);
+    const fromStart = startingOffset <= this.baseOffset ? 0 : Number(startingOffset - this.baseOffset);
+    const rel = Math.max(fromTime, fromStart);
+    const loc = this.scanFrom(this.offsetIndex.lookup(rel), (s) => s.lastOffset >= startingOffset && s.maxTimestamp >= timestamp);
+    if (loc === null) return null;
+    const first = loc.baseOffset > startingOffset ? loc.baseOffset : startingOffset;
+    const compressed = (loc.attributes & COMPRESSION_MASK) !== 0;
+    const logAppendTime = (loc.attributes & TIMESTAMP_TYPE_MASK) !== 0;
+    if (!compressed && !logAppendTime) {
+      const batch = decodeRecordBatch(this.read(loc.position, loc.size), { verifyCrc: false });
+      for (const r of batch.records) {
+        if (r.offset >= startingOffset && r.timestamp >= timestamp) return { offset: r.offset, timestamp: r.timestamp };
+      }
+    }
+    return { offset: first, timestamp: loc.maxTimestamp };
+  }
+
+  /**
+   * Removes every batch whose lastOffset >= offset; returns the new nextOffset, one past the last
+   * batch kept (so it is what recovery would compute after a restart). A batch is never split:
+   * if `offset` falls inside one, the whole batch goes.
+   *
+   *   before          |b 10-14|b 15-19|b 20-24|
+   *   truncateTo(17)  |b 10-14|                 nextOffset 15
+   *   truncateTo(20)  |b 10-14|b 15-19|         nextOffset 20
+   */
+  truncateTo(offset: bigint): bigint {
+    this.checkOpen();
+    const loc = this.findBatch(offset);
+    if (loc === null) return this._nextOffset;
+    io(() => fs.ftruncateSync(this.fd, loc.position), 'truncate', this.logPath);
+    this._size = loc.position;
+    this.offsetIndex.truncateToPosition(loc.position);
+    this.timeIndex.truncateToOffset(Number(loc.baseOffset - this.baseOffset));
+    const problem = this.loadFromIndexes(false);
+    if (problem !== null) this.recover(`after truncation: ${problem}`);
+    return this._nextOffset;
+  }
+
+  /** Makes a sealed segment writable again: the segments after it were truncated away. */
+  unseal(): void {
+    this._sealed = false;
+  }
+
+  /** fsyncs the log and both indexes. */
+  flush(): void {
+    this.checkOpen();
+    io(() => fs.fsyncSync(this.fd), 'fsync', this.logPath);
+    this.offsetIndex.sync();
+    this.timeIndex.sync();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const fd = this.fd;
+    this.fd = -1;
+    try {
+      io(() => fs.closeSync(fd), 'close', this.logPath);
+    } finally {
+      this.offsetIndex.close();
+      this.timeIndex.close();
+    }
+  }
+
+  /** Closes the segment and removes its three files. */
+  deleteFiles(): void {
+    this.close();
+    for (const ext of ['.log', '.index', '.timeindex'] as const) {
+      const file = segmentPath(this.dir, this.baseOffset, ext);
+      io(() => fs.rmSync(file, { force: true }), 'delete', file);
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StrataError('CLOSED', `segment ${this.logPath} is closed`);
+  }
+
+  private checkWritable(): void {
+    this.checkOpen();
+    if (this._sealed) throw new StrataError('STORAGE_IO', `segment ${this.logPath} is sealed`);
+  }
+}

@@ -1,0 +1,36 @@
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { startBenchBroker } from '../../bench/brokerProcess';
+
+// The same stand-in the test helpers use: the broker's process contract without Kafka.
+const FAKE = path.join(__dirname, '..', 'helpers', 'fixtures', 'fakeBroker.js');
+
+describe('startBenchBroker', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bench-broker-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('starts on an ephemeral port with the overrides and stops with SIGTERM', async () => {
+    const b = await startBenchBroker(FAKE, dir, { 'num.partitions': '1' });
+    expect(b.bootstrap).toMatch(/^127\.0\.0\.1:\d+$/);
+    const [host, port] = b.bootstrap.split(':');
+    await new Promise<void>((resolve, reject) => net.connect(Number(port), host).on('connect', resolve).on('error', reject));
+    expect(fs.readFileSync(path.join(dir, 'starts'), 'utf8')).toContain('--override num.partitions=1');
+    expect(await b.stop()).toBe(0);
+    expect(b.output()).toContain('SIGTERM received');
+  });
+
+  it('reports a broker that exits before it is ready, with its output', async () => {
+    const main = path.join(dir, 'failing.js');
+    fs.writeFileSync(main, 'console.error("fatal: pretend config error"); process.exit(3);');
+    await expect(startBenchBroker(main, dir, {})).rejects.toThrow(/exited \(code 3\)[\s\S]*pretend config error/);
+  });
+
+  it('says to build when the entry point is missing', async () => {
+    await expect(startBenchBroker(path.join(dir, 'nope.js'), dir, {})).rejects.toThrow(/npm run build/);
+  });
+});

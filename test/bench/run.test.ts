@@ -1,0 +1,29 @@
+import { parseArgs, phaseTimeoutMs, PLANS } from '../../bench/run';
+
+describe('bench command line', () => {
+  it('parses --quick, --keep and repeated --override', () => {
+    expect(parseArgs(['--quick', '--override', 'a=1', '--override=b.c=x=y', '--keep'])).toEqual({
+      quick: true,
+      keep: true,
+      overrides: { a: '1', 'b.c': 'x=y' },
+    });
+    expect(parseArgs([])).toEqual({ quick: false, keep: false, overrides: {} });
+  });
+
+  it('reports usage mistakes as text', () => {
+    expect(parseArgs(['--fast'])).toBe('unknown argument --fast');
+    expect(parseArgs(['--override', 'novalue'])).toMatch(/expects key=value/);
+    expect(parseArgs(['--override'])).toMatch(/expects key=value, got nothing/);
+    expect(parseArgs(['--help'])).toBe('');
+  });
+
+  it('sizes the full run as specified and the quick run smaller', () => {
+    expect(PLANS.full.workloads).toEqual([
+      { size: 100, count: 2_000_000 },
+      { size: 1024, count: 500_000 },
+    ]);
+    for (const [i, w] of PLANS.quick.workloads.entries()) expect(w.count).toBeLessThan(PLANS.full.workloads[i]!.count);
+    // A phase that can't manage 50,000 rec/s is cut off, so a broken broker can't stall the run.
+    expect(phaseTimeoutMs(2_000_000)).toBe(60_000);
+  });
+});
