@@ -1,5 +1,7 @@
 import { spawn } from 'child_process';
 import * as fs from 'fs';
+import { IoStallMeter } from './ioPressure';
+import { MachineCpu, MachineCpuMeter } from './machineCpu';
 import { UsageSampler, ProcessUsage } from './rss';
 import { MB, perSecond, secondsSince } from './units';
 
@@ -59,6 +61,14 @@ export interface PhaseResult {
   broker: ProcessUsage;
   /** kcat's CPU: 1.0 cores = kcat kept one core busy, i.e. the client was the limit. */
   client: { cpuSeconds: number; cpuCores: number } | null;
+  /** Share of the phase during which some task waited on I/O (Linux PSI); null where unavailable. */
+  ioStall: number | null;
+  /**
+   * CPU (in cores) used by everything except the broker and kcat — other builds and tests on a
+   * shared machine — and taken by the hypervisor (steal). Either one high means the phase had
+   * less machine than it seemed to. null where /proc/stat is unreadable.
+   */
+  otherCpu: { otherCores: number; stealCores: number } | null;
   ok: boolean;
   error?: string;
   command: string[];
@@ -121,6 +131,12 @@ function runKcat(args: string[], timeoutMs: number, onStdout?: (chunk: Buffer) =
   });
 }
 
+function otherCpu(machine: MachineCpu | null, broker: ProcessUsage, run: KcatRun): PhaseResult['otherCpu'] {
+  if (!machine) return null;
+  const kcatCores = run.cpuSeconds === null ? 0 : run.cpuSeconds / run.seconds;
+  return { otherCores: Math.max(0, machine.busyCores - broker.cpuCores - kcatCores), stealCores: machine.stealCores };
+}
+
 function clientUsage(run: KcatRun): PhaseResult['client'] {
   return run.cpuSeconds === null ? null : { cpuSeconds: run.cpuSeconds, cpuCores: run.cpuSeconds / run.seconds };
 }
@@ -159,8 +175,12 @@ export async function producePhase(opts: {
 }): Promise<PhaseResult> {
   const command = ['-P', '-b', opts.bootstrap, '-t', opts.topic, '-p', '0', ...propArgs(PRODUCE_PROPS), '-l', opts.file];
   const sampler = new UsageSampler(opts.brokerPid);
+  const io = new IoStallMeter();
+  const cpu = new MachineCpuMeter();
   const run = await runKcat(command, opts.timeoutMs).finally(() => sampler.stop());
   const usage = sampler.stop();
+  const ioStall = io.stop();
+  const machine = cpu.stop();
   const error = failure(run, opts.timeoutMs);
   return result({
     name: opts.name,
@@ -172,6 +192,8 @@ export async function producePhase(opts: {
     seconds: run.seconds,
     broker: usage,
     client: clientUsage(run),
+    ioStall,
+    otherCpu: otherCpu(machine, usage, run),
     ok: error === undefined,
     error,
     command: ['kcat', ...command],
@@ -237,8 +259,12 @@ export async function consumePhase(opts: {
   const command = ['-C', '-b', opts.bootstrap, '-t', opts.topic, '-p', '0', '-o', 'beginning', '-e', ...propArgs(CONSUME_PROPS), '-f', '%o %S\\n'];
   const verifier = new ConsumeVerifier(opts.recordSize);
   const sampler = new UsageSampler(opts.brokerPid);
+  const io = new IoStallMeter();
+  const cpu = new MachineCpuMeter();
   const run = await runKcat(command, opts.timeoutMs, (chunk) => verifier.push(chunk)).finally(() => sampler.stop());
   const usage = sampler.stop();
+  const ioStall = io.stop();
+  const machine = cpu.stop();
   verifier.end();
   let error = failure(run, opts.timeoutMs) ?? verifier.firstError;
   if (error === undefined && verifier.count !== opts.records) {
@@ -254,6 +280,8 @@ export async function consumePhase(opts: {
     seconds: run.seconds,
     broker: usage,
     client: clientUsage(run),
+    ioStall,
+    otherCpu: otherCpu(machine, usage, run),
     ok: error === undefined,
     error,
     command: ['kcat', ...command],

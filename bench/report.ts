@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { QuietResult } from './ioPressure';
 import { Throughput } from './limits';
 import { PhaseResult } from './kcatPhases';
 import { MB, fixed, grouped, sizeLabel } from './units';
@@ -39,6 +40,10 @@ export interface BenchResults {
   phases: PhaseResult[];
   /** Unmeasured warm-up phases (JIT, first topic creation), kept for the record. */
   warmup: PhaseResult[];
+  /** The waits for disk I/O to go quiet before timing (see ioPressure.ts). */
+  settle: Array<QuietResult & { when: string }>;
+  /** Conditions that may have lowered the numbers without invalidating them. */
+  warnings: string[];
   /** Problems that make the run untrustworthy; non-empty ⇒ exit code 1. */
   errors: string[];
 }
@@ -137,7 +142,11 @@ export function formatReport(r: BenchResults): string {
     ),
   );
 
-  out.push('', 'kcat ↔ Strata (1 partition; CPU in cores: 1.00 = one core busy for the whole phase)');
+  out.push(
+    '',
+    'kcat ↔ Strata (1 partition; CPU in cores: 1.00 = one core busy for the whole phase;',
+    '"other CPU" = other processes + hypervisor steal, "I/O stall" = share of time some task waited on I/O)',
+  );
   if (r.warmup.length > 0) {
     const w = r.warmup[0]!;
     out.push(`(after an unmeasured warm-up: ${grouped(w.expectedRecords)} × ${w.recordSize} B produced and consumed)`);
@@ -154,15 +163,17 @@ export function formatReport(r: BenchResults): string {
       p.ok ? fixed(p.mbPerSec) : '-',
       fixed(p.broker.cpuCores, 2),
       p.client ? fixed(p.client.cpuCores, 2) : '-',
+      p.otherCpu ? fixed(p.otherCpu.otherCores + p.otherCpu.stealCores, 2) : '-',
+      p.ioStall === null ? '-' : `${fixed(p.ioStall * 100, 0)}%`,
       `${fixed(p.broker.peakRssBytes / MB)} MB`,
       p.ok ? ratios : `FAILED: ${p.error ?? ''}`,
     ];
   });
   out.push(
     ...table(
-      ['phase', 'records', 'seconds', 'rec/s', 'MB/s', 'broker CPU', 'kcat CPU', 'broker RSS', 'ratio to limit'],
+      ['phase', 'records', 'seconds', 'rec/s', 'MB/s', 'broker CPU', 'kcat CPU', 'other CPU', 'I/O stall', 'broker RSS', 'ratio to limit'],
       rows,
-      new Set([1, 2, 3, 4, 5, 6, 7]),
+      new Set([1, 2, 3, 4, 5, 6, 7, 8, 9]),
     ),
   );
 
@@ -172,6 +183,7 @@ export function formatReport(r: BenchResults): string {
     out.push(`  ${verdict}  ${t.name}: ${t.target} — measured ${t.actual}`);
   }
   if (r.broker.stopExitCode !== undefined) out.push('', `broker exit code after SIGTERM: ${r.broker.stopExitCode}`);
+  if (r.warnings.length > 0) out.push('', 'Warnings:', ...r.warnings.map((w) => `  - ${w}`));
   if (r.errors.length > 0) {
     out.push('', 'ERRORS (the run is not trustworthy):', ...r.errors.map((e) => `  - ${e}`));
   }

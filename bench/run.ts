@@ -4,11 +4,12 @@ import * as os from 'os';
 import * as path from 'path';
 import { startBenchBroker, RunningBroker } from './brokerProcess';
 import { consumePhase, producePhase, PhaseResult } from './kcatPhases';
+import { waitForIoQuiet } from './ioPressure';
 import { diskWrite, loopbackNode, loopbackPython, Throughput } from './limits';
 import { writeRecordFile } from './records';
 import { formatReport, writeResultsJson, BenchResults, Limits } from './report';
 import { readMemory } from './rss';
-import { MiB, secondsSince, sizeLabel } from './units';
+import { MiB, fixed, secondsSince, sizeLabel } from './units';
 
 /**
  * `npm run bench [-- --quick] [-- --override key=value ...]`
@@ -157,6 +158,8 @@ async function main(argv: string[]): Promise<number> {
     limits: {},
     phases: [],
     warmup: [],
+    settle: [],
+    warnings: [],
     errors,
   };
 
@@ -170,6 +173,7 @@ async function main(argv: string[]): Promise<number> {
     // The broker goes first, the physical limits after: writing and deleting gigabytes for the
     // disk test leaves the filesystem busy for a while, which measurably slowed the produce
     // phases that followed (2M × 100 B: ~0.7 s when run first, ~1.3 s right after the disk test).
+    await settle('before the broker phases', results);
     const dataDir = path.join(work, 'data');
     fs.mkdirSync(dataDir);
     const main = path.join(root, 'dist', 'core', 'cli', 'main.js');
@@ -191,6 +195,7 @@ async function main(argv: string[]): Promise<number> {
       }
     }
 
+    await settle('before the physical limits', results);
     const limits: Limits = results.limits;
     const mb = sizeLabel(plan.diskBytes);
     limits.diskFsync = await measure(`disk write ${mb} + fsync`, errors, () => diskWrite(work, plan.diskBytes, MiB, true));
@@ -209,12 +214,25 @@ async function main(argv: string[]): Promise<number> {
     process.removeListener('SIGTERM', onSignal);
   }
 
+  results.warnings.push(...disturbedPhases(results.phases));
   results.durationSeconds = secondsSince(started);
   process.stdout.write('\n' + formatReport(results));
   const json = path.join(root, 'bench', 'results', 'latest.json');
   writeResultsJson(json, results);
   process.stdout.write(`\nresults written to ${path.relative(process.cwd(), json) || json}\n`);
   return errors.length > 0 ? 1 : 0;
+}
+
+/** Wait for the disk to go quiet; an unquiet disk is noted with the results, not an error. */
+async function settle(when: string, results: BenchResults): Promise<void> {
+  progress(`waiting for disk I/O to settle ${when}…`);
+  const q = await waitForIoQuiet();
+  results.settle.push({ when, ...q });
+  if (!q.quiet) {
+    results.warnings.push(
+      `disk I/O still busy ${when} after ${q.waitedMs} ms (${fixed((q.lastStall ?? 0) * 100, 0)}% stalled): numbers may be low`,
+    );
+  }
 }
 
 async function runPhases(
@@ -240,6 +258,17 @@ async function runPhases(
     phases.push(consumed);
     if (!consumed.ok) errors.push(`consume ${label}: ${consumed.error}`);
   }
+}
+
+/** Phases that had noticeably less machine than the table suggests. */
+function disturbedPhases(phases: PhaseResult[]): string[] {
+  const notes: string[] = [];
+  for (const p of phases) {
+    const other = p.otherCpu ? p.otherCpu.otherCores + p.otherCpu.stealCores : 0;
+    if (other > 0.3) notes.push(`${p.name}: other processes / hypervisor used ${fixed(other, 2)} cores meanwhile: numbers may be low`);
+    if ((p.ioStall ?? 0) > 0.1) notes.push(`${p.name}: I/O stalls during ${fixed((p.ioStall ?? 0) * 100, 0)}% of the phase: numbers may be low`);
+  }
+  return notes;
 }
 
 // Re-exported for the benchmark's own tests.

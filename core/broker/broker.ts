@@ -17,6 +17,7 @@ import { listOffsetsHandler } from './handlers/listOffsets';
 import { createPartitionsHandler, createTopicsHandler, deleteTopicsHandler } from './handlers/topicAdmin';
 import { alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler } from './handlers/configs';
 import { describeClusterHandler } from './handlers/describeCluster';
+import { findCoordinatorHandler } from './handlers/findCoordinator';
 
 /** How often the broker checks time-based log policies (flush.ms, segment.ms). */
 const HOUSEKEEPING_INTERVAL_MS = 1000;
@@ -69,6 +70,7 @@ export class Broker {
         alterConfigsHandler,
         incrementalAlterConfigsHandler,
         describeClusterHandler,
+        findCoordinatorHandler,
       ];
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());

@@ -1,6 +1,6 @@
 import { StrataError } from '../common/errors';
 import { ErrorCode } from '../protocol/errorCodes';
-import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, StrataClient } from '../client/client';
+import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, PartitionFetch, StrataClient } from '../client/client';
 import { KafkaResponseError, isKafkaError } from '../client/errors';
 import { FetchedRecord } from '../client/records';
 import { CommandSpec, ParsedArgs, UsageError, parseIntStrict } from './args';
@@ -193,21 +193,34 @@ export async function runConsoleConsumer(args: ParsedArgs, io: CliIO & { signal?
     }
 
     let lastActivity = Date.now();
+    let failingSince: number | undefined;
     const stopped = (): boolean => io.signal?.aborted === true || (maxMessages !== undefined && processed >= maxMessages);
     while (!stopped()) {
       const idleLeft = timeoutMs === undefined ? Infinity : timeoutMs - (Date.now() - lastActivity);
       if (idleLeft <= 0) break;
       const waitMs = Math.max(0, Math.min(maxWaitMs, idleLeft));
-      const results = await client.fetchPartitions(
-        topic,
-        [...positions].map(([partition, offset]) => ({ partition, offset })),
-        { maxWaitMs: waitMs, minBytes, maxBytes, isolationLevel },
-      );
+      let results: PartitionFetch[];
+      try {
+        results = await client.fetchPartitions(
+          topic,
+          [...positions].map(([partition, offset]) => ({ partition, offset })),
+          { maxWaitMs: waitMs, minBytes, maxBytes, isolationLevel },
+        );
+        failingSince = undefined;
+      } catch (err) {
+        // A dropped connection (broker restart) is waited out for up to request.timeout.ms,
+        // as a Kafka consumer would; the client reconnects on the next fetch.
+        if (!(err instanceof StrataError) || (err.code !== 'CONNECTION_FAILED' && err.code !== 'REQUEST_TIMED_OUT')) throw err;
+        failingSince ??= Date.now();
+        if (Date.now() - failingSince > requestTimeoutMs) throw err;
+        await pause(Math.min(200, Math.max(0, idleLeft)));
+        continue;
+      }
       const out: Buffer[] = [];
       if (results.every((r) => r.error)) {
         // Nothing answered (leaders moving, topic being recreated): pause briefly rather than
         // asking for metadata in a tight loop.
-        await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(0, idleLeft))));
+        await pause(Math.min(100, Math.max(0, idleLeft)));
       }
       for (const r of results) {
         if (r.error) {
@@ -240,4 +253,8 @@ export async function runConsoleConsumer(args: ParsedArgs, io: CliIO & { signal?
   }
   await writeOut(io.stderr, `Processed a total of ${processed} messages\n`);
   return exitCode;
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

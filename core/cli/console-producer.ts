@@ -25,7 +25,7 @@ export const consoleProducerSpec: CommandSpec = {
       name: 'producer-property',
       kind: 'repeatable',
       valueName: 'KEY=VALUE',
-      description: `Producer setting: ${PRODUCER_PROPERTY_NAMES().join(', ')}.`,
+      description: `Producer setting: ${producerPropertyNames().join(', ')}.`,
     },
     {
       name: 'property',
@@ -47,7 +47,8 @@ export const consoleProducerSpec: CommandSpec = {
   ],
 };
 
-function PRODUCER_PROPERTY_NAMES(): string[] {
+/** A function so the spec above (evaluated first) can list them. */
+function producerPropertyNames(): string[] {
   return ['acks', 'compression.type', 'linger.ms', 'batch.size', 'max.in.flight.requests.per.connection', 'request.timeout.ms', 'client.id'];
 }
 
@@ -78,7 +79,7 @@ function parseCompression(raw: string): CompressionName {
 
 export async function runConsoleProducer(args: ParsedArgs, io: CliIO & { signal?: AbortSignal }): Promise<number> {
   const topic = args.required('topic');
-  const producerProps = keyValues(args, 'producer-property', PRODUCER_PROPERTY_NAMES());
+  const producerProps = keyValues(args, 'producer-property', producerPropertyNames());
   const parser = lineParserConfig(keyValues(args, 'property', LINE_PARSER_PROPERTIES));
   const acksRaw = args.string('request-required-acks') ?? producerProps.get('acks');
   const acks = acksRaw === undefined ? -1 : parseAcks(acksRaw);

@@ -224,7 +224,7 @@ const PRODUCE_RETRIABLE = new Set<number>([
 /** Errors worth retrying for reads (fetch, list offsets, metadata): a retry is harmless. */
 const READ_RETRIABLE = new Set<number>([...REFRESH_METADATA, ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.REQUEST_TIMED_OUT, ErrorCode.OFFSET_NOT_AVAILABLE, ErrorCode.KAFKA_STORAGE_ERROR]);
 
-interface MetadataSnapshot {
+export interface MetadataSnapshot {
   cluster: ClusterInfo;
   topics: Map<string, TopicInfo>;
   /** Per-topic error codes from the last response (e.g. UNKNOWN_TOPIC_OR_PARTITION). */
@@ -361,7 +361,7 @@ export class StrataClient {
   async topicInfo(topic: string, opts: { allowAutoTopicCreation?: boolean; refresh?: boolean } = {}): Promise<TopicInfo> {
     const cached = this.topics.get(topic);
     if (cached && !opts.refresh) return cached;
-    return this.retry(`Metadata for topic '${topic}'`, READ_RETRIABLE, () => this.lookupTopic(topic, opts));
+    return this.retry(READ_RETRIABLE, () => this.lookupTopic(topic, opts), true);
   }
 
   /** One metadata lookup for a topic (cache first), no retry: callers that retry use this. */
@@ -387,7 +387,7 @@ export class StrataClient {
     const timeoutMs = opts.timeoutMs ?? 30_000;
     const batch = Buffer.isBuffer(records) ? records : encodeRecordBatch(records, opts.compression ?? 'none');
     const resource = `${topic}-${partition}`;
-    return this.retry(`Produce to ${resource}`, PRODUCE_RETRIABLE, async () => {
+    return this.retry(PRODUCE_RETRIABLE, async () => {
       const conn = await this.leaderConnection(topic, partition, true);
       const request: ProduceRequest = {
         transactionalId: null,
@@ -410,11 +410,15 @@ export class StrataClient {
 
   /** Reads records of one partition starting at `offset`, retrying (bounded) when the partition moved. */
   async fetch(topic: string, partition: number, offset: bigint, opts: FetchOptions = {}): Promise<FetchResult> {
-    return this.retry(`Fetch from ${topic}-${partition}`, READ_RETRIABLE, async () => {
-      const [r] = await this.fetchPartitions(topic, [{ partition, offset }], opts);
-      if (r.error) throw r.error;
-      return r.result!;
-    });
+    return this.retry(
+      READ_RETRIABLE,
+      async () => {
+        const [r] = await this.fetchPartitions(topic, [{ partition, offset }], opts);
+        if (r.error) throw r.error;
+        return r.result!;
+      },
+      true,
+    );
   }
 
   /**
@@ -509,7 +513,7 @@ export class StrataClient {
   /** The offset for a timestamp: LATEST_TIMESTAMP (-1n), EARLIEST_TIMESTAMP (-2n) or a time in ms. */
   async listOffsets(topic: string, partition: number, timestamp: bigint): Promise<ListOffsetsResult> {
     const resource = `${topic}-${partition}`;
-    return this.retry(`ListOffsets for ${resource}`, READ_RETRIABLE, async () => {
+    return this.retry(READ_RETRIABLE, async () => {
       const conn = await this.leaderConnection(topic, partition, false);
       const version = conn.version(ApiKey.ListOffsets);
       const request: ListOffsetsRequest = {
@@ -527,7 +531,7 @@ export class StrataClient {
       }
       const offset = version === 0 ? (p.oldStyleOffsets?.[0] ?? -1n) : (p.offset ?? -1n);
       return { offset, timestamp: p.timestamp ?? -1n, leaderEpoch: p.leaderEpoch ?? -1 };
-    });
+    }, true);
   }
 
   // ---------------------------------------------------------------- admin
@@ -643,14 +647,19 @@ export class StrataClient {
     return { clusterId: this.clusterId, controllerId: this.controllerId, brokers: [...this.brokers.values()].sort((a, b) => a.nodeId - b.nodeId) };
   }
 
-  /** Runs `attempt`, retrying KafkaResponseErrors whose code is in `retriable`, with doubling backoff. */
-  private async retry<T>(what: string, retriable: ReadonlySet<number>, attempt: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `attempt`, retrying KafkaResponseErrors whose code is in `retriable` with doubling
+   * backoff. Reads also retry a lost connection (`reconnect`): repeating them is harmless,
+   * whereas a produce whose connection dropped may have been appended already.
+   */
+  private async retry<T>(retriable: ReadonlySet<number>, attempt: () => Promise<T>, reconnect = false): Promise<T> {
     for (let i = 0; ; i++) {
       try {
         return await attempt();
       } catch (err) {
-        if (!(err instanceof KafkaResponseError) || !retriable.has(err.errorCode) || i >= this.retries || this.closed) throw err;
-        if (REFRESH_METADATA.has(err.errorCode)) this.invalidateAll();
+        const again = err instanceof KafkaResponseError ? retriable.has(err.errorCode) : reconnect && err instanceof StrataError && err.code === 'CONNECTION_FAILED';
+        if (!again || i >= this.retries || this.closed) throw err;
+        if (!(err instanceof KafkaResponseError) || REFRESH_METADATA.has(err.errorCode)) this.invalidateAll();
         await delay(this.retryBackoffMs * 2 ** i);
       }
     }
@@ -666,7 +675,7 @@ export class StrataClient {
 
   /** Admin requests go to the controller when known (any broker forwards in KRaft-style clusters). */
   private async adminRequest<T>(apiKey: number, request: unknown, timeoutMs?: number): Promise<T> {
-    return this.retry('admin request', new Set([ErrorCode.NOT_CONTROLLER]), async () => {
+    return this.retry(new Set([ErrorCode.NOT_CONTROLLER]), async () => {
       let conn: KafkaConnection | undefined;
       const controller = this.brokers.get(this.controllerId);
       if (controller) {

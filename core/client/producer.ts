@@ -10,9 +10,9 @@ import { CompressionName, ProduceRecord } from './records';
  *   partition until its batch is sent, then move on (KIP-480), unless a partition is given;
  * - records collect per partition until `batchBytes` is reached or `lingerMs` has passed
  *   since the batch's first record, then go out as one RecordBatch;
- * - at most `maxInFlight` produce requests are outstanding; `send` waits while that many are,
- *   so a fast source (stdin) is slowed to what the broker absorbs and memory stays bounded
- *   (about (partitions + maxInFlight) × batchBytes).
+ * - `send` waits while `maxInFlight` produce requests are outstanding, so a fast source (stdin)
+ *   is slowed to what the broker absorbs. Linger timers may send one more batch per partition
+ *   meanwhile, so memory stays within about (partitions + maxInFlight) × batchBytes.
  *
  * The first failed batch fails the producer: later `send`/`flush` calls reject with it, so a
  * caller never silently loses records.

@@ -9,8 +9,11 @@ import { StrataError } from '../common/errors';
  */
 export class IndexFile {
   private fd: number;
+  /** Whether the file was there before this open (a missing index must be rebuilt). */
+  readonly existed: boolean;
 
   constructor(readonly path: string) {
+    this.existed = fs.existsSync(path);
     this.fd = io(() => fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644), 'open', path);
   }
 

@@ -35,20 +35,25 @@ export class OffsetIndex {
     const index = new OffsetIndex(new IndexFile(path));
     // At most one entry per batch, and a batch is at least 61 bytes.
     const bytes = index.file.readAll(OFFSET_INDEX_ENTRY_SIZE * (Math.floor(logSize / 61) + 1));
-    const problem = bytes === null ? 'larger than the log could need' : index.load(bytes, logSize);
+    const problem =
+      !index.file.existed && logSize > 0
+        ? 'is missing'
+        : bytes === null
+          ? 'is larger than the log could need'
+          : index.load(bytes, logSize);
     if (problem !== null) index.n = 0;
     return { index, problem };
   }
 
   private load(bytes: Buffer, logSize: number): string | null {
-    if (bytes.length % OFFSET_INDEX_ENTRY_SIZE !== 0) return `size ${bytes.length} is not a multiple of ${OFFSET_INDEX_ENTRY_SIZE}`;
+    if (bytes.length % OFFSET_INDEX_ENTRY_SIZE !== 0) return `has size ${bytes.length}, not a multiple of ${OFFSET_INDEX_ENTRY_SIZE}`;
     const count = bytes.length / OFFSET_INDEX_ENTRY_SIZE;
     this.ensureCapacity(count);
     for (let i = 0; i < count; i++) {
       const r = bytes.readInt32BE(i * OFFSET_INDEX_ENTRY_SIZE);
       const p = bytes.readInt32BE(i * OFFSET_INDEX_ENTRY_SIZE + 4);
-      if (r < 0 || p < 0 || p >= logSize) return `entry ${i} (${r} → ${p}) points outside the log`;
-      if (i > 0 && (r <= this.rel[i - 1] || p <= this.pos[i - 1])) return `entry ${i} is not increasing`;
+      if (r < 0 || p < 0 || p >= logSize) return `has entry ${i} (${r} → ${p}) pointing outside the log`;
+      if (i > 0 && (r <= this.rel[i - 1] || p <= this.pos[i - 1])) return `has entry ${i} not increasing`;
       this.rel[i] = r;
       this.pos[i] = p;
     }

@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StrataError } from '../common/errors';
-import { ErrorCode } from '../protocol/errorCodes';
 import {
   readLogStartOffset,
   syncDir,
@@ -10,7 +9,14 @@ import {
   writeLogStartOffset,
 } from './checkpointFiles';
 import { EffectiveLogConfig, LogConfig, effectiveLogConfig } from './logConfig';
-import { BatchInfo, RECORD_BATCH_HEADER_SIZE, ValidationResult, setLogAppendTime, stampBatch, validateRecords } from './recordBatch';
+import {
+  RECORD_BATCH_HEADER_SIZE,
+  ValidationResult,
+  setLogAppendTime,
+  stampBatch,
+  validateRecords,
+  validationError,
+} from './recordBatch';
 import { Segment, SegmentOptions } from './segment';
 import { LOG_START_OFFSET_FILE, parseSegmentFileName } from './segmentFiles';
 import { OFFSET_INDEX_ENTRY_SIZE } from './offsetIndex';
@@ -135,7 +141,13 @@ export class PartitionLog {
     const clean = takeCleanShutdownMarker(dir);
     const logs: bigint[] = [];
     const indexFiles: { name: string; baseOffset: bigint }[] = [];
-    for (const name of fs.readdirSync(dir)) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch (e) {
+      throw new StrataError('STORAGE_IO', `list ${dir}: ${(e as Error).message}`, { cause: e });
+    }
+    for (const name of names) {
       const parsed = parseSegmentFileName(name);
       if (parsed === null) {
         if (name === `${LOG_START_OFFSET_FILE}.tmp`) fs.rmSync(path.join(dir, name), { force: true });
@@ -337,7 +349,10 @@ export class PartitionLog {
     return best < 0n ? null : this.offsetForTimestamp(best);
   }
 
-  /** Calls `listener` after every append (Fetch long-polls wait on it). Returns an unsubscribe. */
+  /**
+   * Calls `listener` after every append (Fetch long-polls wait on it), synchronously at the end
+   * of append: keep it cheap (resolve a promise, set a flag). Returns an unsubscribe function.
+   */
   onAppend(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => {
@@ -578,19 +593,3 @@ export class PartitionLog {
     if (this.closed) throw new StrataError('CLOSED', `partition log ${this.dir} is closed`);
   }
 }
-
-/** The StrataError for a failed validation (the Kafka code it carries maps back at the edge). */
-export function validationError(v: Extract<ValidationResult, { ok: false }>): StrataError {
-  switch (v.errorCode) {
-    case ErrorCode.MESSAGE_TOO_LARGE:
-      return new StrataError('BATCH_TOO_LARGE', v.message);
-    case ErrorCode.INVALID_RECORD:
-      return new StrataError('BATCH_INVALID', v.message);
-    case ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT:
-      return new StrataError('BATCH_FORMAT_UNSUPPORTED', v.message);
-    default:
-      return new StrataError('BATCH_CORRUPT', v.message);
-  }
-}
-
-export type { BatchInfo };

@@ -1,3 +1,4 @@
+import { StrataError } from '../common/errors';
 import { ErrorCode } from '../protocol/errorCodes';
 import { crc32c } from './crc32c';
 import { ByteCursor } from './varint';
@@ -214,6 +215,23 @@ export function validateRecords(buf: Buffer, opts: ValidateOptions): ValidationR
   return { ok: true, batches };
 }
 
+/**
+ * The StrataError for a failed validation, for callers that throw (PartitionLog.append). The
+ * produce path can answer with `errorCode` directly; this maps it back at the broker's edge.
+ */
+export function validationError(v: Extract<ValidationResult, { ok: false }>): StrataError {
+  switch (v.errorCode) {
+    case ErrorCode.MESSAGE_TOO_LARGE:
+      return new StrataError('BATCH_TOO_LARGE', v.message);
+    case ErrorCode.INVALID_RECORD:
+      return new StrataError('BATCH_INVALID', v.message);
+    case ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT:
+      return new StrataError('BATCH_FORMAT_UNSUPPORTED', v.message);
+    default:
+      return new StrataError('BATCH_CORRUPT', v.message);
+  }
+}
+
 /** Smallest record body: attributes, timestampDelta, offsetDelta, key, value, header count. */
 const MIN_RECORD_BODY = 6;
 
@@ -290,9 +308,4 @@ export function setLogAppendTime(buf: Buffer, position: number, timestamp: bigin
   buf.writeInt16BE(attributes | TIMESTAMP_TYPE_MASK, position + ATTRIBUTES_OFFSET);
   buf.writeBigInt64BE(timestamp, position + MAX_TIMESTAMP_OFFSET);
   buf.writeUInt32BE(crc32c(buf.subarray(position + ATTRIBUTES_OFFSET, end)), position + CRC_OFFSET);
-}
-
-/** Last offset of the batch at `position` (baseOffset + lastOffsetDelta). */
-export function batchLastOffset(buf: Buffer, position: number): bigint {
-  return buf.readBigInt64BE(position + BASE_OFFSET_OFFSET) + BigInt(buf.readInt32BE(position + LAST_OFFSET_DELTA_OFFSET));
 }

@@ -13,7 +13,7 @@ import {
   TIMESTAMP_TYPE_MASK,
 } from './recordBatch';
 import { decodeRecordBatch } from './recordDecoder';
-import { segmentPath } from './segmentFiles';
+import { SEGMENT_FILE_EXTS, segmentPath } from './segmentFiles';
 import { TimeIndex } from './timeIndex';
 
 const INT32_MAX = 0x7fffffff;
@@ -260,6 +260,7 @@ export class Segment {
    * walking from the previous one), so it is dropped, and logged.
    */
   private recover(reason: string): void {
+    this.logger(`recovering ${this.logPath}: ${reason}`);
     this.offsetIndex.beginRebuild();
     this.timeIndex.beginRebuild();
     this._maxTimestamp = -1n;
@@ -281,7 +282,7 @@ export class Segment {
     }
     if (bad === null && s.stop !== 'end') bad = s.detail;
     if (validEnd < this._size) {
-      this.logger(`recovery (${reason}): truncating ${this.logPath} from ${this._size} to ${validEnd} bytes: ${bad}`);
+      this.logger(`truncating ${this.logPath} from ${this._size} to ${validEnd} bytes: ${bad}`);
       io(() => fs.ftruncateSync(this.fd, validEnd), 'truncate', this.logPath);
       this._size = validEnd;
     }
@@ -303,9 +304,13 @@ export class Segment {
     this.bytesSinceLastIndexEntry = 0;
     let expect = last ? this.baseOffset + BigInt(last.relativeOffset) : this.baseOffset;
     const s = new BatchScanner(this.fd, this.logPath, this._size, last ? last.position : 0, { verifyCrc });
+    // The first offset-index entry always comes with a time-index entry.
+    if (last !== null && lastTime === null) return 'time index is empty but the offset index is not';
     let first = true;
     while (s.next()) {
       if (first && last && s.baseOffset !== expect) return `last offset index entry does not point at batch ${expect}`;
+      // The append rule (see track) would have indexed this batch: entries were lost.
+      if (!first && this.bytesSinceLastIndexEntry > this.indexIntervalBytes) return `offset index is missing entries after ${expect}`;
       first = false;
       if (s.baseOffset < expect || s.lastOffset - this.baseOffset > BigInt(INT32_MAX)) {
         return `batch at ${s.position} has offsets ${s.baseOffset}..${s.lastOffset}, expected ${expect} or later`;
@@ -407,11 +412,15 @@ export class Segment {
         stop = 'budget';
         break;
       }
-      if (p + size > buf.length) break; // cannot happen in a recovered segment; stop cleanly
+      if (p + size > buf.length) {
+        throw new StrataError('STORAGE_IO', `segment ${this.logPath} is damaged: batch at ${position + p} runs past its end`);
+      }
       if (p === 0) firstOffset = base;
       nextOffset = last + 1n;
       p += size;
     }
+    // The buffer ran out (it holds at most maxBytes) before the segment did.
+    if (stop === 'end' && p < available) stop = 'budget';
     if (p === 0) return none(stop);
     // Do not pin a large buffer for a small result.
     const bytes = buf.length - p > 64 * 1024 ? Buffer.from(buf.subarray(0, p)) : buf.subarray(0, p);
@@ -512,7 +521,7 @@ export class Segment {
   /** Closes the segment and removes its three files. */
   deleteFiles(): void {
     this.close();
-    for (const ext of ['.log', '.index', '.timeindex'] as const) {
+    for (const ext of SEGMENT_FILE_EXTS) {
       const file = segmentPath(this.dir, this.baseOffset, ext);
       io(() => fs.rmSync(file, { force: true }), 'delete', file);
     }

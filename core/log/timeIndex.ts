@@ -33,20 +33,25 @@ export class TimeIndex {
   static open(path: string, logSize: number): { index: TimeIndex; problem: string | null } {
     const index = new TimeIndex(new IndexFile(path));
     const bytes = index.file.readAll(TIME_INDEX_ENTRY_SIZE * (Math.floor(logSize / 61) + 2));
-    const problem = bytes === null ? 'larger than the log could need' : index.load(bytes);
+    const problem =
+      !index.file.existed && logSize > 0
+        ? 'is missing'
+        : bytes === null
+          ? 'is larger than the log could need'
+          : index.load(bytes);
     if (problem !== null) index.n = 0;
     return { index, problem };
   }
 
   private load(bytes: Buffer): string | null {
-    if (bytes.length % TIME_INDEX_ENTRY_SIZE !== 0) return `size ${bytes.length} is not a multiple of ${TIME_INDEX_ENTRY_SIZE}`;
+    if (bytes.length % TIME_INDEX_ENTRY_SIZE !== 0) return `has size ${bytes.length}, not a multiple of ${TIME_INDEX_ENTRY_SIZE}`;
     const count = bytes.length / TIME_INDEX_ENTRY_SIZE;
     this.ensureCapacity(count);
     for (let i = 0; i < count; i++) {
       const t = bytes.readBigInt64BE(i * TIME_INDEX_ENTRY_SIZE);
       const r = bytes.readInt32BE(i * TIME_INDEX_ENTRY_SIZE + 8);
-      if (r < 0) return `entry ${i} has negative offset ${r}`;
-      if (i > 0 && (t <= this.ts[i - 1] || r <= this.rel[i - 1])) return `entry ${i} is not increasing`;
+      if (r < 0) return `has entry ${i} with negative offset ${r}`;
+      if (i > 0 && (t <= this.ts[i - 1] || r <= this.rel[i - 1])) return `has entry ${i} not increasing`;
       this.ts[i] = t;
       this.rel[i] = r;
     }

@@ -22,6 +22,8 @@ function phase(kind: 'produce' | 'consume', size: number, recPerSec: number, pea
     mbPerSec: ok ? (recPerSec * size) / 1e6 : 0,
     broker: usage(peakMb),
     client: { cpuSeconds: 1, cpuCores: 0.97 },
+    ioStall: 0.05,
+    otherCpu: { otherCores: 0.1, stealCores: 0.02 },
     ok,
     error: ok ? undefined : 'consumed 10 records, expected exactly 1000000',
     command: ['kcat'],
@@ -44,6 +46,8 @@ function results(phases: PhaseResult[], hwmMb: number | null = 200): BenchResult
     },
     phases,
     warmup: [],
+    settle: [],
+    warnings: [],
     errors: [],
   };
 }
@@ -82,7 +86,7 @@ describe('bench report', () => {
     r.errors.push('consume 100 B: consumed 10 records, expected exactly 1000000');
     const text = formatReport(r);
     expect(text).toContain('1,200,000');
-    expect(text).toMatch(/produce 100 B .* 0\.90 +0\.97 +120\.0 MB/);
+    expect(text).toMatch(/produce 100 B .* 0\.90 +0\.97 +0\.12 +5% +120\.0 MB/);
     expect(text).toContain('0.030 of disk (page cache), 0.300 of disk (fsync)');
     expect(text).toMatch(/PASS +produce 100 B records/);
     expect(text).toContain('disk write + fsync       1000.0 MB');

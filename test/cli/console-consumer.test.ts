@@ -1,5 +1,6 @@
 import { StrataClient } from '../../core/client/client';
 import { formatRecord, recordFormat } from '../../core/cli/console-consumer';
+import { ApiKey } from '../../core/protocol/generated/index';
 import { FakeBroker } from '../client/fakeBroker';
 import { runCli } from './runCli';
 
@@ -88,6 +89,27 @@ describe('strata console-consumer', () => {
     const r = await consume('--partition', '3', '--timeout-ms', '100');
     expect(r.code).toBe(1);
     expect(r.stderr.split('\n')[0]).toBe("Error: topic 't' has no partition 3 (it has 1)");
+  });
+
+  it('rides out a dropped connection', async () => {
+    await broker.close();
+    let dropped = false;
+    broker = await FakeBroker.start({
+      hook: (h) => {
+        if (h.apiKey === ApiKey.Fetch && !dropped) {
+          dropped = true;
+          return { close: true };
+        }
+        return undefined;
+      },
+    });
+    await client.close();
+    client = new StrataClient({ bootstrapServers: [broker.bootstrap] });
+    broker.createTopic('t', 1);
+    await client.produce('t', 0, [{ value: 'a' }, { value: 'b' }]);
+    const r = await consume('--from-beginning', '--max-messages', '2');
+    expect(dropped).toBe(true);
+    expect(r).toEqual({ code: 0, stdout: 'a\nb\n', stderr: 'Processed a total of 2 messages\n' });
   });
 
   it('stops when aborted (SIGINT) and still prints the total', async () => {

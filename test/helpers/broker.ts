@@ -2,7 +2,7 @@ import { spawn, ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { BROKER_MAIN, REPO_ROOT, ensureBuilt, lastBuildLog } from './build';
+import { BROKER_MAIN, CHECKED_ENV, REPO_ROOT, ensureBuilt, lastBuildLog } from './build';
 
 /**
  * Real broker processes for integration tests: `node dist/core/cli/main.js broker` on an
@@ -69,6 +69,9 @@ const OUTPUT_CAP_CHARS = 1024 * 1024;
 /** A line longer than this can't be the listening line; don't buffer it unboundedly. */
 const MAX_PENDING_LINE = 64 * 1024;
 
+/** Environment variables that configure these helpers, not the broker. */
+const HELPER_ENV = ['STRATA_SKIP_BUILD', CHECKED_ENV, 'STRATA_PYTHON'];
+
 const SETPRIV = '/usr/bin/setpriv';
 const HAVE_SETPRIV = fs.existsSync(SETPRIV);
 
@@ -115,9 +118,13 @@ async function launch(opts: StartBrokerOptions, dataDir: string): Promise<Broker
   const [command, commandArgs] = HAVE_SETPRIV
     ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...argv]]
     : [process.execPath, argv];
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // The broker reads STRATA_* variables as configs (and warns about unknown ones); the helpers'
+  // own switches are not meant for it.
+  for (const name of HELPER_ENV) delete env[name];
   const child = spawn(command, commandArgs, {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...opts.env },
+    env: { ...env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);

@@ -15,7 +15,7 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const DIST_DIR = path.join(REPO_ROOT, 'dist');
 export const BROKER_MAIN = path.join(DIST_DIR, 'core', 'cli', 'main.js');
 
-/** mtime marks the start of the last build; its content is that build's tsc output. */
+/** mtime marks the start of our last build; content: that build's tsc output and main.js's mtime. */
 const STAMP = path.join(DIST_DIR, '.strata-build-stamp');
 const LOCK = path.join(DIST_DIR, '.strata-build-lock');
 const SOURCE_DIRS = ['core', 'functions', 'bench'];
@@ -39,13 +39,25 @@ export function ensureBuilt(): Promise<BuildStatus> {
   return once;
 }
 
+interface Stamp {
+  mainMtimeMs?: number;
+  log?: string;
+}
+
+/** Our stamp, if it describes the dist/ that is there now (not one rebuilt since by `npm run build`). */
+function currentStamp(): (Stamp & { startedMs: number }) | null {
+  try {
+    const stamp = JSON.parse(fs.readFileSync(STAMP, 'utf8')) as Stamp;
+    if (stamp.mainMtimeMs !== mtimeOr0(BROKER_MAIN)) return null;
+    return { ...stamp, startedMs: fs.statSync(STAMP).mtimeMs };
+  } catch {
+    return null;
+  }
+}
+
 /** The log of the last build, if it had errors (for broker start-up failure messages). */
 export function lastBuildLog(): string {
-  try {
-    return fs.readFileSync(STAMP, 'utf8');
-  } catch {
-    return '';
-  }
+  return currentStamp()?.log ?? '';
 }
 
 /** Set by globalSetup for the jest workers it spawns: dist/ was settled once for this run. */
@@ -75,7 +87,8 @@ async function buildIfStale(): Promise<BuildStatus> {
     });
     const log = r.stdout.toString('utf8') + r.stderr;
     if (r.timedOut) return { ok: false, rebuilt: true, log: `tsc timed out after ${BUILD_TIMEOUT_MS} ms\n${log}` };
-    fs.writeFileSync(STAMP, r.code === 0 ? '' : log || `tsc exited with code ${r.code}`);
+    const stampLog = r.code === 0 ? '' : log || `tsc exited with code ${r.code}`;
+    fs.writeFileSync(STAMP, JSON.stringify({ mainMtimeMs: mtimeOr0(BROKER_MAIN), log: stampLog }));
     // Back-date the stamp to when tsc started: a source saved during the build must count as newer.
     fs.utimesSync(STAMP, startedAt, startedAt);
     return { ok: r.code === 0, rebuilt: true, log };
@@ -85,13 +98,11 @@ async function buildIfStale(): Promise<BuildStatus> {
 }
 
 function isStale(): boolean {
-  let built: number;
-  try {
-    built = fs.statSync(STAMP).mtimeMs;
-    fs.statSync(BROKER_MAIN);
-  } catch {
-    return true;
-  }
+  const main = mtimeOr0(BROKER_MAIN);
+  if (main === 0) return true;
+  // Our build counts from when tsc started (the stamp is back-dated); a plain `npm run build`
+  // (as `npm test` runs before jest) leaves no stamp but rewrites every output, main.js included.
+  const built = currentStamp()?.startedMs ?? main;
   const configs = ['tsconfig.json', 'package.json'].map((f) => path.join(REPO_ROOT, f));
   for (const f of configs) if (mtimeOr0(f) > built) return true;
   return SOURCE_DIRS.some((d) => newerTsExists(path.join(REPO_ROOT, d), built));

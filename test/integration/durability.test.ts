@@ -22,9 +22,10 @@ function kafkaFor(b: BrokerProcess): Kafka {
 }
 
 test('a restart keeps every record and offset', async () => {
-  let broker = await startBroker({ overrides: { 'num.partitions': '2', 'log.segment.bytes': '65536' } });
+  let broker = await startBroker({ overrides: { 'num.partitions': '2', 'log.segment.bytes': '16384' } });
   const lines = Array.from({ length: 5000 }, (_, i) => `k${i % 100}=v${i}`);
-  await kcatProduce(broker.bootstrap, 'restart', lines, { keyDelimiter: '=' });
+  // Batches must fit in a segment (Kafka rejects larger ones), so keep them small too.
+  await kcatProduce(broker.bootstrap, 'restart', lines, { keyDelimiter: '=', props: { 'batch.size': '4096' } });
   const before = await kcatConsumeRecords(broker.bootstrap, 'restart');
   expect(before).toHaveLength(5000);
   // Small segments: the restart recovers a multi-segment log.

@@ -59,7 +59,8 @@ describe('topic administration', () => {
 
   test('errors carry Kafka error codes', async () => {
     await admin.createTopics({ topics: [{ topic: 'admin-dup', numPartitions: 1 }] });
-    await expect(admin.createTopics({ topics: [{ topic: 'admin-dup', numPartitions: 1 }] })).rejects.toMatchObject({ errors: [expect.objectContaining({ type: 'TOPIC_ALREADY_EXISTS' })] });
+    // kafkajs turns TOPIC_ALREADY_EXISTS into `false` rather than an error.
+    expect(await admin.createTopics({ topics: [{ topic: 'admin-dup', numPartitions: 1 }] })).toBe(false);
     await expect(admin.createTopics({ topics: [{ topic: 'bad-config', configEntries: [{ name: 'retention.msx', value: '1' }] }] })).rejects.toMatchObject({
       errors: [expect.objectContaining({ type: 'INVALID_CONFIG' })],
     });

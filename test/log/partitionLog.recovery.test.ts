@@ -217,7 +217,7 @@ describe('PartitionLog recovery', () => {
     const expected: [bigint, string | null][] = [];
     for (let round = 0; round < 6; round++) {
       for (let i = 0; i < 8; i++) {
-        const r = log.append(batch({ count: 2, label: `r${round}b${i}`, valueSize: 60 }), { leaderEpoch: round });
+        const r = log.append(batch({ count: 2, label: `r${round}b${i}` }), { leaderEpoch: round });
         expected.push([r.baseOffset, `r${round}b${i}-0`], [r.baseOffset + 1n, `r${round}b${i}-1`]);
       }
       crash(log);

@@ -135,6 +135,7 @@ describe('PartitionLog', () => {
         const joined = Buffer.concat(r.records);
         const decoded = decodeRecordBatches(joined);
         expect(decoded.reduce((n, d) => n + d.size, 0)).toBe(joined.length);
+        for (let k = 1; k < decoded.length; k++) expect(decoded[k].baseOffset).toBe(decoded[k - 1].lastOffset + 1n);
         if (decoded.length > 0) {
           expect(decoded[0].baseOffset).toBeLessThanOrEqual(start);
           expect(decoded[0].lastOffset).toBeGreaterThanOrEqual(start);
@@ -142,6 +143,18 @@ describe('PartitionLog', () => {
         }
       }
     }
+  });
+
+  it('stops at a batch that does not fit rather than skipping to the next segment', () => {
+    const log = open(smallConfig({ segmentBytes: 2000 }));
+    log.append(batch({ count: 1 }), { leaderEpoch: 0 }); // 0, small
+    log.append(batch({ count: 4, valueSize: 300 }), { leaderEpoch: 0 }); // 1-4, large
+    log.roll();
+    log.append(batch({ count: 1 }), { leaderEpoch: 0 }); // 5, small, next segment
+    const small = log.read(0n, 1, { minOneBatch: true }).bytes;
+    const r = log.read(0n, small + 200, { minOneBatch: false });
+    expect(decodeRecordBatches(Buffer.concat(r.records)).map((d) => d.baseOffset)).toEqual([0n]);
+    expect(r.nextOffset).toBe(1n);
   });
 
   it('returns a first batch larger than maxBytes whole only with minOneBatch', () => {

@@ -6,7 +6,9 @@ import {
   setLogAppendTime,
   stampBatch,
   validateRecords,
+  validationError,
 } from '../../core/log/recordBatch';
+import { toKafkaErrorCode } from '../../core/common/errors';
 import { buildRecordBatch } from '../../core/log/recordBatchBuilder';
 import { decodeRecordBatches } from '../../core/log/recordDecoder';
 import { batch, fixCrc, recordsOf } from './helpers';
@@ -283,6 +285,16 @@ describe('validateRecords', () => {
         { numRuns: 600 },
       );
     });
+  });
+});
+
+describe('validationError', () => {
+  it('maps each rejection to a StrataError that maps back to the same Kafka code', () => {
+    for (const code of [ErrorCode.CORRUPT_MESSAGE, ErrorCode.INVALID_RECORD, ErrorCode.MESSAGE_TOO_LARGE, ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT]) {
+      const e = validationError({ ok: false, errorCode: code, message: 'why' });
+      expect(e.message).toBe('why');
+      expect(toKafkaErrorCode(e)).toBe(code);
+    }
   });
 });
 

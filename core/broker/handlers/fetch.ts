@@ -16,7 +16,8 @@
  */
 import { ApiKey } from '../../protocol/generated/index';
 import type { FetchRequest } from '../../protocol/generated/FetchRequest';
-import type { FetchResponse, FetchableTopicResponse, PartitionData } from '../../protocol/generated/FetchResponse';
+import type { FetchResponse as WireFetchResponse, FetchableTopicResponse as WireTopic, PartitionData as WirePartition } from '../../protocol/generated/FetchResponse';
+import type { RecordsInput } from '../../protocol/writer';
 import { ErrorCode } from '../../protocol/errorCodes';
 import { isStrataError, toKafkaErrorCode } from '../../common/errors';
 import type { PartitionLog } from '../../log/partitionLog';
@@ -25,6 +26,11 @@ import type { ApiHandler, RequestContext } from './types';
 
 const LEADER_EPOCH = 0;
 const NO_LIMIT = 0x7fffffff;
+
+// Records go out as the segment chunks they were read as (no copy).
+type FetchResponse = WireFetchResponse<RecordsInput>;
+type FetchableTopicResponse = WireTopic<RecordsInput>;
+type PartitionData = WirePartition<RecordsInput>;
 
 interface PartitionPlan {
   topic: FetchableTopicResponse;
