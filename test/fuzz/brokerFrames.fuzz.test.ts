@@ -16,7 +16,7 @@ import { ApiKey } from '../../core/protocol/generated/index';
 import { buildRecordBatch } from '../../core/log/recordBatchBuilder';
 
 const TOPIC = 'fuzz';
-const RUNS = Number(process.env.STRATA_FUZZ_RUNS ?? 600);
+const RUNS = Number(process.env.STRATA_FUZZ_RUNS ?? 1500);
 
 let broker: BrokerProcess;
 let client: StrataClient;

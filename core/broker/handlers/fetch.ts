@@ -25,7 +25,11 @@ import type { TopicState } from '../topicRegistry';
 import type { ApiHandler, RequestContext } from './types';
 
 const LEADER_EPOCH = 0;
-const NO_LIMIT = 0x7fffffff;
+/**
+ * Kafka's fetch.max.bytes (55 MiB): the most one response carries whatever the client asks
+ * for, since a response's segment bytes are read into memory before they are sent.
+ */
+export const FETCH_MAX_BYTES = 57671680;
 
 // Records go out as the segment chunks they were read as (no copy).
 type FetchResponse = WireFetchResponse<RecordsInput>;
@@ -141,7 +145,7 @@ export const fetchHandler: ApiHandler<FetchRequest, FetchResponse> = {
 
   async handle(req, ctx) {
     const { topics, parts } = plan(req, ctx);
-    const maxBytes = ctx.version >= 3 ? Math.max(0, req.maxBytes ?? NO_LIMIT) : NO_LIMIT;
+    const maxBytes = ctx.version >= 3 ? Math.max(0, Math.min(req.maxBytes ?? FETCH_MAX_BYTES, FETCH_MAX_BYTES)) : FETCH_MAX_BYTES;
     const deadline = Date.now() + Math.max(0, req.maxWaitMs);
     let read = readAll(parts, maxBytes);
     while (read.bytes < req.minBytes && !read.hasError && parts.length > 0) {
