@@ -66,7 +66,8 @@ export interface PhaseResult {
   /**
    * CPU (in cores) used by everything except the broker and kcat — other builds and tests on a
    * shared machine — and taken by the hypervisor (steal). Either one high means the phase had
-   * less machine than it seemed to. null where /proc/stat is unreadable.
+   * less machine than it seemed to. It includes this benchmark process itself (reading and
+   * checking kcat's output while consuming: a few % of a core). null where /proc/stat is unreadable.
    */
   otherCpu: { otherCores: number; stealCores: number } | null;
   ok: boolean;

@@ -5,6 +5,8 @@ import type { BrokerConfig } from '../config/brokerConfig';
 import { parseListeners } from '../config/brokerConfig';
 import { openMetadataStore } from '../meta/url';
 import type { MetadataStore } from '../meta/metadataStore';
+import { openObjectStore } from '../tier/url';
+import type { ObjectStore } from '../tier/objectStore';
 import { KafkaServer } from './server';
 import { Dispatcher } from './dispatcher';
 import { TopicRegistry } from './topicRegistry';
@@ -34,6 +36,7 @@ export class Broker {
     readonly context: BrokerContext,
     private readonly server: KafkaServer,
     private readonly store: MetadataStore,
+    private readonly objects: ObjectStore,
     readonly endpoint: { host: string; port: number },
   ) {}
 
@@ -42,7 +45,10 @@ export class Broker {
     const dataDir = path.resolve(config.logDirs);
     fs.mkdirSync(dataDir, { recursive: true });
     const store = await openMetadataStore(config.metadata, { dataDir });
+    let objects: ObjectStore | null = null;
     try {
+      // Opened now so a bad --object-store fails at start; tiering (a later issue) writes to it.
+      objects = await openObjectStore(config.objectStore, { dataDir });
       const clusterId = await store.getOrCreateClusterId();
       const topics = new TopicRegistry(store, path.join(dataDir, 'logs'), config, logger.child('topics'));
       await topics.load();
@@ -82,7 +88,7 @@ export class Broker {
       const bound = await server.listen();
       advertised.host = advertisedListener?.host || (bound.host === '0.0.0.0' || bound.host === '' ? '127.0.0.1' : bound.host);
       advertised.port = advertisedListener && advertisedListener.port !== 0 ? advertisedListener.port : bound.port;
-      const broker = new Broker(context, server, store, bound);
+      const broker = new Broker(context, server, store, objects, bound);
       broker.housekeeping = setInterval(() => broker.tick(), HOUSEKEEPING_INTERVAL_MS);
       broker.housekeeping.unref();
       logger.info(
@@ -90,6 +96,7 @@ export class Broker {
       );
       return broker;
     } catch (e) {
+      await objects?.close();
       await store.close();
       throw e;
     }
@@ -112,6 +119,7 @@ export class Broker {
     if (this.housekeeping) clearInterval(this.housekeeping);
     await this.server.close();
     await this.context.topics.close();
+    await this.objects.close();
     await this.store.close();
   }
 }

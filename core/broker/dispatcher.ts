@@ -50,6 +50,9 @@ export class Dispatcher implements FrameHandler {
       throw new Error(`unsupported version ${version} of api key ${header.apiKey} (${meta.name}) from ${conn.remote}`);
     }
     const req = meta.readRequest(r, version);
+    if (this.broker.logger.debugEnabled) {
+      this.broker.logger.debug(`${conn.remote} ${meta.name} v${version} correlation ${header.correlationId} client ${header.clientId}`);
+    }
     const ctx: RequestContext = { header, version, conn, broker: this.broker };
     if (version < handler.minImplemented) {
       return this.encode(header.apiKey, version, header.correlationId, handler.errorResponse(req, ErrorCode.UNSUPPORTED_VERSION, ctx));

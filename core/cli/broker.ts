@@ -42,12 +42,17 @@ export async function runBrokerCommand(argv: string[]): Promise<number> {
   }
   const config = loadBrokerConfig({ flags, env: process.env, file: args.string('config') });
   const logger = createLogger('broker');
+  // Signal handlers go in before the broker starts: a SIGTERM that arrives while it starts (or
+  // right after it prints its listening line) must still shut it down cleanly.
+  let signalled: string | null = null;
+  let onSignal: (signal: string) => void = (signal) => {
+    signalled = signal;
+  };
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
   const broker = await Broker.start(config, logger);
   return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
+    onSignal = (signal) => {
       logger.info(`${signal} received, shutting down`);
       broker.stop().then(
         () => {
@@ -60,7 +65,6 @@ export async function runBrokerCommand(argv: string[]): Promise<number> {
         },
       );
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    if (signalled !== null) onSignal(signalled);
   });
 }

@@ -12,6 +12,8 @@ function threshold(): number {
 }
 
 export interface Logger {
+  /** Whether debug lines are emitted: guard hot-path messages that are costly to build. */
+  readonly debugEnabled: boolean;
   debug(msg: string): void;
   info(msg: string): void;
   warn(msg: string): void;
@@ -26,6 +28,7 @@ export function createLogger(component: string, sink: (line: string) => void = (
     sink(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} [${component}] ${msg}`);
   };
   return {
+    debugEnabled: min <= ORDER.debug,
     debug: (m) => emit('debug', m),
     info: (m) => emit('info', m),
     warn: (m) => emit('warn', m),

@@ -1,4 +1,18 @@
-import { ConsumeVerifier } from '../../bench/kcatPhases';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { ConsumeVerifier, consumePhase, producePhase } from '../../bench/kcatPhases';
+import { writeRecordFile } from '../../bench/records';
+import { startBroker } from '../helpers/broker';
+
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 function feed(v: ConsumeVerifier, text: string, splitEvery = 7): void {
   // Arbitrary chunk boundaries, as a pipe delivers them.
@@ -46,5 +60,69 @@ describe('ConsumeVerifier', () => {
     const cut = new ConsumeVerifier(1);
     feed(cut, '0 1\n1 1');
     expect(cut.firstError).toBe('truncated last line from kcat: "1 1"');
+  });
+});
+
+describe('kcat phases', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bench-phases-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('reports kcat failing (nothing listening) with its stderr', async () => {
+    const port = await closedPort();
+    const file = path.join(dir, 'ten.txt');
+    writeRecordFile(file, 10, 100);
+    const r = await producePhase({
+      name: 'p', bootstrap: `127.0.0.1:${port}`, topic: 't', file, records: 10, recordSize: 100, brokerPid: process.pid, timeoutMs: 20_000,
+    });
+    expect(r).toMatchObject({ ok: false, records: 0, recordsPerSec: 0 });
+    expect(r.error).toMatch(/^kcat exited with code 1: [\s\S]*Connection refused/);
+  });
+
+  it('kills kcat at the phase timeout (a server that never answers)', async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((s) => void sockets.push(s));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const started = Date.now();
+      const r = await consumePhase({
+        name: 'c', bootstrap: `127.0.0.1:${(silent.address() as net.AddressInfo).port}`, topic: 't', records: 10, recordSize: 100,
+        brokerPid: process.pid, timeoutMs: 500,
+      });
+      expect(r).toMatchObject({ ok: false, error: 'kcat timed out after 500 ms (killed)', records: 0 });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('produces and consumes against the real broker, verifying every record', async () => {
+    const broker = await startBroker();
+    try {
+      const file = path.join(dir, 'r.txt');
+      writeRecordFile(file, 3000, 100);
+      const common = { bootstrap: broker.bootstrap, topic: 'bench-test', records: 3000, recordSize: 100, brokerPid: broker.pid, timeoutMs: 30_000 };
+      const produced = await producePhase({ ...common, name: 'produce', file });
+      expect(produced.error).toBeUndefined();
+      expect(produced).toMatchObject({ ok: true, records: 3000, payloadBytes: 300_000 });
+      expect(produced.recordsPerSec).toBeGreaterThan(0);
+      expect(produced.broker.peakRssBytes).toBeGreaterThan(0);
+      expect(produced.client!.cpuSeconds).toBeGreaterThanOrEqual(0);
+
+      const consumed = await consumePhase({ ...common, name: 'consume' });
+      expect(consumed.error).toBeUndefined();
+      expect(consumed).toMatchObject({ ok: true, records: 3000 });
+
+      // Verification is real: the same data read as the wrong size or count fails the phase.
+      const wrongSize = await consumePhase({ ...common, name: 'consume', recordSize: 99 });
+      expect(wrongSize).toMatchObject({ ok: false, error: 'record at offset 0 has 100 payload bytes, expected 99' });
+      const wrongCount = await consumePhase({ ...common, name: 'consume', records: 3001 });
+      expect(wrongCount).toMatchObject({ ok: false, error: 'consumed 3000 records, expected exactly 3001' });
+    } finally {
+      await broker.stop();
+    }
   });
 });
