@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLogger, type Logger } from '../common/logger';
 import type { BrokerConfig } from '../config/brokerConfig';
-import { parseListeners } from '../config/brokerConfig';
+import { brokerConfigEntry, parseListeners } from '../config/brokerConfig';
 import { openMetadataStore } from '../meta/url';
 import type { MetadataStore } from '../meta/metadataStore';
 import { openObjectStore } from '../tier/url';
@@ -29,8 +29,15 @@ const HOUSEKEEPING_INTERVAL_MS = 1000;
  * `start` resolves once the listener is bound; `stop` closes connections, flushes and closes
  * every log, then the store.
  */
+/** log.retention.check.interval.ms: how often segments past retention.ms / retention.bytes are deleted. */
+function retentionCheckIntervalMs(config: BrokerConfig): number {
+  const name = 'log.retention.check.interval.ms';
+  return Number(config.explicitValues[name] ?? brokerConfigEntry(name)?.default ?? 300000);
+}
+
 export class Broker {
   private housekeeping: NodeJS.Timeout | null = null;
+  private nextRetentionCheck = 0;
 
   private constructor(
     readonly context: BrokerContext,
@@ -104,10 +111,18 @@ export class Broker {
 
   private tick(): void {
     const now = Date.now();
+    const checkRetention = now >= this.nextRetentionCheck;
+    if (checkRetention) this.nextRetentionCheck = now + retentionCheckIntervalMs(this.context.config);
     for (const t of this.context.topics.list()) {
-      for (const log of t.partitions) {
+      const deletes = t.config.values['cleanup.policy'].includes('delete');
+      for (let p = 0; p < t.partitions.length; p++) {
+        const log = t.partitions[p];
         try {
           log.maybeFlushOrRoll(now);
+          if (checkRetention && deletes) {
+            const deleted = log.deleteRetentionBreachedSegments(now);
+            if (deleted > 0) this.context.logger.info(`${t.name}-${p}: deleted ${deleted} segment(s) past retention; log start offset ${log.logStartOffset}`);
+          }
         } catch (e) {
           this.context.logger.warn(`housekeeping ${t.name}: ${(e as Error).message}`);
         }
