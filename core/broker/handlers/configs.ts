@@ -98,31 +98,44 @@ function notTopic(resourceType: number): StrataError {
   );
 }
 
+type AlterResult = { errorCode: number; errorMessage: string | null; resourceType: number; resourceName: string };
+
+/** Runs `apply` on each topic resource; every resource gets its own result, as in Kafka. */
+async function alterEach<R extends { resourceType: number; resourceName: string }>(resources: R[], apply: (r: R) => Promise<void>): Promise<{ throttleTimeMs: number; responses: AlterResult[] }> {
+  const responses: AlterResult[] = [];
+  for (const r of resources) {
+    try {
+      if (r.resourceType !== ResourceType.TOPIC) throw notTopic(r.resourceType);
+      await apply(r);
+      responses.push({ errorCode: ErrorCode.NONE, errorMessage: null, resourceType: r.resourceType, resourceName: r.resourceName });
+    } catch (e) {
+      responses.push(resultFor(r.resourceType, r.resourceName, e));
+    }
+  }
+  return { throttleTimeMs: 0, responses };
+}
+
+function alterErrorResponse(resources: { resourceType: number; resourceName: string }[], errorCode: number): { throttleTimeMs: number; responses: AlterResult[] } {
+  return { throttleTimeMs: 0, responses: resources.map((r) => ({ errorCode, errorMessage: null, resourceType: r.resourceType, resourceName: r.resourceName })) };
+}
+
 export const alterConfigsHandler: ApiHandler<AlterConfigsRequest, AlterConfigsResponse> = {
   apiKey: ApiKey.AlterConfigs,
   minImplemented: 0,
 
-  async handle(req, ctx) {
-    const responses = [];
-    for (const r of req.resources) {
-      try {
-        if (r.resourceType !== ResourceType.TOPIC) throw notTopic(r.resourceType);
-        const configs: Record<string, string> = {};
-        for (const c of r.configs) {
-          if (c.value === null) throw new StrataError('CONFIG_INVALID', `Null value not supported for topic config ${c.name}`);
-          configs[c.name] = c.value;
-        }
-        await ctx.broker.topics.setConfigs(r.resourceName, configs, req.validateOnly);
-        responses.push({ errorCode: ErrorCode.NONE, errorMessage: null, resourceType: r.resourceType, resourceName: r.resourceName });
-      } catch (e) {
-        responses.push(resultFor(r.resourceType, r.resourceName, e));
+  handle(req, ctx) {
+    return alterEach(req.resources, async (r) => {
+      const configs: Record<string, string> = {};
+      for (const c of r.configs) {
+        if (c.value === null) throw new StrataError('CONFIG_INVALID', `Null value not supported for topic config ${c.name}`);
+        configs[c.name] = c.value;
       }
-    }
-    return { throttleTimeMs: 0, responses };
+      await ctx.broker.topics.setConfigs(r.resourceName, configs, req.validateOnly);
+    });
   },
 
   errorResponse(req, errorCode) {
-    return { throttleTimeMs: 0, responses: req.resources.map((r) => ({ errorCode, errorMessage: null, resourceType: r.resourceType, resourceName: r.resourceName })) };
+    return alterErrorResponse(req.resources, errorCode);
   },
 };
 
@@ -157,31 +170,24 @@ export const incrementalAlterConfigsHandler: ApiHandler<IncrementalAlterConfigsR
   apiKey: ApiKey.IncrementalAlterConfigs,
   minImplemented: 0,
 
-  async handle(req, ctx) {
-    const responses = [];
-    for (const r of req.resources) {
-      try {
-        if (r.resourceType !== ResourceType.TOPIC) throw notTopic(r.resourceType);
-        const state = ctx.broker.topics.get(r.resourceName);
-        if (!state) throw new StrataError('TOPIC_NOT_FOUND', `Topic '${r.resourceName}' does not exist.`);
-        const names = new Set<string>();
-        const configs = { ...state.record.configs };
-        for (const c of r.configs) {
-          if (names.has(c.name)) throw new StrataError('CONFIG_INVALID', `Error due to duplicate config keys: ${c.name}`);
-          names.add(c.name);
-          if (!topicConfigEntry(c.name)) configs[c.name] = c.value ?? '';
-          else applyOp(configs, c.name, c.configOperation, c.value);
-        }
-        await ctx.broker.topics.setConfigs(r.resourceName, configs, req.validateOnly);
-        responses.push({ errorCode: ErrorCode.NONE, errorMessage: null, resourceType: r.resourceType, resourceName: r.resourceName });
-      } catch (e) {
-        responses.push(resultFor(r.resourceType, r.resourceName, e));
+  handle(req, ctx) {
+    return alterEach(req.resources, async (r) => {
+      const state = ctx.broker.topics.get(r.resourceName);
+      if (!state) throw new StrataError('TOPIC_NOT_FOUND', `Topic '${r.resourceName}' does not exist.`);
+      const names = new Set<string>();
+      const configs = { ...state.record.configs };
+      for (const c of r.configs) {
+        if (names.has(c.name)) throw new StrataError('CONFIG_INVALID', `Error due to duplicate config keys: ${c.name}`);
+        names.add(c.name);
+        // Unknown names are kept as given so validation reports them with a hint.
+        if (!topicConfigEntry(c.name)) configs[c.name] = c.value ?? '';
+        else applyOp(configs, c.name, c.configOperation, c.value);
       }
-    }
-    return { throttleTimeMs: 0, responses };
+      await ctx.broker.topics.setConfigs(r.resourceName, configs, req.validateOnly);
+    });
   },
 
   errorResponse(req, errorCode) {
-    return { throttleTimeMs: 0, responses: req.resources.map((r) => ({ errorCode, errorMessage: null, resourceType: r.resourceType, resourceName: r.resourceName })) };
+    return alterErrorResponse(req.resources, errorCode);
   },
 };
