@@ -76,6 +76,14 @@ function stripComments(text) {
   return out;
 }
 
+/**
+ * The "data" schemas (no api key) that Strata needs as codecs: the consumer protocol's
+ * subscription and assignment, carried as opaque bytes in JoinGroup/SyncGroup and decoded by
+ * the group coordinator and the consumer. Other data schemas (Raft records, principals) are
+ * left out until something uses them.
+ */
+const DATA_SCHEMAS = new Set(['ConsumerProtocolSubscription', 'ConsumerProtocolAssignment']);
+
 function loadSchemas(dir) {
   if (!existsSync(dir)) fail(`schema directory ${dir} not found (use --schemas DIR)`);
   const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
@@ -87,7 +95,9 @@ function loadSchemas(dir) {
     } catch (e) {
       fail(`${f}: ${e.message}`);
     }
-    if (json.type === 'request' || json.type === 'response') messages.push({ file: f, json });
+    if (json.type === 'request' || json.type === 'response' || (json.type === 'data' && DATA_SCHEMAS.has(json.name))) {
+      messages.push({ file: f, json });
+    }
   }
   return messages;
 }
@@ -856,7 +866,8 @@ function emitWrite(code, msg, st, need) {
 // ---- interfaces, defaults ----------------------------------------------------------------
 
 function emitInterface(code, msg, st) {
-  const about = st.isTop ? `${msg.type === 'request' ? 'Request' : 'Response'} of API key ${msg.apiKey}, versions ${fmtRange(msg.valid)}${msg.flex ? `, flexible ${fmtRange(msg.flex)}` : ''}.` : null;
+  const what = msg.type === 'data' ? 'Data message (no api key; serialised after an int16 version)' : `${msg.type === 'request' ? 'Request' : 'Response'} of API key ${msg.apiKey}`;
+  const about = st.isTop ? `${what}, versions ${fmtRange(msg.valid)}${msg.flex ? `, flexible ${fmtRange(msg.flex)}` : ''}.` : null;
   if (about) code.line(`/** ${about} */`);
   const tp = st.records ? '<R extends RecordsInput = Buffer | null>' : '';
   code.open(`export interface ${st.tsName}${tp} {`);
@@ -964,6 +975,7 @@ function generateMessage(msg) {
 function generateIndex(msgs) {
   const byKey = new Map();
   for (const m of msgs) {
+    if (m.type === 'data') continue; // not an API: imported from its own module
     if (typeof m.apiKey !== 'number') throw new Error(`${m.file}: no apiKey`);
     const e = byKey.get(m.apiKey) ?? {};
     if (e[m.type]) throw new Error(`two ${m.type}s for api key ${m.apiKey}`);

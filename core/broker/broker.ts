@@ -20,6 +20,17 @@ import { createPartitionsHandler, createTopicsHandler, deleteTopicsHandler } fro
 import { alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler } from './handlers/configs';
 import { describeClusterHandler } from './handlers/describeCluster';
 import { findCoordinatorHandler } from './handlers/findCoordinator';
+import { GroupCoordinator } from '../group/coordinator';
+import { joinGroupHandler } from './handlers/joinGroup';
+import { syncGroupHandler } from './handlers/syncGroup';
+import { heartbeatHandler } from './handlers/heartbeat';
+import { leaveGroupHandler } from './handlers/leaveGroup';
+import { offsetCommitHandler } from './handlers/offsetCommit';
+import { offsetFetchHandler } from './handlers/offsetFetch';
+import { describeGroupsHandler } from './handlers/describeGroups';
+import { listGroupsHandler } from './handlers/listGroups';
+import { deleteGroupsHandler } from './handlers/deleteGroups';
+import { offsetDeleteHandler } from './handlers/offsetDelete';
 
 /** How often the broker checks time-based log policies (flush.ms, segment.ms). */
 const HOUSEKEEPING_INTERVAL_MS = 1000;
@@ -53,12 +64,32 @@ export class Broker {
     fs.mkdirSync(dataDir, { recursive: true });
     const store = await openMetadataStore(config.metadata, { dataDir });
     let objects: ObjectStore | null = null;
+    let groups: GroupCoordinator | null = null;
     try {
       // Opened now so a bad --object-store fails at start; tiering (a later issue) writes to it.
       objects = await openObjectStore(config.objectStore, { dataDir });
       const clusterId = await store.getOrCreateClusterId();
       const topics = new TopicRegistry(store, path.join(dataDir, 'logs'), config, logger.child('topics'));
       await topics.load();
+      groups = await GroupCoordinator.start(
+        store.namespace('offsets'),
+        {
+          groupMinSessionTimeoutMs: config.groupMinSessionTimeoutMs,
+          groupMaxSessionTimeoutMs: config.groupMaxSessionTimeoutMs,
+          groupInitialRebalanceDelayMs: config.groupInitialRebalanceDelayMs,
+          groupMaxSize: config.groupMaxSize,
+          offsetMetadataMaxBytes: config.offsetMetadataMaxBytes,
+          offsetsRetentionMs: config.offsetsRetentionMinutes * 60_000,
+          offsetsRetentionCheckIntervalMs: config.offsetsRetentionCheckIntervalMs,
+        },
+        {
+          logger: logger.child('groups'),
+          topics: (name) => {
+            const t = topics.get(name);
+            return t && { topicId: t.topicId, partitions: t.partitions.length };
+          },
+        },
+      );
       const listener = parseListeners(config.listeners)[0];
       const advertisedListener = config.advertisedListeners ? parseListeners(config.advertisedListeners)[0] : null;
       const advertised = { host: '', port: 0 };
@@ -69,6 +100,7 @@ export class Broker {
         advertised,
         config,
         topics,
+        groups,
         logger: logger.child('requests'),
       };
       const handlers = [
@@ -84,6 +116,16 @@ export class Broker {
         incrementalAlterConfigsHandler,
         describeClusterHandler,
         findCoordinatorHandler,
+        joinGroupHandler,
+        syncGroupHandler,
+        heartbeatHandler,
+        leaveGroupHandler,
+        offsetCommitHandler,
+        offsetFetchHandler,
+        describeGroupsHandler,
+        listGroupsHandler,
+        deleteGroupsHandler,
+        offsetDeleteHandler,
       ];
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());
@@ -103,6 +145,7 @@ export class Broker {
       );
       return broker;
     } catch (e) {
+      await groups?.close();
       await objects?.close();
       await store.close();
       throw e;
@@ -132,6 +175,11 @@ export class Broker {
 
   async stop(): Promise<void> {
     if (this.housekeeping) clearInterval(this.housekeeping);
+    // Parked JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) before the
+    // connections close, and in-flight offset commits reach the store before it closes.
+    await this.context.groups.close();
+    // One turn of the event loop, so those answers are written before connections are destroyed.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     await this.server.close();
     await this.context.topics.close();
     await this.objects.close();

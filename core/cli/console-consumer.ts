@@ -2,6 +2,7 @@ import { StrataError } from '../common/errors';
 import { ErrorCode } from '../protocol/errorCodes';
 import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, PartitionFetch, StrataClient } from '../client/client';
 import { KafkaResponseError, isKafkaError } from '../client/errors';
+import { AutoOffsetReset, GroupConsumer } from '../client/groupConsumer';
 import { FetchedRecord } from '../client/records';
 import { CommandSpec, ParsedArgs, UsageError, parseIntStrict } from './args';
 import { kafkaErrorText } from './errorText';
@@ -9,10 +10,15 @@ import { CliIO, bootstrapServers, isTrueProperty, keyValues, writeOut } from './
 
 /**
  * `strata console-consumer`: prints a topic's records to stdout, one per line, like
- * kafka-console-consumer.sh with its default formatter. Without --partition it reads every
- * partition of the topic (assigned directly: consumer groups are not there yet), starting at
- * the end unless --from-beginning. It stops after --max-messages, after --timeout-ms without
- * a record, or on SIGINT, and then prints "Processed a total of N messages" to stderr.
+ * kafka-console-consumer.sh with its default formatter. It stops after --max-messages, after
+ * --timeout-ms without a record, or on SIGINT, and then prints "Processed a total of N
+ * messages" to stderr.
+ *
+ * With --group G it is a member of consumer group G (client/groupConsumer.ts): it reads the
+ * partitions the group assigns it, from the group's committed offsets (or, where the group
+ * has none, from the end — the start with --from-beginning, i.e. auto.offset.reset=earliest,
+ * as in Kafka), commits what it printed, and leaves the group on exit. Without a group it
+ * reads every partition (or --partition) directly and commits nothing.
  */
 export const consoleConsumerSpec: CommandSpec = {
   name: 'console-consumer',
@@ -36,15 +42,17 @@ export const consoleConsumerSpec: CommandSpec = {
       name: 'consumer-property',
       kind: 'repeatable',
       valueName: 'KEY=VALUE',
-      description: 'Consumer setting: fetch.max.wait.ms, fetch.min.bytes, max.partition.fetch.bytes, isolation.level, request.timeout.ms, client.id.',
+      description:
+        'Consumer setting: fetch.max.wait.ms, fetch.min.bytes, max.partition.fetch.bytes, isolation.level, request.timeout.ms, client.id; with a group also group.id, auto.offset.reset, enable.auto.commit, auto.commit.interval.ms, session.timeout.ms, heartbeat.interval.ms, max.poll.interval.ms, partition.assignment.strategy, group.instance.id.',
     },
     { name: 'isolation-level', kind: 'value', valueName: 'read_uncommitted|read_committed', description: 'Which transactional records to show (default read_uncommitted).' },
-    { name: 'group', kind: 'value', valueName: 'GROUP', description: 'Not supported yet (consumer groups arrive in a later release).' },
+    { name: 'group', kind: 'value', valueName: 'GROUP', description: "Consume as a member of this consumer group: read the partitions it assigns, resume from and commit the group's offsets." },
   ],
   examples: [
     'strata console-consumer --bootstrap-server 127.0.0.1:9092 --topic orders --from-beginning --max-messages 10',
     'strata console-consumer --bootstrap-server 127.0.0.1:9092 --topic orders --from-beginning --timeout-ms 2000 --property print.key=true --property key.separator=,',
     'strata console-consumer --bootstrap-server 127.0.0.1:9092 --topic orders --partition 0 --offset 42 --property print.offset=true',
+    'strata console-consumer --bootstrap-server 127.0.0.1:9092 --topic orders --group billing --from-beginning',
   ],
 };
 
@@ -61,7 +69,26 @@ const FORMAT_PROPERTIES = [
   'null.literal',
 ] as const;
 
-const CONSUMER_PROPERTIES = ['fetch.max.wait.ms', 'fetch.min.bytes', 'max.partition.fetch.bytes', 'isolation.level', 'request.timeout.ms', 'client.id'] as const;
+/** Settings that only mean something for a group member. */
+const GROUP_PROPERTIES = [
+  'group.id',
+  'auto.offset.reset',
+  'enable.auto.commit',
+  'auto.commit.interval.ms',
+  'session.timeout.ms',
+  'heartbeat.interval.ms',
+  'max.poll.interval.ms',
+  'partition.assignment.strategy',
+  'group.instance.id',
+] as const;
+
+const CONSUMER_PROPERTIES = ['fetch.max.wait.ms', 'fetch.min.bytes', 'max.partition.fetch.bytes', 'isolation.level', 'request.timeout.ms', 'client.id', ...GROUP_PROPERTIES] as const;
+
+/** Kafka's assignor class names, so `partition.assignment.strategy` values from Java configs work too. */
+const ASSIGNOR_CLASSES: Record<string, string> = {
+  'org.apache.kafka.clients.consumer.RangeAssignor': 'range',
+  'org.apache.kafka.clients.consumer.RoundRobinAssignor': 'roundrobin',
+};
 
 /** Kafka's DefaultMessageFormatter settings. */
 export interface RecordFormat {
@@ -142,16 +169,14 @@ function parseStart(args: ParsedArgs): StartAt {
 }
 
 export async function runConsoleConsumer(args: ParsedArgs, io: CliIO & { signal?: AbortSignal }): Promise<number> {
-  if (args.has('group')) {
-    throw new UsageError(
-      '--group is not supported yet: consumer groups arrive with the next release. Read partitions directly with --from-beginning, or --partition P --offset O.',
-      consoleConsumerSpec,
-    );
-  }
   const topic = args.required('topic');
+  const props = keyValues(args, 'consumer-property', CONSUMER_PROPERTIES);
+  const groupId = resolveGroupId(args, props);
+  if (groupId !== undefined) return runGroupConsumer(args, io, topic, groupId, props);
+  const groupOnly = GROUP_PROPERTIES.find((k) => props.has(k));
+  if (groupOnly) throw new UsageError(`--consumer-property ${groupOnly} needs a consumer group (--group)`, consoleConsumerSpec);
   const start = parseStart(args);
   const format = recordFormat(keyValues(args, 'property', FORMAT_PROPERTIES));
-  const props = keyValues(args, 'consumer-property', CONSUMER_PROPERTIES);
   const maxMessages = args.int('max-messages', { min: 1 });
   const timeoutMs = args.int('timeout-ms', { min: 0 });
   const onlyPartition = args.int('partition', { min: 0, max: 2 ** 31 - 1 });
@@ -257,4 +282,114 @@ export async function runConsoleConsumer(args: ParsedArgs, io: CliIO & { signal?
 
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** --group or group.id; Kafka refuses two different ids. */
+function resolveGroupId(args: ParsedArgs, props: ReadonlyMap<string, string>): string | undefined {
+  const flag = args.string('group');
+  const prop = props.get('group.id');
+  if (flag !== undefined && prop !== undefined && flag !== prop) {
+    throw new UsageError(`The group ids provided in different places (directly using '--group', via '--consumer-property') do not match. Detected group ids: '${flag}', '${prop}'`, consoleConsumerSpec);
+  }
+  const id = flag ?? prop;
+  if (id === '') throw new UsageError('--group must not be empty', consoleConsumerSpec);
+  return id;
+}
+
+/** The console consumer as a group member: see the module note. */
+async function runGroupConsumer(args: ParsedArgs, io: CliIO & { signal?: AbortSignal }, topic: string, groupId: string, props: ReadonlyMap<string, string>): Promise<number> {
+  if (args.has('partition') || args.has('offset')) throw new UsageError('Options group and partition cannot be specified together.', consoleConsumerSpec);
+  const format = recordFormat(keyValues(args, 'property', FORMAT_PROPERTIES));
+  const maxMessages = args.int('max-messages', { min: 1 });
+  const timeoutMs = args.int('timeout-ms', { min: 0 });
+  const propInt = (k: string, dflt: number, min: number): number => {
+    const v = props.get(k);
+    return v === undefined ? dflt : parseIntStrict(v, k, { min, max: 2 ** 31 - 1 }, consoleConsumerSpec);
+  };
+  const maxWaitMs = propInt('fetch.max.wait.ms', 500, 0);
+  const requestTimeoutMs = propInt('request.timeout.ms', 30_000, 1);
+  const isolationRaw = args.string('isolation-level') ?? props.get('isolation.level') ?? 'read_uncommitted';
+  if (isolationRaw !== 'read_uncommitted' && isolationRaw !== 'read_committed') {
+    throw new UsageError(`isolation level must be read_uncommitted or read_committed, got '${isolationRaw}'`, consoleConsumerSpec);
+  }
+  const resetProp = props.get('auto.offset.reset');
+  if (resetProp !== undefined && resetProp !== 'earliest' && resetProp !== 'latest' && resetProp !== 'none') {
+    throw new UsageError(`auto.offset.reset must be earliest, latest or none, got '${resetProp}'`, consoleConsumerSpec);
+  }
+  if (args.flag('from-beginning') && resetProp !== undefined) {
+    throw new UsageError(`Can't simultaneously specify --from-beginning and 'auto.offset.reset=${resetProp}', please remove one option`, consoleConsumerSpec);
+  }
+  const assignors = (props.get('partition.assignment.strategy') ?? 'range,roundrobin')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((s) => ASSIGNOR_CLASSES[s] ?? s);
+  const enableAutoCommit = props.has('enable.auto.commit') ? isTrueProperty(props.get('enable.auto.commit')) : true;
+
+  const clientId = props.get('client.id') ?? 'strata-console-consumer';
+  const servers = bootstrapServers(args);
+  const client = new StrataClient({ bootstrapServers: servers, clientId, requestTimeoutMs });
+  let consumer: GroupConsumer;
+  try {
+    consumer = new GroupConsumer({
+      bootstrapServers: servers,
+      groupId,
+      topics: [topic],
+      clientId,
+      client,
+      groupInstanceId: props.get('group.instance.id') ?? null,
+      autoOffsetReset: (resetProp as AutoOffsetReset | undefined) ?? (args.flag('from-beginning') ? 'earliest' : 'latest'),
+      enableAutoCommit,
+      autoCommitIntervalMs: propInt('auto.commit.interval.ms', 5_000, 0),
+      sessionTimeoutMs: propInt('session.timeout.ms', 45_000, 1),
+      heartbeatIntervalMs: propInt('heartbeat.interval.ms', 3_000, 1),
+      rebalanceTimeoutMs: propInt('max.poll.interval.ms', 300_000, 1),
+      assignors,
+      fetchMaxWaitMs: maxWaitMs,
+      fetchMinBytes: propInt('fetch.min.bytes', 1, 0),
+      maxPartitionFetchBytes: propInt('max.partition.fetch.bytes', 1024 * 1024, 1),
+      isolationLevel: isolationRaw === 'read_committed' ? 1 : 0,
+      requestTimeoutMs,
+    });
+  } catch (err) {
+    await client.close();
+    if (err instanceof StrataError && err.code === 'CONFIG_INVALID') throw new UsageError(err.message, consoleConsumerSpec);
+    throw err;
+  }
+
+  let processed = 0;
+  let exitCode = 0;
+  try {
+    await client.topicInfo(topic).catch((err: unknown) => {
+      if (isKafkaError(err, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)) throw new StrataError('TOPIC_NOT_FOUND', `topic '${topic}' does not exist`);
+      throw err;
+    });
+    let lastActivity = Date.now();
+    while (io.signal?.aborted !== true && (maxMessages === undefined || processed < maxMessages)) {
+      const idleLeft = timeoutMs === undefined ? Infinity : timeoutMs - (Date.now() - lastActivity);
+      if (idleLeft <= 0) break;
+      // Only as many records as may still be printed: the group then commits exactly up to
+      // the last printed one, and the next run with this group starts right after it.
+      const records = await consumer.poll({
+        maxWaitMs: Math.max(0, Math.min(maxWaitMs, idleLeft)),
+        maxRecords: maxMessages === undefined ? undefined : maxMessages - processed,
+        signal: io.signal,
+      });
+      if (records.length === 0) continue;
+      processed += records.length;
+      lastActivity = Date.now();
+      await writeOut(io.stdout, Buffer.concat(records.map((r) => formatRecord(r, r.partition, format))));
+    }
+  } catch (err) {
+    if (err instanceof UsageError || !(err instanceof StrataError)) throw err;
+    const text = err instanceof KafkaResponseError ? kafkaErrorText(err, topic) : err.message;
+    await writeOut(io.stderr, `Error: ${text}\n`);
+    exitCode = 1;
+  } finally {
+    // Commits what was printed and leaves the group, so the others take over at once.
+    await consumer.close();
+    await client.close();
+  }
+  await writeOut(io.stderr, `Processed a total of ${processed} messages\n`);
+  return exitCode;
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { StrataError } from '../common/errors';
 import { CommandSpec, UsageError, didYouMean, formatUsage, parseArgs, wantsHelp } from './args';
+import { awsInitSpec, runAwsInit } from './aws-init';
 import { brokerSpec, runBrokerCommand } from './broker';
 import { consoleConsumerSpec, runConsoleConsumer } from './console-consumer';
 import { consoleProducerSpec, runConsoleProducer } from './console-producer';
+import { consumerGroupsSpec, runConsumerGroups } from './consumer-groups';
 import { CliIO, processIO } from './io';
 import { runTopics, topicsSpec } from './topics';
 
@@ -25,6 +27,8 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['topics', { spec: topicsSpec, run: (argv, io) => runTopics(parseArgs(argv, topicsSpec), io) }],
   ['console-producer', { spec: consoleProducerSpec, run: (argv, io) => runConsoleProducer(parseArgs(argv, consoleProducerSpec), io) }],
   ['console-consumer', { spec: consoleConsumerSpec, run: (argv, io) => runConsoleConsumer(parseArgs(argv, consoleConsumerSpec), io) }],
+  ['consumer-groups', { spec: consumerGroupsSpec, run: (argv, io) => runConsumerGroups(argv, io) }],
+  ['aws-init', { spec: awsInitSpec, run: (argv, io) => runAwsInit(parseArgs(argv, awsInitSpec), io) }],
 ]);
 
 export const EXIT_OK = 0;

@@ -14,6 +14,28 @@ import type { DescribeClusterRequest } from '../protocol/generated/DescribeClust
 import type { DescribeClusterResponse } from '../protocol/generated/DescribeClusterResponse';
 import type { DescribeConfigsRequest } from '../protocol/generated/DescribeConfigsRequest';
 import type { DescribeConfigsResponse } from '../protocol/generated/DescribeConfigsResponse';
+import type { DeleteGroupsRequest } from '../protocol/generated/DeleteGroupsRequest';
+import type { DeleteGroupsResponse } from '../protocol/generated/DeleteGroupsResponse';
+import type { DescribeGroupsRequest } from '../protocol/generated/DescribeGroupsRequest';
+import type { DescribeGroupsResponse } from '../protocol/generated/DescribeGroupsResponse';
+import type { FindCoordinatorRequest } from '../protocol/generated/FindCoordinatorRequest';
+import type { FindCoordinatorResponse } from '../protocol/generated/FindCoordinatorResponse';
+import type { HeartbeatRequest } from '../protocol/generated/HeartbeatRequest';
+import type { HeartbeatResponse } from '../protocol/generated/HeartbeatResponse';
+import type { JoinGroupRequest } from '../protocol/generated/JoinGroupRequest';
+import type { JoinGroupResponse } from '../protocol/generated/JoinGroupResponse';
+import type { LeaveGroupRequest } from '../protocol/generated/LeaveGroupRequest';
+import type { LeaveGroupResponse } from '../protocol/generated/LeaveGroupResponse';
+import type { ListGroupsRequest } from '../protocol/generated/ListGroupsRequest';
+import type { ListGroupsResponse } from '../protocol/generated/ListGroupsResponse';
+import type { OffsetCommitRequest } from '../protocol/generated/OffsetCommitRequest';
+import type { OffsetCommitResponse } from '../protocol/generated/OffsetCommitResponse';
+import type { OffsetDeleteRequest } from '../protocol/generated/OffsetDeleteRequest';
+import type { OffsetDeleteResponse } from '../protocol/generated/OffsetDeleteResponse';
+import type { OffsetFetchRequest } from '../protocol/generated/OffsetFetchRequest';
+import type { OffsetFetchResponse } from '../protocol/generated/OffsetFetchResponse';
+import type { SyncGroupRequest } from '../protocol/generated/SyncGroupRequest';
+import type { SyncGroupResponse } from '../protocol/generated/SyncGroupResponse';
 import type { FetchRequest } from '../protocol/generated/FetchRequest';
 import type { FetchResponse } from '../protocol/generated/FetchResponse';
 import type { IncrementalAlterConfigsRequest } from '../protocol/generated/IncrementalAlterConfigsRequest';
@@ -231,6 +253,125 @@ export interface MetadataSnapshot {
   topicErrors: Map<string, number>;
 }
 
+// ---------------------------------------------------------------- consumer group types
+
+/** Kafka's CoordinatorType codes for FindCoordinator. */
+export const CoordinatorType = { GROUP: 0, TRANSACTION: 1 } as const;
+
+export interface TopicPartitionRef {
+  topic: string;
+  partition: number;
+}
+
+export interface GroupListing {
+  groupId: string;
+  /** 'consumer' for consumer groups, '' for groups that only ever committed offsets. */
+  protocolType: string;
+  /** Kafka's state name (Stable, Empty...); null when the broker's ListGroups predates v4. */
+  state: string | null;
+}
+
+export interface GroupMemberDescription {
+  memberId: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  /** As the broker saw the connection, e.g. '/127.0.0.1'. */
+  clientHost: string;
+  /** The member's metadata for the selected protocol (a ConsumerProtocolSubscription for consumers). */
+  metadata: Buffer;
+  /** The member's assignment from the leader (a ConsumerProtocolAssignment for consumers); empty while rebalancing. */
+  assignment: Buffer;
+}
+
+export interface GroupDescription {
+  groupId: string;
+  /** Empty, PreparingRebalance, CompletingRebalance, Stable, or Dead (no such group). */
+  state: string;
+  protocolType: string;
+  /** The protocol the group settled on (the assignor, for consumer groups); '' when none. */
+  protocol: string;
+  members: GroupMemberDescription[];
+  coordinator: BrokerInfo;
+}
+
+export interface CommittedOffset extends TopicPartitionRef {
+  offset: bigint;
+  leaderEpoch: number;
+  metadata: string | null;
+}
+
+export interface OffsetToCommit extends TopicPartitionRef {
+  offset: bigint;
+  leaderEpoch?: number;
+  metadata?: string | null;
+}
+
+/**
+ * Whose commit it is. Omitted: an admin ("simple") commit with generation -1 and no member id,
+ * which Kafka's coordinator accepts only while the group has no members.
+ */
+export interface GroupMemberIdentity {
+  generationId: number;
+  memberId: string;
+  groupInstanceId?: string | null;
+}
+
+export interface PartitionError extends TopicPartitionRef {
+  /** null when the partition succeeded. */
+  error: KafkaResponseError | null;
+}
+
+export interface JoinGroupOptions {
+  groupId: string;
+  /** '' for a new member. */
+  memberId: string;
+  groupInstanceId?: string | null;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  protocolType: string;
+  /** In preference order. */
+  protocols: Array<{ name: string; metadata: Buffer }>;
+  reason?: string | null;
+}
+
+/**
+ * A JoinGroup answer. The membership calls return the error code instead of throwing: for a
+ * member, MEMBER_ID_REQUIRED or REBALANCE_IN_PROGRESS are instructions, not failures. Only
+ * "ask another broker" codes (NOT_COORDINATOR...) are handled inside, by finding the
+ * coordinator again.
+ */
+export interface JoinGroupResult {
+  errorCode: number;
+  generationId: number;
+  protocolType: string | null;
+  protocolName: string | null;
+  leader: string;
+  /** KIP-814: a static leader that rejoined without change must not assign again. */
+  skipAssignment: boolean;
+  memberId: string;
+  /** Every member's metadata; only the leader gets them. */
+  members: Array<{ memberId: string; groupInstanceId: string | null; metadata: Buffer }>;
+}
+
+export interface SyncGroupOptions {
+  groupId: string;
+  generationId: number;
+  memberId: string;
+  groupInstanceId?: string | null;
+  protocolType: string | null;
+  protocolName: string | null;
+  /** Only the leader sends assignments. */
+  assignments: Array<{ memberId: string; assignment: Buffer }>;
+}
+
+export interface SyncGroupResult {
+  errorCode: number;
+  assignment: Buffer;
+}
+
+/** Answers that mean "the coordinator is elsewhere or not ready": find it again and retry. */
+const COORDINATOR_RETRIABLE = new Set<number>([ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS]);
+
 export class StrataClient {
   private readonly bootstrap: Array<{ host: string; port: number }>;
   private readonly clientId: string;
@@ -244,6 +385,8 @@ export class StrataClient {
   private clusterId: string | null = null;
   private readonly topics = new Map<string, TopicInfo>();
   private closed = false;
+  /** Coordinator per group id, found by FindCoordinator; dropped when it stops answering for the group. */
+  private readonly coordinators = new Map<string, BrokerInfo>();
 
   constructor(opts: StrataClientOptions) {
     if (!opts.bootstrapServers.length) throw new StrataError('CONFIG_INVALID', 'bootstrapServers must list at least one host:port');
@@ -633,6 +776,361 @@ export class StrataClient {
     for (const r of res.responses) throwIfError(r.errorCode, { api: 'IncrementalAlterConfigs', resource: describeResource(resource), errorMessage: r.errorMessage });
   }
 
+  // ---------------------------------------------------------------- consumer groups
+
+  /**
+   * The broker coordinating a group (or, with keyType TRANSACTION, a transactional id). Group
+   * coordinators are cached until one stops answering for its group. Waits (bounded) while the
+   * broker answers COORDINATOR_NOT_AVAILABLE, as it does while it loads.
+   */
+  async findCoordinator(key: string, keyType: number = CoordinatorType.GROUP): Promise<BrokerInfo> {
+    const resource = `${keyType === CoordinatorType.GROUP ? 'group' : 'transactional id'} '${key}'`;
+    return this.retry(
+      COORDINATOR_RETRIABLE,
+      async () => {
+        const conn = await this.anyConnection();
+        const version = conn.version(ApiKey.FindCoordinator);
+        const request: FindCoordinatorRequest = { key, keyType, coordinatorKeys: [key] };
+        const res = await conn.send<FindCoordinatorResponse>(ApiKey.FindCoordinator, request);
+        // v4 (KIP-699) answers per key in a list; earlier versions in top-level fields.
+        const c =
+          version >= 4
+            ? res.coordinators?.find((x) => x.key === key)
+            : { nodeId: res.nodeId ?? -1, host: res.host ?? '', port: res.port ?? -1, errorCode: res.errorCode ?? ErrorCode.NONE, errorMessage: res.errorMessage ?? null };
+        if (!c) throw missingInResponse('FindCoordinator', resource);
+        throwIfError(c.errorCode, { api: 'FindCoordinator', resource, errorMessage: c.errorMessage });
+        const info: BrokerInfo = { nodeId: c.nodeId, host: c.host, port: c.port, rack: this.brokers.get(c.nodeId)?.rack ?? null };
+        if (keyType === CoordinatorType.GROUP) this.coordinators.set(key, info);
+        return info;
+      },
+      true,
+    );
+  }
+
+  /** JoinGroup (held by the coordinator until the rebalance completes, up to the rebalance timeout). */
+  async joinGroup(o: JoinGroupOptions): Promise<JoinGroupResult> {
+    const res = await this.groupRequest<JoinGroupResponse>(
+      o.groupId,
+      ApiKey.JoinGroup,
+      'JoinGroup',
+      (version): JoinGroupRequest => {
+        if (o.groupInstanceId && version < 5) throw new StrataError('API_UNSUPPORTED', `static membership (group.instance.id) needs JoinGroup v5; the broker speaks v${version}`);
+        return {
+          groupId: o.groupId,
+          sessionTimeoutMs: o.sessionTimeoutMs,
+          rebalanceTimeoutMs: o.rebalanceTimeoutMs,
+          memberId: o.memberId,
+          groupInstanceId: o.groupInstanceId ?? null,
+          protocolType: o.protocolType,
+          protocols: o.protocols,
+          reason: o.reason ?? null,
+        };
+      },
+      (r) => [r.errorCode],
+      // As Kafka's consumer: the answer may take the whole rebalance timeout, plus a margin.
+      { timeoutMs: Math.max(this.requestTimeoutMs, o.rebalanceTimeoutMs + 5_000) },
+    );
+    return {
+      errorCode: res.errorCode,
+      generationId: res.generationId ?? -1,
+      protocolType: res.protocolType ?? null,
+      protocolName: res.protocolName,
+      leader: res.leader,
+      skipAssignment: res.skipAssignment ?? false,
+      memberId: res.memberId,
+      members: res.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId ?? null, metadata: m.metadata })),
+    };
+  }
+
+  /** SyncGroup: the leader hands in the assignment; every member gets its own share back. */
+  async syncGroup(o: SyncGroupOptions): Promise<SyncGroupResult> {
+    const res = await this.groupRequest<SyncGroupResponse>(
+      o.groupId,
+      ApiKey.SyncGroup,
+      'SyncGroup',
+      (): SyncGroupRequest => ({
+        groupId: o.groupId,
+        generationId: o.generationId,
+        memberId: o.memberId,
+        groupInstanceId: o.groupInstanceId ?? null,
+        protocolType: o.protocolType,
+        protocolName: o.protocolName,
+        assignments: o.assignments,
+      }),
+      (r) => [r.errorCode],
+    );
+    return { errorCode: res.errorCode, assignment: res.assignment };
+  }
+
+  /** Heartbeat; resolves to the error code (NONE, REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION...). */
+  async heartbeat(o: { groupId: string; generationId: number; memberId: string; groupInstanceId?: string | null }): Promise<number> {
+    const res = await this.groupRequest<HeartbeatResponse>(
+      o.groupId,
+      ApiKey.Heartbeat,
+      'Heartbeat',
+      (): HeartbeatRequest => ({ groupId: o.groupId, generationId: o.generationId, memberId: o.memberId, groupInstanceId: o.groupInstanceId ?? null }),
+      (r) => [r.errorCode],
+    );
+    return res.errorCode;
+  }
+
+  /**
+   * LeaveGroup for one or more members (v3+ batches them; before v3 only one member, by
+   * member id). Resolves to the request's error code and each member's.
+   */
+  async leaveGroup(
+    groupId: string,
+    members: Array<{ memberId: string; groupInstanceId?: string | null; reason?: string | null }>,
+  ): Promise<{ errorCode: number; members: Array<{ memberId: string; groupInstanceId: string | null; errorCode: number }> }> {
+    const res = await this.groupRequest<LeaveGroupResponse>(
+      groupId,
+      ApiKey.LeaveGroup,
+      'LeaveGroup',
+      (version): LeaveGroupRequest => {
+        if (version < 3 && (members.length !== 1 || members[0].groupInstanceId)) {
+          throw new StrataError('API_UNSUPPORTED', `leaving with several members or by group.instance.id needs LeaveGroup v3; the broker speaks v${version}`);
+        }
+        return {
+          groupId,
+          memberId: members[0]?.memberId ?? '',
+          members: members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId ?? null, reason: m.reason ?? null })),
+        };
+      },
+      (r) => [r.errorCode],
+    );
+    return {
+      errorCode: res.errorCode,
+      members: (res.members ?? []).map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId, errorCode: m.errorCode })),
+    };
+  }
+
+  /**
+   * Every group on every broker (each broker lists the groups it coordinates), sorted by id.
+   * `states` filters by Kafka's state names (needs ListGroups v4).
+   */
+  async listGroups(opts: { states?: string[] } = {}): Promise<GroupListing[]> {
+    await this.metadata([]);
+    const brokers = [...this.brokers.values()];
+    const byId = new Map<string, GroupListing>();
+    await Promise.all(
+      brokers.map((b) =>
+        this.retry(
+          new Set([ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_NOT_AVAILABLE]),
+          async () => {
+            const conn = await this.connectionTo(b.host, b.port);
+            const version = conn.version(ApiKey.ListGroups);
+            if (opts.states?.length && version < 4) {
+              throw new StrataError('API_UNSUPPORTED', `filtering groups by state needs ListGroups v4; the broker at ${conn.address} speaks v${version}`);
+            }
+            const request: ListGroupsRequest = { statesFilter: opts.states ?? [], typesFilter: [] };
+            const res = await conn.send<ListGroupsResponse>(ApiKey.ListGroups, request);
+            throwIfError(res.errorCode, { api: 'ListGroups', resource: `broker ${b.nodeId}` });
+            for (const g of res.groups) byId.set(g.groupId, { groupId: g.groupId, protocolType: g.protocolType, state: version >= 4 ? (g.groupState ?? null) : null });
+          },
+          true,
+        ),
+      ),
+    );
+    return [...byId.values()].sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0));
+  }
+
+  /**
+   * Describes groups, in the order asked. A group the coordinator does not know is reported
+   * as Kafka's classic coordinator does: state Dead, no members.
+   */
+  async describeGroups(groupIds: string[]): Promise<GroupDescription[]> {
+    return Promise.all(
+      groupIds.map(async (groupId) => {
+        const res = await this.groupRequest<DescribeGroupsResponse>(
+          groupId,
+          ApiKey.DescribeGroups,
+          'DescribeGroups',
+          (): DescribeGroupsRequest => ({ groups: [groupId], includeAuthorizedOperations: false }),
+          (r) => r.groups.map((g) => g.errorCode),
+        );
+        const coordinator = this.coordinators.get(groupId) ?? { nodeId: -1, host: '', port: -1, rack: null };
+        const g = res.groups.find((x) => x.groupId === groupId);
+        if (!g) throw missingInResponse('DescribeGroups', `group '${groupId}'`);
+        if (g.errorCode === ErrorCode.GROUP_ID_NOT_FOUND) return { groupId, state: 'Dead', protocolType: '', protocol: '', members: [], coordinator };
+        throwIfError(g.errorCode, { api: 'DescribeGroups', resource: `group '${groupId}'` });
+        return {
+          groupId,
+          state: g.groupState,
+          protocolType: g.protocolType,
+          protocol: g.protocolData,
+          coordinator,
+          members: g.members.map((m) => ({
+            memberId: m.memberId,
+            groupInstanceId: m.groupInstanceId ?? null,
+            clientId: m.clientId,
+            clientHost: m.clientHost,
+            metadata: m.memberMetadata,
+            assignment: m.memberAssignment,
+          })),
+        };
+      }),
+    );
+  }
+
+  /** Deletes groups (Kafka refuses non-empty ones with NON_EMPTY_GROUP); one result per group, in order. */
+  async deleteGroups(groupIds: string[]): Promise<Array<{ groupId: string; error: KafkaResponseError | null }>> {
+    return Promise.all(
+      groupIds.map(async (groupId) => {
+        const res = await this.groupRequest<DeleteGroupsResponse>(
+          groupId,
+          ApiKey.DeleteGroups,
+          'DeleteGroups',
+          (): DeleteGroupsRequest => ({ groupsNames: [groupId] }),
+          (r) => r.results.map((x) => x.errorCode),
+        );
+        const r = res.results.find((x) => x.groupId === groupId);
+        if (!r) throw missingInResponse('DeleteGroups', `group '${groupId}'`);
+        return { groupId, error: r.errorCode === ErrorCode.NONE ? null : new KafkaResponseError(r.errorCode, { api: 'DeleteGroups', resource: `group '${groupId}'` }) };
+      }),
+    );
+  }
+
+  /**
+   * A group's committed offsets, for the given partitions or (null) all of them, sorted by
+   * topic and partition. Partitions without a committed offset are left out, as is everything
+   * of a group the coordinator does not know. `requireStable` (read_committed consumers) makes
+   * the broker hold back offsets of open transactions; the call waits them out (bounded).
+   */
+  async offsetFetch(groupId: string, partitions: TopicPartitionRef[] | null, opts: { requireStable?: boolean } = {}): Promise<CommittedOffset[]> {
+    const res = await this.groupRequest<OffsetFetchResponse>(
+      groupId,
+      ApiKey.OffsetFetch,
+      'OffsetFetch',
+      (version): OffsetFetchRequest => {
+        if (partitions === null && version < 2) throw new StrataError('API_UNSUPPORTED', `fetching all of a group's offsets needs OffsetFetch v2; the broker speaks v${version}`);
+        const topics = partitions === null ? null : [...byTopic(partitions)].map(([name, ps]) => ({ name, partitionIndexes: ps }));
+        const requireStable = opts.requireStable ?? false;
+        // v8 (KIP-709) asks for several groups at once; we ask for one.
+        return version >= 8 ? { groups: [{ groupId, memberId: null, memberEpoch: -1, topics }], requireStable } : { groupId, topics, requireStable };
+      },
+      (r) => {
+        const { errorCode, topics } = offsetFetchBody(r, groupId);
+        // Before v2 a coordinator error comes back in every partition.
+        return [errorCode, ...topics.flatMap((t) => t.partitions.map((p) => p.errorCode))];
+      },
+      { retriable: new Set([...COORDINATOR_RETRIABLE, ErrorCode.UNSTABLE_OFFSET_COMMIT]) },
+    );
+    const { errorCode, topics } = offsetFetchBody(res, groupId);
+    if (errorCode === ErrorCode.GROUP_ID_NOT_FOUND) return [];
+    throwIfError(errorCode, { api: 'OffsetFetch', resource: `group '${groupId}'` });
+    const out: CommittedOffset[] = [];
+    for (const t of topics) {
+      for (const p of t.partitions) {
+        throwIfError(p.errorCode, { api: 'OffsetFetch', resource: `${t.name}-${p.partitionIndex}` });
+        if (p.committedOffset < 0n) continue;
+        out.push({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch ?? -1, metadata: p.metadata });
+      }
+    }
+    return out.sort(compareTopicPartitions);
+  }
+
+  /**
+   * Commits offsets for a group: as a member (its generation) or, without `member`, as an
+   * admin commit, which the coordinator accepts only while the group has no members. Throws
+   * the first partition's error (e.g. ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS).
+   */
+  async offsetCommit(groupId: string, offsets: OffsetToCommit[], member?: GroupMemberIdentity): Promise<void> {
+    if (offsets.length === 0) return;
+    const grouped = new Map<string, OffsetToCommit[]>();
+    for (const o of offsets) grouped.set(o.topic, [...(grouped.get(o.topic) ?? []), o]);
+    const res = await this.groupRequest<OffsetCommitResponse>(
+      groupId,
+      ApiKey.OffsetCommit,
+      'OffsetCommit',
+      (): OffsetCommitRequest => ({
+        groupId,
+        generationIdOrMemberEpoch: member?.generationId ?? -1,
+        memberId: member?.memberId ?? '',
+        groupInstanceId: member?.groupInstanceId ?? null,
+        retentionTimeMs: -1n, // the broker's offsets.retention.minutes
+        topics: [...grouped].map(([name, list]) => ({
+          name,
+          partitions: list.map((o) => ({
+            partitionIndex: o.partition,
+            committedOffset: o.offset,
+            committedLeaderEpoch: o.leaderEpoch ?? -1,
+            commitTimestamp: -1n,
+            committedMetadata: o.metadata ?? '',
+          })),
+        })),
+      }),
+      (r) => r.topics.flatMap((t) => t.partitions.map((p) => p.errorCode)),
+    );
+    for (const t of res.topics) {
+      for (const p of t.partitions) throwIfError(p.errorCode, { api: 'OffsetCommit', resource: `${t.name}-${p.partitionIndex}` });
+    }
+  }
+
+  /**
+   * Deletes a group's committed offsets (OffsetDelete, KIP-496). A request-level refusal
+   * (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP...) throws; partition-level ones (e.g.
+   * GROUP_SUBSCRIBED_TO_TOPIC) are returned per partition, sorted.
+   */
+  async offsetDelete(groupId: string, partitions: TopicPartitionRef[]): Promise<PartitionError[]> {
+    const res = await this.groupRequest<OffsetDeleteResponse>(
+      groupId,
+      ApiKey.OffsetDelete,
+      'OffsetDelete',
+      (): OffsetDeleteRequest => ({ groupId, topics: [...byTopic(partitions)].map(([name, ps]) => ({ name, partitions: ps.map((partitionIndex) => ({ partitionIndex })) })) }),
+      (r) => [r.errorCode],
+    );
+    throwIfError(res.errorCode, { api: 'OffsetDelete', resource: `group '${groupId}'` });
+    const out: PartitionError[] = [];
+    for (const t of res.topics) {
+      for (const p of t.partitions) {
+        out.push({
+          topic: t.name,
+          partition: p.partitionIndex,
+          error: p.errorCode === ErrorCode.NONE ? null : new KafkaResponseError(p.errorCode, { api: 'OffsetDelete', resource: `${t.name}-${p.partitionIndex}` }),
+        });
+      }
+    }
+    return out.sort(compareTopicPartitions);
+  }
+
+  /**
+   * Sends a request to a group's coordinator (found and cached on first use). When the answer
+   * carries one of `retriable` (by default: the coordinator moved, is unavailable or still
+   * loading), the coordinator is looked up again and the request repeated, bounded like every
+   * retry here. `build` gets the negotiated version, since layouts differ between versions.
+   */
+  private async groupRequest<T>(
+    groupId: string,
+    apiKey: number,
+    api: string,
+    build: (version: number) => unknown,
+    codes: (res: T) => number[],
+    opts: { timeoutMs?: number; retriable?: ReadonlySet<number> } = {},
+  ): Promise<T> {
+    const retriable = opts.retriable ?? COORDINATOR_RETRIABLE;
+    return this.retry(
+      retriable,
+      async () => {
+        const coordinator = this.coordinators.get(groupId) ?? (await this.findCoordinator(groupId));
+        let res: T;
+        try {
+          const conn = await this.connectionTo(coordinator.host, coordinator.port);
+          res = await conn.send<T>(apiKey, build(conn.version(apiKey)), { timeoutMs: opts.timeoutMs });
+        } catch (err) {
+          this.coordinators.delete(groupId);
+          throw err;
+        }
+        const code = codes(res).find((c) => retriable.has(c));
+        if (code !== undefined) {
+          if (code === ErrorCode.NOT_COORDINATOR || code === ErrorCode.COORDINATOR_NOT_AVAILABLE) this.coordinators.delete(groupId);
+          throw new KafkaResponseError(code, { api, resource: `group '${groupId}'` });
+        }
+        return res;
+      },
+      true,
+    );
+  }
+
   /** Closes every connection; in-flight requests fail with StrataError('CLOSED'). */
   async close(): Promise<void> {
     this.closed = true;
@@ -778,6 +1276,31 @@ function missingInResponse(api: string, resource: string): StrataError {
 
 function describeResource(r: ConfigResource): string {
   return r.type === ConfigResourceType.TOPIC ? `topic '${r.name}'` : r.type === ConfigResourceType.BROKER ? `broker '${r.name}'` : `resource ${r.type}:'${r.name}'`;
+}
+
+/** Partitions grouped by topic, in first-seen topic order. */
+function byTopic(partitions: TopicPartitionRef[]): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const { topic, partition } of partitions) {
+    const list = out.get(topic);
+    if (list) list.push(partition);
+    else out.set(topic, [partition]);
+  }
+  return out;
+}
+
+function compareTopicPartitions(a: TopicPartitionRef, b: TopicPartitionRef): number {
+  return a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition;
+}
+
+/** OffsetFetch's answer for one group, whichever layout the version used (v8+ nests it per group). */
+function offsetFetchBody(
+  r: OffsetFetchResponse,
+  groupId: string,
+): { errorCode: number; topics: Array<{ name: string; partitions: Array<{ partitionIndex: number; committedOffset: bigint; committedLeaderEpoch?: number; metadata: string | null; errorCode: number }> }> } {
+  const g = r.groups?.find((x) => x.groupId === groupId);
+  if (g) return { errorCode: g.errorCode ?? ErrorCode.NONE, topics: g.topics };
+  return { errorCode: r.errorCode ?? ErrorCode.NONE, topics: r.topics ?? [] };
 }
 
 function delay(ms: number): Promise<void> {

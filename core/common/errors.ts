@@ -23,16 +23,22 @@ export type StrataErrorCode =
   | 'PROTOCOL_MALFORMED' // a frame or field could not be decoded
   | 'STORAGE_IO' // a local disk operation failed
   | 'STORE_UNAVAILABLE' // a metadata or object store could not be reached
+  | 'STORE_NOT_FOUND' // the table or bucket a store URL names does not exist (fix: strata aws-init)
+  | 'STORE_ACCESS_DENIED' // the store refused the broker's AWS identity: an IAM permission is missing
   | 'CLOSED'
   | 'CONNECTION_FAILED' // a client could not reach a broker, or the connection dropped
   | 'REQUEST_TIMED_OUT' // a client request got no response within its timeout
   | 'KAFKA_ERROR_RESPONSE' // a broker answered a client request with a Kafka error code
+  | 'GROUP_JOIN_FAILED' // a consumer could not become a member of its group (client side)
+  | 'COMMIT_FAILED' // a group member's commit was refused because the group moved on (rebalanced)
+  | 'NO_OFFSET_FOR_PARTITION' // no committed offset and auto.offset.reset=none (Kafka's NoOffsetForPartitionException)
   | 'API_UNSUPPORTED' // the broker supports no version of an API the client needs
   | 'USAGE_INVALID' // a CLI command line is wrong (unknown flag, missing value)
   | 'PROTOCOL_ENCODE' // a message could not be encoded (null in a non-nullable field, bad uuid, too long)
   | 'INPUT_INVALID' // CLI input (a stdin line) does not have the shape its flags promise
   | 'BATCH_FORMAT_UNSUPPORTED' // a RecordBatch magic other than 2 (message format v0/v1)
-  | 'COMPRESSION_UNSUPPORTED'; // no codec installed for the batch's compression type
+  | 'COMPRESSION_UNSUPPORTED' // no codec installed for the batch's compression type
+  | 'COORDINATOR_UNAVAILABLE'; // the group coordinator is closed, or could not write group state to the metadata store
 
 export class StrataError extends Error {
   readonly code: StrataErrorCode;
@@ -65,16 +71,24 @@ const TO_KAFKA: Record<StrataErrorCode, number> = {
   PROTOCOL_MALFORMED: ErrorCode.INVALID_REQUEST,
   STORAGE_IO: ErrorCode.KAFKA_STORAGE_ERROR,
   STORE_UNAVAILABLE: ErrorCode.KAFKA_STORAGE_ERROR,
+  STORE_NOT_FOUND: ErrorCode.KAFKA_STORAGE_ERROR,
+  STORE_ACCESS_DENIED: ErrorCode.KAFKA_STORAGE_ERROR,
   CLOSED: ErrorCode.UNKNOWN_SERVER_ERROR,
   CONNECTION_FAILED: ErrorCode.NETWORK_EXCEPTION,
   REQUEST_TIMED_OUT: ErrorCode.REQUEST_TIMED_OUT,
   KAFKA_ERROR_RESPONSE: ErrorCode.UNKNOWN_SERVER_ERROR,
+  GROUP_JOIN_FAILED: ErrorCode.UNKNOWN_SERVER_ERROR,
+  COMMIT_FAILED: ErrorCode.ILLEGAL_GENERATION,
+  NO_OFFSET_FOR_PARTITION: ErrorCode.OFFSET_OUT_OF_RANGE,
   API_UNSUPPORTED: ErrorCode.UNSUPPORTED_VERSION,
   USAGE_INVALID: ErrorCode.INVALID_REQUEST,
   PROTOCOL_ENCODE: ErrorCode.UNKNOWN_SERVER_ERROR,
   INPUT_INVALID: ErrorCode.INVALID_REQUEST,
   BATCH_FORMAT_UNSUPPORTED: ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT,
   COMPRESSION_UNSUPPORTED: ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
+  // Retriable for every group client: they rediscover the coordinator and retry, as they do
+  // when Kafka fails to append to __consumer_offsets.
+  COORDINATOR_UNAVAILABLE: ErrorCode.COORDINATOR_NOT_AVAILABLE,
 };
 
 /** The one place internal failures become Kafka error codes. */

@@ -84,6 +84,9 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
   entry('kafka', 'group.min.session.timeout.ms', 'int', '6000', undefined, 'Shortest session timeout a consumer may ask for.'),
   entry('kafka', 'group.max.session.timeout.ms', 'int', '1800000', undefined, 'Longest session timeout a consumer may ask for.'),
   entry('kafka', 'offsets.retention.minutes', 'int', '10080', atLeast(1), 'Committed offsets of an empty group are dropped after this long.'),
+  entry('kafka', 'offsets.retention.check.interval.ms', 'long', '600000', atLeast(1), 'How often the group coordinator looks for expired offsets.'),
+  entry('kafka', 'offset.metadata.max.bytes', 'int', '4096', atLeast(0), 'Longest metadata string an offset commit may carry (OFFSET_METADATA_TOO_LARGE beyond it).'),
+  entry('kafka', 'group.max.size', 'int', '2147483647', atLeast(1), 'Most members a consumer group may have (GROUP_MAX_SIZE_REACHED beyond it).'),
   entry('strata', 'metadata', 'string', 'embedded:', undefined,
     'Metadata store URL: embedded:PATH (default embedded: = <log.dirs>/meta) or dynamodb://TABLE_PREFIX.'),
   entry('strata', 'object.store', 'string', 'file:', undefined,
@@ -156,6 +159,9 @@ export interface BrokerConfig {
   groupMinSessionTimeoutMs: number;
   groupMaxSessionTimeoutMs: number;
   offsetsRetentionMinutes: number;
+  offsetsRetentionCheckIntervalMs: number;
+  offsetMetadataMaxBytes: number;
+  groupMaxSize: number;
   /** Metadata store URL (see core/meta/url.ts). */
   metadata: string;
   /** Object store URL (see core/tier/url.ts). */
@@ -335,6 +341,9 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
     groupMinSessionTimeoutMs: int('group.min.session.timeout.ms'),
     groupMaxSessionTimeoutMs: int('group.max.session.timeout.ms'),
     offsetsRetentionMinutes: int('offsets.retention.minutes'),
+    offsetsRetentionCheckIntervalMs: int('offsets.retention.check.interval.ms'),
+    offsetMetadataMaxBytes: int('offset.metadata.max.bytes'),
+    groupMaxSize: int('group.max.size'),
     metadata: get('metadata') as string,
     objectStore: get('object.store') as string,
     explicitValues,

@@ -9,7 +9,10 @@ import type { MetadataStore } from './metadataStore';
  *
  *   embedded:             <dataDir>/meta (the default)
  *   embedded:PATH         PATH, relative to the working directory (embedded://PATH also works)
- *   dynamodb://PREFIX     DynamoDB tables named PREFIX-* (arrives with issue 4)
+ *   dynamodb://PREFIX     the DynamoDB table PREFIX-metadata (dynamoTable.ts), in the region and at
+ *                         the endpoint the standard AWS configuration names (awsConfig.ts). The
+ *                         table must exist: opening checks it (DescribeTable) and fails with the
+ *                         fix (`strata aws-init`) rather than creating it.
  */
 export interface OpenMetadataStoreOptions {
   dataDir: string;
@@ -31,7 +34,10 @@ export async function openMetadataStore(url: string, opts: OpenMetadataStoreOpti
   const dir = embeddedMetadataDir(url, opts.dataDir);
   if (dir !== null) return new KvMetadataStore(await EmbeddedKv.open(dir, opts.embedded));
   if (url.startsWith('dynamodb://')) {
-    throw new StrataError('CONFIG_INVALID', 'the dynamodb metadata store arrives with issue 4; use embedded:PATH');
+    // Loaded on demand: the AWS SDK costs ~100 ms at startup, which embedded users need not pay.
+    const { parseDynamoUrl } = await import('./dynamoTable');
+    const { DynamoKv } = await import('./dynamoKv');
+    return new KvMetadataStore(await DynamoKv.open(parseDynamoUrl(url).prefix));
   }
   throw new StrataError('CONFIG_INVALID', `Unsupported metadata store URL '${url}'; ${ACCEPTED}.`);
 }

@@ -9,7 +9,9 @@ import type { ObjectStore } from './objectStore';
  *   file:  or  file://         <dataDir>/tier (the default)
  *   file://PATH or file:PATH   PATH, absolute (file:///var/tier) or relative to the working
  *                              directory (file://./tier, file://tier: no host part, unlike RFC 8089)
- *   s3://BUCKET/PREFIX         Amazon S3 (arrives with issue 4)
+ *   s3://BUCKET/PREFIX         Amazon S3 or an S3-compatible endpoint (AWS_ENDPOINT_URL_S3), objects
+ *                              under PREFIX/ (s3ObjectStore.ts). The bucket must exist: opening
+ *                              checks it (HeadBucket) and fails with the fix (`strata aws-init`).
  */
 export interface OpenObjectStoreOptions {
   dataDir: string;
@@ -29,7 +31,9 @@ export async function openObjectStore(url: string, opts: OpenObjectStoreOptions)
   const dir = fileObjectStoreDir(url, opts.dataDir);
   if (dir !== null) return FileObjectStore.open(dir);
   if (url.startsWith('s3://')) {
-    throw new StrataError('CONFIG_INVALID', 'the s3 object store arrives with issue 4; use file://PATH');
+    // Loaded on demand: the AWS SDK costs ~100 ms at startup, which file-store users need not pay.
+    const { S3ObjectStore } = await import('./s3ObjectStore');
+    return S3ObjectStore.open(url);
   }
   throw new StrataError('CONFIG_INVALID', `Unsupported object store URL '${url}'; ${ACCEPTED}.`);
 }

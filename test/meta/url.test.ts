@@ -37,10 +37,8 @@ describe('openMetadataStore', () => {
     expect(fs.existsSync(path.join(target, 'journal'))).toBe(true);
   });
 
-  test('dynamodb:// is refused for now, and unknown schemes list the accepted forms', async () => {
-    await expect(openMetadataStore('dynamodb://strata', { dataDir: dir })).rejects.toThrow(
-      'the dynamodb metadata store arrives with issue 4; use embedded:PATH',
-    );
+  test('a malformed dynamodb:// URL and unknown schemes are CONFIG_INVALID', async () => {
+    await expect(openMetadataStore('dynamodb://', { dataDir: dir })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
     let err: unknown;
     try {
       await openMetadataStore('zookeeper://localhost:2181', { dataDir: dir });

@@ -26,8 +26,8 @@ describe('openObjectStore', () => {
     }
   });
 
-  test('s3:// is refused for now; other schemes list the accepted forms', async () => {
-    await expect(openObjectStore('s3://bucket/prefix', { dataDir: '/tmp' })).rejects.toThrow('the s3 object store arrives with issue 4');
+  test('a malformed s3:// URL is CONFIG_INVALID; other schemes list the accepted forms', async () => {
+    await expect(openObjectStore('s3://', { dataDir: '/tmp' })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
     await expect(openObjectStore('gs://bucket', { dataDir: '/tmp' })).rejects.toThrow(/accepted forms: 'file:'.*'s3:\/\/BUCKET\/PREFIX'/);
   });
 });

@@ -3,8 +3,9 @@ import type { RequestHeader } from '../../protocol/headers';
 import type { ConnectionInfo } from '../server';
 import type { TopicRegistry } from '../topicRegistry';
 import type { BrokerConfig } from '../../config/brokerConfig';
+import type { GroupCoordinator } from '../../group/coordinator';
 
-/** The broker as handlers see it: identity, advertised endpoint, topics. */
+/** The broker as handlers see it: identity, advertised endpoint, topics, the group coordinator. */
 export interface BrokerContext {
   readonly nodeId: number;
   readonly clusterId: string;
@@ -13,6 +14,8 @@ export interface BrokerContext {
   readonly advertised: { host: string; port: number };
   readonly config: BrokerConfig;
   readonly topics: TopicRegistry;
+  /** Consumer groups and committed offsets (this broker coordinates every group). */
+  readonly groups: GroupCoordinator;
   readonly logger: Logger;
 }
 

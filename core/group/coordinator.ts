@@ -1,0 +1,1028 @@
+/**
+ * The group coordinator: Kafka's classic consumer-group protocol (JoinGroup, SyncGroup,
+ * Heartbeat, LeaveGroup) and committed offsets, for every group (a single broker coordinates
+ * them all). Error codes and edge cases follow Kafka's GroupCoordinator so that every client
+ * sees the answers it was written against; the handlers in core/broker/handlers translate
+ * request versions to and from the calls here.
+ *
+ * Membership lives in memory only: after a restart a group is known through its committed
+ * offsets (as an Empty group), and members rejoin when their heartbeats get UNKNOWN_MEMBER_ID.
+ * Offsets go through OffsetStore to the metadata store before a commit is acknowledged.
+ *
+ * JoinGroup and SyncGroup answers are parked as callbacks (the handlers' promises) until the
+ * rebalance completes. Every timer is unref'ed and belongs to a group or member, and close()
+ * clears them all and answers every parked request, so nothing outlives a broker's stop().
+ *
+ * Timers (Kafka's purgatories):
+ * - a member's session (heartbeat) deadline: session.timeout.ms, or 5 minutes for a member still
+ *   in its first JoinGroup; missing it removes the member and rebalances;
+ * - a pending member id (MEMBER_ID_REQUIRED handed out): expires after session.timeout.ms;
+ * - the join phase: the longest rebalance.timeout.ms of the members, after which members that
+ *   did not rejoin are dropped; for an Empty group's first rebalance, the initial delay
+ *   (group.initial.rebalance.delay.ms), extended while new members keep arriving;
+ * - the sync phase: members that do not send SyncGroup within the rebalance timeout are
+ *   removed and the group rebalances again.
+ */
+import type { Logger } from '../common/logger';
+import { StrataError, toKafkaErrorCode } from '../common/errors';
+import { ErrorCode } from '../protocol/errorCodes';
+import { EMPTY_BYTES } from '../protocol/reader';
+import type { VersionedKv } from '../meta/versionedKv';
+import { ClassicGroup } from './classicGroup';
+import { CONSUMER_PROTOCOL_TYPE } from './consumerProtocol';
+import type { GroupState } from './groupState';
+import { MemberMetadata, joinError, syncError, type GroupProtocol, type JoinResult, type SyncResult } from './member';
+import { OffsetStore, type CommittedOffset, type TopicPartitionRef } from './offsetStore';
+
+export type { JoinResult, SyncResult, GroupProtocol } from './member';
+
+export interface GroupCoordinatorConfig {
+  groupMinSessionTimeoutMs: number;
+  groupMaxSessionTimeoutMs: number;
+  groupInitialRebalanceDelayMs: number;
+  groupMaxSize: number;
+  /** offset.metadata.max.bytes (compared with the string's length, as Kafka does). */
+  offsetMetadataMaxBytes: number;
+  offsetsRetentionMs: number;
+  offsetsRetentionCheckIntervalMs: number;
+  /** How long a member in its first JoinGroup may take; Kafka's fixed 5 minutes (tests shorten it). */
+  newMemberJoinTimeoutMs?: number;
+}
+
+/** What the coordinator needs to know of a topic: its current id and partition count. */
+export type TopicLookup = (topic: string) => { topicId: string; partitions: number } | undefined;
+
+export interface GroupCoordinatorOptions {
+  logger: Logger;
+  topics: TopicLookup;
+  /** Clock (ms); Date.now by default. */
+  now?: () => number;
+}
+
+export interface JoinGroupParams {
+  groupId: string;
+  /** '' for a member that has none yet. */
+  memberId: string;
+  groupInstanceId: string | null;
+  /** JoinGroup v4+ for dynamic members: answer a new member with MEMBER_ID_REQUIRED first. */
+  requireKnownMemberId: boolean;
+  /** JoinGroup v9+: a rejoining static leader may be told to skip the assignment. */
+  supportSkippingAssignment: boolean;
+  clientId: string;
+  clientHost: string;
+  rebalanceTimeoutMs: number;
+  sessionTimeoutMs: number;
+  protocolType: string;
+  protocols: GroupProtocol[];
+  reason: string | null;
+}
+
+export interface SyncGroupParams {
+  groupId: string;
+  generationId: number;
+  memberId: string;
+  groupInstanceId: string | null;
+  /** v5+; null when the request version has none. */
+  protocolType: string | null;
+  protocolName: string | null;
+  assignments: { memberId: string; assignment: Buffer }[];
+}
+
+export interface LeaveGroupResult {
+  errorCode: number;
+  members: { memberId: string; groupInstanceId: string | null; errorCode: number }[];
+}
+
+export interface OffsetCommitParams {
+  groupId: string;
+  memberId: string;
+  groupInstanceId: string | null;
+  /** -1 for a commit from outside group management ("simple" consumer, admin). */
+  generationId: number;
+  /** OffsetCommit v2-4 retention_time_ms; -1n for the broker's retention. */
+  retentionTimeMs: bigint;
+  offsets: {
+    topic: string;
+    partition: number;
+    offset: bigint;
+    leaderEpoch: number;
+    metadata: string | null;
+    /** OffsetCommit v1 commit_timestamp; -1n for now. */
+    commitTimestamp: bigint;
+  }[];
+}
+
+export interface FetchedOffset {
+  partition: number;
+  offset: bigint;
+  leaderEpoch: number;
+  metadata: string;
+  errorCode: number;
+}
+
+export interface FetchOffsetsResult {
+  errorCode: number;
+  topics: { name: string; partitions: FetchedOffset[] }[];
+}
+
+export interface GroupMemberDescription {
+  memberId: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  clientHost: string;
+  memberMetadata: Buffer;
+  memberAssignment: Buffer;
+}
+
+export interface GroupDescription {
+  errorCode: number;
+  groupId: string;
+  groupState: string;
+  protocolType: string;
+  protocolData: string;
+  members: GroupMemberDescription[];
+}
+
+export interface ListedGroup {
+  groupId: string;
+  protocolType: string;
+  groupState: GroupState;
+}
+
+/** The one-line format of every state transition (operators and the rebalance benchmark read it). */
+export function formatTransition(groupId: string, from: GroupState, to: GroupState, generationId: number, members: number): string {
+  return `group ${JSON.stringify(groupId)} ${from} → ${to} generation ${generationId} members ${members}`;
+}
+
+/** Parses a line written by formatTransition (anywhere in a log line). */
+export const TRANSITION_LOG_RE = /group ("(?:[^"\\]|\\.)*") (\w+) → (\w+) generation (-?\d+) members (\d+)/;
+
+const NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000;
+
+/** Answers a callback at most once: a parked request may be answered from several paths. */
+function once<T>(fn: (v: T) => void): (v: T) => void {
+  let done = false;
+  return (v) => {
+    if (done) return;
+    done = true;
+    fn(v);
+  };
+}
+
+function unref(t: NodeJS.Timeout): NodeJS.Timeout {
+  t.unref();
+  return t;
+}
+
+export class GroupCoordinator {
+  private readonly groups = new Map<string, ClassicGroup>();
+  private active = true;
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private expiryRunning: Promise<void> | null = null;
+  private readonly now: () => number;
+  private readonly logger: Logger;
+  private readonly topics: TopicLookup;
+  private readonly newMemberJoinTimeoutMs: number;
+
+  private constructor(private readonly config: GroupCoordinatorConfig, private readonly offsets: OffsetStore, opts: GroupCoordinatorOptions) {
+    this.now = opts.now ?? Date.now;
+    this.logger = opts.logger;
+    this.topics = opts.topics;
+    this.newMemberJoinTimeoutMs = config.newMemberJoinTimeoutMs ?? NEW_MEMBER_JOIN_TIMEOUT_MS;
+  }
+
+  /**
+   * Loads committed offsets from `kv` (the metadata store's 'offsets' namespace); each group
+   * that has offsets is known as an Empty group. Starts the offset expiration task.
+   */
+  static async start(kv: VersionedKv, config: GroupCoordinatorConfig, opts: GroupCoordinatorOptions): Promise<GroupCoordinator> {
+    const offsets = await OffsetStore.open(kv, opts.logger);
+    const c = new GroupCoordinator(config, offsets, opts);
+    const now = c.now();
+    // Retention of a loaded group counts from now: when it became empty was not recorded,
+    // and starting late only keeps offsets longer, never shorter, than Kafka would.
+    for (const id of offsets.groups()) c.groups.set(id, new ClassicGroup(id, now));
+    // setInterval treats anything above 2^31-1 ms as 1 ms; a longer interval means "rarely".
+    c.expiryTimer = unref(setInterval(() => void c.expireOffsets(), Math.min(config.offsetsRetentionCheckIntervalMs, 2 ** 31 - 1)));
+    return c;
+  }
+
+  /**
+   * Stops the coordinator: every parked JoinGroup/SyncGroup is answered NOT_COORDINATOR (as
+   * when Kafka unloads a group; clients look the coordinator up again), every timer is
+   * cleared, and pending offset writes are awaited. Later requests get COORDINATOR_NOT_AVAILABLE.
+   */
+  async close(): Promise<void> {
+    if (!this.active) return;
+    this.active = false;
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
+    for (const group of this.groups.values()) {
+      this.clearGroupTimers(group);
+      for (const m of group.members.values()) {
+        m.clearHeartbeat();
+        group.maybeInvokeJoin(m, joinError(m.memberId, ErrorCode.NOT_COORDINATOR));
+        group.maybeInvokeSync(m, syncError(ErrorCode.NOT_COORDINATOR));
+      }
+    }
+    await this.expiryRunning;
+    await this.offsets.flush();
+  }
+
+  // ---- membership ---------------------------------------------------------------------------
+
+  joinGroup(p: JoinGroupParams): Promise<JoinResult> {
+    return new Promise((resolve) => this.handleJoin(p, once(resolve)));
+  }
+
+  private handleJoin(p: JoinGroupParams, respond: (r: JoinResult) => void): void {
+    const invalid = this.validateGroupStatus(p.groupId, false);
+    if (invalid !== null) return respond(joinError(p.memberId, invalid));
+    if (p.sessionTimeoutMs < this.config.groupMinSessionTimeoutMs || p.sessionTimeoutMs > this.config.groupMaxSessionTimeoutMs) {
+      return respond(joinError(p.memberId, ErrorCode.INVALID_SESSION_TIMEOUT));
+    }
+    const isUnknownMember = p.memberId === '';
+    let group = this.groups.get(p.groupId);
+    const fresh = group === undefined;
+    if (group === undefined) {
+      // Only a member without an id creates a group; one that names a member of a group we do
+      // not know must start over.
+      if (!isUnknownMember) return respond(joinError(p.memberId, ErrorCode.UNKNOWN_MEMBER_ID));
+      group = new ClassicGroup(p.groupId, this.now());
+    }
+    if (!this.acceptJoiningMember(group, p.memberId)) {
+      this.removeSilently(group, p.memberId);
+      respond(joinError('', ErrorCode.GROUP_MAX_SIZE_REACHED));
+    } else if (isUnknownMember) {
+      this.doNewMemberJoin(group, p, respond);
+    } else {
+      this.doCurrentMemberJoin(group, p, respond);
+    }
+    if (group.is('PreparingRebalance')) this.tryCompleteJoin(group);
+    // A join that was refused leaves no group behind (clients cannot fill memory with them).
+    if (fresh && (group.size > 0 || group.pendingMembers.size > 0)) this.groups.set(p.groupId, group);
+  }
+
+  /** group.max.size: existing members that are rejoining always fit; new ones while there is room. */
+  private acceptJoiningMember(group: ClassicGroup, memberId: string): boolean {
+    switch (group.state) {
+      case 'Empty':
+      case 'Dead':
+        return true;
+      case 'PreparingRebalance':
+        // Counting rejoined members rather than all members lets a lowered limit shed the
+        // members that are last to rejoin.
+        return group.get(memberId)?.isAwaitingJoin === true || group.numAwaitingJoin < this.config.groupMaxSize;
+      case 'CompletingRebalance':
+      case 'Stable':
+        return group.has(memberId) || group.size < this.config.groupMaxSize;
+    }
+  }
+
+  private doNewMemberJoin(group: ClassicGroup, p: JoinGroupParams, respond: (r: JoinResult) => void): void {
+    if (group.is('Dead')) return respond(joinError('', ErrorCode.COORDINATOR_NOT_AVAILABLE));
+    if (!group.supportsProtocols(p.protocolType, p.protocols)) return respond(joinError('', ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+    const newMemberId = group.generateMemberId(p.clientId, p.groupInstanceId);
+    if (p.groupInstanceId !== null) {
+      const oldMemberId = group.currentStaticMemberId(p.groupInstanceId);
+      if (oldMemberId !== undefined) {
+        this.logger.info(`group ${JSON.stringify(group.groupId)}: static member ${p.groupInstanceId} rejoins with a new member id ${newMemberId}, replacing ${oldMemberId}`);
+        this.updateStaticMemberAndRebalance(group, oldMemberId, newMemberId, p, respond);
+      } else {
+        this.addMemberAndRebalance(group, newMemberId, p, respond);
+      }
+    } else if (p.requireKnownMemberId) {
+      // KIP-394: the member must come back with this id before it counts, so a client that
+      // retries JoinGroup after a timeout does not leave a trail of phantom members.
+      group.addPending(newMemberId, unref(setTimeout(() => this.onExpirePendingMember(group, newMemberId), p.sessionTimeoutMs)));
+      respond(joinError(newMemberId, ErrorCode.MEMBER_ID_REQUIRED));
+    } else {
+      this.addMemberAndRebalance(group, newMemberId, p, respond);
+    }
+  }
+
+  private doCurrentMemberJoin(group: ClassicGroup, p: JoinGroupParams, respond: (r: JoinResult) => void): void {
+    if (group.is('Dead')) return respond(joinError(p.memberId, ErrorCode.COORDINATOR_NOT_AVAILABLE));
+    if (!group.supportsProtocols(p.protocolType, p.protocols)) return respond(joinError(p.memberId, ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+    if (group.isPendingMember(p.memberId)) {
+      // Ids are only handed out pending to dynamic members (Kafka treats this as a bug).
+      if (p.groupInstanceId !== null) return respond(joinError(p.memberId, ErrorCode.UNKNOWN_SERVER_ERROR));
+      return this.addMemberAndRebalance(group, p.memberId, p, respond);
+    }
+    const error = this.validateCurrentMember(group, p.memberId, p.groupInstanceId);
+    if (error !== null) return respond(joinError(p.memberId, error));
+    const member = group.get(p.memberId)!;
+    switch (group.state) {
+      case 'PreparingRebalance':
+        return this.updateMemberAndRebalance(group, member, p, respond, 'member rejoins during PreparingRebalance');
+      case 'CompletingRebalance':
+        // Same metadata: the member probably lost its JoinGroup response; answer it again.
+        if (member.matches(p.protocols)) return respond(this.currentGenerationResult(group, member.memberId, group.isLeader(member.memberId)));
+        return this.updateMemberAndRebalance(group, member, p, respond, 'member changed its metadata during CompletingRebalance');
+      case 'Stable':
+        // A leader's JoinGroup always rebalances: it is how a consumer asks for a new
+        // assignment when something outside the metadata (e.g. a topic's partitions) changed.
+        if (group.isLeader(member.memberId)) return this.updateMemberAndRebalance(group, member, p, respond, 'the leader rejoins');
+        if (!member.matches(p.protocols)) return this.updateMemberAndRebalance(group, member, p, respond, 'member changed its metadata');
+        return respond(this.currentGenerationResult(group, member.memberId, false));
+      case 'Empty':
+      case 'Dead':
+        return respond(joinError(p.memberId, ErrorCode.UNKNOWN_MEMBER_ID));
+    }
+  }
+
+  private currentGenerationResult(group: ClassicGroup, memberId: string, withMembers: boolean): JoinResult {
+    return {
+      errorCode: ErrorCode.NONE,
+      generationId: group.generationId,
+      protocolType: group.protocolType,
+      protocolName: group.protocolName,
+      leader: group.leaderId ?? '',
+      skipAssignment: false,
+      memberId,
+      members: withMembers ? group.currentMemberMetadata() : [],
+    };
+  }
+
+  private addMemberAndRebalance(group: ClassicGroup, memberId: string, p: JoinGroupParams, respond: (r: JoinResult) => void): void {
+    const member = new MemberMetadata(memberId, p.groupInstanceId, p.clientId, p.clientHost, p.rebalanceTimeoutMs, p.sessionTimeoutMs, p.protocolType, p.protocols);
+    member.isNew = true;
+    // Only the first generation's initial delay is extended by new arrivals.
+    if (group.is('PreparingRebalance') && group.generationId === 0) group.newMemberAdded = true;
+    group.add(member, respond);
+    this.scheduleHeartbeat(group, member, this.newMemberJoinTimeoutMs);
+    this.maybePrepareRebalance(group, `adding member ${memberId}${p.reason ? ` (${p.reason})` : ''}`);
+  }
+
+  private updateMemberAndRebalance(group: ClassicGroup, member: MemberMetadata, p: JoinGroupParams, respond: (r: JoinResult) => void, reason: string): void {
+    // A second JoinGroup from the same member (a retry on another connection) replaces the
+    // first; the first is told to rejoin rather than left hanging.
+    group.maybeInvokeJoin(member, joinError(member.memberId, ErrorCode.REBALANCE_IN_PROGRESS));
+    group.updateMember(member, p.protocols, p.rebalanceTimeoutMs, p.sessionTimeoutMs, respond);
+    this.maybePrepareRebalance(group, `${reason}: ${member.memberId}${p.reason ? ` (${p.reason})` : ''}`);
+  }
+
+  /**
+   * KIP-345: a static member restarted (new member id, same group.instance.id). It takes the
+   * old member's place; a Stable group keeps its assignment unless the group's protocol would
+   * change, so a rolling restart of static members causes no rebalance.
+   */
+  private updateStaticMemberAndRebalance(group: ClassicGroup, oldMemberId: string, newMemberId: string, p: JoinGroupParams, respond: (r: JoinResult) => void): void {
+    const currentLeader = group.leaderId ?? '';
+    const member = group.replaceStaticMember(p.groupInstanceId!, oldMemberId, newMemberId);
+    group.updateMember(member, p.protocols, p.rebalanceTimeoutMs, p.sessionTimeoutMs, respond);
+    this.scheduleHeartbeat(group, member, member.sessionTimeoutMs);
+    switch (group.state) {
+      case 'Stable':
+        if (group.selectProtocol() !== group.protocolName) {
+          this.maybePrepareRebalance(group, `static member ${p.groupInstanceId} rejoined with protocols that change the group's protocol`);
+        } else if (p.supportSkippingAssignment) {
+          // KIP-814 (v9+): a returning leader learns it leads, but must not run the assignor
+          // (the Stable group would not distribute a new assignment).
+          const isLeader = group.isLeader(newMemberId);
+          group.maybeInvokeJoin(member, { ...this.currentGenerationResult(group, newMemberId, isLeader), skipAssignment: isLeader });
+        } else {
+          // Before v9: name the old leader id, which matches no one, so that nobody runs the
+          // assignor for a generation that will not change.
+          group.maybeInvokeJoin(member, { ...this.currentGenerationResult(group, newMemberId, false), leader: currentLeader });
+        }
+        return;
+      case 'CompletingRebalance':
+        // The leader may already be assigning with the old member id: start over.
+        return this.prepareRebalance(group, `static member ${p.groupInstanceId} rejoined during CompletingRebalance`);
+      case 'PreparingRebalance':
+        return; // it is now one of the members awaiting the join
+      case 'Empty':
+      case 'Dead':
+        throw new Error(`group ${group.groupId}: a static member cannot exist in state ${group.state}`);
+    }
+  }
+
+  syncGroup(p: SyncGroupParams): Promise<SyncResult> {
+    return new Promise((resolve) => this.handleSync(p, once(resolve)));
+  }
+
+  private handleSync(p: SyncGroupParams, respond: (r: SyncResult) => void): void {
+    const invalid = this.validateGroupStatus(p.groupId, false);
+    if (invalid !== null) return respond(syncError(invalid));
+    const group = this.groups.get(p.groupId);
+    if (group === undefined) return respond(syncError(ErrorCode.UNKNOWN_MEMBER_ID));
+    if (group.is('Dead')) return respond(syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE));
+    const error =
+      this.validateCurrentMember(group, p.memberId, p.groupInstanceId) ??
+      (p.generationId !== group.generationId ? ErrorCode.ILLEGAL_GENERATION : null) ??
+      ((p.protocolType !== null && p.protocolType !== group.protocolType) || (p.protocolName !== null && p.protocolName !== group.protocolName)
+        ? ErrorCode.INCONSISTENT_GROUP_PROTOCOL
+        : null);
+    if (error !== null) return respond(syncError(error));
+    const member = group.get(p.memberId)!;
+    switch (group.state) {
+      case 'Empty':
+        return respond(syncError(ErrorCode.UNKNOWN_MEMBER_ID));
+      case 'PreparingRebalance':
+        return respond(syncError(ErrorCode.REBALANCE_IN_PROGRESS));
+      case 'CompletingRebalance': {
+        group.maybeInvokeSync(member, syncError(ErrorCode.REBALANCE_IN_PROGRESS)); // a duplicate SyncGroup replaces the first
+        member.awaitingSync = respond;
+        this.removePendingSyncMember(group, member.memberId);
+        if (group.isLeader(member.memberId)) {
+          // Followers wait for this: the leader's assignment completes the rebalance. Members
+          // the leader left out get an empty assignment.
+          const assignments = new Map<string, Buffer>();
+          for (const a of p.assignments) assignments.set(a.memberId, a.assignment);
+          this.logger.info(`group ${JSON.stringify(group.groupId)}: assignment received from leader ${member.memberId} for generation ${group.generationId} (${group.size} members, ${group.staticMemberCount} static)`);
+          for (const m of group.members.values()) m.assignment = assignments.get(m.memberId) ?? EMPTY_BYTES;
+          this.propagateAssignment(group, ErrorCode.NONE);
+          this.transition(group, 'Stable');
+        }
+        return;
+      }
+      case 'Stable':
+        this.removePendingSyncMember(group, member.memberId);
+        respond({ errorCode: ErrorCode.NONE, protocolType: group.protocolType, protocolName: group.protocolName, assignment: member.assignment });
+        this.scheduleHeartbeat(group, member, member.sessionTimeoutMs);
+        return;
+      case 'Dead':
+        return respond(syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE));
+    }
+  }
+
+  heartbeat(p: { groupId: string; memberId: string; groupInstanceId: string | null; generationId: number }): number {
+    const invalid = this.validateGroupStatus(p.groupId, false);
+    if (invalid !== null) return invalid;
+    const group = this.groups.get(p.groupId);
+    if (group === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
+    if (group.is('Dead')) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    const error = this.validateCurrentMember(group, p.memberId, p.groupInstanceId) ?? (p.generationId !== group.generationId ? ErrorCode.ILLEGAL_GENERATION : null);
+    if (error !== null) return error;
+    const member = group.get(p.memberId)!;
+    switch (group.state) {
+      case 'Empty':
+      case 'Dead':
+        return ErrorCode.UNKNOWN_MEMBER_ID;
+      case 'CompletingRebalance':
+      case 'Stable':
+        this.scheduleHeartbeat(group, member, member.sessionTimeoutMs);
+        return ErrorCode.NONE;
+      case 'PreparingRebalance':
+        // The answer that tells a member to rejoin.
+        this.scheduleHeartbeat(group, member, member.sessionTimeoutMs);
+        return ErrorCode.REBALANCE_IN_PROGRESS;
+    }
+  }
+
+  /** LeaveGroup: each member by member id, or (member id '') by group.instance.id. */
+  leaveGroup(groupId: string, leaving: { memberId: string; groupInstanceId: string | null; reason: string | null }[]): LeaveGroupResult {
+    const invalid = this.validateGroupStatus(groupId, false);
+    if (invalid !== null) return { errorCode: invalid, members: [] };
+    const group = this.groups.get(groupId);
+    const answer = (m: { memberId: string; groupInstanceId: string | null }, errorCode: number) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId, errorCode });
+    if (group === undefined) return { errorCode: ErrorCode.NONE, members: leaving.map((m) => answer(m, ErrorCode.UNKNOWN_MEMBER_ID)) };
+    if (group.is('Dead')) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, members: [] };
+    const members = leaving.map((l) => {
+      const why = `left the group${l.reason ? ` (${l.reason})` : ''}`;
+      if (l.memberId === '') {
+        // Administrative removal of a static member by its instance id.
+        const current = l.groupInstanceId !== null ? group.currentStaticMemberId(l.groupInstanceId) : undefined;
+        if (current === undefined) return answer(l, ErrorCode.UNKNOWN_MEMBER_ID);
+        this.removeMemberAndUpdateGroup(group, group.get(current)!, why);
+        return answer(l, ErrorCode.NONE);
+      }
+      if (group.isPendingMember(l.memberId)) {
+        this.removePendingMemberAndUpdateGroup(group, l.memberId);
+        return answer(l, ErrorCode.NONE);
+      }
+      const error = this.validateCurrentMember(group, l.memberId, l.groupInstanceId);
+      if (error !== null) return answer(l, error);
+      this.removeMemberAndUpdateGroup(group, group.get(l.memberId)!, why);
+      return answer(l, ErrorCode.NONE);
+    });
+    return { errorCode: ErrorCode.NONE, members };
+  }
+
+  // ---- the rebalance state machine -----------------------------------------------------------
+
+  private transition(group: ClassicGroup, to: GroupState, reason?: string): void {
+    const from = group.transitionTo(to, this.now());
+    this.logger.info(formatTransition(group.groupId, from, to, group.generationId, group.size) + (reason ? ` (${reason})` : ''));
+  }
+
+  private maybePrepareRebalance(group: ClassicGroup, reason: string): void {
+    if (group.canRebalance) this.prepareRebalance(group, reason);
+  }
+
+  private prepareRebalance(group: ClassicGroup, reason: string): void {
+    // Members waiting for an assignment will not get one for this generation: make them rejoin.
+    if (group.is('CompletingRebalance')) {
+      for (const m of group.members.values()) m.assignment = EMPTY_BYTES;
+      this.propagateAssignment(group, ErrorCode.REBALANCE_IN_PROGRESS);
+    }
+    this.clearSyncExpiration(group);
+    const initial = group.is('Empty');
+    this.transition(group, 'PreparingRebalance', reason);
+    if (initial) {
+      const delay = this.config.groupInitialRebalanceDelayMs;
+      this.watchJoin(group, true, delay, Math.max(group.rebalanceTimeoutMs - delay, 0));
+    } else if (group.hasAllMembersJoined) {
+      this.completeJoin(group);
+    } else {
+      this.watchJoin(group, false, group.rebalanceTimeoutMs, 0);
+    }
+  }
+
+  private watchJoin(group: ClassicGroup, initial: boolean, delayMs: number, remainingMs: number): void {
+    if (group.pendingJoin) clearTimeout(group.pendingJoin.timer);
+    const timer = unref(setTimeout(() => this.onJoinTimeout(group), delayMs));
+    group.pendingJoin = { timer, initial, delayMs, remainingMs };
+  }
+
+  private onJoinTimeout(group: ClassicGroup): void {
+    const pending = group.pendingJoin;
+    if (!this.active || pending === null) return;
+    group.pendingJoin = null;
+    if (pending.initial && group.newMemberAdded && pending.remainingMs !== 0) {
+      // Members are still arriving: wait another delay, within the rebalance timeout.
+      group.newMemberAdded = false;
+      const delay = Math.min(this.config.groupInitialRebalanceDelayMs, pending.remainingMs);
+      this.watchJoin(group, true, delay, Math.max(pending.remainingMs - pending.delayMs, 0));
+      return;
+    }
+    this.completeJoin(group);
+  }
+
+  /** Completes the join phase early once every member has rejoined (not during an initial delay). */
+  private tryCompleteJoin(group: ClassicGroup): void {
+    const pending = group.pendingJoin;
+    if (pending === null || pending.initial || !group.hasAllMembersJoined) return;
+    clearTimeout(pending.timer);
+    group.pendingJoin = null;
+    this.completeJoin(group);
+  }
+
+  private completeJoin(group: ClassicGroup): void {
+    // Dynamic members that did not rejoin in time are gone; static members keep their place
+    // (they may be restarting, which is the point of static membership).
+    const notRejoined = [...group.members.values()].filter((m) => !m.isAwaitingJoin && !m.isStatic);
+    if (notRejoined.length > 0) {
+      this.logger.info(`group ${JSON.stringify(group.groupId)}: removing members that did not rejoin: ${notRejoined.map((m) => m.memberId).join(', ')}`);
+      for (const m of notRejoined) this.removeSilently(group, m.memberId);
+    }
+    if (group.is('Dead')) return;
+    if (!group.maybeElectNewJoinedLeader() && group.size > 0) {
+      // Only static members are left and none rejoined: wait for them, or for their sessions to end.
+      this.logger.warn(`group ${JSON.stringify(group.groupId)}: could not complete the rebalance because no member rejoined`);
+      this.watchJoin(group, false, group.rebalanceTimeoutMs, 0);
+      return;
+    }
+    group.initNextGeneration();
+    if (group.size === 0) {
+      this.transition(group, 'Empty');
+      return;
+    }
+    this.transition(group, 'CompletingRebalance');
+    for (const m of group.members.values()) {
+      group.maybeInvokeJoin(m, this.currentGenerationResult(group, m.memberId, group.isLeader(m.memberId)));
+      this.scheduleHeartbeat(group, m, m.sessionTimeoutMs);
+      m.isNew = false;
+      group.pendingSyncMembers.add(m.memberId);
+    }
+    const generation = group.generationId;
+    group.syncTimer = unref(setTimeout(() => this.onSyncTimeout(group, generation), group.rebalanceTimeoutMs));
+  }
+
+  /** Members that joined but never sent SyncGroup are removed, and the group rebalances without them. */
+  private onSyncTimeout(group: ClassicGroup, generation: number): void {
+    group.syncTimer = null;
+    if (!this.active || generation !== group.generationId) return;
+    if (!(group.is('CompletingRebalance') || group.is('Stable')) || group.pendingSyncMembers.size === 0) return;
+    const missing = [...group.pendingSyncMembers];
+    for (const id of missing) this.removeSilently(group, id);
+    this.prepareRebalance(group, `members did not send SyncGroup in time: ${missing.join(', ')}`);
+  }
+
+  private removePendingSyncMember(group: ClassicGroup, memberId: string): void {
+    group.pendingSyncMembers.delete(memberId);
+    if (group.pendingSyncMembers.size === 0) this.clearSyncExpiration(group);
+  }
+
+  private clearSyncExpiration(group: ClassicGroup): void {
+    group.pendingSyncMembers.clear();
+    if (group.syncTimer) {
+      clearTimeout(group.syncTimer);
+      group.syncTimer = null;
+    }
+  }
+
+  /** Answers every parked SyncGroup (with its assignment, or the error) and restarts those members' sessions. */
+  private propagateAssignment(group: ClassicGroup, errorCode: number): void {
+    const ok = errorCode === ErrorCode.NONE;
+    for (const m of group.members.values()) {
+      const answered = group.maybeInvokeSync(m, {
+        errorCode,
+        protocolType: ok ? group.protocolType : null,
+        protocolName: ok ? group.protocolName : null,
+        assignment: m.assignment,
+      });
+      // While it waited the member needed no heartbeats; its session starts over now.
+      if (answered) this.scheduleHeartbeat(group, m, m.sessionTimeoutMs);
+    }
+  }
+
+  // ---- sessions and removals ---------------------------------------------------------------
+
+  private scheduleHeartbeat(group: ClassicGroup, member: MemberMetadata, timeoutMs: number): void {
+    member.clearHeartbeat();
+    member.heartbeatTimer = unref(setTimeout(() => this.onHeartbeatTimeout(group, member), timeoutMs));
+  }
+
+  private onHeartbeatTimeout(group: ClassicGroup, member: MemberMetadata): void {
+    member.heartbeatTimer = null;
+    if (!this.active || group.is('Dead') || group.get(member.memberId) !== member) return;
+    // A member parked in JoinGroup or SyncGroup cannot heartbeat (its connection waits for the
+    // answer), so it does not expire, unless it is new and has waited for the whole join timeout.
+    if (!member.isNew && (member.isAwaitingJoin || member.isAwaitingSync)) return;
+    this.logger.info(`group ${JSON.stringify(group.groupId)}: member ${member.memberId} failed (no heartbeat within ${member.isNew ? this.newMemberJoinTimeoutMs : member.sessionTimeoutMs} ms), removing it`);
+    this.removeMemberAndUpdateGroup(group, member, `member ${member.memberId} session expired`);
+  }
+
+  private onExpirePendingMember(group: ClassicGroup, memberId: string): void {
+    if (!this.active || !group.isPendingMember(memberId)) return;
+    this.logger.info(`group ${JSON.stringify(group.groupId)}: pending member ${memberId} did not rejoin within its session timeout, forgetting it`);
+    this.removePendingMemberAndUpdateGroup(group, memberId);
+    this.dropIfUnused(group);
+  }
+
+  private removeMemberAndUpdateGroup(group: ClassicGroup, member: MemberMetadata, reason: string): void {
+    // A member parked in JoinGroup must be answered before it is forgotten; UNKNOWN_MEMBER_ID
+    // makes a client that is still alive join again.
+    group.maybeInvokeJoin(member, joinError('', ErrorCode.UNKNOWN_MEMBER_ID));
+    group.maybeInvokeSync(member, syncError(ErrorCode.UNKNOWN_MEMBER_ID));
+    group.remove(member.memberId);
+    switch (group.state) {
+      case 'Stable':
+      case 'CompletingRebalance':
+        return this.maybePrepareRebalance(group, reason);
+      case 'PreparingRebalance':
+        return this.tryCompleteJoin(group);
+      case 'Empty':
+      case 'Dead':
+        return;
+    }
+  }
+
+  private removePendingMemberAndUpdateGroup(group: ClassicGroup, memberId: string): void {
+    group.remove(memberId);
+    if (group.is('PreparingRebalance')) this.tryCompleteJoin(group);
+  }
+
+  /** Removes a member without rebalancing (the caller decides what happens next). */
+  private removeSilently(group: ClassicGroup, memberId: string): void {
+    const m = group.get(memberId);
+    if (m !== undefined) {
+      group.maybeInvokeJoin(m, joinError('', ErrorCode.UNKNOWN_MEMBER_ID));
+      group.maybeInvokeSync(m, syncError(ErrorCode.UNKNOWN_MEMBER_ID));
+    }
+    group.remove(memberId);
+  }
+
+  private clearGroupTimers(group: ClassicGroup): void {
+    if (group.pendingJoin) clearTimeout(group.pendingJoin.timer);
+    group.pendingJoin = null;
+    this.clearSyncExpiration(group);
+    for (const id of [...group.pendingMembers.keys()]) group.removePending(id);
+  }
+
+  /** A group nobody is in and nothing refers to (no offsets) is forgotten. */
+  private dropIfUnused(group: ClassicGroup): void {
+    if (group.is('Empty') && group.size === 0 && group.pendingMembers.size === 0 && !this.offsets.hasOffsets(group.groupId)) {
+      this.markDead(group);
+    }
+  }
+
+  private markDead(group: ClassicGroup, reason = 'no members and no offsets'): void {
+    this.clearGroupTimers(group);
+    this.transition(group, 'Dead', reason);
+    if (this.groups.get(group.groupId) === group) this.groups.delete(group.groupId);
+  }
+
+  /**
+   * Who may act for a member: a request naming a group.instance.id must name that instance's
+   * current member id (else FENCED_INSTANCE_ID: an older incarnation is still running), and
+   * the member id must belong to the group.
+   */
+  private validateCurrentMember(group: ClassicGroup, memberId: string, groupInstanceId: string | null): number | null {
+    if (groupInstanceId !== null) {
+      const current = group.currentStaticMemberId(groupInstanceId);
+      if (current === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
+      if (current !== memberId) {
+        this.logger.info(`group ${JSON.stringify(group.groupId)}: member ${memberId} of static instance ${groupInstanceId} is fenced by ${current}`);
+        return ErrorCode.FENCED_INSTANCE_ID;
+      }
+    }
+    return group.has(memberId) ? null : ErrorCode.UNKNOWN_MEMBER_ID;
+  }
+
+  /**
+   * The group id is valid for the API (offset and admin APIs accept '' for compatibility; the
+   * membership APIs need a name) and the coordinator is running.
+   */
+  private validateGroupStatus(groupId: string, allowEmpty: boolean): number | null {
+    if (!allowEmpty && groupId === '') return ErrorCode.INVALID_GROUP_ID;
+    if (!this.active) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    return null;
+  }
+
+  // ---- offsets -------------------------------------------------------------------------------
+
+  /**
+   * Commits offsets; resolves with one error code per entry of `p.offsets`, in order, once the
+   * accepted ones are in the metadata store.
+   */
+  async commitOffsets(p: OffsetCommitParams): Promise<number[]> {
+    const codes: number[] = new Array<number>(p.offsets.length).fill(ErrorCode.NONE);
+    const valid: number[] = [];
+    p.offsets.forEach((o, i) => {
+      const t = this.topics(o.topic);
+      if (t === undefined || o.partition < 0 || o.partition >= t.partitions) codes[i] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      else valid.push(i);
+    });
+    if (valid.length === 0) return codes;
+    const fail = (code: number) => {
+      for (const i of valid) codes[i] = code;
+      return codes;
+    };
+    const invalid = this.validateGroupStatus(p.groupId, true);
+    if (invalid !== null) return fail(invalid);
+    let group = this.groups.get(p.groupId);
+    if (group === undefined) {
+      // Only a commit from outside group management may create a group; a member's commit for
+      // a group we do not know comes from an older generation.
+      if (p.generationId >= 0) return fail(ErrorCode.ILLEGAL_GENERATION);
+      group = new ClassicGroup(p.groupId, this.now());
+      this.groups.set(p.groupId, group);
+    }
+    const error = this.validateOffsetCommit(group, p);
+    if (error !== null) return fail(error);
+    switch (group.state) {
+      case 'Empty':
+        break;
+      case 'Stable':
+      case 'PreparingRebalance': {
+        // A commit counts as a sign of life. During PreparingRebalance the commit of the
+        // previous generation is still accepted; the member learns of the rebalance from its
+        // next heartbeat.
+        const member = group.get(p.memberId)!;
+        this.scheduleHeartbeat(group, member, member.sessionTimeoutMs);
+        break;
+      }
+      case 'CompletingRebalance':
+        // The member has its new generation but not its assignment yet.
+        return fail(ErrorCode.REBALANCE_IN_PROGRESS);
+      case 'Dead':
+        return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    }
+
+    const now = this.now();
+    const expireTimestamp = p.retentionTimeMs === -1n ? null : now + Number(p.retentionTimeMs);
+    const entries: { topic: string; partition: number; value: CommittedOffset }[] = [];
+    const entryIndex: number[] = [];
+    for (const i of valid) {
+      const o = p.offsets[i];
+      const metadata = o.metadata ?? '';
+      if (metadata.length > this.config.offsetMetadataMaxBytes) {
+        codes[i] = ErrorCode.OFFSET_METADATA_TOO_LARGE;
+        continue;
+      }
+      entries.push({
+        topic: o.topic,
+        partition: o.partition,
+        value: {
+          offset: o.offset,
+          leaderEpoch: o.leaderEpoch,
+          metadata,
+          commitTimestamp: o.commitTimestamp === -1n ? now : Number(o.commitTimestamp),
+          expireTimestamp,
+          topicId: this.topics(o.topic)!.topicId,
+        },
+      });
+      entryIndex.push(i);
+    }
+    const results = await this.offsets.commit(p.groupId, entries);
+    // Every group with offsets is a known group, even if an expiration pass dropped the
+    // still offset-less group while this commit was being written.
+    if (this.offsets.hasOffsets(p.groupId) && !this.groups.has(p.groupId)) this.groups.set(p.groupId, new ClassicGroup(p.groupId, this.now()));
+    results.forEach((err, k) => {
+      if (err === null) return;
+      this.logger.warn(`group ${JSON.stringify(p.groupId)}: storing the offset of ${entries[k].topic}-${entries[k].partition} failed: ${err.message}`);
+      codes[entryIndex[k]] = toKafkaErrorCode(new StrataError('COORDINATOR_UNAVAILABLE', err.message, { cause: err }));
+    });
+    return codes;
+  }
+
+  private validateOffsetCommit(group: ClassicGroup, p: OffsetCommitParams): number | null {
+    if (group.is('Dead')) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    // Generation -1: an admin client or a consumer that assigns partitions itself; allowed
+    // while the group has no members.
+    if (p.generationId < 0 && group.is('Empty')) return null;
+    if (p.generationId >= 0 || p.memberId !== '' || p.groupInstanceId !== null) {
+      return this.validateCurrentMember(group, p.memberId, p.groupInstanceId) ?? (p.generationId !== group.generationId ? ErrorCode.ILLEGAL_GENERATION : null);
+    }
+    // Once the group has members, only they may commit.
+    return ErrorCode.UNKNOWN_MEMBER_ID;
+  }
+
+  /**
+   * Committed offsets of the group: of the requested partitions (-1 and '' where none), or of
+   * every partition when `partitions` is null. Served from memory.
+   */
+  fetchOffsets(groupId: string, partitions: { topic: string; partitions: number[] }[] | null): FetchOffsetsResult {
+    const invalid = this.validateGroupStatus(groupId, true);
+    if (invalid !== null) return { errorCode: invalid, topics: [] };
+    const none = (partition: number): FetchedOffset => ({ partition, offset: -1n, leaderEpoch: -1, metadata: '', errorCode: ErrorCode.NONE });
+    const found = (partition: number, v: CommittedOffset): FetchedOffset => ({ partition, offset: v.offset, leaderEpoch: v.leaderEpoch, metadata: v.metadata, errorCode: ErrorCode.NONE });
+    if (partitions !== null) {
+      return {
+        errorCode: ErrorCode.NONE,
+        topics: partitions.map((t) => ({
+          name: t.topic,
+          partitions: t.partitions.map((p) => {
+            const v = this.liveOffset(groupId, t.topic, p);
+            return v === undefined ? none(p) : found(p, v);
+          }),
+        })),
+      };
+    }
+    const byTopic = new Map<string, FetchedOffset[]>();
+    for (const { topic, partition } of this.offsets.all(groupId)) {
+      const v = this.liveOffset(groupId, topic, partition);
+      if (v === undefined) continue;
+      let list = byTopic.get(topic);
+      if (list === undefined) byTopic.set(topic, (list = []));
+      list.push(found(partition, v));
+    }
+    return { errorCode: ErrorCode.NONE, topics: [...byTopic].map(([name, ps]) => ({ name, partitions: ps })) };
+  }
+
+  /** The committed offset, unless it belongs to a topic that was deleted (and perhaps re-created) since. */
+  private liveOffset(groupId: string, topic: string, partition: number): CommittedOffset | undefined {
+    const v = this.offsets.get(groupId, topic, partition);
+    return v !== undefined && this.topics(topic)?.topicId === v.topicId ? v : undefined;
+  }
+
+  /**
+   * OffsetDelete: removes committed offsets of an Empty group, or of topics no member of a
+   * consumer group subscribes to (GROUP_SUBSCRIBED_TO_TOPIC otherwise). Resolves with a
+   * group-level error code and, when it is NONE, one code per requested partition.
+   */
+  async deleteOffsets(groupId: string, partitions: TopicPartitionRef[]): Promise<{ errorCode: number; results: number[] }> {
+    const invalid = this.validateGroupStatus(groupId, false);
+    if (invalid !== null) return { errorCode: invalid, results: [] };
+    const group = this.groups.get(groupId);
+    if (group === undefined || group.is('Dead')) return { errorCode: ErrorCode.GROUP_ID_NOT_FOUND, results: [] };
+    const results = partitions.map((tp): number => {
+      const t = this.topics(tp.topic);
+      return t === undefined || tp.partition < 0 || tp.partition >= t.partitions ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : ErrorCode.NONE;
+    });
+    if (!group.is('Empty')) {
+      if (group.protocolType !== CONSUMER_PROTOCOL_TYPE) return { errorCode: ErrorCode.NON_EMPTY_GROUP, results: [] };
+      partitions.forEach((tp, i) => {
+        if (results[i] === ErrorCode.NONE && group.isSubscribedToTopic(tp.topic)) results[i] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC;
+      });
+    }
+    const eligible = partitions.filter((_, i) => results[i] === ErrorCode.NONE);
+    if (eligible.length > 0) {
+      try {
+        const n = await this.offsets.delete(groupId, eligible);
+        this.logger.info(`group ${JSON.stringify(groupId)}: deleted ${n} offset(s) of ${eligible.map((tp) => `${tp.topic}-${tp.partition}`).join(', ')}`);
+      } catch (e) {
+        this.logger.warn(`group ${JSON.stringify(groupId)}: deleting offsets failed: ${(e as Error).message}`);
+        return { errorCode: toKafkaErrorCode(new StrataError('COORDINATOR_UNAVAILABLE', (e as Error).message, { cause: e })), results: [] };
+      }
+      this.dropIfUnused(group);
+    }
+    return { errorCode: ErrorCode.NONE, results };
+  }
+
+  // ---- groups as a whole ---------------------------------------------------------------------
+
+  /** DescribeGroups for one group; an unknown group is reported as Dead, as Kafka does before v6. */
+  describeGroup(groupId: string): GroupDescription {
+    const base = { groupId, protocolType: '', protocolData: '', members: [] };
+    const invalid = this.validateGroupStatus(groupId, true);
+    if (invalid !== null) return { ...base, errorCode: invalid, groupState: '' };
+    const group = this.groups.get(groupId);
+    if (group === undefined) return { ...base, errorCode: ErrorCode.NONE, groupState: 'Dead' };
+    // Metadata and assignments are only meaningful once the generation's assignment is settled.
+    const stable = group.is('Stable');
+    const protocol = group.protocolName ?? '';
+    return {
+      errorCode: ErrorCode.NONE,
+      groupId,
+      groupState: group.state,
+      protocolType: group.protocolType ?? '',
+      protocolData: stable ? protocol : '',
+      members: [...group.members.values()].map((m) => ({
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        memberMetadata: stable ? m.metadata(protocol) : EMPTY_BYTES,
+        memberAssignment: stable ? m.assignment : EMPTY_BYTES,
+      })),
+    };
+  }
+
+  /** ListGroups; `states` filters by state name, case-insensitively (empty: all). */
+  listGroups(states: readonly string[]): { errorCode: number; groups: ListedGroup[] } {
+    if (!this.active) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, groups: [] };
+    const wanted = new Set(states.map((s) => s.toLowerCase()));
+    const groups: ListedGroup[] = [];
+    for (const g of this.groups.values()) {
+      if (wanted.size > 0 && !wanted.has(g.state.toLowerCase())) continue;
+      groups.push({ groupId: g.groupId, protocolType: g.protocolType ?? '', groupState: g.state });
+    }
+    return { errorCode: ErrorCode.NONE, groups };
+  }
+
+  /** DeleteGroups: an Empty group and its offsets are removed; a group with members is NON_EMPTY_GROUP. */
+  async deleteGroups(groupIds: readonly string[]): Promise<{ groupId: string; errorCode: number }[]> {
+    const ids = [...new Set(groupIds)];
+    return Promise.all(
+      ids.map(async (groupId) => {
+        const invalid = this.validateGroupStatus(groupId, true);
+        if (invalid !== null) return { groupId, errorCode: invalid };
+        const group = this.groups.get(groupId);
+        if (group === undefined) return { groupId, errorCode: ErrorCode.GROUP_ID_NOT_FOUND };
+        if (!group.is('Empty')) return { groupId, errorCode: ErrorCode.NON_EMPTY_GROUP };
+        this.markDead(group, 'deleted');
+        try {
+          const n = await this.offsets.delete(groupId, this.offsets.all(groupId));
+          this.logger.info(`group ${JSON.stringify(groupId)} deleted with ${n} offset(s)`);
+          return { groupId, errorCode: ErrorCode.NONE };
+        } catch (e) {
+          this.logger.warn(`group ${JSON.stringify(groupId)}: deleting its offsets failed: ${(e as Error).message}`);
+          // The offsets still there still belong to a group.
+          if (this.offsets.hasOffsets(groupId) && !this.groups.has(groupId)) this.groups.set(groupId, new ClassicGroup(groupId, this.now()));
+          return { groupId, errorCode: toKafkaErrorCode(new StrataError('COORDINATOR_UNAVAILABLE', (e as Error).message, { cause: e })) };
+        }
+      }),
+    );
+  }
+
+  // ---- offset expiration ----------------------------------------------------------------------
+
+  /**
+   * One pass of offset expiration (KIP-211), run every offsets.retention.check.interval.ms:
+   * - an Empty group's offsets expire once the group has been empty for offsets.retention.minutes
+   *   (an offset committed after that counts from its commit);
+   * - a Stable consumer group's offsets of topics no member subscribes to expire that long after
+   *   their commit;
+   * - offsets committed with an explicit retention (OffsetCommit v2-4) expire at that time;
+   * - offsets of deleted topics go at once.
+   * An Empty group left without offsets is then forgotten.
+   */
+  expireOffsets(): Promise<void> {
+    this.expiryRunning ??= this.runExpiry().finally(() => {
+      this.expiryRunning = null;
+    });
+    return this.expiryRunning;
+  }
+
+  private async runExpiry(): Promise<void> {
+    const now = this.now();
+    const retention = this.config.offsetsRetentionMs;
+    let removed = 0;
+    for (const group of [...this.groups.values()]) {
+      if (!this.active) return;
+      const expired: TopicPartitionRef[] = [];
+      for (const { topic, partition, value } of this.offsets.all(group.groupId)) {
+        const dropped = this.topics(topic)?.topicId !== value.topicId;
+        let base: number | null = null;
+        if (group.is('Empty')) base = Math.max(group.stateTimestamp, value.commitTimestamp);
+        else if (group.is('Stable') && group.protocolType === CONSUMER_PROTOCOL_TYPE && group.subscribedTopics !== null && !group.subscribedTopics.has(topic)) base = value.commitTimestamp;
+        const due = base !== null && (value.expireTimestamp !== null ? now >= value.expireTimestamp : now - base >= retention);
+        if (dropped || due) expired.push({ topic, partition });
+      }
+      if (expired.length > 0) {
+        try {
+          removed += await this.offsets.delete(group.groupId, expired);
+        } catch (e) {
+          this.logger.warn(`group ${JSON.stringify(group.groupId)}: removing expired offsets failed: ${(e as Error).message}`);
+        }
+      }
+      if (this.groups.get(group.groupId) === group) this.dropIfUnused(group);
+    }
+    if (removed > 0) this.logger.info(`removed ${removed} expired offset(s)`);
+  }
+
+  // ---- observation (tests, CLI) ------------------------------------------------------------------
+
+  /** The group's state, or undefined when the coordinator does not know it. */
+  groupState(groupId: string): GroupState | undefined {
+    return this.groups.get(groupId)?.state;
+  }
+
+  /** The group's generation, or undefined. */
+  generationOf(groupId: string): number | undefined {
+    return this.groups.get(groupId)?.generationId;
+  }
+}
