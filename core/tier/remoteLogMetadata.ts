@@ -1,0 +1,198 @@
+import { StrataError, isStrataError } from '../common/errors';
+import type { KvValue, VersionedKv } from '../meta/versionedKv';
+import {
+  segmentRecordKey,
+  segmentRecordPrefix,
+  stateRecordKey,
+  stateRecordPrefix,
+  type RemoteSegmentKeys,
+} from './remoteSegmentKeys';
+
+/** The metadata-store namespace holding tiered segment records. */
+export const REMOTE_SEGMENTS_NAMESPACE = 'remote-segments';
+
+/**
+ * One tiered segment, as its metadata record describes it. The record is what makes the
+ * segment part of the log (invariant 6): objects without a record are invisible orphans.
+ */
+export interface RemoteSegment {
+  topicId: string;
+  partition: number;
+  /** Unique per upload attempt; part of every object key. */
+  segmentId: string;
+  baseOffset: bigint;
+  /** Inclusive. */
+  lastOffset: bigint;
+  /** Bytes of the .log object. */
+  sizeBytes: number;
+  indexBytes: number;
+  timeIndexBytes: number;
+  /** Largest batch maxTimestamp in the segment, -1n when none carried one. */
+  maxTimestamp: bigint;
+  /** Leader epoch of the broker that uploaded it. */
+  leaderEpoch: number;
+  /** ms since the epoch. */
+  uploadedAt: number;
+  keys: RemoteSegmentKeys;
+}
+
+/**
+ * Per-partition facts that outlive the segment records: where the log starts (moved by
+ * retention and DeleteRecords) and the highest offset ever tiered. Without it, a broker with an
+ * empty disk would restart a partition's offsets at 0 once retention had deleted every tiered
+ * segment.
+ */
+export interface PartitionTierState {
+  logStartOffset: bigint;
+  /** One past the last offset ever tiered. */
+  endOffset: bigint;
+}
+
+/**
+ * Reads and writes the records of tiered segments in a VersionedKv namespace (normally
+ * `store.namespace('remote-segments')`). Single-key conditional writes only, as the port allows:
+ * a segment record is created once (must not exist) and deleted once; the state record is
+ * written conditionally on its version.
+ */
+export class RemoteLogMetadata {
+  constructor(private readonly kv: VersionedKv) {}
+
+  /** The partition's segments sorted by base offset. Malformed records are reported, not returned. */
+  async listSegments(topicId: string, partition: number, onBadRecord?: (key: string, why: string) => void): Promise<RemoteSegment[]> {
+    return this.decodeAll(await this.kv.list(segmentRecordPrefix(topicId, partition)), onBadRecord);
+  }
+
+  /** Every segment of a topic (all partitions), for deleting a topic's tiered data. */
+  async listTopicSegments(topicId: string, onBadRecord?: (key: string, why: string) => void): Promise<RemoteSegment[]> {
+    return this.decodeAll(await this.kv.list(segmentRecordPrefix(topicId)), onBadRecord);
+  }
+
+  private decodeAll(entries: { key: string; value: KvValue }[], onBadRecord?: (key: string, why: string) => void): RemoteSegment[] {
+    const out: RemoteSegment[] = [];
+    for (const e of entries) {
+      const seg = decodeSegment(e.value);
+      if (typeof seg === 'string') onBadRecord?.(e.key, seg);
+      else out.push(seg);
+    }
+    // Keys sort in offset order already (20-digit padding); sorting again costs little and
+    // does not depend on that.
+    return out.sort((a, b) => (a.partition - b.partition) || (a.baseOffset < b.baseOffset ? -1 : a.baseOffset > b.baseOffset ? 1 : 0));
+  }
+
+  async getSegment(topicId: string, partition: number, baseOffset: bigint): Promise<RemoteSegment | null> {
+    const e = await this.kv.get(segmentRecordKey(topicId, partition, baseOffset));
+    if (e === null) return null;
+    const seg = decodeSegment(e.value);
+    if (typeof seg === 'string') throw new StrataError('STORE_UNAVAILABLE', `remote segment record ${e.key} is malformed: ${seg}`);
+    return seg;
+  }
+
+  /**
+   * Commits a segment: from this moment it is part of the log. Throws KEY_EXISTS when a record
+   * for the same base offset exists (the caller re-reads rather than overwrite it).
+   */
+  async addSegment(seg: RemoteSegment): Promise<void> {
+    await this.kv.put(segmentRecordKey(seg.topicId, seg.partition, seg.baseOffset), encodeSegment(seg), null);
+  }
+
+  /** Removes a segment's record (idempotent); its objects may be deleted only after this resolves. */
+  async removeSegment(seg: Pick<RemoteSegment, 'topicId' | 'partition' | 'baseOffset'>): Promise<void> {
+    await this.kv.delete(segmentRecordKey(seg.topicId, seg.partition, seg.baseOffset));
+  }
+
+  async getState(topicId: string, partition: number): Promise<{ state: PartitionTierState; version: number } | null> {
+    const e = await this.kv.get(stateRecordKey(topicId, partition));
+    if (e === null) return null;
+    const v = e.value as Record<string, KvValue> | null;
+    if (v === null || typeof v !== 'object' || typeof v.logStartOffset !== 'bigint' || typeof v.endOffset !== 'bigint') {
+      throw new StrataError('STORE_UNAVAILABLE', `remote tier state record ${e.key} is malformed`);
+    }
+    return { state: { logStartOffset: v.logStartOffset, endOffset: v.endOffset }, version: e.version };
+  }
+
+  /**
+   * Raises the state to at least `want` (both fields only ever grow), re-reading on a lost race.
+   * Returns the state now stored.
+   */
+  async raiseState(topicId: string, partition: number, want: PartitionTierState): Promise<PartitionTierState> {
+    for (let attempt = 0; ; attempt++) {
+      const cur = await this.getState(topicId, partition);
+      const next: PartitionTierState = {
+        logStartOffset: cur && cur.state.logStartOffset > want.logStartOffset ? cur.state.logStartOffset : want.logStartOffset,
+        endOffset: cur && cur.state.endOffset > want.endOffset ? cur.state.endOffset : want.endOffset,
+      };
+      if (cur && cur.state.logStartOffset === next.logStartOffset && cur.state.endOffset === next.endOffset) return next;
+      try {
+        await this.kv.put(stateRecordKey(topicId, partition), { logStartOffset: next.logStartOffset, endOffset: next.endOffset }, cur?.version ?? null);
+        return next;
+      } catch (e) {
+        const lost = isStrataError(e, 'VERSION_CONFLICT') || isStrataError(e, 'KEY_EXISTS');
+        if (!lost || attempt >= 4) throw e;
+      }
+    }
+  }
+
+  /**
+   * Every topic id with a segment or state record. Reads every record of the namespace: meant
+   * for an occasional sweep (e.g. at startup), not a hot path.
+   */
+  async listTopicIds(): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const prefix of ['segment/', 'state/']) {
+      for (const e of await this.kv.list(prefix)) ids.add(e.key.slice(prefix.length).split('/')[0]);
+    }
+    return [...ids].sort();
+  }
+
+  /** Removes every state record of a topic (after its segments are gone). */
+  async removeTopicState(topicId: string): Promise<void> {
+    for (const e of await this.kv.list(stateRecordPrefix(topicId))) await this.kv.delete(e.key);
+  }
+}
+
+function encodeSegment(s: RemoteSegment): KvValue {
+  return {
+    topicId: s.topicId,
+    partition: s.partition,
+    segmentId: s.segmentId,
+    baseOffset: s.baseOffset,
+    lastOffset: s.lastOffset,
+    sizeBytes: s.sizeBytes,
+    indexBytes: s.indexBytes,
+    timeIndexBytes: s.timeIndexBytes,
+    maxTimestamp: s.maxTimestamp,
+    leaderEpoch: s.leaderEpoch,
+    uploadedAt: s.uploadedAt,
+    keys: { log: s.keys.log, index: s.keys.index, timeIndex: s.keys.timeIndex },
+  };
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** The record as a RemoteSegment, or why it is not one. */
+export function decodeSegment(value: KvValue): RemoteSegment | string {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not an object';
+  const v = value as Record<string, KvValue>;
+  const keys = v.keys as Record<string, KvValue> | null;
+  if (typeof v.topicId !== 'string' || !isCount(v.partition) || typeof v.segmentId !== 'string') return 'bad identity fields';
+  if (typeof v.baseOffset !== 'bigint' || typeof v.lastOffset !== 'bigint' || v.baseOffset < 0n || v.lastOffset < v.baseOffset) return 'bad offsets';
+  if (!isCount(v.sizeBytes) || !isCount(v.indexBytes) || !isCount(v.timeIndexBytes) || v.sizeBytes === 0) return 'bad sizes';
+  if (typeof v.maxTimestamp !== 'bigint' || !isCount(v.leaderEpoch) || typeof v.uploadedAt !== 'number') return 'bad timestamps or epoch';
+  if (keys === null || typeof keys !== 'object' || typeof keys.log !== 'string' || typeof keys.index !== 'string' || typeof keys.timeIndex !== 'string') {
+    return 'bad object keys';
+  }
+  return {
+    topicId: v.topicId,
+    partition: v.partition,
+    segmentId: v.segmentId,
+    baseOffset: v.baseOffset,
+    lastOffset: v.lastOffset,
+    sizeBytes: v.sizeBytes,
+    indexBytes: v.indexBytes,
+    timeIndexBytes: v.timeIndexBytes,
+    maxTimestamp: v.maxTimestamp,
+    leaderEpoch: v.leaderEpoch,
+    uploadedAt: v.uploadedAt,
+    keys: { log: keys.log, index: keys.index, timeIndex: keys.timeIndex },
+  };
+}

@@ -1,0 +1,425 @@
+import { StrataError, isStrataError } from '../common/errors';
+import { createLogger, type Logger } from '../common/logger';
+import type { PartitionLog } from '../log/partitionLog';
+import type { MetadataStore } from '../meta/metadataStore';
+import type { ObjectStore } from './objectStore';
+import { ReadCache, type ReadCacheOptions, type ReadCacheStats } from './readCache';
+import { REMOTE_SEGMENTS_NAMESPACE, RemoteLogMetadata } from './remoteLogMetadata';
+import { RemoteSegmentReader } from './remoteReader';
+import { DEFAULT_KEY_PREFIX, topicObjectPrefix } from './remoteSegmentKeys';
+import { deleteQuietly } from './segmentUploader';
+import type { TierTopicConfig } from './tierConfig';
+import { TieredPartition, type TierContext, type UploadBacklog } from './tieredPartition';
+
+/**
+ * Tiered storage for the broker (KIP-405 semantics, Strata's design): uploads closed segments
+ * to the object store, serves reads below the local log start from it, and applies retention
+ * across both tiers. The broker wires it in; every entry point is here or on the
+ * TieredPartition that `openPartition` returns.
+ *
+ * Background work, all off the request path, driven by a timer (`start`) or by `runOnce`:
+ *  - uploads: per partition one at a time, oldest segment first; across partitions at most
+ *    `uploadConcurrency` at once. A failed upload retries with exponential backoff
+ *    (`retryBackoffMs` doubling up to `retryBackoffMaxMs`); meanwhile local segments stay, the
+ *    backlog is reported (`backlog()`) and logged, nothing is lost. A successful upload
+ *    schedules the partition's next one at once, so a backlog drains without waiting for ticks.
+ *  - local retention after each upload and each tick (synchronous, local deletes only);
+ *  - remote retention each tick when something is due (metadata first, objects after).
+ */
+export interface TierManagerOptions {
+  /** First path segment of every tiered object. Default 'remote-log'. */
+  keyPrefix?: string;
+  /** How often the timer looks for work (Kafka's remote.log.manager.task.interval.ms). Default 1000. */
+  taskIntervalMs?: number;
+  /** Uploads in flight across all partitions. Default 2. */
+  uploadConcurrency?: number;
+  /** First retry delay after a failed upload or remote delete (remote.log.manager.task.retry.backoff.ms). Default 500. */
+  retryBackoffMs?: number;
+  /** Longest retry delay (remote.log.manager.task.retry.backoff.max.ms). Default 30000. */
+  retryBackoffMaxMs?: number;
+  /** Read cache: chunk size, total bound, read-ahead, remote read timeout (see ReadCacheOptions). */
+  cache?: ReadCacheOptions;
+  /** Delete a partition's unreferenced objects when it is opened. Default true. */
+  sweepOrphansOnOpen?: boolean;
+  /**
+   * After an append, look for a rolled segment to upload this soon (ms) rather than at the
+   * next tick; 0 turns it off. Default 50: a busy partition is looked at 20 times a second.
+   */
+  uploadOnRollDelayMs?: number;
+  /** How long close() waits for in-flight work. Default 10000 ms. */
+  closeTimeoutMs?: number;
+  logger?: Logger;
+  /** Wall clock in ms (retention, backoff); default Date.now. */
+  now?: () => number;
+}
+
+export interface OpenPartitionRequest {
+  topicId: string;
+  /** For log lines only. */
+  topicName: string;
+  partition: number;
+  log: PartitionLog;
+  config: TierTopicConfig;
+  /** This broker's leader epoch for the partition (0 on a single node). */
+  leaderEpoch?: number;
+}
+
+export interface TierStats {
+  partitions: number;
+  backlog: UploadBacklog;
+  uploadsInFlight: number;
+  /** Partitions whose last upload failed (retrying with backoff). */
+  failingPartitions: number;
+  uploadedSegments: number;
+  uploadedBytes: number;
+  cache: ReadCacheStats;
+}
+
+const partitionKey = (topicId: string, partition: number): string => `${topicId}:${partition}`;
+
+export class TierManager {
+  readonly metadata: RemoteLogMetadata;
+  readonly cache: ReadCache;
+  private readonly ctx: TierContext;
+  private readonly parts = new Map<string, TieredPartition>();
+  private readonly queue: TieredPartition[] = [];
+  private readonly uploadConcurrency: number;
+  private readonly retryBackoffMs: number;
+  private readonly retryBackoffMaxMs: number;
+  private readonly taskIntervalMs: number;
+  private readonly sweepOrphansOnOpen: boolean;
+  private readonly closeTimeoutMs: number;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | null = null;
+  private kickTimer: NodeJS.Timeout | null = null;
+  private readonly uploadOnRollDelayMs: number;
+  private uploadsInFlight = 0;
+  /** Uploads and remote retention passes running; `whenIdle` waits for 0. */
+  private pending = 0;
+  private idleWaiters: (() => void)[] = [];
+  private closed = false;
+
+  constructor(
+    readonly objects: ObjectStore,
+    metadata: MetadataStore | RemoteLogMetadata,
+    opts: TierManagerOptions = {},
+  ) {
+    this.metadata = metadata instanceof RemoteLogMetadata ? metadata : new RemoteLogMetadata(metadata.namespace(REMOTE_SEGMENTS_NAMESPACE));
+    this.logger = opts.logger ?? createLogger('tier');
+    this.now = opts.now ?? Date.now;
+    this.cache = new ReadCache(objects, { now: this.now, ...opts.cache });
+    this.uploadConcurrency = opts.uploadConcurrency ?? 2;
+    this.retryBackoffMs = opts.retryBackoffMs ?? 500;
+    this.retryBackoffMaxMs = opts.retryBackoffMaxMs ?? 30_000;
+    this.taskIntervalMs = opts.taskIntervalMs ?? 1000;
+    this.sweepOrphansOnOpen = opts.sweepOrphansOnOpen ?? true;
+    this.closeTimeoutMs = opts.closeTimeoutMs ?? 10_000;
+    this.uploadOnRollDelayMs = opts.uploadOnRollDelayMs ?? 50;
+    if (!Number.isInteger(this.uploadConcurrency) || this.uploadConcurrency < 1) throw new TypeError('uploadConcurrency must be a positive integer');
+    this.ctx = {
+      objects,
+      metadata: this.metadata,
+      cache: this.cache,
+      reader: new RemoteSegmentReader(this.cache),
+      keyPrefix: opts.keyPrefix ?? DEFAULT_KEY_PREFIX,
+      logger: this.logger,
+      now: this.now,
+    };
+    topicObjectPrefix(this.ctx.keyPrefix, 'x'); // validates the prefix now rather than at the first upload
+  }
+
+  /** Starts the background timer (unref'd: it never keeps the process alive). */
+  start(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setInterval(() => this.tick(), this.taskIntervalMs);
+    this.timer.unref();
+  }
+
+  /**
+   * Opens a partition for tiering and tiered reads: loads its records, sweeps orphans, and
+   * lines the local log up with the tiered part (an empty local log starts at the tiered
+   * end). Must complete before the partition takes produce or fetch traffic. Throws when the
+   * metadata store cannot be read: serving without knowing the tiered end could reuse offsets.
+   * Opening an open partition returns it (with the new config).
+   */
+  async openPartition(req: OpenPartitionRequest): Promise<TieredPartition> {
+    this.checkOpen();
+    const key = partitionKey(req.topicId, req.partition);
+    const existing = this.parts.get(key);
+    if (existing && existing.log === req.log) {
+      existing.config = req.config;
+      return existing;
+    }
+    if (existing) await this.closePartition(req.topicId, req.partition);
+    const tp = new TieredPartition(this.ctx, req.topicId, req.topicName, req.partition, req.log, req.config, req.leaderEpoch ?? 0);
+    await tp.load({ sweepOrphans: this.sweepOrphansOnOpen });
+    this.checkOpen();
+    this.parts.set(key, tp);
+    if (this.uploadOnRollDelayMs > 0) tp.watchAppends(() => this.kick());
+    return tp;
+  }
+
+  /** The open partition, or undefined (then every offset is local). */
+  partition(topicId: string, partition: number): TieredPartition | undefined {
+    return this.parts.get(partitionKey(topicId, partition));
+  }
+
+  /** Applies changed topic configs (AlterConfigs); takes effect at the next tick. */
+  updateConfig(topicId: string, partition: number, config: TierTopicConfig): void {
+    const tp = this.partition(topicId, partition);
+    if (tp) tp.config = config;
+  }
+
+  /** Stops tiering a partition (it moved away, or the broker stops); waits for its running operation. */
+  async closePartition(topicId: string, partition: number): Promise<void> {
+    const key = partitionKey(topicId, partition);
+    const tp = this.parts.get(key);
+    if (!tp) return;
+    this.parts.delete(key);
+    tp.close();
+    await withTimeout(tp.settled(), this.closeTimeoutMs);
+  }
+
+  /**
+   * Deletes every tiered segment of a deleted topic: records first, then objects, then any
+   * object left under the topic's prefix, then the state records. Closes its open partitions
+   * first. Safe to repeat (e.g. after a restart interrupted it).
+   */
+  async deleteTopicData(topicId: string): Promise<number> {
+    for (const tp of [...this.parts.values()]) if (tp.topicId === topicId) await this.closePartition(topicId, tp.partition);
+    const segs = await this.metadata.listTopicSegments(topicId);
+    const warn = (m: string): void => this.logger.warn(`topic ${topicId}: ${m}`);
+    for (const s of segs) {
+      await this.metadata.removeSegment(s);
+      await deleteQuietly(this.objects, [s.keys.log, s.keys.index, s.keys.timeIndex], warn);
+      this.cache.invalidate(s.keys.log, s.sizeBytes);
+    }
+    const leftovers: string[] = [];
+    for await (const o of this.objects.list(topicObjectPrefix(this.ctx.keyPrefix, topicId))) leftovers.push(o.key);
+    await deleteQuietly(this.objects, leftovers, warn);
+    await this.metadata.removeTopicState(topicId);
+    if (segs.length > 0 || leftovers.length > 0) this.logger.info(`topic ${topicId}: deleted ${segs.length} tiered segment(s) and ${leftovers.length} leftover object(s)`);
+    return segs.length;
+  }
+
+  /**
+   * Deletes the tiered data of every topic id `isLive` rejects: topics deleted while a broker
+   * was down, or whose deleteTopicData was interrupted. Reads every record of the namespace
+   * (call it at startup, after the topics are loaded). Returns the topic ids cleaned up.
+   */
+  async deleteUnknownTopics(isLive: (topicId: string) => boolean): Promise<string[]> {
+    const gone = (await this.metadata.listTopicIds()).filter((id) => !isLive(id));
+    for (const id of gone) await this.deleteTopicData(id);
+    return gone;
+  }
+
+  /** Upload backlog over all partitions: closed segments below the HW not tiered yet. */
+  backlog(): UploadBacklog {
+    const out: UploadBacklog = { segments: 0, bytes: 0 };
+    for (const tp of this.parts.values()) {
+      const b = safely(() => tp.backlog(), { segments: 0, bytes: 0 });
+      out.segments += b.segments;
+      out.bytes += b.bytes;
+    }
+    return out;
+  }
+
+  stats(): TierStats {
+    let failing = 0;
+    let uploadedSegments = 0;
+    let uploadedBytes = 0;
+    for (const tp of this.parts.values()) {
+      if (tp.failures > 0) failing++;
+      uploadedSegments += tp.uploadedSegments;
+      uploadedBytes += tp.uploadedBytes;
+    }
+    return {
+      partitions: this.parts.size,
+      backlog: this.backlog(),
+      uploadsInFlight: this.uploadsInFlight,
+      failingPartitions: failing,
+      uploadedSegments,
+      uploadedBytes,
+      cache: this.cache.stats(),
+    };
+  }
+
+  /**
+   * One scheduling pass: local retention (synchronous), remote retention that is due, and
+   * uploads for partitions with a closed segment to tier (not in backoff). Returns at once;
+   * `whenIdle` waits for what it started.
+   */
+  tick(): void {
+    if (this.closed) return;
+    const now = this.now();
+    for (const tp of this.parts.values()) {
+      if (tp.closed) continue;
+      try {
+        tp.enforceLocalRetention(now);
+        if (!tp.retentionRunning && now >= tp.retentionRetryAt && tp.remoteRetentionCandidates(now).length > 0) this.startRetention(tp);
+        if (!tp.queued && !tp.uploading && now >= tp.retryAt && tp.nextUploadCandidate() !== null) this.enqueue(tp);
+      } catch (e) {
+        if (!isStrataError(e, 'CLOSED')) this.logger.warn(`${tp.label}: tiering housekeeping failed: ${(e as Error).message}`);
+      }
+    }
+    this.pump();
+  }
+
+  /**
+   * Appends happened: soon, look at the partitions that took them for a segment to upload
+   * (only those, so a busy broker does not rescan every partition at this rate).
+   */
+  private kick(): void {
+    if (this.kickTimer !== null || this.closed) return;
+    this.kickTimer = setTimeout(() => {
+      this.kickTimer = null;
+      if (this.closed) return;
+      const now = this.now();
+      for (const tp of this.parts.values()) {
+        if (!tp.appended || tp.closed) continue;
+        tp.appended = false;
+        try {
+          if (!tp.queued && !tp.uploading && now >= tp.retryAt && tp.nextUploadCandidate() !== null) this.enqueue(tp);
+        } catch (e) {
+          if (!isStrataError(e, 'CLOSED')) this.logger.warn(`${tp.label}: tiering check failed: ${(e as Error).message}`);
+        }
+      }
+      this.pump();
+    }, this.uploadOnRollDelayMs);
+    this.kickTimer.unref();
+  }
+
+  /** A tick, then waits until every upload and retention pass it led to has finished. */
+  async runOnce(): Promise<void> {
+    this.tick();
+    await this.whenIdle();
+  }
+
+  /** Resolves when no upload or remote retention pass is running or queued. */
+  whenIdle(): Promise<void> {
+    if (this.pending === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops the timer and new work; waits (bounded) for running uploads. Does not close the stores. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.kickTimer) clearTimeout(this.kickTimer);
+    this.timer = null;
+    this.kickTimer = null;
+    this.queue.length = 0;
+    const parts = [...this.parts.values()];
+    this.parts.clear();
+    for (const tp of parts) tp.close();
+    await withTimeout(Promise.all(parts.map((tp) => tp.settled())), this.closeTimeoutMs);
+    this.cache.clear();
+  }
+
+  private enqueue(tp: TieredPartition): void {
+    tp.queued = true;
+    this.queue.push(tp);
+  }
+
+  private pump(): void {
+    while (!this.closed && this.uploadsInFlight < this.uploadConcurrency && this.queue.length > 0) {
+      const tp = this.queue.shift()!;
+      tp.queued = false;
+      if (tp.closed) continue;
+      this.uploadsInFlight++;
+      this.pending++;
+      tp.uploading = true;
+      void tp
+        .runSerial(() => tp.uploadNext())
+        .then(
+          (uploaded) => {
+            if (tp.failures > 0) this.logger.info(`${tp.label}: uploads resumed after ${tp.failures} failed attempt(s)`);
+            tp.failures = 0;
+            tp.retryAt = 0;
+            if (uploaded && !tp.closed && !this.closed && tp.nextUploadCandidate() !== null) this.enqueue(tp);
+          },
+          (e: unknown) => this.uploadFailed(tp, e),
+        )
+        .finally(() => {
+          tp.uploading = false;
+          this.uploadsInFlight--;
+          this.pending--;
+          this.pump();
+          this.notifyIfIdle();
+        });
+    }
+    this.notifyIfIdle();
+  }
+
+  private uploadFailed(tp: TieredPartition, e: unknown): void {
+    if (tp.closed || this.closed) return;
+    if (isStrataError(e, 'NOT_FOUND') || isStrataError(e, 'KEY_EXISTS')) {
+      // The local segment went away, or the store already had a record: look again next tick.
+      this.logger.info(`${tp.label}: upload skipped: ${(e as Error).message}`);
+      return;
+    }
+    tp.failures++;
+    const delay = this.backoff(tp.failures);
+    tp.retryAt = this.now() + delay;
+    const b = safely(() => tp.backlog(), { segments: 0, bytes: 0 });
+    this.logger.warn(
+      `${tp.label}: segment upload failed (attempt ${tp.failures}): ${(e as Error).message}; retrying in ${delay} ms; ` +
+        `upload backlog ${b.segments} segment(s), ${b.bytes} bytes kept locally`,
+    );
+  }
+
+  private startRetention(tp: TieredPartition): void {
+    tp.retentionRunning = true;
+    this.pending++;
+    void tp
+      .runSerial(() => tp.applyRemoteRetention(this.now()))
+      .then(
+        () => {
+          tp.retentionFailures = 0;
+          tp.retentionRetryAt = 0;
+        },
+        (e: unknown) => {
+          tp.retentionFailures++;
+          tp.retentionRetryAt = this.now() + this.backoff(tp.retentionFailures);
+          if (!tp.closed && !isStrataError(e, 'CLOSED')) this.logger.warn(`${tp.label}: deleting tiered segments past retention failed: ${(e as Error).message}`);
+        },
+      )
+      .finally(() => {
+        tp.retentionRunning = false;
+        this.pending--;
+        this.notifyIfIdle();
+      });
+  }
+
+  private backoff(failures: number): number {
+    const exp = Math.min(30, Math.max(0, failures - 1));
+    return Math.min(this.retryBackoffMaxMs, this.retryBackoffMs * 2 ** exp);
+  }
+
+  private notifyIfIdle(): void {
+    if (this.pending !== 0 || (this.queue.length > 0 && !this.closed)) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StrataError('CLOSED', 'the tier manager is closed');
+  }
+}
+
+function safely<T>(fn: () => T, fallback: T): T {
+  try {
+    return fn();
+  } catch {
+    return fallback;
+  }
+}
+
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
