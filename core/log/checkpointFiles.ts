@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StrataError } from '../common/errors';
-import { CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_FILE } from './segmentFiles';
+import { CLEANER_CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_FILE } from './segmentFiles';
 
 /**
- * The two small state files of a partition directory besides its segments.
+ * The small state files of a partition directory besides its segments.
  *
  * log-start-offset: the log start offset as decimal text, written (atomically: temp file, fsync,
  * rename) only when DeleteRecords moves it past the first segment's base offset; otherwise the
@@ -14,6 +14,12 @@ import { CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_FILE } from './segmentFiles';
  * on open means the active segment's indexes can be trusted and only the tail after the last
  * index entry needs checking; open removes it before the log changes again, so a crash while
  * open always leads to a full check of the active segment.
+ *
+ * cleaner-offset-checkpoint: compacted topics only, written (atomically) after each cleaning
+ * round: `<firstDirtyOffset> <deleteHorizonMs>` as decimal text. The first dirty offset is where
+ * the next round's dirty section starts (Kafka keeps the same number per log dir in its own
+ * cleaner-offset-checkpoint); the delete horizon is the earliest time a tombstone kept by the
+ * last round may be removed, -1 when none was kept. Losing the file only costs a full re-clean.
  */
 
 const OFFSET_RE = /^(\d{1,19})\n?$/;
@@ -33,12 +39,46 @@ export function readLogStartOffset(dir: string): bigint | null {
 }
 
 export function writeLogStartOffset(dir: string, offset: bigint): void {
-  const file = path.join(dir, LOG_START_OFFSET_FILE);
+  writeAtomically(dir, LOG_START_OFFSET_FILE, `${offset}\n`);
+}
+
+export interface CleanerCheckpoint {
+  /** The cleaner's next dirty section starts here. */
+  firstDirtyOffset: bigint;
+  /** Earliest delete horizon (ms) of a tombstone the cleaner kept, -1 when it kept none. */
+  deleteHorizonMs: number;
+}
+
+const CLEANER_CHECKPOINT_RE = /^(\d{1,19}) (-1|\d{1,16})\n?$/;
+
+/** The cleaner checkpoint, or null when there is none or it is unreadable (the cleaner then starts over). */
+export function readCleanerCheckpoint(dir: string): CleanerCheckpoint | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, CLEANER_CHECKPOINT_FILE), 'utf8');
+  } catch {
+    return null;
+  }
+  const m = CLEANER_CHECKPOINT_RE.exec(text);
+  if (m === null) return null;
+  const firstDirtyOffset = BigInt(m[1]);
+  if (firstDirtyOffset > (1n << 63n) - 1n) return null;
+  return { firstDirtyOffset, deleteHorizonMs: Number(m[2]) };
+}
+
+export function writeCleanerCheckpoint(dir: string, c: CleanerCheckpoint): void {
+  const horizon = Number.isFinite(c.deleteHorizonMs) && c.deleteHorizonMs >= 0 ? Math.floor(c.deleteHorizonMs) : -1;
+  writeAtomically(dir, CLEANER_CHECKPOINT_FILE, `${c.firstDirtyOffset} ${horizon}\n`);
+}
+
+/** Temp file, fsync, rename, fsync the directory: a reader sees the old or the new text, whole. */
+function writeAtomically(dir: string, name: string, text: string): void {
+  const file = path.join(dir, name);
   const tmp = `${file}.tmp`;
   try {
     const fd = fs.openSync(tmp, 'w', 0o644);
     try {
-      fs.writeSync(fd, `${offset}\n`);
+      fs.writeSync(fd, text);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);

@@ -96,3 +96,58 @@ export function effectiveLogConfig(c: LogConfig): EffectiveLogConfig {
   check(e.retentionMs >= -1, 'retention.ms', c.retentionMs, 'must be at least -1');
   return e;
 }
+
+/** cleanup.policy values (a topic may have both: compact,delete). */
+export type CleanupPolicy = 'compact' | 'delete';
+
+/**
+ * The topic configs the log cleaner obeys (core/log/logCleaner.ts), by their Kafka names. Longs
+ * follow LogConfig's rule: anything >= Number.MAX_SAFE_INTEGER (Long.MAX_VALUE) means never.
+ */
+export interface CompactionConfig {
+  /** cleanup.policy: the cleaner works only on logs whose policy includes 'compact'. */
+  cleanupPolicy: readonly CleanupPolicy[];
+  /** delete.retention.ms: how long a tombstone stays after the cleaner first kept it (default 1 day). */
+  deleteRetentionMs?: number | bigint;
+  /** min.cleanable.dirty.ratio: dirty share of the log that triggers a clean (default 0.5). */
+  minCleanableDirtyRatio?: number;
+  /** min.compaction.lag.ms: a segment whose newest record is younger than this is not cleaned (default 0). */
+  minCompactionLagMs?: number | bigint;
+  /** max.compaction.lag.ms: a dirty segment older than this is cleaned whatever the ratio (default never). */
+  maxCompactionLagMs?: number | bigint;
+}
+
+export const DEFAULT_COMPACTION_CONFIG: Readonly<Required<CompactionConfig>> = Object.freeze({
+  cleanupPolicy: Object.freeze(['delete'] as CleanupPolicy[]),
+  deleteRetentionMs: 86400000,
+  minCleanableDirtyRatio: 0.5,
+  minCompactionLagMs: 0,
+  maxCompactionLagMs: Number.MAX_SAFE_INTEGER,
+});
+
+export interface EffectiveCompactionConfig {
+  compact: boolean;
+  deleteRetentionMs: number;
+  minCleanableDirtyRatio: number;
+  minCompactionLagMs: number;
+  /** Infinity when never. */
+  maxCompactionLagMs: number;
+}
+
+/** Checks a CompactionConfig and resolves it to numbers. Throws CONFIG_INVALID. */
+export function effectiveCompactionConfig(c: CompactionConfig): EffectiveCompactionConfig {
+  const d = DEFAULT_COMPACTION_CONFIG;
+  const e: EffectiveCompactionConfig = {
+    compact: c.cleanupPolicy.includes('compact'),
+    deleteRetentionMs: longValue(c.deleteRetentionMs ?? d.deleteRetentionMs),
+    minCleanableDirtyRatio: c.minCleanableDirtyRatio ?? d.minCleanableDirtyRatio,
+    minCompactionLagMs: longValue(c.minCompactionLagMs ?? d.minCompactionLagMs),
+    maxCompactionLagMs: longValue(c.maxCompactionLagMs ?? d.maxCompactionLagMs),
+  };
+  for (const p of c.cleanupPolicy) check(p === 'compact' || p === 'delete', 'cleanup.policy', c.cleanupPolicy.join(','), 'must be a list of compact and delete');
+  check(e.deleteRetentionMs >= 0, 'delete.retention.ms', c.deleteRetentionMs, 'must be at least 0');
+  check(e.minCleanableDirtyRatio >= 0 && e.minCleanableDirtyRatio <= 1, 'min.cleanable.dirty.ratio', c.minCleanableDirtyRatio, 'must be between 0 and 1');
+  check(e.minCompactionLagMs >= 0, 'min.compaction.lag.ms', c.minCompactionLagMs, 'must be at least 0');
+  check(e.maxCompactionLagMs >= 1, 'max.compaction.lag.ms', c.maxCompactionLagMs, 'must be at least 1');
+  return e;
+}

@@ -18,7 +18,8 @@ import {
   validationError,
 } from './recordBatch';
 import { Segment, SegmentOptions } from './segment';
-import { LOG_START_OFFSET_FILE, parseSegmentFileName } from './segmentFiles';
+import { CLEANER_CHECKPOINT_FILE, LOG_START_OFFSET_FILE, parseSegmentFileName } from './segmentFiles';
+import { recoverCleanerFiles, swapInCleanedSegment } from './segmentSwap';
 import { OFFSET_INDEX_ENTRY_SIZE } from './offsetIndex';
 import { TIME_INDEX_ENTRY_SIZE } from './timeIndex';
 
@@ -81,6 +82,12 @@ export interface SegmentInfo {
   path: string;
   /** Closed for appends (every segment but the active one). */
   closed: boolean;
+  /** Unique per segment object: a segment replaced by the cleaner gets a new id. */
+  id: number;
+  /** maxTimestamp of the first batch, -1n when empty (max.compaction.lag.ms counts from it). */
+  firstBatchTimestamp: bigint;
+  offsetIndexBytes: number;
+  timeIndexBytes: number;
 }
 
 /**
@@ -141,16 +148,21 @@ export class PartitionLog {
     const clean = takeCleanShutdownMarker(dir);
     const logs: bigint[] = [];
     const indexFiles: { name: string; baseOffset: bigint }[] = [];
-    let names: string[];
-    try {
-      names = fs.readdirSync(dir);
-    } catch (e) {
-      throw new StrataError('STORAGE_IO', `list ${dir}: ${(e as Error).message}`, { cause: e });
-    }
+    const list = (): string[] => {
+      try {
+        return fs.readdirSync(dir);
+      } catch (e) {
+        throw new StrataError('STORAGE_IO', `list ${dir}: ${(e as Error).message}`, { cause: e });
+      }
+    };
+    let names = list();
+    // An interrupted cleaner swap is completed or undone first (segmentSwap.ts), so what follows
+    // sees exactly the old segments or exactly the new one.
+    if (recoverCleanerFiles(dir, names, logger)) names = list();
     for (const name of names) {
       const parsed = parseSegmentFileName(name);
       if (parsed === null) {
-        if (name === `${LOG_START_OFFSET_FILE}.tmp`) fs.rmSync(path.join(dir, name), { force: true });
+        if (name === `${LOG_START_OFFSET_FILE}.tmp` || name === `${CLEANER_CHECKPOINT_FILE}.tmp`) fs.rmSync(path.join(dir, name), { force: true });
         continue; // not ours (e.g. partition.metadata): leave it alone
       }
       if (parsed.ext === '.log') logs.push(parsed.baseOffset);
@@ -200,6 +212,15 @@ export class PartitionLog {
 
   get logStartOffset(): bigint {
     return this._logStartOffset;
+  }
+
+  /** The settings in force (from the last open or updateConfig). */
+  get effectiveConfig(): Readonly<EffectiveLogConfig> {
+    return this.config;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   get logEndOffset(): bigint {
@@ -451,8 +472,16 @@ export class PartitionLog {
       this.segs.pop()!.deleteFiles();
     }
     const a = this.active;
-    a.unseal();
-    a.truncateTo(offset);
+    if (a.sealed && a.nextOffset < offset) {
+      // `offset` falls in the gap a cleaned segment leaves after its last batch (compaction
+      // removed the records there): nothing of this segment goes, and the log must still end
+      // at `offset`, which a new active segment starting there says.
+      this.segs.push(Segment.create(this.dir, offset, this.segmentOptions(this.now())));
+      syncDir(this.dir);
+    } else {
+      a.unseal();
+      a.truncateTo(offset);
+    }
     const leo = this.logEndOffset;
     if (this.hw > leo) this.hw = leo;
     if (this._logStartOffset > leo) this.setLogStartOffset(leo);
@@ -524,7 +553,48 @@ export class PartitionLog {
       maxTimestamp: s.maxTimestamp,
       path: s.logPath,
       closed: s !== this.active,
+      id: s.id,
+      firstBatchTimestamp: s.firstBatchTimestamp,
+      offsetIndexBytes: s.offsetIndexBytes,
+      timeIndexBytes: s.timeIndexBytes,
     }));
+  }
+
+  /**
+   * The log cleaner's swap (see segmentSwap.ts): replaces the closed segments `replaced` (by id,
+   * consecutive, oldest first) with the cleaned segment whose `.cleaned` files the cleaner wrote
+   * at the first one's base offset. Returns false (the caller removes the `.cleaned` files) when
+   * the log changed meanwhile so that the swap no longer applies: closed, truncated, segments
+   * deleted by retention or DeleteRecords, or one of them the active segment again.
+   *
+   * Runs synchronously, so for the request loop it is atomic: a read before it sees the old
+   * segments, a read after it the new one, and no read is in between (reads are synchronous and
+   * copy the bytes they return). The old segments' descriptors stay open until the new segment is
+   * open; if that fails (STORAGE_IO is thrown) the old ones keep serving reads from their
+   * descriptors although their files are gone, and the next open finds the new files.
+   */
+  replaceWithCleanedSegment(replaced: readonly number[]): boolean {
+    const first = this.closed ? -1 : this.segs.findIndex((s) => s.id === replaced[0]);
+    const valid =
+      first >= 0 &&
+      replaced.length > 0 &&
+      first + replaced.length < this.segs.length && // never the active segment
+      replaced.every((id, k) => this.segs[first + k].id === id && this.segs[first + k].sealed);
+    if (!valid) return false;
+    const old = this.segs.slice(first, first + replaced.length);
+    const base = old[0].baseOffset;
+    swapInCleanedSegment(this.dir, old.map((s) => s.baseOffset), base);
+    const seg = Segment.open(this.dir, base, 'trust', this.segmentOptions(this.now()));
+    seg.seal();
+    this.segs.splice(first, old.length, seg);
+    for (const s of old) {
+      try {
+        s.close();
+      } catch (e) {
+        this.logger(`closing replaced segment ${s.logPath}: ${(e as Error).message}`);
+      }
+    }
+    return true;
   }
 
   /**

@@ -13,7 +13,7 @@ import {
   TIMESTAMP_TYPE_MASK,
 } from './recordBatch';
 import { decodeRecordBatch } from './recordDecoder';
-import { SEGMENT_FILE_EXTS, segmentPath } from './segmentFiles';
+import { SEGMENT_FILE_EXTS, SegmentFileSuffix, segmentPath } from './segmentFiles';
 import { TimeIndex } from './timeIndex';
 
 const INT32_MAX = 0x7fffffff;
@@ -37,7 +37,27 @@ export interface SegmentOptions {
   logger: (msg: string) => void;
   /** Wall-clock ms now; the age of a segment whose batches carry no timestamp counts from here. */
   nowMs: number;
+  /**
+   * Appended to all three file names: the log cleaner writes its output as `….log.cleaned` etc.
+   * (see segmentSwap.ts). Default '' (a live segment).
+   */
+  fileSuffix?: SegmentFileSuffix;
 }
+
+/** What append needs to know of each batch it writes. */
+export interface AppendedBatch {
+  size: number;
+  lastOffsetDelta: number;
+  maxTimestamp: bigint;
+  /**
+   * The batch's base offset when it does not follow the previous batch directly (the cleaner
+   * writes compacted batches, which keep their offsets, so gaps appear). Default: contiguous.
+   */
+  baseOffset?: bigint;
+}
+
+/** Distinguishes Segment objects for the same base offset (a cleaned one replaces the original). */
+let nextSegmentId = 1;
 
 /** A batch located in a segment file (header fields only). */
 export interface BatchLocation {
@@ -72,6 +92,9 @@ export interface SegmentRead {
  */
 export class Segment {
   readonly logPath: string;
+  /** Unique per Segment object in this process: lets the cleaner notice a segment was replaced. */
+  readonly id = nextSegmentId++;
+  private readonly fileSuffix: SegmentFileSuffix;
   private fd: number;
   private _size: number;
   private _nextOffset: bigint;
@@ -97,7 +120,8 @@ export class Segment {
     timeIndex: TimeIndex,
     opts: SegmentOptions,
   ) {
-    this.logPath = segmentPath(dir, baseOffset, '.log');
+    this.fileSuffix = opts.fileSuffix ?? '';
+    this.logPath = segmentPath(dir, baseOffset, '.log', this.fileSuffix);
     this.fd = fd;
     this._size = size;
     this._nextOffset = baseOffset;
@@ -110,15 +134,16 @@ export class Segment {
 
   /** Creates a new, empty segment. Refuses to overwrite an existing non-empty .log. */
   static create(dir: string, baseOffset: bigint, opts: SegmentOptions): Segment {
-    const logPath = segmentPath(dir, baseOffset, '.log');
+    const suffix = opts.fileSuffix ?? '';
+    const logPath = segmentPath(dir, baseOffset, '.log', suffix);
     const fd = io(() => fs.openSync(logPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644), 'open', logPath);
     const size = io(() => fs.fstatSync(fd).size, 'stat', logPath);
     if (size !== 0) {
       fs.closeSync(fd);
       throw new StrataError('STORAGE_IO', `cannot create segment ${logPath}: it exists and holds ${size} bytes`);
     }
-    const { index } = OffsetIndex.open(segmentPath(dir, baseOffset, '.index'), 0);
-    const { index: timeIndex } = TimeIndex.open(segmentPath(dir, baseOffset, '.timeindex'), 0);
+    const { index } = OffsetIndex.open(segmentPath(dir, baseOffset, '.index', suffix), 0);
+    const { index: timeIndex } = TimeIndex.open(segmentPath(dir, baseOffset, '.timeindex', suffix), 0);
     const seg = new Segment(dir, baseOffset, fd, 0, index, timeIndex, opts);
     // Leftover index files of the same name would be meaningless: start them empty.
     seg.offsetIndex.beginRebuild();
@@ -130,15 +155,16 @@ export class Segment {
 
   /** Opens an existing segment, checking and repairing it as `recovery` says. */
   static open(dir: string, baseOffset: bigint, recovery: SegmentRecovery, opts: SegmentOptions): Segment {
-    const logPath = segmentPath(dir, baseOffset, '.log');
+    const suffix = opts.fileSuffix ?? '';
+    const logPath = segmentPath(dir, baseOffset, '.log', suffix);
     const fd = io(() => fs.openSync(logPath, fs.constants.O_RDWR), 'open', logPath);
     const size = io(() => fs.fstatSync(fd).size, 'stat', logPath);
     if (size > INT32_MAX) {
       fs.closeSync(fd);
       throw new StrataError('STORAGE_IO', `segment ${logPath} is ${size} bytes, more than a segment may hold`);
     }
-    const oi = OffsetIndex.open(segmentPath(dir, baseOffset, '.index'), size);
-    const ti = TimeIndex.open(segmentPath(dir, baseOffset, '.timeindex'), size);
+    const oi = OffsetIndex.open(segmentPath(dir, baseOffset, '.index', suffix), size);
+    const ti = TimeIndex.open(segmentPath(dir, baseOffset, '.timeindex', suffix), size);
     const seg = new Segment(dir, baseOffset, fd, size, oi.index, ti.index, opts);
     if (recovery === 'full') {
       seg.recover('unclean shutdown');
@@ -201,7 +227,7 @@ export class Segment {
    */
   append(
     buf: Buffer,
-    batches: ReadonlyArray<{ size: number; lastOffsetDelta: number; maxTimestamp: bigint }>,
+    batches: ReadonlyArray<AppendedBatch>,
     firstOffset: bigint,
     maxTimestampOverride?: bigint,
   ): void {
@@ -214,6 +240,7 @@ export class Segment {
       let pos = start;
       let offset = firstOffset;
       for (const b of batches) {
+        if (b.baseOffset !== undefined) offset = b.baseOffset;
         this.track(pos, b.size, offset, maxTimestampOverride ?? b.maxTimestamp);
         pos += b.size;
         offset += BigInt(b.lastOffsetDelta) + 1n;
@@ -522,7 +549,7 @@ export class Segment {
   deleteFiles(): void {
     this.close();
     for (const ext of SEGMENT_FILE_EXTS) {
-      const file = segmentPath(this.dir, this.baseOffset, ext);
+      const file = segmentPath(this.dir, this.baseOffset, ext, this.fileSuffix);
       io(() => fs.rmSync(file, { force: true }), 'delete', file);
     }
   }

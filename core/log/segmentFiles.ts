@@ -11,6 +11,14 @@ import { StrataError } from '../common/errors';
  *   00000000000000001234.log         next segment: its first offset is 1234
  *   log-start-offset                 the log start offset, when DeleteRecords moved it past the first segment's base
  *   clean-shutdown                   present only between a clean close and the next open
+ *   cleaner-offset-checkpoint        compacted topics: where the cleaner's dirty section starts
+ *
+ * While the log cleaner replaces segments, a segment file name may carry one more suffix (see
+ * segmentSwap.ts for the protocol and its recovery):
+ *
+ *   00000000000000000000.log.cleaned the cleaner's output, still being written (never trusted)
+ *   00000000000000000000.log.swap    the cleaner's output, committed: it replaces the .deleted files
+ *   00000000000000000000.log.deleted a segment being replaced (restored if no .log.swap exists)
  *
  * The 20-digit zero padding makes `ls` order equal offset order (Kafka's convention).
  */
@@ -18,15 +26,23 @@ export type SegmentFileExt = '.log' | '.index' | '.timeindex';
 
 export const SEGMENT_FILE_EXTS: readonly SegmentFileExt[] = ['.log', '.index', '.timeindex'];
 
+/** Suffixes of the segment files the log cleaner writes, commits and replaces. */
+export type CleanerFileSuffix = '.cleaned' | '.swap' | '.deleted';
+/** '' for a live segment file. */
+export type SegmentFileSuffix = '' | CleanerFileSuffix;
+
 /** Kafka offsets are signed 64-bit; a base offset is never negative. */
 const MAX_OFFSET = (1n << 63n) - 1n;
 const DIGITS = 20;
 const NAME_RE = /^(\d{20})(\.log|\.index|\.timeindex)$/;
+const CLEANER_NAME_RE = /^(\d{20})(\.log|\.index|\.timeindex)(\.cleaned|\.swap|\.deleted)$/;
 
 /** Holds the persisted log start offset (see checkpointFiles.ts). */
 export const LOG_START_OFFSET_FILE = 'log-start-offset';
 /** Written by a clean close, removed on open (see checkpointFiles.ts). */
 export const CLEAN_SHUTDOWN_FILE = 'clean-shutdown';
+/** The log cleaner's first dirty offset and pending delete horizon (see checkpointFiles.ts). */
+export const CLEANER_CHECKPOINT_FILE = 'cleaner-offset-checkpoint';
 
 export function segmentFileName(baseOffset: bigint, ext: SegmentFileExt): string {
   if (baseOffset < 0n || baseOffset > MAX_OFFSET) {
@@ -44,6 +60,15 @@ export function parseSegmentFileName(name: string): { baseOffset: bigint; ext: S
   return { baseOffset, ext: m[2] as SegmentFileExt };
 }
 
-export function segmentPath(dir: string, baseOffset: bigint, ext: SegmentFileExt): string {
-  return path.join(dir, segmentFileName(baseOffset, ext));
+/** Inverse of `segmentFileName(...) + suffix` for the cleaner's suffixes; null for anything else. */
+export function parseCleanerFileName(name: string): { baseOffset: bigint; ext: SegmentFileExt; suffix: CleanerFileSuffix } | null {
+  const m = CLEANER_NAME_RE.exec(name);
+  if (m === null) return null;
+  const baseOffset = BigInt(m[1]);
+  if (baseOffset > MAX_OFFSET) return null;
+  return { baseOffset, ext: m[2] as SegmentFileExt, suffix: m[3] as CleanerFileSuffix };
+}
+
+export function segmentPath(dir: string, baseOffset: bigint, ext: SegmentFileExt, suffix: SegmentFileSuffix = ''): string {
+  return path.join(dir, segmentFileName(baseOffset, ext) + suffix);
 }

@@ -1,5 +1,5 @@
 import { isStrataError } from '../../core/common/errors';
-import { DEFAULT_LOG_CONFIG, effectiveLogConfig, LogConfig } from '../../core/log/logConfig';
+import { DEFAULT_LOG_CONFIG, effectiveCompactionConfig, effectiveLogConfig, LogConfig } from '../../core/log/logConfig';
 
 describe('effectiveLogConfig', () => {
   it('turns Kafka\'s Long.MAX_VALUE "never" into Infinity, as a number or a bigint', () => {
@@ -38,6 +38,40 @@ describe('effectiveLogConfig', () => {
         err = e;
       }
       expect([b, isStrataError(err, 'CONFIG_INVALID')]).toEqual([b, true]);
+    }
+  });
+});
+
+describe('effectiveCompactionConfig', () => {
+  it("fills Kafka's defaults and turns Long.MAX_VALUE into Infinity", () => {
+    expect(effectiveCompactionConfig({ cleanupPolicy: ['delete'] })).toEqual({
+      compact: false,
+      deleteRetentionMs: 86400000,
+      minCleanableDirtyRatio: 0.5,
+      minCompactionLagMs: 0,
+      maxCompactionLagMs: Infinity,
+    });
+    expect(effectiveCompactionConfig({ cleanupPolicy: ['compact', 'delete'], maxCompactionLagMs: 9223372036854775807n, deleteRetentionMs: 10n })).toMatchObject({
+      compact: true,
+      deleteRetentionMs: 10,
+      maxCompactionLagMs: Infinity,
+    });
+  });
+
+  it('rejects values the cleaner cannot work with', () => {
+    for (const bad of [
+      { cleanupPolicy: ['compact', 'shred'] as never },
+      { cleanupPolicy: ['compact'] as const, minCleanableDirtyRatio: 1.5 },
+      { cleanupPolicy: ['compact'] as const, deleteRetentionMs: -1 },
+      { cleanupPolicy: ['compact'] as const, maxCompactionLagMs: 0 },
+    ]) {
+      let err: unknown;
+      try {
+        effectiveCompactionConfig(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(isStrataError(err, 'CONFIG_INVALID')).toBe(true);
     }
   });
 });
