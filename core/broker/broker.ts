@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLogger, type Logger } from '../common/logger';
 import type { BrokerConfig } from '../config/brokerConfig';
-import { brokerConfigEntry, parseListeners } from '../config/brokerConfig';
+import { parseListeners } from '../config/brokerConfig';
+import { LogCleaner } from '../log/logCleaner';
 import { openMetadataStore } from '../meta/url';
 import type { MetadataStore } from '../meta/metadataStore';
 import { openObjectStore } from '../tier/url';
@@ -40,15 +41,12 @@ const HOUSEKEEPING_INTERVAL_MS = 1000;
  * `start` resolves once the listener is bound; `stop` closes connections, flushes and closes
  * every log, then the store.
  */
-/** log.retention.check.interval.ms: how often segments past retention.ms / retention.bytes are deleted. */
-function retentionCheckIntervalMs(config: BrokerConfig): number {
-  const name = 'log.retention.check.interval.ms';
-  return Number(config.explicitValues[name] ?? brokerConfigEntry(name)?.default ?? 300000);
-}
-
 export class Broker {
   private housekeeping: NodeJS.Timeout | null = null;
   private nextRetentionCheck = 0;
+  private nextCleanerCheck = 0;
+  /** The log cleaner (compaction), or null when log.cleaner.enable=false. */
+  private cleaner: LogCleaner | null = null;
 
   private constructor(
     readonly context: BrokerContext,
@@ -138,6 +136,13 @@ export class Broker {
       advertised.host = advertisedListener?.host || (bound.host === '0.0.0.0' || bound.host === '' ? '127.0.0.1' : bound.host);
       advertised.port = advertisedListener && advertisedListener.port !== 0 ? advertisedListener.port : bound.port;
       const broker = new Broker(context, server, store, objects, bound);
+      if (config.logCleanerEnable) {
+        broker.cleaner = new LogCleaner({
+          dedupeBufferBytes: config.logCleanerDedupeBufferSize,
+          loadFactor: config.logCleanerIoBufferLoadFactor,
+          logger: logger.child('log-cleaner'),
+        });
+      }
       broker.housekeeping = setInterval(() => broker.tick(), HOUSEKEEPING_INTERVAL_MS);
       broker.housekeeping.unref();
       logger.info(
@@ -155,9 +160,14 @@ export class Broker {
   private tick(): void {
     const now = Date.now();
     const checkRetention = now >= this.nextRetentionCheck;
-    if (checkRetention) this.nextRetentionCheck = now + retentionCheckIntervalMs(this.context.config);
+    const config = this.context.config;
+    if (checkRetention) this.nextRetentionCheck = now + config.logRetentionCheckIntervalMs;
+    const checkCleaner = this.cleaner !== null && now >= this.nextCleanerCheck;
+    if (checkCleaner) this.nextCleanerCheck = now + config.logCleanerBackoffMs;
     for (const t of this.context.topics.list()) {
-      const deletes = t.config.values['cleanup.policy'].includes('delete');
+      const v = t.config.values;
+      const deletes = v['cleanup.policy'].includes('delete');
+      const compacts = v['cleanup.policy'].includes('compact');
       for (let p = 0; p < t.partitions.length; p++) {
         const log = t.partitions[p];
         try {
@@ -165,6 +175,16 @@ export class Broker {
           if (checkRetention && deletes) {
             const deleted = log.deleteRetentionBreachedSegments(now);
             if (deleted > 0) this.context.logger.info(`${t.name}-${p}: deleted ${deleted} segment(s) past retention; log start offset ${log.logStartOffset}`);
+          }
+          if (checkCleaner && compacts) {
+            // Runs on a worker thread; never rejects (failures are logged by the cleaner).
+            void this.cleaner!.cleanIfNeeded(log, {
+              cleanupPolicy: v['cleanup.policy'],
+              deleteRetentionMs: v['delete.retention.ms'],
+              minCleanableDirtyRatio: v['min.cleanable.dirty.ratio'],
+              minCompactionLagMs: v['min.compaction.lag.ms'],
+              maxCompactionLagMs: v['max.compaction.lag.ms'],
+            });
           }
         } catch (e) {
           this.context.logger.warn(`housekeeping ${t.name}: ${(e as Error).message}`);
@@ -181,6 +201,7 @@ export class Broker {
     // One turn of the event loop, so those answers are written before connections are destroyed.
     await new Promise<void>((resolve) => setImmediate(resolve));
     await this.server.close();
+    await this.cleaner?.close();
     await this.context.topics.close();
     await this.objects.close();
     await this.store.close();

@@ -87,6 +87,11 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
   entry('kafka', 'offsets.retention.check.interval.ms', 'long', '600000', atLeast(1), 'How often the group coordinator looks for expired offsets.'),
   entry('kafka', 'offset.metadata.max.bytes', 'int', '4096', atLeast(0), 'Longest metadata string an offset commit may carry (OFFSET_METADATA_TOO_LARGE beyond it).'),
   entry('kafka', 'group.max.size', 'int', '2147483647', atLeast(1), 'Most members a consumer group may have (GROUP_MAX_SIZE_REACHED beyond it).'),
+  entry('kafka', 'log.retention.check.interval.ms', 'long', '300000', atLeast(1), 'How often closed segments past retention.ms / retention.bytes are looked for and deleted.'),
+  entry('kafka', 'log.cleaner.enable', 'boolean', 'true', undefined, 'Whether the log cleaner compacts topics whose cleanup.policy includes compact.'),
+  entry('kafka', 'log.cleaner.backoff.ms', 'long', '15000', atLeast(0), 'How often the cleaner looks for compacted partitions that are due for cleaning.'),
+  entry('kafka', 'log.cleaner.dedupe.buffer.size', 'long', '134217728', atLeast(0), 'Memory for the cleaner\'s key → offset map (bounds how much of a log one pass can deduplicate).'),
+  entry('kafka', 'log.cleaner.io.buffer.load.factor', 'double', '0.9', undefined, 'How full the cleaner\'s offset map may get before a pass stops.'),
   entry('strata', 'metadata', 'string', 'embedded:', undefined,
     'Metadata store URL: embedded:PATH (default embedded: = <log.dirs>/meta) or dynamodb://TABLE_PREFIX.'),
   entry('strata', 'object.store', 'string', 'file:', undefined,
@@ -106,8 +111,6 @@ const IGNORED: [string, ConfigEntry['type'], string | null][] = [
   ['offsets.topic.num.partitions', 'int', '50'],
   ['transaction.state.log.replication.factor', 'short', '3'],
   ['transaction.state.log.min.isr', 'int', '2'],
-  ['log.retention.check.interval.ms', 'long', '300000'],
-  ['log.cleaner.enable', 'boolean', 'true'],
   ['log.cleaner.threads', 'int', '1'],
   ['zookeeper.connect', 'string', null],
   ['zookeeper.connection.timeout.ms', 'int', null],
@@ -162,6 +165,11 @@ export interface BrokerConfig {
   offsetsRetentionCheckIntervalMs: number;
   offsetMetadataMaxBytes: number;
   groupMaxSize: number;
+  logRetentionCheckIntervalMs: number;
+  logCleanerEnable: boolean;
+  logCleanerBackoffMs: number;
+  logCleanerDedupeBufferSize: number;
+  logCleanerIoBufferLoadFactor: number;
   /** Metadata store URL (see core/meta/url.ts). */
   metadata: string;
   /** Object store URL (see core/tier/url.ts). */
@@ -344,6 +352,11 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
     offsetsRetentionCheckIntervalMs: int('offsets.retention.check.interval.ms'),
     offsetMetadataMaxBytes: int('offset.metadata.max.bytes'),
     groupMaxSize: int('group.max.size'),
+    logRetentionCheckIntervalMs: int('log.retention.check.interval.ms'),
+    logCleanerEnable: get('log.cleaner.enable') as boolean,
+    logCleanerBackoffMs: int('log.cleaner.backoff.ms'),
+    logCleanerDedupeBufferSize: int('log.cleaner.dedupe.buffer.size'),
+    logCleanerIoBufferLoadFactor: get('log.cleaner.io.buffer.load.factor') as number,
     metadata: get('metadata') as string,
     objectStore: get('object.store') as string,
     explicitValues,

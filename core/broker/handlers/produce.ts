@@ -16,6 +16,7 @@ import type { ProduceResponse, PartitionProduceResponse } from '../../protocol/g
 import { ErrorCode } from '../../protocol/errorCodes';
 import { toKafkaErrorCode } from '../../common/errors';
 import { validateRecords } from '../../log/recordBatch';
+import { validateRecordKeysForCompaction } from '../../log/compactedTopicValidation';
 import type { ApiHandler, RequestContext } from './types';
 
 const LEADER_EPOCH = 0;
@@ -52,6 +53,11 @@ export const produceHandler: ApiHandler<ProduceRequest, ProduceResponse> = {
           if (!records || records.length === 0) return partitionError(pd.index, ErrorCode.CORRUPT_MESSAGE, 'Produce request has no record batch');
           const validated = validateRecords(records, { maxMessageBytes: Number(topic.config.values['max.message.bytes']) });
           if (!validated.ok) return partitionError(pd.index, validated.errorCode, validated.message);
+          if (topic.config.values['cleanup.policy'].includes('compact')) {
+            // Kafka refuses keyless records on compacted topics (INVALID_RECORD).
+            const keys = validateRecordKeysForCompaction(records, validated.batches);
+            if (!keys.ok) return partitionError(pd.index, keys.errorCode, keys.message);
+          }
           try {
             const r = log.append(records, { leaderEpoch: LEADER_EPOCH, validated });
             return {
