@@ -294,7 +294,11 @@ export class GroupConsumer {
    * background; the next poll picks it up) or the wait was aborted.
    */
   private async rebalance(deadline: number, signal: AbortSignal | undefined): Promise<boolean> {
-    this.pendingJoin ??= this.startJoin();
+    if (this.pendingJoin === null) {
+      this.pendingJoin = this.startJoin();
+      // Awaited below or by a later poll; never an unhandled rejection meanwhile.
+      this.pendingJoin.catch(() => undefined);
+    }
     let result;
     try {
       result = await raceWait(this.pendingJoin, deadline - Date.now(), signal, (wake) => (this.wake = wake));
@@ -346,6 +350,9 @@ export class GroupConsumer {
         this.positions.set(key(tp.topic, tp.partition), { ...tp, offset });
         this.lastCommitted.set(key(tp.topic, tp.partition), offset);
       }
+    }
+    if (this.opts.logger?.debugEnabled) {
+      this.opts.logger.debug(`group '${this.groupId}': resuming at committed offsets ${committed.map((c) => `${c.topic}-${c.partition}@${c.offset}`).join(', ') || '(none)'}`);
     }
     await this.resetPositions(reset, 'no committed offset');
   }

@@ -123,12 +123,18 @@ describe('strata console-consumer', () => {
     expect(await running).toEqual({ code: 0, stdout: 'a\n', stderr: 'Processed a total of 1 messages\n' });
   });
 
-  it('rejects --group (consumer groups come later) and bad offsets as usage errors', async () => {
-    const g = await consume('--group', 'g1');
+  it('rejects bad group options and bad offsets as usage errors', async () => {
+    const g = await consume('--group', 'g1', '--partition', '0');
     expect(g.code).toBe(2);
-    expect(g.stderr.split('\n')[0]).toBe(
-      'strata console-consumer: --group is not supported yet: consumer groups arrive with the next release. Read partitions directly with --from-beginning, or --partition P --offset O.',
+    expect(g.stderr.split('\n')[0]).toBe('strata console-consumer: Options group and partition cannot be specified together.');
+    expect((await consume('--group', 'g1', '--consumer-property', 'group.id=g2')).stderr.split('\n')[0]).toContain("Detected group ids: 'g1', 'g2'");
+    expect((await consume('--group', 'g1', '--from-beginning', '--consumer-property', 'auto.offset.reset=latest')).stderr.split('\n')[0]).toContain(
+      "Can't simultaneously specify --from-beginning and 'auto.offset.reset=latest'",
     );
+    expect((await consume('--group', 'g1', '--consumer-property', 'partition.assignment.strategy=sticky')).stderr.split('\n')[0]).toContain(
+      "unknown partition.assignment.strategy 'sticky'",
+    );
+    expect((await consume('--consumer-property', 'enable.auto.commit=false')).stderr.split('\n')[0]).toContain('--consumer-property enable.auto.commit needs a consumer group (--group)');
     expect((await consume('--offset', '5')).stderr.split('\n')[0]).toContain('--offset needs --partition');
     expect((await consume('--partition', '0', '--offset', '-3')).stderr.split('\n')[0]).toContain("--offset must be a non-negative number, earliest or latest, got '-3'");
     expect((await consume('--partition', '0', '--offset', '1', '--from-beginning')).code).toBe(2);
