@@ -6,6 +6,7 @@ import { acquireDirLock, type DirLock } from './dirLock';
 import { encodeFrame, scanFrames } from './frames';
 import { decodeKvValue, encodeKvValue, type KvValue } from './json';
 import { checkExpectedVersion, checkKey, compareKeys, type KvEntry, type VersionedKv } from './versionedKv';
+import { fsyncDir } from '../common/fsync';
 
 /**
  * The embedded, durable VersionedKv: a single-node store in one directory, for running
@@ -399,15 +400,6 @@ async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
   while (off < buf.length) {
     const { bytesWritten } = await fh.write(buf, off, buf.length - off);
     off += bytesWritten;
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

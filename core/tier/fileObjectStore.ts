@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { StrataError } from '../common/errors';
 import { checkObjectKey, checkRange, compareUtf8, type ByteRange, type ObjectInfo, type ObjectStore } from './objectStore';
+import { fsyncDir } from '../common/fsync';
 
 /**
  * The object store as a local folder: key "a/b/c" is the file <root>/a/b/c. Used for
@@ -262,15 +263,6 @@ async function isFile(p: string): Promise<boolean> {
     return (await fs.stat(p)).isFile();
   } catch {
     return false;
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 
