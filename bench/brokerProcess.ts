@@ -15,10 +15,18 @@ export interface RunningBroker {
   stop(timeoutMs?: number): Promise<number | null>;
   /** The last 256 KiB the broker printed, for error reports. */
   output(): string;
+  /**
+   * Calls `listener` with every complete line the broker prints from now on (stdout and stderr,
+   * without the newline), in order; returns the unsubscribe function. The consumer-group
+   * measurements read the coordinator's state-transition lines this way.
+   */
+  onLine(listener: (line: string) => void): () => void;
 }
 
 const READY_RE = /listening on PLAINTEXT:\/\/(\[[^\]]*\]|[^\s:/]+):(\d+)/;
 const OUTPUT_TAIL_CHARS = 256 * 1024;
+/** Longest partial line kept while waiting for its newline: broker lines are far shorter. */
+const MAX_LINE_CHARS = 64 * 1024;
 const SETPRIV = '/usr/bin/setpriv';
 
 export async function startBenchBroker(
@@ -37,30 +45,40 @@ export async function startBenchBroker(
     : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
 
   let tail = '';
-  let pending = '';
   let bootstrap: string | null = null;
   let onReady: (() => void) | null = null;
+  const lineListeners = new Set<(line: string) => void>();
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let hasExited = false;
   void exited.then(() => (hasExited = true));
 
-  const onText = (text: string): void => {
-    tail = (tail + text).slice(-OUTPUT_TAIL_CHARS);
-    if (bootstrap !== null) return;
-    pending = (pending + text).slice(-64 * 1024);
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const m = READY_RE.exec(pending.slice(0, nl));
-      pending = pending.slice(nl + 1);
+  const onLine = (line: string): void => {
+    if (bootstrap === null) {
+      const m = READY_RE.exec(line);
       if (m) {
         bootstrap = `${m[1]}:${m[2]}`;
         onReady?.();
-        return;
       }
     }
+    for (const l of lineListeners) l(line);
   };
-  child.stdout!.setEncoding('utf8').on('data', onText);
-  child.stderr!.setEncoding('utf8').on('data', onText);
+  // stdout and stderr are split into lines separately: their chunks interleave arbitrarily.
+  const lineSplitter = (): ((text: string) => void) => {
+    let pending = '';
+    return (text) => {
+      tail = (tail + text).slice(-OUTPUT_TAIL_CHARS);
+      pending += text;
+      let start = 0;
+      let nl: number;
+      while ((nl = pending.indexOf('\n', start)) >= 0) {
+        onLine(pending.slice(start, nl));
+        start = nl + 1;
+      }
+      pending = pending.slice(start).slice(-MAX_LINE_CHARS);
+    };
+  };
+  child.stdout!.setEncoding('utf8').on('data', lineSplitter());
+  child.stderr!.setEncoding('utf8').on('data', lineSplitter());
 
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -81,6 +99,10 @@ export async function startBenchBroker(
     pid: child.pid!,
     bootstrap: bootstrap!,
     output: () => tail,
+    onLine(listener) {
+      lineListeners.add(listener);
+      return () => lineListeners.delete(listener);
+    },
     async stop(timeoutMs = 15_000): Promise<number | null> {
       if (hasExited) return exited;
       child.kill('SIGTERM');

@@ -248,6 +248,28 @@ export class ConsumeVerifier {
   }
 }
 
+/**
+ * The kcat consumer command. Plain (`-C -p 0 -o 0`): librdkafka's legacy consumer reads
+ * partition 0 directly from offset 0 (the benchmark's topics are new, so 0 is the beginning).
+ * With a group id (`-G`): librdkafka's KafkaConsumer joins the group, is assigned the topic's
+ * partitions by the coordinator and starts at the group's committed offsets
+ * (`auto.offset.reset=earliest` where there are none). `-e` exits once every partition read
+ * reached its end (with `-G`, kcat then commits and leaves the group). Same fetch settings and
+ * output format either way.
+ *
+ * Absolute or committed offsets, never `-o beginning`: for a logical offset librdkafka 2.0.2
+ * first sends ListOffsets, sometimes before its broker thread has taken the partition over, and
+ * then retries only after a fixed 500 ms ("no current leader for partition: (re)starting offset
+ * query timer"). That client-side race hit about one consume run in ten (plain or group): half a
+ * second of idle time in a phase of a second or less.
+ */
+export function consumeCommand(bootstrap: string, topic: string, groupId?: string): string[] {
+  const common = ['-e', ...propArgs(CONSUME_PROPS), '-f', '%o %S\\n'];
+  return groupId === undefined
+    ? ['-C', '-b', bootstrap, '-t', topic, '-p', '0', '-o', '0', ...common]
+    : ['-b', bootstrap, '-G', groupId, '-X', 'auto.offset.reset=earliest', ...common, topic];
+}
+
 export async function consumePhase(opts: {
   name: string;
   bootstrap: string;
@@ -256,8 +278,13 @@ export async function consumePhase(opts: {
   recordSize: number;
   brokerPid: number;
   timeoutMs: number;
+  /**
+   * Consume as a member of this consumer group instead of reading partition 0 directly, from the
+   * group's committed offsets (commit offset 0 first to read everything; see consumeCommand).
+   */
+  groupId?: string;
 }): Promise<PhaseResult> {
-  const command = ['-C', '-b', opts.bootstrap, '-t', opts.topic, '-p', '0', '-o', 'beginning', '-e', ...propArgs(CONSUME_PROPS), '-f', '%o %S\\n'];
+  const command = consumeCommand(opts.bootstrap, opts.topic, opts.groupId);
   const verifier = new ConsumeVerifier(opts.recordSize);
   const sampler = new UsageSampler(opts.brokerPid);
   const io = new IoStallMeter();

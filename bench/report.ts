@@ -1,9 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import type { GroupConsumeResult } from './groupConsume';
 import { QuietResult } from './ioPressure';
 import { Throughput } from './limits';
 import { PhaseResult } from './kcatPhases';
-import { MB, fixed, grouped, sizeLabel } from './units';
+import type { RebalanceResult } from './rebalance';
+import { MB, fixed, grouped, median, sizeLabel } from './units';
 
 /**
  * Turns measurements into the printed table, the PASS/MISS lines against the product targets, and
@@ -15,6 +17,10 @@ export const TARGETS = {
   produceRecordsPerSec: 1_000_000, // 100-byte records, 1 partition, acks=1
   consumeRecordsPerSec: 2_000_000, // 100-byte records, 1 partition
   brokerRssBytes: 300 * MB,
+  /** Leave → Stable again, minus the client's heartbeat interval (which no broker can beat). */
+  rebalanceBeyondClientMs: 500,
+  /** Consuming through a consumer group ÷ reading the partition directly, 100-byte records. */
+  groupConsumeRatio: 0.9,
 };
 
 export interface Limits {
@@ -22,6 +28,13 @@ export interface Limits {
   diskFsync?: Throughput;
   loopbackNode?: Throughput;
   loopbackPython?: Throughput;
+}
+
+/** The consumer-group measurements (absent from runs made before they existed). */
+export interface GroupResults {
+  rebalance: RebalanceResult[];
+  /** null when it did not run (e.g. the 100 B produce phase failed: nothing to consume). */
+  consume: GroupConsumeResult | null;
 }
 
 export interface BenchResults {
@@ -42,6 +55,7 @@ export interface BenchResults {
   warmup: PhaseResult[];
   /** The waits for disk I/O to go quiet before timing (see ioPressure.ts). */
   settle: Array<QuietResult & { when: string }>;
+  groups?: GroupResults;
   /** Conditions that may have lowered the numbers without invalidating them. */
   warnings: string[];
   /** Problems that make the run untrustworthy; non-empty ⇒ exit code 1. */
@@ -101,12 +115,46 @@ export function evaluateTargets(r: BenchResults): TargetOutcome[] {
       actual: peak === null ? 'not measured' : `${fixed(peak / MB)} MB`,
       pass: peak === null ? null : peak <= TARGETS.brokerRssBytes,
     },
+    ...(r.groups ? groupTargets(r.groups) : []),
   ];
+}
+
+function groupTargets(g: GroupResults): TargetOutcome[] {
+  const out: TargetOutcome[] = [];
+  const rebalanceName = (members: number | string): string => `rebalance after a clean leave, ${members} kafkajs members`;
+  if (g.rebalance.length === 0) out.push({ name: rebalanceName('N'), target: 'measured', actual: 'not measured (see the errors)', pass: null });
+  for (const rb of g.rebalance) {
+    const measured = rb.ok && rb.medianMs !== null && rb.medianBeyondClientMs !== null;
+    out.push({
+      name: rebalanceName(rb.members),
+      target: `≤ ${TARGETS.rebalanceBeyondClientMs} ms beyond the client's heartbeat interval (${rb.heartbeatIntervalMs} ms)`,
+      actual: measured
+        ? `${fixed(rb.medianBeyondClientMs!, 0)} ms beyond (leave → Stable ${fixed(rb.medianMs!, 0)} ms, median of ${rb.samples.length})`
+        : `not measured (${(rb.error ?? 'did not run').split('\n')[0]})`,
+      pass: measured ? rb.medianBeyondClientMs! <= TARGETS.rebalanceBeyondClientMs : null,
+    });
+  }
+  const c = g.consume;
+  const measured = c !== null && c.ok && c.ratio !== null;
+  out.push({
+    name: `consume through a group ÷ plain consume${c ? `, ${c.recordSize} B records` : ''}, 1 partition`,
+    target: `≥ ${fixed(TARGETS.groupConsumeRatio, 2)}`,
+    actual: measured
+      ? `${fixed(c.ratio!, 2)} (group ${grouped(c.groupRecordsPerSec!)} rec/s, plain ${grouped(c.plainRecordsPerSec!)} rec/s)`
+      : `not measured (${c === null ? 'did not run' : (c.errors[0] ?? 'no valid run').split('\n')[0]})`,
+    pass: measured ? c.ratio! >= TARGETS.groupConsumeRatio : null,
+  });
+  return out;
+}
+
+/** Every kcat phase that read or wrote records, for the RSS peak and the disturbance warnings. */
+export function allPhases(r: BenchResults): PhaseResult[] {
+  return [...r.phases, ...(r.groups?.consume?.plain ?? []), ...(r.groups?.consume?.group ?? [])];
 }
 
 /** The larger of the kernel's high-water mark and our own samples (either may be missing). */
 export function peakRss(r: BenchResults): number | null {
-  const candidates = [r.broker.peakRssBytes ?? 0, ...r.phases.map((p) => p.broker.peakRssBytes)];
+  const candidates = [r.broker.peakRssBytes ?? 0, ...allPhases(r).map((p) => p.broker.peakRssBytes)];
   const peak = Math.max(...candidates);
   return peak > 0 ? peak : null;
 }
@@ -119,6 +167,82 @@ function table(headers: string[], rows: string[][], rightAligned: Set<number>): 
       .join('  ')
       .trimEnd();
   return [fmt(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt)];
+}
+
+/** The kcat phase table: one row per phase, with ratios to the physical limits. */
+function phaseTable(phases: PhaseResult[], limits: Limits): string[] {
+  const rows = phases.map((p) => {
+    const ratios = Object.entries(ratiosFor(p, limits))
+      .map(([name, v]) => `${fixed(v, 3)} of ${name}`)
+      .join(', ');
+    return [
+      p.name,
+      grouped(p.expectedRecords),
+      p.ok ? fixed(p.seconds, 2) : '-',
+      p.ok ? grouped(p.recordsPerSec) : '-',
+      p.ok ? fixed(p.mbPerSec) : '-',
+      fixed(p.broker.cpuCores, 2),
+      p.client ? fixed(p.client.cpuCores, 2) : '-',
+      p.otherCpu ? fixed(p.otherCpu.otherCores + p.otherCpu.stealCores, 2) : '-',
+      p.ioStall === null ? '-' : `${fixed(p.ioStall * 100, 0)}%`,
+      `${fixed(p.broker.peakRssBytes / MB)} MB`,
+      p.ok ? ratios : `FAILED: ${(p.error ?? '').split('\n')[0]}`,
+    ];
+  });
+  return table(
+    ['phase', 'records', 'seconds', 'rec/s', 'MB/s', 'broker CPU', 'kcat CPU', 'other CPU', 'I/O stall', 'broker RSS', 'ratio to limit'],
+    rows,
+    new Set([1, 2, 3, 4, 5, 6, 7, 8, 9]),
+  );
+}
+
+const ms = (v: number | null): string => (v === null ? '-' : fixed(v, 0));
+
+function formatGroups(g: GroupResults, limits: Limits): string[] {
+  const out: string[] = [];
+  const first = g.rebalance[0];
+  out.push(
+    '',
+    'Consumer groups: rebalance after one member leaves cleanly (LeaveGroup), timed by the coordinator\'s log',
+    first
+      ? `(leave → Stable again; kafkajs members, heartbeatInterval ${first.heartbeatIntervalMs} ms, fetch max wait ${first.fetchMaxWaitMs} ms, ` +
+          `${first.partitions} partitions; "rejoin" = until every remaining member had sent JoinGroup)`
+      : '(not measured)',
+  );
+  if (g.rebalance.length > 0) {
+    const failed = g.rebalance.some((rb) => !rb.ok);
+    const rows = g.rebalance.map((rb) => {
+      const total = rb.samples.map((x) => x.leaveToStableMs);
+      const row = [
+        String(rb.members),
+        String(rb.samples.length),
+        ms(rb.medianMs),
+        ms(rb.medianBeyondClientMs),
+        ms(rb.ok ? median(rb.samples.map((x) => x.rejoinMs)) : null),
+        ms(total.length ? Math.min(...total) : null),
+        ms(total.length ? Math.max(...total) : null),
+        rb.formSeconds === null ? '-' : `${fixed(rb.formSeconds, 2)} s`,
+      ];
+      return failed ? [...row, rb.ok ? '' : `FAILED: ${(rb.error ?? '').split('\n')[0]}`] : row;
+    });
+    const headers = ['members', 'leaves', 'median ms', 'beyond heartbeat ms', 'rejoin ms', 'min ms', 'max ms', 'group formed in'];
+    out.push(...table(failed ? [...headers, 'error'] : headers, rows, new Set([0, 1, 2, 3, 4, 5, 6, 7])));
+  }
+  const c = g.consume;
+  out.push('', 'Consumer groups: consume through a group (kcat -G, new group each round) vs plain (kcat -C -p 0), same topic');
+  if (c === null) {
+    out.push('(not measured)');
+    return out;
+  }
+  out.push(...phaseTable([...c.plain, ...c.group], limits));
+  out.push(
+    `median rec/s: plain ${c.plainRecordsPerSec === null ? '-' : grouped(c.plainRecordsPerSec)}, ` +
+      `group ${c.groupRecordsPerSec === null ? '-' : grouped(c.groupRecordsPerSec)}, ` +
+      `group ÷ plain ${c.ratio === null ? '-' : fixed(c.ratio, 2)}`,
+    `broker CPU per record (median): plain ${fixed(c.plainBrokerMicrosPerRecord ?? NaN, 2)} µs, group ${fixed(c.groupBrokerMicrosPerRecord ?? NaN, 2)} µs; ` +
+      `group join (coordinator: first JoinGroup → Stable): ${ms(median(c.joins.map((j) => j.joinMs)))} ms median`,
+  );
+  return out;
 }
 
 export function formatReport(r: BenchResults): string {
@@ -151,31 +275,8 @@ export function formatReport(r: BenchResults): string {
     const w = r.warmup[0]!;
     out.push(`(after an unmeasured warm-up: ${grouped(w.expectedRecords)} × ${w.recordSize} B produced and consumed)`);
   }
-  const rows = r.phases.map((p) => {
-    const ratios = Object.entries(ratiosFor(p, r.limits))
-      .map(([name, v]) => `${fixed(v, 3)} of ${name}`)
-      .join(', ');
-    return [
-      p.name,
-      grouped(p.expectedRecords),
-      p.ok ? fixed(p.seconds, 2) : '-',
-      p.ok ? grouped(p.recordsPerSec) : '-',
-      p.ok ? fixed(p.mbPerSec) : '-',
-      fixed(p.broker.cpuCores, 2),
-      p.client ? fixed(p.client.cpuCores, 2) : '-',
-      p.otherCpu ? fixed(p.otherCpu.otherCores + p.otherCpu.stealCores, 2) : '-',
-      p.ioStall === null ? '-' : `${fixed(p.ioStall * 100, 0)}%`,
-      `${fixed(p.broker.peakRssBytes / MB)} MB`,
-      p.ok ? ratios : `FAILED: ${p.error ?? ''}`,
-    ];
-  });
-  out.push(
-    ...table(
-      ['phase', 'records', 'seconds', 'rec/s', 'MB/s', 'broker CPU', 'kcat CPU', 'other CPU', 'I/O stall', 'broker RSS', 'ratio to limit'],
-      rows,
-      new Set([1, 2, 3, 4, 5, 6, 7, 8, 9]),
-    ),
-  );
+  out.push(...phaseTable(r.phases, r.limits));
+  if (r.groups) out.push(...formatGroups(r.groups, r.limits));
 
   out.push('', 'Targets');
   for (const t of evaluateTargets(r)) {

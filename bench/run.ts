@@ -3,19 +3,24 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { startBenchBroker, RunningBroker } from './brokerProcess';
+import { compareGroupConsume } from './groupConsume';
+import { TransitionLog } from './groupTransitions';
 import { consumePhase, producePhase, PhaseResult } from './kcatPhases';
 import { waitForIoQuiet } from './ioPressure';
 import { diskWrite, loopbackNode, loopbackPython, Throughput } from './limits';
 import { writeRecordFile } from './records';
-import { formatReport, writeResultsJson, BenchResults, Limits } from './report';
+import { createGroupTopic, measureRebalance } from './rebalance';
+import { allPhases, formatReport, writeResultsJson, BenchResults, GroupResults, Limits } from './report';
 import { readMemory } from './rss';
 import { MiB, fixed, secondsSince, sizeLabel } from './units';
 
 /**
  * `npm run bench [-- --quick] [-- --override key=value ...]`
  *
- * One run measures the machine's limits, then kcat producing to and consuming from a freshly
- * started broker, and prints a table with ratios and PASS/MISS against the targets. Exit code 0
+ * One run measures kcat producing to and consuming from a freshly started broker, then consumer
+ * groups on the same broker (rebalance times with kafkajs members, kcat consuming through a group
+ * vs directly), then the machine's limits, and prints tables with ratios and PASS/MISS against
+ * the targets. Exit code 0
  * unless the run itself broke (see report.ts); results also go to bench/results/latest.json.
  */
 
@@ -27,6 +32,15 @@ interface Plan {
   workloads: Array<{ size: number; count: number }>;
   /** 100-byte records produced and consumed first, unmeasured, so JIT and topic creation are behind us. */
   warmup: number;
+  groups: {
+    /** Group sizes for the rebalance measurement, each on the same topic of `partitions` partitions. */
+    memberCounts: number[];
+    /** Leaves timed per group size (the report gives the median). */
+    leaves: number;
+    partitions: number;
+    /** Rounds of plain-then-group consumption of the 100 B workload's topic. */
+    consumeRounds: number;
+  };
 }
 
 const PLANS: Record<'full' | 'quick', Plan> = {
@@ -39,6 +53,7 @@ const PLANS: Record<'full' | 'quick', Plan> = {
       { size: 1024, count: 500_000 },
     ],
     warmup: 100_000,
+    groups: { memberCounts: [2, 10, 50], leaves: 5, partitions: 50, consumeRounds: 3 },
   },
   quick: {
     mode: 'quick',
@@ -49,10 +64,16 @@ const PLANS: Record<'full' | 'quick', Plan> = {
       { size: 1024, count: 50_000 },
     ],
     warmup: 20_000,
+    groups: { memberCounts: [2, 10, 50], leaves: 3, partitions: 50, consumeRounds: 3 },
   },
 };
 
 const PYTHON = '/usr/bin/python3';
+/**
+ * Broker configs the benchmark needs (a user's --override wins): the first rebalance of a new
+ * group would otherwise wait 3 s for more members, time spent forming groups that measures nothing.
+ */
+const BENCH_OVERRIDES: Record<string, string> = { 'group.initial.rebalance.delay.ms': '0' };
 /** A phase may take 20 s plus 1 s per 50,000 records; slower than that counts as broken, not slow. */
 const phaseTimeoutMs = (records: number): number => 20_000 + Math.ceil(records / 50_000) * 1000;
 
@@ -125,6 +146,7 @@ async function main(argv: string[]): Promise<number> {
     return parsed ? 2 : 0;
   }
   const plan = PLANS[parsed.quick ? 'quick' : 'full'];
+  const overrides = { ...BENCH_OVERRIDES, ...parsed.overrides };
   const root = repoRoot();
   const started = process.hrtime.bigint();
   const errors: string[] = [];
@@ -154,7 +176,7 @@ async function main(argv: string[]): Promise<number> {
       kernel: os.release(),
     },
     kcatVersion: kcat,
-    broker: { overrides: parsed.overrides, peakRssBytes: null, stopExitCode: undefined },
+    broker: { overrides, peakRssBytes: null, stopExitCode: undefined },
     limits: {},
     phases: [],
     warmup: [],
@@ -178,14 +200,18 @@ async function main(argv: string[]): Promise<number> {
     fs.mkdirSync(dataDir);
     const main = path.join(root, 'dist', 'core', 'cli', 'main.js');
     const broker: RunningBroker | undefined = await measure('starting the broker', errors, () =>
-      startBenchBroker(main, dataDir, parsed.overrides),
+      startBenchBroker(main, dataDir, overrides),
     );
     if (broker) {
       progress(`broker pid ${broker.pid} listening on ${broker.bootstrap}`);
+      // From the start: the coordinator's transition lines are the group measurements' clock.
+      const transitions = new TransitionLog(broker);
       try {
         await runPhases(broker, [warmup], results.warmup, errors, 'warm-up ');
         await runPhases(broker, files, results.phases, errors);
+        results.groups = await runGroupPhases(broker, transitions, plan, results.phases, errors);
       } finally {
+        transitions.close();
         results.broker.peakRssBytes = readMemory(broker.pid)?.hwmBytes ?? null;
         progress('stopping the broker…');
         results.broker.stopExitCode = await broker.stop();
@@ -214,7 +240,7 @@ async function main(argv: string[]): Promise<number> {
     process.removeListener('SIGTERM', onSignal);
   }
 
-  results.warnings.push(...disturbedPhases(results.phases));
+  results.warnings.push(...disturbedPhases(allPhases(results)));
   results.durationSeconds = secondsSince(started);
   process.stdout.write('\n' + formatReport(results));
   const json = path.join(root, 'bench', 'results', 'latest.json');
@@ -258,6 +284,60 @@ async function runPhases(
     phases.push(consumed);
     if (!consumed.ok) errors.push(`consume ${label}: ${consumed.error}`);
   }
+}
+
+/**
+ * The consumer-group measurements, on the broker the kcat phases used: rebalance times for each
+ * group size (kafkajs members in this process), then group vs plain consumption of the 100 B
+ * workload's topic (reused: it holds exactly the records the produce phase acknowledged).
+ */
+async function runGroupPhases(
+  broker: RunningBroker,
+  transitions: TransitionLog,
+  plan: Plan,
+  phases: PhaseResult[],
+  errors: string[],
+): Promise<GroupResults> {
+  const groups: GroupResults = { rebalance: [], consume: null };
+  const { memberCounts, leaves, partitions, consumeRounds } = plan.groups;
+  const topic = `bench-groups-${partitions}p`;
+  const created = await measure(`creating ${topic} with ${partitions} partitions`, errors, () =>
+    createGroupTopic(broker.bootstrap, topic, partitions).then(() => true),
+  );
+  if (created) {
+    for (const members of memberCounts) {
+      progress(`rebalance: group of ${members} kafkajs members, ${leaves} leaves…`);
+      const rb = await measureRebalance({
+        bootstrap: broker.bootstrap,
+        log: transitions,
+        topic,
+        partitions,
+        members,
+        repeats: leaves,
+        groupId: `bench-rebalance-${members}`,
+      });
+      groups.rebalance.push(rb);
+      if (!rb.ok) errors.push(`${rb.name}: ${rb.error}`);
+    }
+  }
+
+  const source = phases.find((p) => p.kind === 'produce' && p.recordSize === 100 && p.ok);
+  if (source) {
+    const consume = await compareGroupConsume({
+      bootstrap: broker.bootstrap,
+      brokerPid: broker.pid,
+      log: transitions,
+      topic: source.topic,
+      records: source.expectedRecords,
+      recordSize: source.recordSize,
+      rounds: consumeRounds,
+      timeoutMs: phaseTimeoutMs(source.expectedRecords),
+      progress,
+    });
+    groups.consume = consume;
+    errors.push(...consume.errors);
+  }
+  return groups;
 }
 
 /** Phases that had noticeably less machine than the table suggests. */

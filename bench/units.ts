@@ -32,3 +32,11 @@ export function sizeLabel(bytes: number): string {
   if (bytes >= MB) return `${fixed(bytes / MB)} MB`;
   return `${bytes} B`;
 }
+
+/** The median of `values` (mean of the middle two for an even count); null for none. */
+export function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}

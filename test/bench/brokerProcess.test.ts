@@ -3,6 +3,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { startBenchBroker } from '../../bench/brokerProcess';
+import { waitFor } from '../helpers/waitFor';
 
 // The same stand-in the test helpers use: the broker's process contract without Kafka.
 const FAKE = path.join(__dirname, '..', 'helpers', 'fixtures', 'fakeBroker.js');
@@ -22,6 +23,33 @@ describe('startBenchBroker', () => {
     expect(fs.readFileSync(path.join(dir, 'starts'), 'utf8')).toContain('--override num.partitions=1');
     expect(await b.stop()).toBe(0);
     expect(b.output()).toContain('SIGTERM received');
+  });
+
+  it('hands every later output line to onLine subscribers, whole and in order', async () => {
+    // A broker that prints lines in pieces, on stdout and stderr, after its ready line.
+    const main = path.join(dir, 'chatty.js');
+    fs.writeFileSync(
+      main,
+      `const net = require('net');
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        console.log('listening on PLAINTEXT://127.0.0.1:' + s.address().port);
+        process.stdin.resume();
+        setTimeout(() => {
+          process.stdout.write('first li');
+          setTimeout(() => { process.stdout.write('ne\\nsecond line\\nthi'); process.stderr.write('on stderr\\n'); }, 50);
+          setTimeout(() => process.stdout.write('rd line\\n'), 100);
+        }, 200);
+      });
+      process.on('SIGTERM', () => process.exit(0));`,
+    );
+    const b = await startBenchBroker(main, dir, {});
+    const lines: string[] = [];
+    const unsubscribe = b.onLine((l) => lines.push(l));
+    await waitFor(() => lines.length >= 4, { timeoutMs: 15_000, message: `4 lines, got ${JSON.stringify(lines)}` });
+    unsubscribe();
+    expect(lines.filter((l) => l !== 'on stderr')).toEqual(['first line', 'second line', 'third line']);
+    expect(lines).toContain('on stderr');
+    expect(await b.stop()).toBe(0);
   });
 
   it('reports a broker that exits before it is ready, with its output', async () => {

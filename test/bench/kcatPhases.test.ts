@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { ConsumeVerifier, consumePhase, producePhase } from '../../bench/kcatPhases';
+import { ConsumeVerifier, consumeCommand, consumePhase, producePhase } from '../../bench/kcatPhases';
 import { writeRecordFile } from '../../bench/records';
 import { startBroker } from '../helpers/broker';
 
@@ -60,6 +60,21 @@ describe('ConsumeVerifier', () => {
     const cut = new ConsumeVerifier(1);
     feed(cut, '0 1\n1 1');
     expect(cut.firstError).toBe('truncated last line from kcat: "1 1"');
+  });
+});
+
+describe('consumeCommand', () => {
+  it('plain: partition 0 from absolute offset 0; group: -G, committed offsets (earliest if none), topic last', () => {
+    const plain = consumeCommand('h:1', 't');
+    expect(plain.slice(0, 9)).toEqual(['-C', '-b', 'h:1', '-t', 't', '-p', '0', '-o', '0']);
+    const group = consumeCommand('h:1', 't', 'g');
+    expect(group.slice(0, 6)).toEqual(['-b', 'h:1', '-G', 'g', '-X', 'auto.offset.reset=earliest']);
+    expect(group[group.length - 1]).toBe('t');
+    // A logical start offset would make librdkafka race its own offset query (see consumeCommand).
+    expect([...plain, ...group]).not.toContain('beginning');
+    // Same fetch settings, exit at the end and output format on both sides.
+    expect(group.slice(6, -1)).toEqual(plain.slice(9));
+    expect(plain).toEqual(expect.arrayContaining(['-e', '-f', '%o %S\\n']));
   });
 });
 

@@ -26,4 +26,14 @@ describe('bench command line', () => {
     // A phase that can't manage 50,000 rec/s is cut off, so a broken broker can't stall the run.
     expect(phaseTimeoutMs(2_000_000)).toBe(60_000);
   });
+
+  it('measures rebalances for 2, 10 and 50 members on a topic with a partition for each, in both modes', () => {
+    for (const plan of [PLANS.full, PLANS.quick]) {
+      expect(plan.groups.memberCounts).toEqual([2, 10, 50]);
+      expect(plan.groups.partitions).toBeGreaterThanOrEqual(50);
+      expect(plan.groups.leaves).toBeGreaterThanOrEqual(3); // a median of at least 3
+      expect(plan.groups.consumeRounds).toBeGreaterThanOrEqual(1);
+    }
+    expect(PLANS.quick.groups.leaves).toBeLessThanOrEqual(PLANS.full.groups.leaves);
+  });
 });
