@@ -8,6 +8,8 @@ import { openMetadataStore } from '../meta/url';
 import type { MetadataStore } from '../meta/metadataStore';
 import { openObjectStore } from '../tier/url';
 import type { ObjectStore } from '../tier/objectStore';
+import { TierManager } from '../tier/tierManager';
+import { TierBridge } from './tierBridge';
 import { KafkaServer } from './server';
 import { Dispatcher } from './dispatcher';
 import { TopicRegistry } from './topicRegistry';
@@ -63,12 +65,17 @@ export class Broker {
     const store = await openMetadataStore(config.metadata, { dataDir });
     let objects: ObjectStore | null = null;
     let groups: GroupCoordinator | null = null;
+    let tier: TierManager | null = null;
     try {
-      // Opened now so a bad --object-store fails at start; tiering (a later issue) writes to it.
       objects = await openObjectStore(config.objectStore, { dataDir });
       const clusterId = await store.getOrCreateClusterId();
       const topics = new TopicRegistry(store, path.join(dataDir, 'logs'), config, logger.child('topics'));
+      // Tiered partitions open with their logs: an empty local log of a tiered partition starts
+      // at the tiered end before any client is served, so offsets are never reused.
+      tier = new TierManager(objects, store, { logger: logger.child('tier') });
+      topics.setObserver(new TierBridge(tier, logger.child('tier')));
       await topics.load();
+      tier.start();
       groups = await GroupCoordinator.start(
         store.namespace('offsets'),
         {
@@ -99,6 +106,7 @@ export class Broker {
         config,
         topics,
         groups,
+        tier,
         logger: logger.child('requests'),
       };
       const handlers = [
@@ -151,6 +159,7 @@ export class Broker {
       return broker;
     } catch (e) {
       await groups?.close();
+      await tier?.close();
       await objects?.close();
       await store.close();
       throw e;
@@ -172,7 +181,8 @@ export class Broker {
         const log = t.partitions[p];
         try {
           log.maybeFlushOrRoll(now);
-          if (checkRetention && deletes) {
+          // Tiered topics: the tier manager applies retention across both tiers.
+          if (checkRetention && deletes && !v['remote.storage.enable']) {
             const deleted = log.deleteRetentionBreachedSegments(now);
             if (deleted > 0) this.context.logger.info(`${t.name}-${p}: deleted ${deleted} segment(s) past retention; log start offset ${log.logStartOffset}`);
           }
@@ -202,6 +212,7 @@ export class Broker {
     await new Promise<void>((resolve) => setImmediate(resolve));
     await this.server.close();
     await this.cleaner?.close();
+    await this.context.tier.close();
     await this.context.topics.close();
     await this.objects.close();
     await this.store.close();

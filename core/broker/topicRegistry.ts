@@ -18,6 +18,13 @@ export interface TopicState {
   readonly partitions: readonly PartitionLog[];
 }
 
+/** Told about partitions opening, config changes and deletions (tiered storage listens). */
+export interface TopicObserver {
+  partitionsOpened(state: TopicState, fromPartition: number): Promise<void>;
+  configChanged(state: TopicState): Promise<void>;
+  topicDeleted(state: TopicState): Promise<void>;
+}
+
 /** Kafka's partition directory name: `<topic>-<partition>`. */
 export function partitionDirName(topic: string, partition: number): string {
   return `${topic}-${partition}`;
@@ -35,6 +42,7 @@ export class TopicRegistry {
   private readonly byNameMap = new Map<string, TopicState>();
   private readonly byIdMap = new Map<string, TopicState>();
   private adminChain: Promise<unknown> = Promise.resolve();
+  private observer: TopicObserver | null = null;
 
   constructor(
     private readonly store: MetadataStore,
@@ -43,11 +51,19 @@ export class TopicRegistry {
     private readonly logger: Logger,
   ) {}
 
+  /** Set before load(): it is told about every partition opened from then on. */
+  setObserver(observer: TopicObserver): void {
+    this.observer = observer;
+  }
+
   /** Opens every topic the store knows (running log recovery) and removes stale directories. */
   async load(): Promise<void> {
     fs.mkdirSync(this.logsDir, { recursive: true });
     const topics = await this.store.listTopics();
-    for (const t of topics) this.install(t);
+    for (const t of topics) {
+      const state = this.install(t);
+      await this.observer?.partitionsOpened(state, 0);
+    }
     this.removeStaleDirs();
   }
 
@@ -92,7 +108,9 @@ export class TopicRegistry {
         createdAt: Date.now(),
       }, this.initialStates(0, numPartitions));
       this.logger.info(`created topic ${name} (${record.topicId}) with ${numPartitions} partition(s)`);
-      return this.install(record);
+      const state = this.install(record);
+      await this.observer?.partitionsOpened(state, 0);
+      return state;
     });
   }
 
@@ -103,6 +121,7 @@ export class TopicRegistry {
       await this.store.deleteTopic(name, t.record.version);
       this.byNameMap.delete(name);
       this.byIdMap.delete(t.topicId);
+      await this.observer?.topicDeleted(t);
       for (let p = 0; p < t.partitions.length; p++) this.dropPartitionDir(t.partitions[p], name, p, t.topicId);
       this.logger.info(`deleted topic ${name} (${t.topicId})`);
       return t;
@@ -124,7 +143,8 @@ export class TopicRegistry {
       }
       if (validateOnly) return;
       const record = await this.store.updateTopic(name, t.record.version, { partitions: count, newPartitionStates: this.initialStates(current, count) });
-      this.install(record, t);
+      const state = this.install(record, t);
+      await this.observer?.partitionsOpened(state, current);
       this.logger.info(`topic ${name}: partitions ${current} -> ${count}`);
     });
   }
@@ -137,7 +157,7 @@ export class TopicRegistry {
       const normalized = normalizeTopicConfigs(configs);
       if (validateOnly) return;
       const record = await this.store.updateTopic(name, t.record.version, { configs: normalized });
-      this.install(record, t);
+      await this.observer?.configChanged(this.install(record, t));
     });
   }
 

@@ -21,6 +21,7 @@ import type { RecordsInput } from '../../protocol/writer';
 import { ErrorCode } from '../../protocol/errorCodes';
 import { isStrataError, toKafkaErrorCode } from '../../common/errors';
 import type { PartitionLog } from '../../log/partitionLog';
+import type { TieredPartition } from '../../tier/tieredPartition';
 import type { TopicState } from '../topicRegistry';
 import type { ApiHandler, RequestContext } from './types';
 
@@ -42,16 +43,18 @@ interface PartitionPlan {
   fetchOffset: bigint;
   maxBytes: number;
   log: PartitionLog | null;
+  /** Set for topics with remote.storage.enable: offsets below the local log come from the object store. */
+  tiered: TieredPartition | undefined;
   errorCode: number;
 }
 
-function emptyPartition(partitionIndex: number, errorCode: number, log: PartitionLog | null = null): PartitionData {
+function emptyPartition(partitionIndex: number, errorCode: number, log: PartitionLog | null = null, tiered?: TieredPartition): PartitionData {
   return {
     partitionIndex,
     errorCode,
     highWatermark: log ? log.highWatermark : -1n,
     lastStableOffset: log ? log.highWatermark : -1n,
-    logStartOffset: log ? log.logStartOffset : -1n,
+    logStartOffset: tiered ? tiered.logStartOffset : log ? log.logStartOffset : -1n,
     abortedTransactions: [],
     preferredReadReplica: -1,
     records: Buffer.alloc(0),
@@ -80,14 +83,15 @@ function plan(req: FetchRequest, ctx: RequestContext): { topics: FetchableTopicR
       if (!state) errorCode = useIds ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
       else if (!log) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
       else errorCode = leaderEpochError(fp.currentLeaderEpoch);
-      parts.push({ topic, partitionIndex: fp.partition, fetchOffset: fp.fetchOffset, maxBytes: fp.partitionMaxBytes, log, errorCode });
+      const tiered = state ? ctx.broker.tier.partition(state.topicId, fp.partition) : undefined;
+      parts.push({ topic, partitionIndex: fp.partition, fetchOffset: fp.fetchOffset, maxBytes: fp.partitionMaxBytes, log, tiered, errorCode });
     }
   }
   return { topics, parts };
 }
 
-/** One pass over the planned partitions; returns the bytes gathered. */
-function readAll(parts: PartitionPlan[], responseMaxBytes: number): { bytes: number; hasError: boolean } {
+/** One pass over the planned partitions; returns the bytes gathered. Only tiered reads wait. */
+async function readAll(parts: PartitionPlan[], responseMaxBytes: number): Promise<{ bytes: number; hasError: boolean }> {
   for (const p of parts) p.topic.partitions = [];
   let budget = responseMaxBytes;
   let total = 0;
@@ -99,10 +103,11 @@ function readAll(parts: PartitionPlan[], responseMaxBytes: number): { bytes: num
       continue;
     }
     const log = p.log;
-    const res = emptyPartition(p.partitionIndex, ErrorCode.NONE, log);
+    const res = emptyPartition(p.partitionIndex, ErrorCode.NONE, log, p.tiered);
     try {
       const limit = Math.max(0, Math.min(p.maxBytes, budget));
-      const read = log.read(p.fetchOffset, limit, { minOneBatch: total === 0, maxOffset: log.highWatermark });
+      const opts = { minOneBatch: total === 0, maxOffset: log.highWatermark };
+      const read = p.tiered ? await p.tiered.read(p.fetchOffset, limit, opts) : log.read(p.fetchOffset, limit, opts);
       if (read.bytes > 0) {
         res.records = read.records;
         total += read.bytes;
@@ -147,12 +152,12 @@ export const fetchHandler: ApiHandler<FetchRequest, FetchResponse> = {
     const { topics, parts } = plan(req, ctx);
     const maxBytes = ctx.version >= 3 ? Math.max(0, Math.min(req.maxBytes ?? FETCH_MAX_BYTES, FETCH_MAX_BYTES)) : FETCH_MAX_BYTES;
     const deadline = Date.now() + Math.max(0, req.maxWaitMs);
-    let read = readAll(parts, maxBytes);
+    let read = await readAll(parts, maxBytes);
     while (read.bytes < req.minBytes && !read.hasError && parts.length > 0) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
       await waitForAppend(parts, remaining);
-      read = readAll(parts, maxBytes);
+      read = await readAll(parts, maxBytes);
     }
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses: topics };
   },

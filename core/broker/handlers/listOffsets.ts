@@ -10,12 +10,14 @@
  * through the time index; none → offset -1, timestamp -1 (Kafka's "no such offset").
  */
 import { ApiKey } from '../../protocol/generated/index';
-import type { ListOffsetsRequest } from '../../protocol/generated/ListOffsetsRequest';
+import type { ListOffsetsRequest, ListOffsetsPartition } from '../../protocol/generated/ListOffsetsRequest';
 import type { ListOffsetsResponse, ListOffsetsPartitionResponse } from '../../protocol/generated/ListOffsetsResponse';
 import { ErrorCode } from '../../protocol/errorCodes';
 import { toKafkaErrorCode } from '../../common/errors';
 import type { PartitionLog } from '../../log/partitionLog';
-import type { ApiHandler } from './types';
+import type { TieredPartition } from '../../tier/tieredPartition';
+import type { ApiHandler, RequestContext } from './types';
+import type { TopicState } from '../topicRegistry';
 
 const LEADER_EPOCH = 0;
 export const LATEST_TIMESTAMP = -1n;
@@ -28,24 +30,41 @@ function answer(partitionIndex: number, errorCode: number, offset = -1n, timesta
   return { partitionIndex, errorCode, oldStyleOffsets: offset >= 0n ? [offset] : [], timestamp, offset, leaderEpoch: offset >= 0n ? LEADER_EPOCH : -1 };
 }
 
-function lookup(log: PartitionLog, target: bigint): { offset: bigint; timestamp: bigint } {
+async function lookup(log: PartitionLog, tiered: TieredPartition | undefined, target: bigint): Promise<{ offset: bigint; timestamp: bigint }> {
   switch (target) {
     case LATEST_TIMESTAMP:
       return { offset: log.highWatermark, timestamp: -1n };
     case EARLIEST_TIMESTAMP:
+      return { offset: tiered ? tiered.logStartOffset : log.logStartOffset, timestamp: -1n };
     case EARLIEST_LOCAL_TIMESTAMP:
       return { offset: log.logStartOffset, timestamp: -1n };
     case LATEST_TIERED_TIMESTAMP:
-      // Nothing is tiered yet: Kafka answers -1 when no segment has been uploaded.
-      return { offset: -1n, timestamp: -1n };
+      // -1 when nothing has been tiered, as Kafka answers.
+      return { offset: tiered ? tiered.lastTieredOffset : -1n, timestamp: -1n };
     case MAX_TIMESTAMP: {
-      const m = log.maxTimestampOffset();
+      const m = tiered ? await tiered.maxTimestampOffset() : log.maxTimestampOffset();
       return m ?? { offset: -1n, timestamp: -1n };
     }
     default: {
-      const found = log.offsetForTimestamp(target);
+      const found = tiered ? await tiered.offsetForTimestamp(target) : log.offsetForTimestamp(target);
       return found ?? { offset: -1n, timestamp: -1n };
     }
+  }
+}
+
+async function answerPartition(ctx: RequestContext, topic: TopicState | undefined, p: ListOffsetsPartition): Promise<ListOffsetsPartitionResponse> {
+  const log = topic?.partitions[p.partitionIndex];
+  if (!topic || !log) return answer(p.partitionIndex, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  const epoch = p.currentLeaderEpoch ?? -1;
+  if (epoch >= 0 && epoch !== LEADER_EPOCH) {
+    return answer(p.partitionIndex, epoch < LEADER_EPOCH ? ErrorCode.FENCED_LEADER_EPOCH : ErrorCode.UNKNOWN_LEADER_EPOCH);
+  }
+  if (ctx.version === 0 && p.timestamp < -2n) return answer(p.partitionIndex, ErrorCode.UNSUPPORTED_VERSION);
+  try {
+    const r = await lookup(log, ctx.broker.tier.partition(topic.topicId, p.partitionIndex), p.timestamp);
+    return answer(p.partitionIndex, ErrorCode.NONE, r.offset, r.timestamp);
+  } catch (e) {
+    return answer(p.partitionIndex, toKafkaErrorCode(e));
   }
 }
 
@@ -53,31 +72,15 @@ export const listOffsetsHandler: ApiHandler<ListOffsetsRequest, ListOffsetsRespo
   apiKey: ApiKey.ListOffsets,
   minImplemented: 0,
 
-  handle(req, ctx) {
-    return {
-      throttleTimeMs: 0,
-      topics: req.topics.map((t) => {
-        const topic = ctx.broker.topics.get(t.name);
-        return {
-          name: t.name,
-          partitions: t.partitions.map((p) => {
-            const log = topic?.partitions[p.partitionIndex];
-            if (!log) return answer(p.partitionIndex, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
-            const epoch = p.currentLeaderEpoch ?? -1;
-            if (epoch >= 0 && epoch !== LEADER_EPOCH) {
-              return answer(p.partitionIndex, epoch < LEADER_EPOCH ? ErrorCode.FENCED_LEADER_EPOCH : ErrorCode.UNKNOWN_LEADER_EPOCH);
-            }
-            if (ctx.version === 0 && p.timestamp < -2n) return answer(p.partitionIndex, ErrorCode.UNSUPPORTED_VERSION);
-            try {
-              const r = lookup(log, p.timestamp);
-              return answer(p.partitionIndex, ErrorCode.NONE, r.offset, r.timestamp);
-            } catch (e) {
-              return answer(p.partitionIndex, toKafkaErrorCode(e));
-            }
-          }),
-        };
-      }),
-    };
+  async handle(req, ctx) {
+    const topics = [];
+    for (const t of req.topics) {
+      const topic = ctx.broker.topics.get(t.name);
+      const partitions = [];
+      for (const p of t.partitions) partitions.push(await answerPartition(ctx, topic, p));
+      topics.push({ name: t.name, partitions });
+    }
+    return { throttleTimeMs: 0, topics };
   },
 
   errorResponse(req, errorCode) {

@@ -1,4 +1,5 @@
 import type { Logger } from '../../common/logger';
+import type { TierManager } from '../../tier/tierManager';
 import type { RequestHeader } from '../../protocol/headers';
 import type { ConnectionInfo } from '../server';
 import type { TopicRegistry } from '../topicRegistry';
@@ -14,6 +15,8 @@ export interface BrokerContext {
   readonly advertised: { host: string; port: number };
   readonly config: BrokerConfig;
   readonly topics: TopicRegistry;
+  /** Tiered storage: partitions of topics with remote.storage.enable=true. */
+  readonly tier: TierManager;
   /** Consumer groups and committed offsets (this broker coordinates every group). */
   readonly groups: GroupCoordinator;
   readonly logger: Logger;

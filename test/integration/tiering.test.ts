@@ -1,4 +1,3 @@
-// PENDING: passes once tiering is wired into the broker (see core/tier/README.md "How to wire it"); rename to test/integration/tiering.test.ts then.
 /**
  * Tiered storage end to end on a real broker: 200 MB produced to a topic with small segments
  * and a small local.retention.bytes stays bounded on local disk, a new consumer (kcat) from
