@@ -8,6 +8,7 @@ import { validateTopicName } from '../config/topicName';
 import { normalizeTopicConfigs, resolveTopicConfig, type ResolvedTopicConfig } from '../config/topicConfig';
 import type { BrokerConfig } from '../config/brokerConfig';
 import { logConfigFrom } from './logConfig';
+import { LEADER_EPOCH } from './singleNode';
 import { randomUuid } from '../protocol/writer';
 
 export interface TopicState {
@@ -172,7 +173,7 @@ export class TopicRegistry {
   private initialStates(from: number, to: number): PartitionStateInit[] {
     const me = this.brokerConfig.nodeId;
     const out: PartitionStateInit[] = [];
-    for (let p = from; p < to; p++) out.push({ partition: p, leader: me, leaderEpoch: 0, isr: [me], replicas: [me], logStartOffset: 0n });
+    for (let p = from; p < to; p++) out.push({ partition: p, leader: me, leaderEpoch: LEADER_EPOCH, isr: [me], replicas: [me], logStartOffset: 0n });
     return out;
   }
 

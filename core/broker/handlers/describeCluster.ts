@@ -7,8 +7,8 @@ import type { DescribeClusterRequest } from '../../protocol/generated/DescribeCl
 import type { DescribeClusterResponse } from '../../protocol/generated/DescribeClusterResponse';
 import { ErrorCode } from '../../protocol/errorCodes';
 import type { ApiHandler } from './types';
+import { AUTHORIZED_OPERATIONS_OMITTED } from '../singleNode';
 
-const AUTHORIZED_OPERATIONS_OMITTED = -2147483648;
 
 export const describeClusterHandler: ApiHandler<DescribeClusterRequest, DescribeClusterResponse> = {
   apiKey: ApiKey.DescribeCluster,

@@ -10,8 +10,8 @@ import { ApiKey } from '../../protocol/generated/index';
 import type { DescribeGroupsRequest } from '../../protocol/generated/DescribeGroupsRequest';
 import type { DescribeGroupsResponse } from '../../protocol/generated/DescribeGroupsResponse';
 import type { ApiHandler } from './types';
+import { AUTHORIZED_OPERATIONS_OMITTED } from '../singleNode';
 
-const AUTHORIZED_OPERATIONS_OMITTED = -2147483648;
 
 export const describeGroupsHandler: ApiHandler<DescribeGroupsRequest, DescribeGroupsResponse> = {
   apiKey: ApiKey.DescribeGroups,

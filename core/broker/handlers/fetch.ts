@@ -24,8 +24,8 @@ import type { PartitionLog } from '../../log/partitionLog';
 import type { TieredPartition } from '../../tier/tieredPartition';
 import type { TopicState } from '../topicRegistry';
 import type { ApiHandler, RequestContext } from './types';
+import { LEADER_EPOCH } from '../singleNode';
 
-const LEADER_EPOCH = 0;
 /**
  * Kafka's fetch.max.bytes (55 MiB): the most one response carries whatever the client asks
  * for, since a response's segment bytes are read into memory before they are sent.

@@ -18,8 +18,8 @@ import type { PartitionLog } from '../../log/partitionLog';
 import type { TieredPartition } from '../../tier/tieredPartition';
 import type { ApiHandler, RequestContext } from './types';
 import type { TopicState } from '../topicRegistry';
+import { LEADER_EPOCH } from '../singleNode';
 
-const LEADER_EPOCH = 0;
 export const LATEST_TIMESTAMP = -1n;
 export const EARLIEST_TIMESTAMP = -2n;
 export const MAX_TIMESTAMP = -3n;

@@ -19,10 +19,8 @@ import { ZERO_UUID } from '../../protocol/writer';
 import { isStrataError, toKafkaErrorCode } from '../../common/errors';
 import type { TopicState } from '../topicRegistry';
 import type { ApiHandler, BrokerContext, RequestContext } from './types';
+import { LEADER_EPOCH, AUTHORIZED_OPERATIONS_OMITTED } from '../singleNode';
 
-const LEADER_EPOCH = 0;
-/** Kafka's "authorized operations not requested" sentinel. */
-const AUTHORIZED_OPERATIONS_OMITTED = -2147483648;
 
 export function describeTopic(t: TopicState, nodeId: number): MetadataResponseTopic {
   return {

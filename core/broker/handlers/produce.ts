@@ -18,8 +18,8 @@ import { toKafkaErrorCode } from '../../common/errors';
 import { validateRecords } from '../../log/recordBatch';
 import { validateRecordKeysForCompaction } from '../../log/compactedTopicValidation';
 import type { ApiHandler, RequestContext } from './types';
+import { LEADER_EPOCH } from '../singleNode';
 
-const LEADER_EPOCH = 0;
 
 function partitionError(index: number, errorCode: number, errorMessage: string | null = null): PartitionProduceResponse {
   return { index, errorCode, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n, recordErrors: [], errorMessage };
