@@ -19,6 +19,7 @@ import { metadataHandler } from './handlers/metadata';
 import { produceHandler } from './handlers/produce';
 import { fetchHandler } from './handlers/fetch';
 import { listOffsetsHandler } from './handlers/listOffsets';
+import { deleteRecordsHandler } from './handlers/deleteRecords';
 import { createPartitionsHandler, createTopicsHandler, deleteTopicsHandler } from './handlers/topicAdmin';
 import { alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler } from './handlers/configs';
 import { describeClusterHandler } from './handlers/describeCluster';
@@ -114,6 +115,7 @@ export class Broker {
         produceHandler,
         fetchHandler,
         listOffsetsHandler,
+        deleteRecordsHandler,
         createTopicsHandler,
         deleteTopicsHandler,
         createPartitionsHandler,
@@ -154,7 +156,7 @@ export class Broker {
       broker.housekeeping = setInterval(() => broker.tick(), HOUSEKEEPING_INTERVAL_MS);
       broker.housekeeping.unref();
       logger.info(
-        `listening on PLAINTEXT://${bound.host}:${bound.port} (node.id=${config.nodeId}, cluster.id=${clusterId}, advertised ${advertised.host}:${advertised.port}, data ${dataDir})`,
+        `listening on PLAINTEXT://${bound.host}:${bound.port} (node.id=${config.nodeId}, cluster.id=${clusterId}, advertised ${advertised.host}:${advertised.port}, data ${dataDir}, metadata ${config.metadata}, object store ${config.objectStore})`,
       );
       return broker;
     } catch (e) {
@@ -187,13 +189,18 @@ export class Broker {
             if (deleted > 0) this.context.logger.info(`${t.name}-${p}: deleted ${deleted} segment(s) past retention; log start offset ${log.logStartOffset}`);
           }
           if (checkCleaner && compacts) {
-            // Runs on a worker thread; never rejects (failures are logged by the cleaner).
+            // Runs on a worker thread; never rejects (failures are logged by the cleaner). As in
+            // Kafka, the cleaner backs off only when nothing was due: after a round, the next
+            // tick looks again (writes that arrived during a long round are cleaned without
+            // waiting another log.cleaner.backoff.ms).
             void this.cleaner!.cleanIfNeeded(log, {
               cleanupPolicy: v['cleanup.policy'],
               deleteRetentionMs: v['delete.retention.ms'],
               minCleanableDirtyRatio: v['min.cleanable.dirty.ratio'],
               minCompactionLagMs: v['min.compaction.lag.ms'],
               maxCompactionLagMs: v['max.compaction.lag.ms'],
+            }).then((r) => {
+              if (r?.outcome === 'cleaned') this.nextCleanerCheck = 0;
             });
           }
         } catch (e) {

@@ -89,7 +89,7 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
   entry('kafka', 'group.max.size', 'int', '2147483647', atLeast(1), 'Most members a consumer group may have (GROUP_MAX_SIZE_REACHED beyond it).'),
   entry('kafka', 'log.retention.check.interval.ms', 'long', '300000', atLeast(1), 'How often closed segments past retention.ms / retention.bytes are looked for and deleted.'),
   entry('kafka', 'log.cleaner.enable', 'boolean', 'true', undefined, 'Whether the log cleaner compacts topics whose cleanup.policy includes compact.'),
-  entry('kafka', 'log.cleaner.backoff.ms', 'long', '15000', atLeast(0), 'How often the cleaner looks for compacted partitions that are due for cleaning.'),
+  entry('kafka', 'log.cleaner.backoff.ms', 'long', '15000', atLeast(0), 'How long the cleaner waits before looking again when no compacted partition was due for cleaning (after a round that cleaned, it looks again at once).'),
   entry('kafka', 'log.cleaner.dedupe.buffer.size', 'long', '134217728', atLeast(0), 'Memory for the cleaner\'s key → offset map (bounds how much of a log one pass can deduplicate).'),
   entry('kafka', 'log.cleaner.io.buffer.load.factor', 'double', '0.9', undefined, 'How full the cleaner\'s offset map may get before a pass stops.'),
   entry('strata', 'metadata', 'string', 'embedded:', undefined,
@@ -198,7 +198,7 @@ export interface LoadBrokerConfigOptions {
 }
 
 /** STRATA_* variables that are not broker configs (logging, test harness). */
-const NON_CONFIG_ENV = new Set(['STRATA_LOG_LEVEL', 'STRATA_PYTHON', 'STRATA_SKIP_BUILD']);
+const NON_CONFIG_ENV = new Set(['STRATA_LOG_LEVEL', 'STRATA_PYTHON', 'STRATA_SKIP_BUILD', 'STRATA_TEST_BACKEND']);
 const ENV_PREFIX = 'STRATA_';
 
 /** Strata's flag spellings that are not a Kafka name with dots turned into dashes. */

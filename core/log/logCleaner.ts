@@ -26,8 +26,9 @@ import { CleanRoundInput, CleanRoundResult, CleanerStats, emptyStats } from './s
  *     fsyncing `.cleaned` files. Produce and fetch keep running on the main thread meanwhile.
  *
  * The broker calls `cleanIfNeeded` for each compacted partition from its housekeeping timer
- * (every log.cleaner.backoff.ms); the call is cheap when nothing is due, and never rejects: a
- * failed round is logged and reported in the result. `close` before closing the logs.
+ * (every log.cleaner.backoff.ms, and at the next tick after a round that cleaned, as Kafka's
+ * cleaner backs off only when nothing was due); the call is cheap when nothing is due, and never
+ * rejects: a failed round is logged and reported in the result. `close` before closing the logs.
  */
 
 export type CleanerLogger = Pick<Logger, 'info' | 'warn' | 'error'>;

@@ -70,7 +70,7 @@ const OUTPUT_CAP_CHARS = 1024 * 1024;
 const MAX_PENDING_LINE = 64 * 1024;
 
 /** Environment variables that configure these helpers, not the broker. */
-const HELPER_ENV = ['STRATA_SKIP_BUILD', CHECKED_ENV, 'STRATA_PYTHON'];
+const HELPER_ENV = ['STRATA_SKIP_BUILD', CHECKED_ENV, 'STRATA_PYTHON', 'STRATA_TEST_BACKEND'];
 
 const SETPRIV = '/usr/bin/setpriv';
 const HAVE_SETPRIV = fs.existsSync(SETPRIV);
@@ -110,6 +110,20 @@ async function launch(opts: StartBrokerOptions, dataDir: string): Promise<Broker
   const argv = [entry, 'broker', '--data-dir', dataDir, '--listeners', `PLAINTEXT://127.0.0.1:${opts.port ?? 0}`];
   for (const [k, v] of Object.entries(opts.overrides ?? {})) argv.push('--override', `${k}=${v}`);
   argv.push(...(opts.args ?? []));
+  // The `aws` jest project: DynamoDB and S3 emulators stand in for the embedded stores, unless
+  // the test picked its stores itself. Emulator endpoints go in the environment either way.
+  let backendEnv: NodeJS.ProcessEnv = {};
+  let onEmulators = false;
+  if (awsBackend && opts.entry === undefined) {
+    if (awsBackend.choosesStores(opts.args ?? [])) {
+      backendEnv = await awsBackend.emulatorEnv();
+    } else {
+      const stores = await awsBackend.awsStores(dataDir);
+      argv.push(...stores.args);
+      backendEnv = stores.env;
+      onEmulators = true;
+    }
+  }
 
   // With setpriv, the kernel SIGKILLs the broker if this process dies for any reason (a crash,
   // process.exit in a test, jest killing the worker), which no JS exit hook can guarantee: inside
@@ -124,7 +138,7 @@ async function launch(opts: StartBrokerOptions, dataDir: string): Promise<Broker
   for (const name of HELPER_ENV) delete env[name];
   const child = spawn(command, commandArgs, {
     cwd: REPO_ROOT,
-    env: { ...env, ...opts.env },
+    env: { ...env, ...backendEnv, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
@@ -132,6 +146,13 @@ async function launch(opts: StartBrokerOptions, dataDir: string): Promise<Broker
   instances.add(broker);
   try {
     await broker.ready(opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, argv);
+    // The `aws` project proves nothing unless the broker really runs on the emulators.
+    if (onEmulators) {
+      if (!/metadata dynamodb:\/\/\S+, object store s3:\/\//.test(broker.output())) {
+        await broker.stop();
+        throw new Error(`broker was to run on DynamoDB and S3 but its listening line says otherwise:\n${broker.output()}`);
+      }
+    }
   } catch (e) {
     instances.delete(broker);
     throw e;
@@ -332,3 +353,11 @@ if (typeof afterAll === 'function') {
     process.removeListener('exit', killLeftovers);
   }, 60_000);
 }
+
+/**
+ * The `aws` jest project only (embedded runs never load the AWS SDK). Loaded here, after the
+ * afterAll above; the emulators' own afterAll stops these brokers first all the same.
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const awsBackend: typeof import('./awsBackend') | null = process.env.STRATA_TEST_BACKEND === 'aws' ? require('./awsBackend') : null;
+awsBackend?.beforeEmulatorsStop(stopAllBrokers);

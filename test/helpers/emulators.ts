@@ -294,7 +294,19 @@ export function useEnv(env: NodeJS.ProcessEnv): () => void {
   };
 }
 
+const beforeStop = new Set<() => Promise<void>>();
+
+/**
+ * Runs `fn` before stopAllEmulators stops anything: test/helpers/broker.ts stops its brokers
+ * there, so a broker never outlives the stores it runs on, whatever order a file imported the
+ * helpers in (jest runs afterAll hooks in the order they were added).
+ */
+export function beforeEmulatorsStop(fn: () => Promise<void>): void {
+  beforeStop.add(fn);
+}
+
 export async function stopAllEmulators(): Promise<void> {
+  for (const fn of beforeStop) await fn().catch(() => undefined);
   await Promise.all([...started].map((e) => e.stop().catch(() => undefined)));
 }
 

@@ -4,7 +4,7 @@
  * offset 0 reads every record in order (checksummed), and a broker started on an EMPTY data
  * dir with the same metadata store and object store serves the tiered data and continues the
  * offsets. The metadata and tier dirs live outside the data dirs, as a stateless deployment's
- * DynamoDB table and S3 bucket would.
+ * DynamoDB table and S3 bucket would (and on the `aws` jest project are: dynalite and s3rver).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { StrataClient } from '../../core/client/client';
+import { awsBackendSelected, awsStores } from '../helpers/awsBackend';
 import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
 import { kcatAvailable } from '../helpers/kcat';
 import { waitFor } from '../helpers/waitFor';
@@ -53,7 +54,9 @@ afterAll(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 }, 60_000);
 
-function storeArgs(): string[] {
+/** The stores both brokers share: a dir each, or on the `aws` project a DynamoDB table and an S3 prefix. */
+async function storeArgs(): Promise<string[]> {
+  if (awsBackendSelected()) return (await awsStores('tiering')).args;
   return ['--metadata', `embedded:${metaDir}`, '--object-store', `file://${tierDir}`];
 }
 
@@ -115,7 +118,7 @@ function kcatDigest(bootstrap: string, timeoutMs: number): Promise<{ digest: str
 }
 
 test('200 MB tiered: bounded local disk, a consumer from 0 reads it all, an empty data dir still serves it', async () => {
-  const broker: BrokerProcess = await startBroker({ args: storeArgs() });
+  const broker: BrokerProcess = await startBroker({ args: await storeArgs() });
   const client = new StrataClient({ bootstrapServers: [broker.bootstrap] });
   let restarted: BrokerProcess | null = null;
   let client2: StrataClient | null = null;
@@ -181,7 +184,7 @@ test('200 MB tiered: bounded local disk, a consumer from 0 reads it all, an empt
     await client.close();
     await broker.stop();
     const emptyDir = path.join(root, 'empty-data');
-    restarted = await startBroker({ dataDir: emptyDir, args: storeArgs() });
+    restarted = await startBroker({ dataDir: emptyDir, args: await storeArgs() });
     client2 = new StrataClient({ bootstrapServers: [restarted.bootstrap] });
     const tieredEnd = (await client2.listOffsets(TOPIC, 0, LATEST_TIERED)).offset + 1n;
     expect(tieredEnd).toBeGreaterThan(end - BigInt(2 * Math.ceil(SEGMENT_BYTES / VALUE_BYTES)));

@@ -98,7 +98,7 @@ async function readAll(parts: PartitionPlan[], responseMaxBytes: number): Promis
   let hasError = false;
   for (const p of parts) {
     if (p.errorCode !== ErrorCode.NONE || !p.log) {
-      p.topic.partitions.push(emptyPartition(p.partitionIndex, p.errorCode, p.log));
+      p.topic.partitions.push(emptyPartition(p.partitionIndex, p.errorCode, p.log, p.tiered));
       hasError = true;
       continue;
     }

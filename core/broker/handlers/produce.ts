@@ -3,8 +3,9 @@
  *
  * v0-2 carry magic 0/1 message sets, which Strata does not store: they are advertised (old
  * librdkafka enables features by the advertised range) and answered UNSUPPORTED_VERSION.
- * v3 adds transactionalId and RecordBatch v2; v5 logStartOffset; v8 per-record errors and an
- * error message; v9 flexible; v10 currentLeader/nodeEndpoints (KIP-951); v11 same shape.
+ * v3 adds transactionalId and RecordBatch v2; v5 logStartOffset (across both tiers for tiered
+ * topics, as Fetch and ListOffsets report it); v8 per-record errors and an error message;
+ * v9 flexible; v10 currentLeader/nodeEndpoints (KIP-951); v11 same shape.
  *
  * Each partition's `records` is validated as a whole before anything is written (invariant 2):
  * either every batch in it is appended or the partition gets an error code and nothing.
@@ -60,12 +61,14 @@ export const produceHandler: ApiHandler<ProduceRequest, ProduceResponse> = {
           }
           try {
             const r = log.append(records, { leaderEpoch: LEADER_EPOCH, validated });
+            // Tiered topics: the start across both tiers (the local copy may start later).
+            const tiered = ctx.broker.tier.partition(topic.topicId, pd.index);
             return {
               index: pd.index,
               errorCode: ErrorCode.NONE,
               baseOffset: r.baseOffset,
               logAppendTimeMs: r.logAppendTime,
-              logStartOffset: r.logStartOffset,
+              logStartOffset: tiered ? tiered.logStartOffset : r.logStartOffset,
               recordErrors: [],
               errorMessage: null,
             };

@@ -1,0 +1,112 @@
+/**
+ * DeleteRecords (api key 21).
+ *
+ * v1 is v0 (only the throttling moved after the response); v2 flexible.
+ *
+ * Moves each partition's log start offset up to the requested offset (-1: the high
+ * watermark). Records below it are gone for every reader: ListOffsets earliest answers it,
+ * fetches below it get OFFSET_OUT_OF_RANGE, and segments wholly below it are deleted. The
+ * answer's low_watermark is the new log start. Per partition, as Kafka answers:
+ *
+ *   unknown topic or partition              UNKNOWN_TOPIC_OR_PARTITION
+ *   cleanup.policy without `delete`         POLICY_VIOLATION
+ *   offset past the high watermark, < -1    OFFSET_OUT_OF_RANGE
+ *   offset at or below the current start    NONE, nothing moves, the current start answered
+ *
+ * Local partitions: PartitionLog.deleteSegmentsBelow (synchronous; the start survives a
+ * restart in the partition's log-start-offset checkpoint). Tiered partitions
+ * (remote.storage.enable): TieredPartition.advanceLogStartOffset writes the start to the
+ * partition's state record in the metadata store first (so it holds even for a broker with an
+ * empty disk), then drops the local data below it; the tiered segments wholly below it go at
+ * the tier manager's next pass (record first, objects after). That write queues behind the
+ * partition's in-flight upload, so the wait is bounded by the request's timeout_ms: a
+ * partition not done by then answers REQUEST_TIMED_OUT (and the move still completes, as in
+ * Kafka when a replica is slow to follow).
+ */
+import { ApiKey } from '../../protocol/generated/index';
+import type { DeleteRecordsRequest, DeleteRecordsPartition } from '../../protocol/generated/DeleteRecordsRequest';
+import type { DeleteRecordsResponse, DeleteRecordsPartitionResult } from '../../protocol/generated/DeleteRecordsResponse';
+import { ErrorCode } from '../../protocol/errorCodes';
+import { isStrataError, toKafkaErrorCode } from '../../common/errors';
+import type { TopicState } from '../topicRegistry';
+import type { ApiHandler, RequestContext } from './types';
+
+/** The request offset meaning "up to the high watermark". */
+export const HIGH_WATERMARK = -1n;
+/** Kafka's INVALID_LOW_WATERMARK: the low_watermark of a partition that failed. */
+const INVALID_LOW_WATERMARK = -1n;
+/** The wait for a tiered partition when the request names no positive timeout_ms. */
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+function result(partitionIndex: number, errorCode: number, lowWatermark = INVALID_LOW_WATERMARK): DeleteRecordsPartitionResult {
+  return { partitionIndex, errorCode, lowWatermark };
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** `p`'s value, or TIMED_OUT once `ms` passed first (p keeps running). */
+function within<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function deletePartition(ctx: RequestContext, topic: TopicState | undefined, p: DeleteRecordsPartition, timeoutMs: number): Promise<DeleteRecordsPartitionResult> {
+  const index = p.partitionIndex;
+  const log = topic?.partitions[index];
+  if (!topic || !log) return result(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  if (!topic.config.values['cleanup.policy'].includes('delete')) return result(index, ErrorCode.POLICY_VIOLATION);
+  const target = p.offset === HIGH_WATERMARK ? log.highWatermark : p.offset;
+  if (target < 0n || target > log.highWatermark) return result(index, ErrorCode.OFFSET_OUT_OF_RANGE);
+  const { logger } = ctx.broker;
+  const label = `${topic.name}-${index}`;
+  const tiered = ctx.broker.tier.partition(topic.topicId, index);
+  const before = tiered ? tiered.logStartOffset : log.logStartOffset;
+  const moved = (start: bigint) => {
+    if (start > before) logger.info(`${label}: log start offset ${before} → ${start} (DeleteRecords to ${target})`);
+  };
+  try {
+    if (!tiered) {
+      log.deleteSegmentsBelow(target);
+      moved(log.logStartOffset);
+      return result(index, ErrorCode.NONE, log.logStartOffset);
+    }
+    const advance = tiered.advanceLogStartOffset(target);
+    const start = await within(advance, timeoutMs);
+    if (start === TIMED_OUT) {
+      advance.then(moved, (e: unknown) => logger.warn(`${label}: DeleteRecords to ${target} failed after its request timed out: ${(e as Error).message}`));
+      return result(index, ErrorCode.REQUEST_TIMED_OUT);
+    }
+    moved(start);
+    return result(index, ErrorCode.NONE, start);
+  } catch (e) {
+    if (!isStrataError(e, 'OFFSET_OUT_OF_RANGE')) logger.warn(`${label}: DeleteRecords to ${target} failed: ${(e as Error).message}`);
+    return result(index, toKafkaErrorCode(e));
+  }
+}
+
+export const deleteRecordsHandler: ApiHandler<DeleteRecordsRequest, DeleteRecordsResponse> = {
+  apiKey: ApiKey.DeleteRecords,
+  minImplemented: 0,
+
+  async handle(req, ctx) {
+    const timeoutMs = req.timeoutMs > 0 ? req.timeoutMs : DEFAULT_TIMEOUT_MS;
+    const topics = await Promise.all(
+      req.topics.map(async (t) => {
+        const topic = ctx.broker.topics.get(t.name);
+        const partitions = await Promise.all(t.partitions.map((p) => deletePartition(ctx, topic, p, timeoutMs)));
+        return { name: t.name, partitions };
+      }),
+    );
+    return { throttleTimeMs: 0, topics };
+  },
+
+  errorResponse(req, errorCode) {
+    return {
+      throttleTimeMs: 0,
+      topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => result(p.partitionIndex, errorCode)) })),
+    };
+  },
+};
