@@ -10,6 +10,7 @@ import { DEFAULT_KEY_PREFIX, topicObjectPrefix } from './remoteSegmentKeys';
 import { deleteQuietly } from './segmentUploader';
 import type { TierTopicConfig } from './tierConfig';
 import { TieredPartition, type TierContext, type UploadBacklog } from './tieredPartition';
+import { UploadBacklogMonitor, type UploadOutageStats } from './uploadBacklogMonitor';
 
 /**
  * Tiered storage for the broker (KIP-405 semantics, Strata's design): uploads closed segments
@@ -21,8 +22,11 @@ import { TieredPartition, type TierContext, type UploadBacklog } from './tieredP
  *  - uploads: per partition one at a time, oldest segment first; across partitions at most
  *    `uploadConcurrency` at once. A failed upload retries with exponential backoff
  *    (`retryBackoffMs` doubling up to `retryBackoffMaxMs`); meanwhile local segments stay, the
- *    backlog is reported (`backlog()`) and logged, nothing is lost. A successful upload
- *    schedules the partition's next one at once, so a backlog drains without waiting for ticks.
+ *    backlog is reported (`backlog()`, `stats().outage`) and logged (each failed attempt, an
+ *    "upload backlog:" line at most every `backlogLogIntervalMs`, and "upload backlog drained"
+ *    when it is back to zero; see uploadBacklogMonitor.ts), nothing is lost. A successful
+ *    upload schedules the partition's next one at once, so a backlog drains without waiting
+ *    for ticks.
  *  - local retention after each upload and each tick (synchronous, local deletes only);
  *  - remote retention each tick when something is due (metadata first, objects after).
  */
@@ -48,6 +52,8 @@ export interface TierManagerOptions {
   uploadOnRollDelayMs?: number;
   /** How long close() waits for in-flight work. Default 10000 ms. */
   closeTimeoutMs?: number;
+  /** While uploads fail or a backlog drains, the backlog is logged at most this often. Default 5000 ms. */
+  backlogLogIntervalMs?: number;
   logger?: Logger;
   /** Wall clock in ms (retention, backoff); default Date.now. */
   now?: () => number;
@@ -70,6 +76,8 @@ export interface TierStats {
   uploadsInFlight: number;
   /** Partitions whose last upload failed (retrying with backoff). */
   failingPartitions: number;
+  /** From the first failed upload until the backlog drained: when, and the peak backlog; else null. */
+  outage: UploadOutageStats | null;
   uploadedSegments: number;
   uploadedBytes: number;
   cache: ReadCacheStats;
@@ -94,6 +102,7 @@ export class TierManager {
   private timer: NodeJS.Timeout | null = null;
   private kickTimer: NodeJS.Timeout | null = null;
   private readonly uploadOnRollDelayMs: number;
+  private readonly backlogMonitor: UploadBacklogMonitor;
   private uploadsInFlight = 0;
   /** Uploads and remote retention passes running; `whenIdle` waits for 0. */
   private pending = 0;
@@ -117,6 +126,7 @@ export class TierManager {
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 10_000;
     this.uploadOnRollDelayMs = opts.uploadOnRollDelayMs ?? 50;
     if (!Number.isInteger(this.uploadConcurrency) || this.uploadConcurrency < 1) throw new TypeError('uploadConcurrency must be a positive integer');
+    this.backlogMonitor = new UploadBacklogMonitor({ logger: this.logger, now: this.now, logIntervalMs: opts.backlogLogIntervalMs ?? 5000 });
     this.ctx = {
       objects,
       metadata: this.metadata,
@@ -239,6 +249,7 @@ export class TierManager {
       backlog: this.backlog(),
       uploadsInFlight: this.uploadsInFlight,
       failingPartitions: failing,
+      outage: this.backlogMonitor.stats(),
       uploadedSegments,
       uploadedBytes,
       cache: this.cache.stats(),
@@ -263,7 +274,16 @@ export class TierManager {
         if (!isStrataError(e, 'CLOSED')) this.logger.warn(`${tp.label}: tiering housekeeping failed: ${(e as Error).message}`);
       }
     }
+    this.observeBacklog();
     this.pump();
+  }
+
+  /** During an upload outage or its drain: passes the backlog to the monitor (which logs it). */
+  private observeBacklog(): void {
+    if (!this.backlogMonitor.active) return;
+    let failing = 0;
+    for (const tp of this.parts.values()) if (tp.failures > 0) failing++;
+    this.backlogMonitor.observe(this.backlog(), failing);
   }
 
   /**
@@ -331,6 +351,7 @@ export class TierManager {
       this.uploadsInFlight++;
       this.pending++;
       tp.uploading = true;
+      const bytesBefore = tp.uploadedBytes;
       void tp
         .runSerial(() => tp.uploadNext())
         .then(
@@ -338,7 +359,10 @@ export class TierManager {
             if (tp.failures > 0) this.logger.info(`${tp.label}: uploads resumed after ${tp.failures} failed attempt(s)`);
             tp.failures = 0;
             tp.retryAt = 0;
+            if (uploaded) this.backlogMonitor.uploaded(tp.uploadedBytes - bytesBefore);
             if (uploaded && !tp.closed && !this.closed && tp.nextUploadCandidate() !== null) this.enqueue(tp);
+            // This partition caught up: maybe the whole backlog did (a full scan only then, not per upload).
+            else if (!this.closed) this.observeBacklog();
           },
           (e: unknown) => this.uploadFailed(tp, e),
         )
@@ -368,6 +392,7 @@ export class TierManager {
       `${tp.label}: segment upload failed (attempt ${tp.failures}): ${(e as Error).message}; retrying in ${delay} ms; ` +
         `upload backlog ${b.segments} segment(s), ${b.bytes} bytes kept locally`,
     );
+    this.backlogMonitor.uploadFailed(this.backlog());
   }
 
   private startRetention(tp: TieredPartition): void {

@@ -154,3 +154,63 @@ test('a broker restart during an outage still opens its partitions (orphan sweep
   expect(logger.lines).toContainEqual(expect.stringContaining('orphan sweep failed'));
   expect(await readAllFrom(tp, 0n)).toHaveLength(Number(log.logEndOffset));
 });
+
+test('an outage is reported from the first failed upload until the backlog drained: periodic backlog lines, stats, one drained line', async () => {
+  const clock = fakeClock();
+  const logger = memoryLogger();
+  const log = env.openLog();
+  fill(log, 20);
+  tier = new TierManager(env.objects, env.meta, { logger, now: clock.now, retryBackoffMs: 500, retryBackoffMaxMs: 500, backlogLogIntervalMs: 2000, uploadOnRollDelayMs: 0 });
+  await tier.openPartition({ topicId: TOPIC_ID, topicName: 't', partition: 0, log, config: tierConfig({ localRetentionBytes: 1 }) });
+  const backlogLines = (): string[] => logger.lines.filter((l) => l.includes('upload backlog: '));
+
+  // Healthy uploads report nothing.
+  await tier.runOnce();
+  expect(tier.stats().outage).toBeNull();
+  fill(log, 10);
+  env.objects.mode = 'fail';
+  clock.advance(100);
+  await tier.runOnce();
+  const first = tier.backlog();
+  expect(first.segments).toBeGreaterThan(0);
+  expect(tier.stats().outage).toEqual({ since: clock.now(), resumedAt: null, peak: first });
+  expect(backlogLines()).toEqual([]); // the failed attempt's own line carries the backlog
+
+  // Within the interval: no line, however the backlog grows.
+  fill(log, 10);
+  clock.advance(1000);
+  await tier.runOnce();
+  expect(backlogLines()).toEqual([]);
+  // Past it: one line with the backlog now.
+  clock.advance(1000);
+  await tier.runOnce();
+  const grown = tier.backlog();
+  expect(grown.segments).toBeGreaterThan(first.segments);
+  expect(backlogLines()).toEqual([expect.stringContaining(`upload backlog: ${grown.segments} segment(s), ${grown.bytes} bytes kept locally; uploads failing in 1 partition(s) for 2000 ms`)]);
+  // Unchanged backlog: no repeat.
+  clock.advance(2000);
+  await tier.runOnce();
+  expect(backlogLines()).toHaveLength(1);
+  expect(tier.stats().outage?.peak).toEqual(grown);
+
+  // The store is back: everything uploads, one drained line with the numbers, and the episode ends.
+  env.objects.mode = 'ok';
+  clock.advance(500);
+  await tier.runOnce();
+  expect(tier.backlog()).toEqual({ segments: 0, bytes: 0 });
+  const drained = logger.lines.filter((l) => l.includes('upload backlog drained'));
+  expect(drained).toEqual([
+    expect.stringContaining(
+      `upload backlog drained: ${grown.segments} segment(s), ${grown.bytes} bytes uploaded in 0 ms once uploads resumed; uploads had failed for 4500 ms; ` +
+        `peak backlog ${grown.segments} segment(s), ${grown.bytes} bytes`,
+    ),
+  ]);
+  expect(tier.stats().outage).toBeNull();
+  // Healthy again: nothing more is logged.
+  const linesAfter = logger.lines.length;
+  fill(log, 10);
+  clock.advance(5000);
+  await tier.runOnce();
+  expect(tier.stats().uploadedSegments).toBeGreaterThan(grown.segments);
+  expect(logger.lines.slice(linesAfter)).toEqual([]);
+});
