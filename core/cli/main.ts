@@ -6,6 +6,7 @@ import { brokerSpec, runBrokerCommand } from './broker';
 import { consoleConsumerSpec, runConsoleConsumer } from './console-consumer';
 import { consoleProducerSpec, runConsoleProducer } from './console-producer';
 import { consumerGroupsSpec, runConsumerGroups } from './consumer-groups';
+import { deleteRecordsSpec, runDeleteRecords } from './deleteRecords';
 import { CliIO, processIO } from './io';
 import { runTopics, topicsSpec } from './topics';
 
@@ -28,6 +29,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['console-producer', { spec: consoleProducerSpec, run: (argv, io) => runConsoleProducer(parseArgs(argv, consoleProducerSpec), io) }],
   ['console-consumer', { spec: consoleConsumerSpec, run: (argv, io) => runConsoleConsumer(parseArgs(argv, consoleConsumerSpec), io) }],
   ['consumer-groups', { spec: consumerGroupsSpec, run: (argv, io) => runConsumerGroups(argv, io) }],
+  ['delete-records', { spec: deleteRecordsSpec, run: (argv, io) => runDeleteRecords(parseArgs(argv, deleteRecordsSpec), io) }],
   ['aws-init', { spec: awsInitSpec, run: (argv, io) => runAwsInit(parseArgs(argv, awsInitSpec), io) }],
 ]);
 

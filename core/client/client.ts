@@ -1,4 +1,4 @@
-import { StrataError } from '../common/errors';
+import { StrataError, isStrataError } from '../common/errors';
 import { ErrorCode } from '../protocol/errorCodes';
 import { ApiKey } from '../protocol/generated/index';
 import { ZERO_UUID } from '../protocol/reader';
@@ -14,6 +14,8 @@ import type { DescribeClusterRequest } from '../protocol/generated/DescribeClust
 import type { DescribeClusterResponse } from '../protocol/generated/DescribeClusterResponse';
 import type { DescribeConfigsRequest } from '../protocol/generated/DescribeConfigsRequest';
 import type { DescribeConfigsResponse } from '../protocol/generated/DescribeConfigsResponse';
+import type { DeleteRecordsRequest } from '../protocol/generated/DeleteRecordsRequest';
+import type { DeleteRecordsResponse } from '../protocol/generated/DeleteRecordsResponse';
 import type { DeleteGroupsRequest } from '../protocol/generated/DeleteGroupsRequest';
 import type { DeleteGroupsResponse } from '../protocol/generated/DeleteGroupsResponse';
 import type { DescribeGroupsRequest } from '../protocol/generated/DescribeGroupsRequest';
@@ -161,6 +163,26 @@ export interface ListOffsetsResult {
 /** ListOffsets' special timestamps. */
 export const LATEST_TIMESTAMP = -1n;
 export const EARLIEST_TIMESTAMP = -2n;
+
+/** DeleteRecords' offset meaning "every record below the high watermark". */
+export const HIGH_WATERMARK_OFFSET = -1n;
+
+export interface RecordsToDelete {
+  topic: string;
+  partition: number;
+  /** Records below this offset go; HIGH_WATERMARK_OFFSET (-1n) = all records below the high watermark. */
+  offset: bigint;
+}
+
+/** One partition's outcome in `deleteRecords`. */
+export interface DeletedRecords {
+  topic: string;
+  partition: number;
+  /** The partition's log start offset after the call; -1n when it failed. */
+  lowWatermark: bigint;
+  /** null when the partition succeeded. */
+  error: KafkaResponseError | null;
+}
 
 export interface NewTopic {
   name: string;
@@ -675,6 +697,113 @@ export class StrataClient {
       const offset = version === 0 ? (p.oldStyleOffsets?.[0] ?? -1n) : (p.offset ?? -1n);
       return { offset, timestamp: p.timestamp ?? -1n, leaderEpoch: p.leaderEpoch ?? -1 };
     }, true);
+  }
+
+  /**
+   * DeleteRecords (KIP-107): moves each partition's log start offset up to its `offset`, so
+   * every record below it is gone for all readers. One fresh Metadata request per attempt
+   * routes the partitions to their leaders; each leader gets one request (in parallel).
+   * Results come per partition, sorted: a refusal (OFFSET_OUT_OF_RANGE, POLICY_VIOLATION, an
+   * unknown topic or partition, REQUEST_TIMED_OUT...) is that partition's `error`, not a throw.
+   * Partitions whose leader moved are routed again (bounded, with backoff), as are lost
+   * connections: moving a start offset twice is harmless. Only failures of a whole request
+   * after the retries (no broker reachable, no answer in time) throw.
+   */
+  async deleteRecords(targets: RecordsToDelete[], opts: { timeoutMs?: number } = {}): Promise<DeletedRecords[]> {
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const seen = new Set<string>();
+    for (const t of targets) {
+      const key = `${t.partition}:${t.topic}`;
+      if (seen.has(key)) throw new StrataError('CONFIG_INVALID', `deleteRecords: partition ${t.topic}-${t.partition} is listed more than once`);
+      seen.add(key);
+    }
+    const done: DeletedRecords[] = [];
+    const fail = (t: RecordsToDelete, code: number, errorMessage: string | null = null): void => {
+      done.push({ topic: t.topic, partition: t.partition, lowWatermark: -1n, error: new KafkaResponseError(code, { api: 'DeleteRecords', resource: `${t.topic}-${t.partition}`, errorMessage }) });
+    };
+    let pending = targets;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      const last = attempt >= this.retries;
+      const again: RecordsToDelete[] = [];
+      /** A partition error: routed again while attempts remain and fresh metadata may help, else final. */
+      const retryOrFail = (t: RecordsToDelete, code: number, errorMessage: string | null = null): void => {
+        if (!last && REFRESH_METADATA.has(code)) again.push(t);
+        else fail(t, code, errorMessage);
+      };
+
+      const topics = [...new Set(pending.map((t) => t.topic))];
+      let md: MetadataSnapshot;
+      try {
+        md = await this.metadata(topics);
+      } catch (err) {
+        if (!last && isStrataError(err, 'CONNECTION_FAILED')) {
+          this.invalidateAll();
+          await delay(this.retryBackoffMs * 2 ** attempt);
+          continue;
+        }
+        throw err;
+      }
+      const byLeader = new Map<number, RecordsToDelete[]>();
+      for (const t of pending) {
+        const topicError = md.topicErrors.get(t.topic);
+        const info = md.topics.get(t.topic);
+        if (topicError === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION || (topicError === undefined && !info)) {
+          // Missing from fresh metadata: the topic does not exist (Kafka's admin client does not retry this either).
+          fail(t, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic '${t.topic}' does not exist`);
+          continue;
+        }
+        if (topicError !== undefined || !info) {
+          retryOrFail(t, topicError ?? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+          continue;
+        }
+        const p = info.partitions.find((x) => x.partition === t.partition);
+        if (!p) {
+          fail(t, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic '${t.topic}' has ${info.partitions.length} partition(s), 0 to ${info.partitions.length - 1}`);
+          continue;
+        }
+        if (p.leader < 0 || !this.brokers.has(p.leader)) {
+          retryOrFail(t, p.errorCode !== ErrorCode.NONE ? p.errorCode : ErrorCode.LEADER_NOT_AVAILABLE);
+          continue;
+        }
+        byLeader.set(p.leader, [...(byLeader.get(p.leader) ?? []), t]);
+      }
+
+      await Promise.all(
+        [...byLeader].map(async ([leader, list]) => {
+          const b = this.brokers.get(leader)!;
+          const request: DeleteRecordsRequest = {
+            topics: [...new Set(list.map((t) => t.topic))].map((name) => ({
+              name,
+              partitions: list.filter((t) => t.topic === name).map((t) => ({ partitionIndex: t.partition, offset: t.offset })),
+            })),
+            timeoutMs,
+          };
+          let res: DeleteRecordsResponse;
+          try {
+            const conn = await this.connectionTo(b.host, b.port);
+            res = await conn.send<DeleteRecordsResponse>(ApiKey.DeleteRecords, request, { timeoutMs: this.requestTimeoutMs + timeoutMs });
+          } catch (err) {
+            if (!last && isStrataError(err, 'CONNECTION_FAILED')) {
+              again.push(...list);
+              return;
+            }
+            throw err;
+          }
+          for (const t of list) {
+            const r = res.topics.find((x) => x.name === t.topic)?.partitions.find((x) => x.partitionIndex === t.partition);
+            if (!r) throw missingInResponse('DeleteRecords', `${t.topic}-${t.partition}`);
+            if (r.errorCode === ErrorCode.NONE) done.push({ topic: t.topic, partition: t.partition, lowWatermark: r.lowWatermark, error: null });
+            else retryOrFail(t, r.errorCode);
+          }
+        }),
+      );
+      if (again.length > 0) {
+        for (const t of again) this.topics.delete(t.topic);
+        await delay(this.retryBackoffMs * 2 ** attempt);
+      }
+      pending = again;
+    }
+    return done.sort(compareTopicPartitions);
   }
 
   // ---------------------------------------------------------------- admin
