@@ -34,15 +34,22 @@ export async function startBenchBroker(
   dataDir: string,
   overrides: Record<string, string>,
   readyTimeoutMs = 20_000,
+  extra: {
+    /** More broker flags, e.g. `--metadata dynamodb://…`, `--object-store s3://…`. */
+    args?: string[];
+    /** Added to the environment (e.g. the AWS emulators' endpoints and credentials). */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<RunningBroker> {
   if (!fs.existsSync(main)) throw new Error(`${main} not found: run \`npm run build\` first`);
-  const argv = [main, 'broker', '--data-dir', dataDir, '--listeners', 'PLAINTEXT://127.0.0.1:0'];
+  const argv = [main, 'broker', '--data-dir', dataDir, '--listeners', 'PLAINTEXT://127.0.0.1:0', ...(extra.args ?? [])];
   for (const [k, v] of Object.entries(overrides)) argv.push('--override', `${k}=${v}`);
+  const spawnOpts = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...extra.env } };
   // setpriv: the kernel kills the broker if the benchmark dies (Ctrl-C, crash), so no broker is
   // ever left running in the background holding a port and a data dir.
   const child: ChildProcess = fs.existsSync(SETPRIV)
-    ? spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...argv], spawnOpts)
+    : spawn(process.execPath, argv, spawnOpts);
 
   let tail = '';
   let bootstrap: string | null = null;

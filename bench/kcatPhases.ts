@@ -203,14 +203,18 @@ export async function producePhase(opts: {
 
 /**
  * Checks kcat's `%o %S\n` output (offset, payload length) as it streams, in constant memory:
- * offsets must run 0, 1, 2, … and every payload must have the expected length.
+ * offsets must run firstOffset (0 unless told), +1, +2, … and every payload must have the
+ * expected length.
  */
 export class ConsumeVerifier {
   count = 0;
   firstError: string | undefined;
   private partial = '';
 
-  constructor(private readonly recordSize: number) {}
+  constructor(
+    private readonly recordSize: number,
+    private readonly firstOffset = 0,
+  ) {}
 
   push(chunk: Buffer): void {
     const text = this.partial + chunk.toString('latin1');
@@ -238,8 +242,9 @@ export class ConsumeVerifier {
     const offset = line.slice(0, sp);
     const size = line.slice(sp + 1);
     if (this.firstError === undefined) {
-      if (sp < 0 || offset !== String(this.count)) {
-        this.firstError = `record #${this.count} has offset ${JSON.stringify(offset)}, expected ${this.count}`;
+      const expected = String(this.firstOffset + this.count);
+      if (sp < 0 || offset !== expected) {
+        this.firstError = `record #${this.count} has offset ${JSON.stringify(offset)}, expected ${expected}`;
       } else if (size !== String(this.recordSize)) {
         this.firstError = `record at offset ${offset} has ${size} payload bytes, expected ${this.recordSize}`;
       }
@@ -263,10 +268,10 @@ export class ConsumeVerifier {
  * query timer"). That client-side race hit about one consume run in ten (plain or group): half a
  * second of idle time in a phase of a second or less.
  */
-export function consumeCommand(bootstrap: string, topic: string, groupId?: string): string[] {
+export function consumeCommand(bootstrap: string, topic: string, groupId?: string, fromOffset = 0): string[] {
   const common = ['-e', ...propArgs(CONSUME_PROPS), '-f', '%o %S\\n'];
   return groupId === undefined
-    ? ['-C', '-b', bootstrap, '-t', topic, '-p', '0', '-o', '0', ...common]
+    ? ['-C', '-b', bootstrap, '-t', topic, '-p', '0', '-o', String(fromOffset), ...common]
     : ['-b', bootstrap, '-G', groupId, '-X', 'auto.offset.reset=earliest', ...common, topic];
 }
 
@@ -283,9 +288,11 @@ export async function consumePhase(opts: {
    * group's committed offsets (commit offset 0 first to read everything; see consumeCommand).
    */
   groupId?: string;
+  /** Plain consumption only: start at this absolute offset instead of 0 (`records` then counts from it). */
+  fromOffset?: number;
 }): Promise<PhaseResult> {
-  const command = consumeCommand(opts.bootstrap, opts.topic, opts.groupId);
-  const verifier = new ConsumeVerifier(opts.recordSize);
+  const command = consumeCommand(opts.bootstrap, opts.topic, opts.groupId, opts.fromOffset);
+  const verifier = new ConsumeVerifier(opts.recordSize, opts.groupId === undefined ? (opts.fromOffset ?? 0) : 0);
   const sampler = new UsageSampler(opts.brokerPid);
   const io = new IoStallMeter();
   const cpu = new MachineCpuMeter();

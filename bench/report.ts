@@ -5,6 +5,7 @@ import { QuietResult } from './ioPressure';
 import { Throughput } from './limits';
 import { PhaseResult } from './kcatPhases';
 import type { RebalanceResult } from './rebalance';
+import type { TierRead, TieredReadsResult } from './tieredReads';
 import { MB, fixed, grouped, median, sizeLabel } from './units';
 
 /**
@@ -21,6 +22,8 @@ export const TARGETS = {
   rebalanceBeyondClientMs: 500,
   /** Consuming through a consumer group ÷ reading the partition directly, 100-byte records. */
   groupConsumeRatio: 0.9,
+  /** Reading tiered data from the object store (S3 emulator) ÷ reading the same from local segments. */
+  coldReadRatio: 0.5,
 };
 
 export interface Limits {
@@ -56,6 +59,8 @@ export interface BenchResults {
   /** The waits for disk I/O to go quiet before timing (see ioPressure.ts). */
   settle: Array<QuietResult & { when: string }>;
   groups?: GroupResults;
+  /** Cold (S3 emulator) vs hot (local) reads, on a second broker (absent from older runs). */
+  tier?: TieredReadsResult;
   /** Conditions that may have lowered the numbers without invalidating them. */
   warnings: string[];
   /** Problems that make the run untrustworthy; non-empty ⇒ exit code 1. */
@@ -116,7 +121,28 @@ export function evaluateTargets(r: BenchResults): TargetOutcome[] {
       pass: peak === null ? null : peak <= TARGETS.brokerRssBytes,
     },
     ...(r.groups ? groupTargets(r.groups) : []),
+    ...(r.tier ? [tierTarget(r.tier)] : []),
   ];
+}
+
+/** The best ranged-GET rate the S3 emulator reached in the run: what a cold read could at most get. */
+export function s3Limit(t: TieredReadsResult): number | null {
+  const rates = t.gets.map((g) => g.mbPerSec).filter((v) => v > 0);
+  return rates.length ? Math.max(...rates) : null;
+}
+
+function tierTarget(t: TieredReadsResult): TargetOutcome {
+  const measured = t.ratio !== null && t.coldMbPerSec !== null && t.hotMbPerSec !== null;
+  const limit = s3Limit(t);
+  const ofLimit = limit !== null && t.coldMbPerSec !== null ? `; cold = ${fixed(t.coldMbPerSec / limit, 2)} of the S3 emulator's ranged-GET rate` : '';
+  return {
+    name: `cold read (S3 emulator, through the read cache) ÷ hot read (local segments), ${sizeLabel(t.recordSize)} records, 1 partition`,
+    target: `≥ ${fixed(TARGETS.coldReadRatio, 2)}`,
+    actual: measured
+      ? `${fixed(t.ratio!, 2)} (cold ${fixed(t.coldMbPerSec!)} MB/s, hot ${fixed(t.hotMbPerSec!)} MB/s${ofLimit})`
+      : `not measured (${(t.errors[0] ?? 'no valid run').split('\n')[0]})`,
+    pass: measured ? t.ratio! >= TARGETS.coldReadRatio : null,
+  };
 }
 
 function groupTargets(g: GroupResults): TargetOutcome[] {
@@ -149,12 +175,13 @@ function groupTargets(g: GroupResults): TargetOutcome[] {
 
 /** Every kcat phase that read or wrote records, for the RSS peak and the disturbance warnings. */
 export function allPhases(r: BenchResults): PhaseResult[] {
-  return [...r.phases, ...(r.groups?.consume?.plain ?? []), ...(r.groups?.consume?.group ?? [])];
+  const tier = r.tier ? [...r.tier.produce, ...[...r.tier.hot, ...r.tier.cold].map((x) => x.phase)] : [];
+  return [...r.phases, ...(r.groups?.consume?.plain ?? []), ...(r.groups?.consume?.group ?? []), ...tier];
 }
 
-/** The larger of the kernel's high-water mark and our own samples (either may be missing). */
+/** The larger of the kernel's high-water marks (both brokers) and our own samples (any may be missing). */
 export function peakRss(r: BenchResults): number | null {
-  const candidates = [r.broker.peakRssBytes ?? 0, ...allPhases(r).map((p) => p.broker.peakRssBytes)];
+  const candidates = [r.broker.peakRssBytes ?? 0, r.tier?.brokerPeakRssBytes ?? 0, ...allPhases(r).map((p) => p.broker.peakRssBytes)];
   const peak = Math.max(...candidates);
   return peak > 0 ? peak : null;
 }
@@ -245,6 +272,66 @@ function formatGroups(g: GroupResults, limits: Limits): string[] {
   return out;
 }
 
+function formatTier(t: TieredReadsResult): string[] {
+  const out: string[] = [];
+  const c = t.cache;
+  out.push(
+    '',
+    `Tiered reads: kcat -C -p 0 -o 0 to the end, ${sizeLabel(t.recordSize)} records, on a second broker with --metadata dynamodb:// and --object-store s3:// (dynalite, s3rver)`,
+    `(cold = topic with remote.storage.enable=true, segment.bytes ${sizeLabel(t.segmentBytes)}, local.retention.bytes 0: read from s3rver through the broker's read cache,`,
+    ` ${sizeLabel(c.chunkBytes)} chunks, read-ahead ${c.readAheadChunks} chunks, ${sizeLabel(c.maxBytes)}; hot = the same records in a topic without remote storage, from local segments;`,
+    ` CPU in cores; "other CPU" leaves out the emulators; "broker read" = bytes the broker read(2) during the phase, sockets and files)`,
+  );
+  if (t.tiering) {
+    out.push(
+      `${grouped(t.records)} records in ${t.tiering.segments} tiered segments (${fixed(t.tiering.bytes / MB)} MB in S3), all tiered and none left local ` +
+        `${fixed(t.tiering.seconds, 1)} s after the produce ended (local partition dir then ${grouped(t.tiering.localBytes)} bytes)`,
+    );
+  }
+  if (t.warmup.length > 0) out.push(`(after an unmeasured warm-up: the last ${grouped(t.warmup[0]!.expectedRecords)} records of each topic read once)`);
+  const failed = [...t.hot, ...t.cold].some((x) => !x.phase.ok);
+  const row = (x: TierRead): string[] => {
+    const p = x.phase;
+    return [
+      p.name,
+      grouped(p.expectedRecords),
+      p.ok ? fixed(p.seconds, 2) : '-',
+      p.ok ? fixed(p.mbPerSec) : '-',
+      fixed(p.broker.cpuCores, 2),
+      fixed(x.s3rver.cpuCores, 2),
+      p.client ? fixed(p.client.cpuCores, 2) : '-',
+      p.otherCpu ? fixed(p.otherCpu.otherCores + p.otherCpu.stealCores, 2) : '-',
+      x.brokerReadBytes === null ? '-' : `${fixed(x.brokerReadBytes / MB)} MB`,
+      `${fixed(p.broker.peakRssBytes / MB)} MB`,
+      ...(failed ? [p.ok ? '' : `FAILED: ${(p.error ?? '').split('\n')[0]}`] : []),
+    ];
+  };
+  const reads: TierRead[] = [];
+  for (let i = 0; i < Math.max(t.hot.length, t.cold.length); i++) reads.push(...[t.hot[i], t.cold[i]].filter((x): x is TierRead => x !== undefined));
+  if (reads.length > 0) {
+    out.push(
+      ...table(
+        ['phase', 'records', 'seconds', 'MB/s', 'broker CPU', 's3rver CPU', 'kcat CPU', 'other CPU', 'broker read', 'broker RSS', ...(failed ? ['error'] : [])],
+        reads.map(row),
+        new Set([1, 2, 3, 4, 5, 6, 7, 8, 9]),
+      ),
+    );
+  }
+  for (const g of t.gets) {
+    out.push(
+      `S3 emulator limit: ranged GETs of the tiered objects, ${sizeLabel(g.chunkBytes)} each, ${g.inFlight} in flight (AWS SDK, bodies counted, broker idle): ` +
+        `${fixed(g.mbPerSec)} MB/s, s3rver CPU ${fixed(g.s3rver.cpuCores, 2)}`,
+    );
+  }
+  const limit = s3Limit(t);
+  out.push(
+    `median MB/s: hot ${t.hotMbPerSec === null ? '-' : fixed(t.hotMbPerSec)}, cold ${t.coldMbPerSec === null ? '-' : fixed(t.coldMbPerSec)}, ` +
+      `cold ÷ hot ${t.ratio === null ? '-' : fixed(t.ratio, 2)}, ` +
+      `cold ÷ S3 emulator limit ${limit === null || t.coldMbPerSec === null ? '-' : fixed(t.coldMbPerSec / limit, 2)}`,
+  );
+  return out;
+}
+
 export function formatReport(r: BenchResults): string {
   const out: string[] = [];
   out.push(
@@ -258,6 +345,8 @@ export function formatReport(r: BenchResults): string {
   const limits = [r.limits.diskPageCache, r.limits.diskFsync, r.limits.loopbackNode, r.limits.loopbackPython].filter(
     (l): l is Throughput => l !== undefined,
   );
+  // The S3 emulator's, measured during the tiered-read phase (its own emulator, broker idle).
+  limits.push(...(r.tier?.gets ?? []));
   out.push(
     ...table(
       ['measurement', 'size', 'seconds', 'MB/s'],
@@ -277,6 +366,7 @@ export function formatReport(r: BenchResults): string {
   }
   out.push(...phaseTable(r.phases, r.limits));
   if (r.groups) out.push(...formatGroups(r.groups, r.limits));
+  if (r.tier) out.push(...formatTier(r.tier));
 
   out.push('', 'Targets');
   for (const t of evaluateTargets(r)) {

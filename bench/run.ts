@@ -10,6 +10,7 @@ import { waitForIoQuiet } from './ioPressure';
 import { diskWrite, loopbackNode, loopbackPython, Throughput } from './limits';
 import { writeRecordFile } from './records';
 import { createGroupTopic, measureRebalance } from './rebalance';
+import { measureTieredReads } from './tieredReads';
 import { allPhases, formatReport, writeResultsJson, BenchResults, GroupResults, Limits } from './report';
 import { readMemory } from './rss';
 import { MiB, fixed, secondsSince, sizeLabel } from './units';
@@ -19,9 +20,10 @@ import { MiB, fixed, secondsSince, sizeLabel } from './units';
  *
  * One run measures kcat producing to and consuming from a freshly started broker, then consumer
  * groups on the same broker (rebalance times with kafkajs members, kcat consuming through a group
- * vs directly), then the machine's limits, and prints tables with ratios and PASS/MISS against
- * the targets. Exit code 0
- * unless the run itself broke (see report.ts); results also go to bench/results/latest.json.
+ * vs directly), then cold (S3 emulator) vs hot (local) reads on a second broker with the AWS
+ * backends, then the machine's limits, and prints tables with ratios and PASS/MISS against the
+ * targets. Exit code 0 unless the run itself broke (see report.ts); results also go to
+ * bench/results/latest.json.
  */
 
 interface Plan {
@@ -41,6 +43,12 @@ interface Plan {
     /** Rounds of plain-then-group consumption of the 100 B workload's topic. */
     consumeRounds: number;
   };
+  /**
+   * Cold (S3 emulator) vs hot (local) reads on a broker with the AWS backends (tieredReads.ts).
+   * records × recordSize must exceed the broker's read cache (64 MiB) by half again, so that
+   * every round's cold read misses it.
+   */
+  tier: { recordSize: number; records: number; segmentBytes: number; rounds: number };
 }
 
 const PLANS: Record<'full' | 'quick', Plan> = {
@@ -54,6 +62,7 @@ const PLANS: Record<'full' | 'quick', Plan> = {
     ],
     warmup: 100_000,
     groups: { memberCounts: [2, 10, 50], leaves: 5, partitions: 50, consumeRounds: 3 },
+    tier: { recordSize: 1024, records: 250_000, segmentBytes: 8 * MiB, rounds: 3 },
   },
   quick: {
     mode: 'quick',
@@ -65,6 +74,7 @@ const PLANS: Record<'full' | 'quick', Plan> = {
     ],
     warmup: 20_000,
     groups: { memberCounts: [2, 10, 50], leaves: 3, partitions: 50, consumeRounds: 3 },
+    tier: { recordSize: 1024, records: 100_000, segmentBytes: 8 * MiB, rounds: 2 },
   },
 };
 
@@ -76,10 +86,12 @@ const PYTHON = '/usr/bin/python3';
 const BENCH_OVERRIDES: Record<string, string> = { 'group.initial.rebalance.delay.ms': '0' };
 /** A phase may take 20 s plus 1 s per 50,000 records; slower than that counts as broken, not slow. */
 const phaseTimeoutMs = (records: number): number => 20_000 + Math.ceil(records / 50_000) * 1000;
+/** Uploading to the S3 emulator may take 30 s plus 1 s per 10 MB; longer counts as broken. */
+const tieringTimeoutMs = (bytes: number): number => 30_000 + Math.ceil(bytes / 10_000_000) * 1000;
 
 const USAGE = `Usage: npm run bench [-- --quick] [-- --override key=value]...
-  --quick                 smaller run (~10% of the data) for a fast sanity check
-  --override key=value    broker config passed to the broker (repeatable)
+  --quick                 smaller run (10–40% of the data) for a fast sanity check
+  --override key=value    broker config passed to the brokers (repeatable)
   --keep                  keep the temp dir (data dir, record files) and print its path`;
 
 interface Args {
@@ -188,7 +200,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     const files = plan.workloads.map((w) => ({ ...w, file: path.join(work, `records-${w.size}.txt`) }));
     const warmup = { size: 100, count: plan.warmup, file: path.join(work, 'records-warmup.txt') };
-    for (const f of [warmup, ...files]) {
+    const tierFile = { size: plan.tier.recordSize, count: plan.tier.records, file: path.join(work, 'records-tier.txt') };
+    for (const f of [warmup, ...files, tierFile]) {
       await measure(`generating ${f.count} × ${sizeLabel(f.size)} records`, errors, () => writeRecordFile(f.file, f.count, f.size));
     }
 
@@ -220,6 +233,26 @@ async function main(argv: string[]): Promise<number> {
         }
       }
     }
+
+    // Its own broker, on the AWS emulators; after the first broker stopped, before the limits.
+    await settle('before the tiered reads', results);
+    const tier = await measureTieredReads({
+      root,
+      workDir: work,
+      brokerMain: main,
+      overrides,
+      file: tierFile.file,
+      records: tierFile.count,
+      recordSize: tierFile.size,
+      segmentBytes: plan.tier.segmentBytes,
+      rounds: plan.tier.rounds,
+      timeoutMs: phaseTimeoutMs(tierFile.count),
+      tieringTimeoutMs: tieringTimeoutMs(tierFile.count * tierFile.size),
+      progress,
+    });
+    results.tier = tier;
+    errors.push(...tier.errors);
+    results.warnings.push(...tier.warnings);
 
     await settle('before the physical limits', results);
     const limits: Limits = results.limits;
@@ -352,7 +385,7 @@ function disturbedPhases(phases: PhaseResult[]): string[] {
 }
 
 // Re-exported for the benchmark's own tests.
-export { parseArgs, PLANS, phaseTimeoutMs };
+export { parseArgs, PLANS, phaseTimeoutMs, tieringTimeoutMs };
 export type { Throughput };
 
 if (require.main === module) {

@@ -25,6 +25,23 @@ describe('startBenchBroker', () => {
     expect(b.output()).toContain('SIGTERM received');
   });
 
+  it('passes extra flags and environment (the AWS backends and their endpoints)', async () => {
+    const main = path.join(dir, 'env.js');
+    fs.writeFileSync(
+      main,
+      `const net = require('net');
+      require('fs').writeFileSync(${JSON.stringify(path.join(dir, 'seen.json'))}, JSON.stringify({ argv: process.argv.slice(2), env: process.env.STRATA_BENCH_TEST, path: !!process.env.PATH }));
+      const s = net.createServer().listen(0, '127.0.0.1', () => console.log('listening on PLAINTEXT://127.0.0.1:' + s.address().port));
+      process.on('SIGTERM', () => process.exit(0));`,
+    );
+    const b = await startBenchBroker(main, dir, { a: '1' }, 20_000, { args: ['--object-store', 's3://b/p'], env: { STRATA_BENCH_TEST: 'yes' } });
+    expect(await b.stop()).toBe(0);
+    const seen = JSON.parse(fs.readFileSync(path.join(dir, 'seen.json'), 'utf8'));
+    expect(seen.argv).toEqual(['broker', '--data-dir', dir, '--listeners', 'PLAINTEXT://127.0.0.1:0', '--object-store', 's3://b/p', '--override', 'a=1']);
+    expect(seen.env).toBe('yes');
+    expect(seen.path).toBe(true); // added to the environment, not replacing it
+  });
+
   it('hands every later output line to onLine subscribers, whole and in order', async () => {
     // A broker that prints lines in pieces, on stdout and stderr, after its ready line.
     const main = path.join(dir, 'chatty.js');

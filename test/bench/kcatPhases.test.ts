@@ -47,6 +47,16 @@ describe('ConsumeVerifier', () => {
     expect(dup.firstError).toBe('record #2 has offset "1", expected 2');
   });
 
+  it('starts from another offset when told', () => {
+    const v = new ConsumeVerifier(100, 500);
+    feed(v, lines(3, 100, 500));
+    expect(v.firstError).toBeUndefined();
+    expect(v.count).toBe(3);
+    const wrong = new ConsumeVerifier(100, 500);
+    feed(wrong, lines(3, 100, 0));
+    expect(wrong.firstError).toBe('record #0 has offset "0", expected 500');
+  });
+
   it('flags a wrong payload size (including a null value, -1)', () => {
     const v = new ConsumeVerifier(100);
     feed(v, '0 100\n1 -1\n');
@@ -75,6 +85,7 @@ describe('consumeCommand', () => {
     // Same fetch settings, exit at the end and output format on both sides.
     expect(group.slice(6, -1)).toEqual(plain.slice(9));
     expect(plain).toEqual(expect.arrayContaining(['-e', '-f', '%o %S\\n']));
+    expect(consumeCommand('h:1', 't', undefined, 1234).slice(0, 9)).toEqual(['-C', '-b', 'h:1', '-t', 't', '-p', '0', '-o', '1234']);
   });
 });
 
@@ -130,6 +141,9 @@ describe('kcat phases', () => {
       const consumed = await consumePhase({ ...common, name: 'consume' });
       expect(consumed.error).toBeUndefined();
       expect(consumed).toMatchObject({ ok: true, records: 3000 });
+      const tail = await consumePhase({ ...common, name: 'consume the tail', fromOffset: 2500, records: 500 });
+      expect(tail.error).toBeUndefined();
+      expect(tail).toMatchObject({ ok: true, records: 500 });
 
       // Verification is real: the same data read as the wrong size or count fails the phase.
       const wrongSize = await consumePhase({ ...common, name: 'consume', recordSize: 99 });

@@ -4,7 +4,8 @@ import * as path from 'path';
 import { PhaseResult } from '../../bench/kcatPhases';
 import type { GroupConsumeResult } from '../../bench/groupConsume';
 import type { RebalanceResult } from '../../bench/rebalance';
-import { BenchResults, evaluateTargets, formatReport, GroupResults, peakRss, ratiosFor, writeResultsJson } from '../../bench/report';
+import { BenchResults, evaluateTargets, formatReport, GroupResults, peakRss, ratiosFor, s3Limit, writeResultsJson } from '../../bench/report';
+import type { TierRead, TieredReadsResult } from '../../bench/tieredReads';
 
 const usage = (peakMb: number) => ({ peakRssBytes: peakMb * 1e6, endRssBytes: 0, cpuSeconds: 1, cpuCores: 0.9, samples: 10 });
 
@@ -182,6 +183,71 @@ describe('bench report', () => {
       expect(peakRss(r)).toBe(200e6); // the kernel's high-water mark (200) is above every sample
       r.broker.peakRssBytes = null;
       expect(peakRss(r)).toBe(160e6); // the group phase's sample is the highest
+    });
+  });
+
+  describe('tiered reads', () => {
+    const MiB = 1024 * 1024;
+    const read = (name: string, mbPerSec: number, ok = true): TierRead => {
+      const p = { ...phase('consume', 1024, (mbPerSec * 1e6) / 1024, 180, ok), name };
+      return { phase: p, s3rver: usage(90), dynamo: usage(40), brokerReadBytes: 260e6 };
+    };
+    const get = (inFlight: number, mbPerSec: number) => ({
+      name: `S3 emulator ranged GET, 4 MiB, ${inFlight} in flight`, bytes: 258e6, seconds: 258 / mbPerSec, mbPerSec,
+      objects: 32, gets: 64, chunkBytes: 4 * MiB, inFlight, s3rver: usage(90),
+    });
+    function tier(hot: number[], cold: number[], over: Partial<TieredReadsResult> = {}): TieredReadsResult {
+      const hotReads = hot.map((v, i) => read(`hot read #${i + 1}`, v));
+      const coldReads = cold.map((v, i) => read(`cold read #${i + 1}`, v));
+      const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? null;
+      const h = med(hot);
+      const c = med(cold);
+      return {
+        records: 250_000, recordSize: 1024, segmentBytes: 8 * MiB,
+        cache: { chunkBytes: 4 * MiB, maxBytes: 64 * MiB, readAheadChunks: 2, maxPrefetches: 4 },
+        produce: [], warmup: [], tiering: { seconds: 1.5, segments: 32, bytes: 258e6, localBytes: 51 },
+        hot: hotReads, cold: coldReads, gets: [get(1, 150), get(4, 300)],
+        hotMbPerSec: h, coldMbPerSec: c, ratio: h && c !== null ? c / h : null,
+        brokerPeakRssBytes: 310e6, brokerStopExitCode: 0, ok: true, errors: [], warnings: [],
+        ...over,
+      };
+    }
+    const withTier = (t: TieredReadsResult): BenchResults => ({ ...results([]), tier: t });
+
+    it('cold ÷ hot against 0.5, with the share of the emulator\'s best GET rate; N/A when broken', () => {
+      const miss = evaluateTargets(withTier(tier([900, 1000, 1100], [240, 200, 250])));
+      expect(miss[miss.length - 1]).toMatchObject({
+        name: 'cold read (S3 emulator, through the read cache) ÷ hot read (local segments), 1 KiB records, 1 partition',
+        target: '≥ 0.50',
+        actual: '0.24 (cold 240.0 MB/s, hot 1000.0 MB/s; cold = 0.80 of the S3 emulator\'s ranged-GET rate)',
+        pass: false,
+      });
+      expect(evaluateTargets(withTier(tier([400], [250]))).pop()!.pass).toBe(true);
+      const broken = tier([1000], [], { ok: false, errors: ['tiered reads: emulator did not print \'# ready\'\nmore'] });
+      expect(evaluateTargets(withTier(broken)).pop()).toMatchObject({ pass: null, actual: "not measured (tiered reads: emulator did not print '# ready')" });
+      expect(s3Limit(tier([1], [1], { gets: [] }))).toBeNull();
+      expect(evaluateTargets(results([]))).toHaveLength(3); // older runs: no tier target
+    });
+
+    it('prints the hot and cold rounds interleaved, the emulator limits, and counts the second broker for the RSS peak', () => {
+      const r = withTier(tier([1000, 900], [200, 220]));
+      const text = formatReport(r);
+      expect(text).toContain('32 tiered segments (258.0 MB in S3), all tiered and none left local 1.5 s after the produce ended');
+      expect(text).toMatch(/hot read #1 +1,000,000 +1\.02 +1000\.0 +0\.90 +0\.90 +0\.97 +0\.12 +260\.0 MB +180\.0 MB\ncold read #1 +1,000,000 +5\.12 +200\.0 /);
+      expect(text).toMatch(/cold read #1[^\n]*\nhot read #2[^\n]*\ncold read #2/);
+      expect(text).toContain('4 MiB chunks, read-ahead 2 chunks, 64 MiB');
+      expect(text).toContain('S3 emulator limit: ranged GETs of the tiered objects, 4 MiB each, 4 in flight (AWS SDK, bodies counted, broker idle): 300.0 MB/s');
+      expect(text).toContain('median MB/s: hot 1000.0, cold 220.0, cold ÷ hot 0.22, cold ÷ S3 emulator limit 0.73');
+      expect(text).toMatch(/S3 emulator ranged GET, 4 MiB, 1 in flight +258\.0 MB +1\.72 +150/); // in the physical limits
+      expect(text).toMatch(/MISS +cold read/);
+      expect(text).not.toContain('FAILED');
+      expect(peakRss(r)).toBe(310e6); // the tiered-read broker's high-water mark
+    });
+
+    it('marks a failed read', () => {
+      const t = tier([1000], [200]);
+      t.cold.push(read('cold read #2', 0, false));
+      expect(formatReport(withTier(t))).toMatch(/cold read #2 +1,000,000 +- +- .*FAILED: consumed 10 records/);
     });
   });
 });

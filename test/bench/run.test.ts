@@ -1,4 +1,5 @@
-import { parseArgs, phaseTimeoutMs, PLANS } from '../../bench/run';
+import { READ_CACHE_DEFAULTS } from '../../core/tier/readCache';
+import { parseArgs, phaseTimeoutMs, PLANS, tieringTimeoutMs } from '../../bench/run';
 
 describe('bench command line', () => {
   it('parses --quick, --keep and repeated --override', () => {
@@ -35,5 +36,18 @@ describe('bench command line', () => {
       expect(plan.groups.consumeRounds).toBeGreaterThanOrEqual(1);
     }
     expect(PLANS.quick.groups.leaves).toBeLessThanOrEqual(PLANS.full.groups.leaves);
+  });
+
+  it('sizes the tiered reads so that every cold read misses the broker\'s read cache, with segments above a kcat batch', () => {
+    for (const plan of [PLANS.full, PLANS.quick]) {
+      const bytes = plan.tier.records * plan.tier.recordSize;
+      expect(bytes).toBeGreaterThanOrEqual(1.5 * READ_CACHE_DEFAULTS.maxBytes);
+      expect(plan.tier.segmentBytes).toBeGreaterThan(1024 * 1024);
+      expect(bytes / plan.tier.segmentBytes).toBeGreaterThanOrEqual(8); // "small segment.bytes": many tiered segments
+      expect(plan.tier.rounds).toBeGreaterThanOrEqual(2);
+    }
+    expect(PLANS.quick.tier.records).toBeLessThan(PLANS.full.tier.records);
+    // Uploading 256 MB may take 30 s + 26 s.
+    expect(tieringTimeoutMs(256_000_000)).toBe(56_000);
   });
 });

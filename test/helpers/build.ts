@@ -18,7 +18,7 @@ export const BROKER_MAIN = path.join(DIST_DIR, 'core', 'cli', 'main.js');
 /** mtime marks the start of our last build; content: that build's tsc output and main.js's mtime. */
 const STAMP = path.join(DIST_DIR, '.strata-build-stamp');
 const LOCK = path.join(DIST_DIR, '.strata-build-lock');
-const SOURCE_DIRS = ['core', 'functions', 'bench'];
+const SOURCE_DIRS = ['core', 'functions', 'bench', 'localstack'];
 const BUILD_TIMEOUT_MS = 5 * 60_000;
 const LOCK_WAIT_MS = 5 * 60_000;
 

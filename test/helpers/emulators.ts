@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +8,7 @@ import { createDynamoClient, dynamoSettings } from '../../core/meta/dynamoKv';
 import { ensureMetadataTable, metadataTableName } from '../../core/meta/dynamoTable';
 import { ensureBucket } from '../../core/tier/s3Bucket';
 import { createS3Client, s3Settings } from '../../core/tier/s3ObjectStore';
+import { launchEmulator, stopEmulator, type EmulatorProcess } from '../../localstack/emulatorProcess';
 import { REPO_ROOT } from './build';
 
 /**
@@ -65,78 +66,23 @@ export interface Emulators {
   startS3(): Promise<void>;
 }
 
-const LAUNCHER = path.join(REPO_ROOT, 'localstack', 'emulators.mjs');
-const SETPRIV = '/usr/bin/setpriv';
-const HAVE_SETPRIV = fs.existsSync(SETPRIV);
-const STOP_TIMEOUT_MS = 10_000;
-const OUTPUT_CAP = 256 * 1024;
-
 const liveChildren = new Set<ChildProcess>();
 const started = new Set<Emulators>();
 
-interface Launched {
-  child: ChildProcess;
-  exports: Record<string, string>;
-  exited: Promise<void>;
-  output: () => string;
-}
+type Launched = EmulatorProcess;
 
 function launch(args: string[], timeoutMs: number): Promise<Launched> {
-  const argv = [LAUNCHER, ...args];
-  // --openssl-legacy-provider up front spares the launcher its re-exec (one process, one pid to kill).
-  const nodeArgs = ['--openssl-legacy-provider', ...argv];
-  const [command, commandArgs] = HAVE_SETPRIV ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
-  const child = spawn(command, commandArgs, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
-  liveChildren.add(child);
-  let out = '';
-  const append = (t: string): void => {
-    out = (out + t).slice(-OUTPUT_CAP);
-  };
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      liveChildren.delete(child);
-      resolve();
-    });
-  });
-  child.stderr!.setEncoding('utf8').on('data', append);
-  return new Promise<Launched>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`emulator did not print '# ready' within ${timeoutMs} ms: node ${argv.join(' ')}\n${out}`));
-    }, timeoutMs);
-    let pending = '';
-    const exports: Record<string, string> = {};
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-      append(text);
-      pending += text;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line);
-        if (m) exports[m[1]] = m[2];
-        if (line === '# ready') {
-          clearTimeout(timer);
-          resolve({ child, exports, exited, output: () => out });
-        }
-      }
-    });
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`emulator exited before it was ready: node ${argv.join(' ')}\n${out}`));
-    });
+  return launchEmulator(args, {
+    root: REPO_ROOT,
+    readyTimeoutMs: timeoutMs,
+    onSpawn: (child) => {
+      liveChildren.add(child);
+      child.once('exit', () => liveChildren.delete(child));
+    },
   });
 }
 
-async function stopChild(l: Launched | null): Promise<void> {
-  if (!l || l.child.exitCode !== null || l.child.signalCode !== null) return;
-  l.child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), STOP_TIMEOUT_MS)));
-  if ((await Promise.race([l.exited, late])) === 'late') l.child.kill('SIGKILL');
-  clearTimeout(timer);
-  await l.exited;
-}
+const stopChild = stopEmulator;
 
 export async function startEmulators(opts: StartEmulatorsOptions = {}): Promise<Emulators> {
   if (EXTERNAL_AWS_ENDPOINT) return useExternal(EXTERNAL_AWS_ENDPOINT, opts);

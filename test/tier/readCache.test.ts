@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isStrataError } from '../../core/common/errors';
-import { ReadCache } from '../../core/tier/readCache';
+import { READ_CACHE_DEFAULTS, ReadCache } from '../../core/tier/readCache';
 import { waitFor } from '../helpers/waitFor';
 import { TierEnv, fakeClock } from './tierHelpers';
 
@@ -118,4 +118,18 @@ test('an object shorter than its record is reported as damaged storage', async (
 test('options are checked', () => {
   expect(() => new ReadCache(env.objects, { chunkBytes: 10 })).toThrow(TypeError);
   expect(() => new ReadCache(env.objects, { chunkBytes: 4096, maxBytes: 4096 })).toThrow(TypeError);
+});
+
+test('by default one GET fetches 4 MiB (fewer, larger GETs: see READ_CACHE_DEFAULTS) and read-ahead stays within the defaults', async () => {
+  const MiB = 1024 * KiB;
+  const big = randomBytes(9 * MiB + 5);
+  await env.files.put('obj/big', big);
+  const cache = new ReadCache(env.objects);
+  expect(cache.stats()).toMatchObject({ chunkBytes: 4 * MiB, maxBytes: 64 * MiB });
+  expect(cache.readAheadBytes).toBe(READ_CACHE_DEFAULTS.readAheadChunks * 4 * MiB);
+  const gets = env.objects.calls.get;
+  // Buffer#equals: jest's toEqual walks 9 MiB byte by byte for minutes.
+  expect(Buffer.concat(await cache.read('obj/big', big.length, 0, big.length)).equals(big)).toBe(true);
+  expect(env.objects.calls.get - gets).toBe(3); // 4 MiB + 4 MiB + 1 MiB + 5 bytes
+  expect(cache.stats()).toMatchObject({ misses: 3, chunks: 3, bytes: big.length });
 });
