@@ -20,6 +20,7 @@ import { produceHandler } from './handlers/produce';
 import { fetchHandler } from './handlers/fetch';
 import { listOffsetsHandler } from './handlers/listOffsets';
 import { deleteRecordsHandler } from './handlers/deleteRecords';
+import { OrphanCollector } from './orphanCollector';
 import { createPartitionsHandler, createTopicsHandler, deleteTopicsHandler } from './handlers/topicAdmin';
 import { alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler } from './handlers/configs';
 import { describeClusterHandler } from './handlers/describeCluster';
@@ -50,6 +51,7 @@ export class Broker {
   private nextCleanerCheck = 0;
   /** The log cleaner (compaction), or null when log.cleaner.enable=false. */
   private cleaner: LogCleaner | null = null;
+  private orphans: OrphanCollector | null = null;
 
   private constructor(
     readonly context: BrokerContext,
@@ -67,6 +69,7 @@ export class Broker {
     let objects: ObjectStore | null = null;
     let groups: GroupCoordinator | null = null;
     let tier: TierManager | null = null;
+    let cleaner: LogCleaner | null = null;
     try {
       objects = await openObjectStore(config.objectStore, { dataDir });
       const clusterId = await store.getOrCreateClusterId();
@@ -74,7 +77,15 @@ export class Broker {
       // Tiered partitions open with their logs: an empty local log of a tiered partition starts
       // at the tiered end before any client is served, so offsets are never reused.
       tier = new TierManager(objects, store, { logger: logger.child('tier') });
-      topics.setObserver(new TierBridge(tier, logger.child('tier')));
+      // Before the topics load: compacted tiered topics upload only what the cleaner has cleaned.
+      if (config.logCleanerEnable) {
+        cleaner = new LogCleaner({
+          dedupeBufferBytes: config.logCleanerDedupeBufferSize,
+          loadFactor: config.logCleanerIoBufferLoadFactor,
+          logger: logger.child('log-cleaner'),
+        });
+      }
+      topics.setObserver(new TierBridge(tier, logger.child('tier'), cleaner));
       await topics.load();
       tier.start();
       groups = await GroupCoordinator.start(
@@ -146,13 +157,8 @@ export class Broker {
       advertised.host = advertisedListener?.host || (bound.host === '0.0.0.0' || bound.host === '' ? '127.0.0.1' : bound.host);
       advertised.port = advertisedListener && advertisedListener.port !== 0 ? advertisedListener.port : bound.port;
       const broker = new Broker(context, server, store, objects, bound);
-      if (config.logCleanerEnable) {
-        broker.cleaner = new LogCleaner({
-          dedupeBufferBytes: config.logCleanerDedupeBufferSize,
-          loadFactor: config.logCleanerIoBufferLoadFactor,
-          logger: logger.child('log-cleaner'),
-        });
-      }
+      broker.cleaner = cleaner;
+      broker.orphans = new OrphanCollector(store, tier, topics, logger.child('orphans'));
       broker.housekeeping = setInterval(() => broker.tick(), HOUSEKEEPING_INTERVAL_MS);
       broker.housekeeping.unref();
       logger.info(
@@ -161,6 +167,7 @@ export class Broker {
       return broker;
     } catch (e) {
       await groups?.close();
+      await cleaner?.close();
       await tier?.close();
       await objects?.close();
       await store.close();
@@ -175,6 +182,7 @@ export class Broker {
     if (checkRetention) this.nextRetentionCheck = now + config.logRetentionCheckIntervalMs;
     const checkCleaner = this.cleaner !== null && now >= this.nextCleanerCheck;
     if (checkCleaner) this.nextCleanerCheck = now + config.logCleanerBackoffMs;
+    this.orphans?.maybeRun(now);
     for (const t of this.context.topics.list()) {
       const v = t.config.values;
       const deletes = v['cleanup.policy'].includes('delete');
@@ -212,6 +220,7 @@ export class Broker {
 
   async stop(): Promise<void> {
     if (this.housekeeping) clearInterval(this.housekeeping);
+    await this.orphans?.idle();
     // Parked JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) before the
     // connections close, and in-flight offset commits reach the store before it closes.
     await this.context.groups.close();

@@ -1,6 +1,7 @@
 import type { Logger } from '../common/logger';
 import { TierManager } from '../tier/tierManager';
 import { tierConfigFrom } from '../tier/tierConfig';
+import type { CompactionProgress } from '../tier/tieredPartition';
 import type { TopicObserver, TopicState } from './topicRegistry';
 
 /**
@@ -8,16 +9,25 @@ import type { TopicObserver, TopicState } from './topicRegistry';
  * remote.storage.enable=true are opened in the TierManager (which, for an empty local log,
  * moves its start to the tiered end so offsets continue), config changes are passed on, and
  * a deleted topic's tiered data is removed (records first, then objects).
+ *
+ * `compaction` is the broker's log cleaner (null with log.cleaner.enable=false): compacted
+ * topics then upload only segments it has cleaned, and re-tier the ones it rewrites.
  */
 export class TierBridge implements TopicObserver {
-  constructor(readonly tier: TierManager, private readonly logger: Logger) {}
+  constructor(
+    readonly tier: TierManager,
+    private readonly logger: Logger,
+    private readonly compaction: CompactionProgress | null = null,
+  ) {}
 
   async partitionsOpened(t: TopicState, from: number): Promise<void> {
     const config = tierConfigFrom(t.config);
     if (!config.remoteStorageEnable) return;
     for (let p = from; p < t.partitions.length; p++) {
       if (this.tier.partition(t.topicId, p)) continue;
-      await this.tier.openPartition({ topicId: t.topicId, topicName: t.name, partition: p, log: t.partitions[p], config });
+      const tp = await this.tier.openPartition({ topicId: t.topicId, topicName: t.name, partition: p, log: t.partitions[p], config });
+      // Synchronously after the open resolves: no timer (upload) runs in between.
+      tp.compaction = this.compaction;
     }
   }
 

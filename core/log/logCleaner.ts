@@ -103,6 +103,21 @@ export class LogCleaner {
     return planCleaning(log, this.checkpoint(log), effectiveCompactionConfig(config), nowMs);
   }
 
+  /**
+   * Where the dirty section of `log` starts: every offset below it has been through a cleaning
+   * round (the checkpoint; the log start before the first round). Null when this cleaner will
+   * not clean `log` any more (uncleanable). Tiered storage uploads a compacted log's segments
+   * only below this offset, so the object store gets compacted data. Cheap: the checkpoint is
+   * read from disk once per log, then kept in memory.
+   */
+  cleanedUpTo(log: PartitionLog): bigint | null {
+    if (this.uncleanable.has(log)) return null;
+    const start = log.logStartOffset;
+    const first = this.checkpoint(log)?.firstDirtyOffset;
+    // As planCleaning: a checkpoint outside the log (truncation, retention) counts as none.
+    return first === undefined || first < start || first > log.logEndOffset ? start : first;
+  }
+
   /** Why the log is no longer cleaned (a corrupt batch, as Kafka's uncleanable partitions), or null. */
   uncleanableReason(log: PartitionLog): string | null {
     return this.uncleanable.get(log) ?? null;

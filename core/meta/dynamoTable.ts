@@ -29,6 +29,7 @@ import { StrataError } from '../common/errors';
  *   topic/orders                         topic/                    listTopics: Query pk = topic/
  *   partition/<topicId>/0000000007       partition/<topicId>/      listPartitionStates: one topic's states
  *   broker/0000000003                    broker/                   listBrokers
+ *   pending/<topicId>                    pending/                  collectOrphans
  *   ns/offsets/<group>/<topic>/<p>       ns/offsets/               namespace('offsets').list(anything):
  *   ns/remote-segments/<topicId>/…       ns/remote-segments/       Query pk = ns/<name>/, begins_with(sk, prefix)
  *
@@ -53,7 +54,8 @@ import { StrataError } from '../common/errors';
  * topic record (N+1 writes; a crash in between leaves partition states under a topic id no
  * topic names), and deleteTopic removes the topic record first and its partition states after
  * (a crash leaves the same kind of orphans). Both are invisible to readers, which start from
- * the topic record; nothing collects the orphans yet.
+ * the topic record; an intent item (`pending/<topicId>`) written first and removed last lets
+ * MetadataStore.collectOrphans find and delete them (two more writes per create or delete).
  *
  * Reads. GetItem and Query with ConsistentRead: a read after an acknowledged write sees it.
  * Item size. DynamoDB's 400 KB counts attribute names and the keys too; an entry over it is

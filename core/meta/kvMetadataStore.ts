@@ -6,6 +6,7 @@ import type {
   BrokerRecord,
   MetadataStore,
   NewTopic,
+  OrphanReport,
   PartitionStateInit,
   PartitionStateRecord,
   TopicChanges,
@@ -21,6 +22,8 @@ import { prefixedKv, type KvEntry, type VersionedKv } from './versionedKv';
  *   topic/<name>                     { name, topicId, partitions, replicationFactor, configs, createdAt }
  *   partition/<topicId>/<0000000007> { topicId, partition, leader, leaderEpoch, isr, replicas, logStartOffset }
  *   broker/<0000000003>              { nodeId, host, port, rack, epoch }
+ *   pending/<topicId>                { op: 'create' | 'delete', name, at }: a multi-record change in
+ *                                    progress (collectOrphans finishes or undoes it after a crash)
  *   ns/<name>/<key>                  whatever the namespace's owner stores
  *
  * A record's version is the item's version in the KV, so it never needs storing twice.
@@ -29,6 +32,7 @@ const CLUSTER_KEY = 'cluster';
 const TOPIC = 'topic/';
 const PARTITION = 'partition/';
 const BROKER = 'broker/';
+const PENDING = 'pending/';
 const NAMESPACE = 'ns/';
 
 const pad = (n: number): string => String(n).padStart(10, '0');
@@ -36,6 +40,17 @@ const topicKey = (name: string): string => TOPIC + name;
 const partitionPrefix = (topicId: string): string => `${PARTITION}${topicId}/`;
 const partitionKey = (topicId: string, p: number): string => partitionPrefix(topicId) + pad(p);
 const brokerKey = (nodeId: number): string => BROKER + pad(nodeId);
+const pendingKey = (topicId: string): string => PENDING + topicId;
+
+/** How long a pending change may be in progress before collectOrphans treats it as abandoned. */
+export const DEFAULT_ORPHAN_MIN_AGE_MS = 60_000;
+
+interface PendingChange {
+  op: 'create' | 'delete';
+  name: string;
+  /** ms since the epoch. */
+  at: number;
+}
 
 /** Kafka's textual uuid: 16 bytes as unpadded URL-safe base64. */
 export function isKafkaUuid(s: string): boolean {
@@ -79,16 +94,23 @@ export class KvMetadataStore implements MetadataStore {
     if (await this.kv.get(topicKey(t.name))) throw topicExists(t.name);
 
     const written: string[] = [];
+    const pending = (partitionStates?.length ?? 0) > 0;
     try {
+      // The intent goes first: a crash before the topic record commits leaves it pointing at
+      // the partition states no topic names, for collectOrphans.
+      if (pending) await this.putPending(topicId, { op: 'create', name: t.name, at: Date.now() });
       for (const s of partitionStates ?? []) {
         const key = partitionKey(topicId, s.partition);
         await this.kv.put(key, partitionValue({ ...s, topicId }), null);
         written.push(key);
       }
       const version = await this.kv.put(topicKey(t.name), topicValue(record), null);
+      if (pending) await this.kv.delete(pendingKey(topicId)).catch(() => undefined);
       return { ...record, version };
     } catch (e) {
-      await Promise.all(written.map((k) => this.kv.delete(k).catch(() => undefined)));
+      const undone = await Promise.all(written.map((k) => this.kv.delete(k).then(() => true, () => false)));
+      // The intent stays (for collectOrphans) unless every state it covers is gone.
+      if (pending && undone.every(Boolean)) await this.kv.delete(pendingKey(topicId)).catch(() => undefined);
       if (isStrataError(e, 'KEY_EXISTS')) {
         throw written.length === (partitionStates?.length ?? 0)
           ? topicExists(t.name)
@@ -150,6 +172,9 @@ export class KvMetadataStore implements MetadataStore {
         throw versionConflict(`Topic '${name}'`, expectedVersion, cur.version);
       }
       try {
+        // The intent first: a crash after the topic record goes leaves it naming the
+        // partition states still to delete, for collectOrphans.
+        await this.putPending(cur.topicId, { op: 'delete', name, at: Date.now() });
         // Conditional on the version read, so the partition states removed below are
         // those of the topic that was actually deleted.
         await this.kv.delete(topicKey(name), cur.version);
@@ -161,9 +186,44 @@ export class KvMetadataStore implements MetadataStore {
         throw e;
       }
     }
+    await this.deletePartitionStates(topicId);
+  }
+
+  /** Deletes a topic id's partition states, then its intent; false if one of them could not be deleted. */
+  private async deletePartitionStates(topicId: string): Promise<boolean> {
+    let all = true;
     for (const s of await this.kv.list(partitionPrefix(topicId))) {
-      await this.kv.delete(s.key).catch(() => undefined);
+      await this.kv.delete(s.key).catch(() => (all = false));
     }
+    if (all) await this.kv.delete(pendingKey(topicId)).catch(() => undefined);
+    return all;
+  }
+
+  private async putPending(topicId: string, change: PendingChange): Promise<void> {
+    const cur = await this.kv.get(pendingKey(topicId));
+    await this.kv.put(pendingKey(topicId), { ...change } as unknown as KvValue, cur ? cur.version : null);
+  }
+
+  async collectOrphans(opts: { minAgeMs?: number; now?: number } = {}): Promise<OrphanReport> {
+    const minAgeMs = opts.minAgeMs ?? DEFAULT_ORPHAN_MIN_AGE_MS;
+    const now = opts.now ?? Date.now();
+    const report: OrphanReport = { pendingChanges: 0, topicIds: [] };
+    const pending = await this.kv.list(PENDING);
+    if (pending.length === 0) return report;
+    const live = new Set((await this.listTopics()).map((t) => t.topicId));
+    for (const e of pending) {
+      const change = e.value as unknown as PendingChange;
+      if (now - change.at < minAgeMs) continue; // may still be in progress
+      const topicId = e.key.slice(PENDING.length);
+      report.pendingChanges++;
+      if (live.has(topicId)) {
+        // The create committed, or the delete never did: nothing is orphaned.
+        await this.kv.delete(e.key, e.version).catch(() => undefined);
+        continue;
+      }
+      if (await this.deletePartitionStates(topicId)) report.topicIds.push(topicId);
+    }
+    return report;
   }
 
   async getPartitionState(topicId: string, partition: number): Promise<PartitionStateRecord | null> {

@@ -14,7 +14,9 @@ import type { VersionedKv } from './versionedKv';
  * - deleteTopic removes the topic record first (the topic is gone from that instant) and
  *   then its partition states, best effort.
  * Readers therefore treat a missing partition state of an existing topic as "not yet
- * assigned", never as an error.
+ * assigned", never as an error. Both write an intent record (`pending/<topicId>`) before
+ * their first write and remove it after their last; collectOrphans finishes what a crash
+ * interrupted (DynamoDB transactions would make this unnecessary; dynalite lacks them).
  *
  * Adapters: KvMetadataStore over a VersionedKv (EmbeddedKv now, DynamoDB later).
  */
@@ -72,6 +74,13 @@ export interface TopicChanges {
   newPartitionStates?: PartitionStateInit[];
 }
 
+export interface OrphanReport {
+  /** Intents old enough to act on. */
+  pendingChanges: number;
+  /** Topic ids whose orphaned partition states were deleted. */
+  topicIds: string[];
+}
+
 export interface MetadataStore {
   /** The cluster id, created on first use (a Kafka uuid) and stable forever after. */
   getOrCreateClusterId(): Promise<string>;
@@ -105,6 +114,14 @@ export interface MetadataStore {
   listBrokers(): Promise<BrokerRecord[]>;
   /** Idempotent when no version is given; VERSION_CONFLICT / NOT_FOUND when one is. */
   deleteBroker(nodeId: number, expectedVersion?: number): Promise<void>;
+
+  /**
+   * Finishes multi-record changes a crash interrupted: for each intent older than `minAgeMs`
+   * (default 60 s, so changes still in progress are left alone) whose topic id no topic
+   * names, deletes that id's partition states, then the intent; stale intents of live topics
+   * are dropped. Returns what it did.
+   */
+  collectOrphans(opts?: { minAgeMs?: number; now?: number }): Promise<OrphanReport>;
 
   /**
    * A private key space for a later feature (group offsets, producer ids, remote segment

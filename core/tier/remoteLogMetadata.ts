@@ -21,7 +21,11 @@ export interface RemoteSegment {
   /** Unique per upload attempt; part of every object key. */
   segmentId: string;
   baseOffset: bigint;
-  /** Inclusive. */
+  /**
+   * Inclusive: the last offset the segment covers. Its last batch's last offset, or for a
+   * segment re-tiered after compaction (TieredPartition.retier) at least the last offset of the
+   * records it replaced, since compaction may have removed the records at its end.
+   */
   lastOffset: bigint;
   /** Bytes of the .log object. */
   sizeBytes: number;
@@ -46,6 +50,31 @@ export interface PartitionTierState {
   logStartOffset: bigint;
   /** One past the last offset ever tiered. */
   endOffset: bigint;
+  /**
+   * Compacted topics: the log start when re-tiering first removed the partition's first tiered
+   * segment (every record in it was superseded). Compaction never moves the log start, so the
+   * log keeps starting here rather than at the next segment's base. Only ever lowered; absent
+   * until needed.
+   */
+  compactedStartOffset?: bigint;
+}
+
+/**
+ * The records a reader should use, and the leftovers of an interrupted re-tier. Records never
+ * overlap, except for a moment during a re-tier: the cleaned segment's record is committed at the
+ * base offset of the first record it replaces, covering all of them, and the others are removed
+ * after it. So a record that starts inside the range of the record before it (sorted by base
+ * offset) is superseded: its data is in that earlier record, more compacted.
+ */
+export function liveSegments(sorted: readonly RemoteSegment[]): { live: RemoteSegment[]; superseded: RemoteSegment[] } {
+  const live: RemoteSegment[] = [];
+  const superseded: RemoteSegment[] = [];
+  for (const s of sorted) {
+    const prev = live[live.length - 1];
+    if (prev && prev.partition === s.partition && s.baseOffset <= prev.lastOffset) superseded.push(s);
+    else live.push(s);
+  }
+  return { live, superseded };
 }
 
 /**
@@ -95,6 +124,45 @@ export class RemoteLogMetadata {
     await this.kv.put(segmentRecordKey(seg.topicId, seg.partition, seg.baseOffset), encodeSegment(seg), null);
   }
 
+  /**
+   * Re-tiering (compacted topics): replaces the committed record `current` with `next`, at the
+   * same base offset, conditionally on the stored record still being `current` (its segment id,
+   * then a write on the version read). Throws VERSION_CONFLICT when it is not (removed, or
+   * replaced meanwhile). From this moment `next` is the segment at this base offset; `current`'s
+   * objects may be deleted once this resolves.
+   */
+  async replaceSegment(current: RemoteSegment, next: RemoteSegment): Promise<void> {
+    if (current.baseOffset !== next.baseOffset || current.topicId !== next.topicId || current.partition !== next.partition) {
+      throw new TypeError(`a replacing record must have the same partition and base offset (${current.baseOffset} vs ${next.baseOffset})`);
+    }
+    const key = segmentRecordKey(next.topicId, next.partition, next.baseOffset);
+    const e = await this.kv.get(key);
+    const stored = e === null ? null : decodeSegment(e.value);
+    if (e === null || typeof stored === 'string' || stored === null || stored.segmentId !== current.segmentId) {
+      throw new StrataError('VERSION_CONFLICT', `remote segment record ${key} is no longer segment ${current.segmentId}`);
+    }
+    await this.kv.put(key, encodeSegment(next), e.version);
+  }
+
+  /**
+   * Removes a segment's record if it is still this segment (same segment id); resolves whether
+   * it removed it. Its objects may be deleted once this resolves true.
+   */
+  async removeSegmentIfCurrent(seg: RemoteSegment): Promise<boolean> {
+    const key = segmentRecordKey(seg.topicId, seg.partition, seg.baseOffset);
+    const e = await this.kv.get(key);
+    if (e === null) return false;
+    const stored = decodeSegment(e.value);
+    if (typeof stored !== 'string' && stored.segmentId !== seg.segmentId) return false;
+    try {
+      await this.kv.delete(key, e.version);
+      return true;
+    } catch (err) {
+      if (isStrataError(err, 'NOT_FOUND') || isStrataError(err, 'VERSION_CONFLICT')) return false;
+      throw err;
+    }
+  }
+
   /** Removes a segment's record (idempotent); its objects may be deleted only after this resolves. */
   async removeSegment(seg: Pick<RemoteSegment, 'topicId' | 'partition' | 'baseOffset'>): Promise<void> {
     await this.kv.delete(segmentRecordKey(seg.topicId, seg.partition, seg.baseOffset));
@@ -107,12 +175,17 @@ export class RemoteLogMetadata {
     if (v === null || typeof v !== 'object' || typeof v.logStartOffset !== 'bigint' || typeof v.endOffset !== 'bigint') {
       throw new StrataError('STORE_UNAVAILABLE', `remote tier state record ${e.key} is malformed`);
     }
-    return { state: { logStartOffset: v.logStartOffset, endOffset: v.endOffset }, version: e.version };
+    if (v.compactedStartOffset !== undefined && typeof v.compactedStartOffset !== 'bigint') {
+      throw new StrataError('STORE_UNAVAILABLE', `remote tier state record ${e.key} is malformed`);
+    }
+    const state: PartitionTierState = { logStartOffset: v.logStartOffset, endOffset: v.endOffset };
+    if (typeof v.compactedStartOffset === 'bigint') state.compactedStartOffset = v.compactedStartOffset;
+    return { state, version: e.version };
   }
 
   /**
-   * Raises the state to at least `want` (both fields only ever grow), re-reading on a lost race.
-   * Returns the state now stored.
+   * Raises the state to at least `want` (log start and end only ever grow; compactedStartOffset
+   * only ever goes down), re-reading on a lost race. Returns the state now stored.
    */
   async raiseState(topicId: string, partition: number, want: PartitionTierState): Promise<PartitionTierState> {
     for (let attempt = 0; ; attempt++) {
@@ -121,9 +194,20 @@ export class RemoteLogMetadata {
         logStartOffset: cur && cur.state.logStartOffset > want.logStartOffset ? cur.state.logStartOffset : want.logStartOffset,
         endOffset: cur && cur.state.endOffset > want.endOffset ? cur.state.endOffset : want.endOffset,
       };
-      if (cur && cur.state.logStartOffset === next.logStartOffset && cur.state.endOffset === next.endOffset) return next;
+      const floor = lowest(cur?.state.compactedStartOffset, want.compactedStartOffset);
+      if (floor !== undefined) next.compactedStartOffset = floor;
+      if (
+        cur &&
+        cur.state.logStartOffset === next.logStartOffset &&
+        cur.state.endOffset === next.endOffset &&
+        cur.state.compactedStartOffset === next.compactedStartOffset
+      ) {
+        return next;
+      }
+      const value: Record<string, KvValue> = { logStartOffset: next.logStartOffset, endOffset: next.endOffset };
+      if (floor !== undefined) value.compactedStartOffset = floor;
       try {
-        await this.kv.put(stateRecordKey(topicId, partition), { logStartOffset: next.logStartOffset, endOffset: next.endOffset }, cur?.version ?? null);
+        await this.kv.put(stateRecordKey(topicId, partition), value, cur?.version ?? null);
         return next;
       } catch (e) {
         const lost = isStrataError(e, 'VERSION_CONFLICT') || isStrataError(e, 'KEY_EXISTS');
@@ -148,6 +232,12 @@ export class RemoteLogMetadata {
   async removeTopicState(topicId: string): Promise<void> {
     for (const e of await this.kv.list(stateRecordPrefix(topicId))) await this.kv.delete(e.key);
   }
+}
+
+function lowest(a: bigint | undefined, b: bigint | undefined): bigint | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return a < b ? a : b;
 }
 
 function encodeSegment(s: RemoteSegment): KvValue {

@@ -27,7 +27,8 @@ import { newSegmentId, remoteSegmentKeys } from './remoteSegmentKeys';
  */
 export interface UploadRequest {
   objects: ObjectStore;
-  metadata: RemoteLogMetadata;
+  /** Where the record commits (a re-tier passes one whose addSegment replaces the record it supersedes). */
+  metadata: Pick<RemoteLogMetadata, 'addSegment' | 'getSegment'>;
   keyPrefix: string;
   topicId: string;
   partition: number;

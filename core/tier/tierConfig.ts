@@ -17,6 +17,12 @@ export interface TierTopicConfig {
   localRetentionMs: number;
   /** local.retention.bytes: how large the local part may grow before tiered segments are dropped locally. */
   localRetentionBytes: number;
+  /**
+   * cleanup.policy includes "compact": with the log cleaner running, segments are uploaded once
+   * it has cleaned them, and segments it rewrites after they were tiered are re-tiered.
+   * Absent means false.
+   */
+  compact?: boolean;
 }
 
 export function tierConfigFrom(c: ResolvedTopicConfig): TierTopicConfig {
@@ -24,6 +30,7 @@ export function tierConfigFrom(c: ResolvedTopicConfig): TierTopicConfig {
   return {
     remoteStorageEnable: v['remote.storage.enable'],
     deleteRetention: v['cleanup.policy'].includes('delete'),
+    compact: v['cleanup.policy'].includes('compact'),
     retentionMs: v['retention.ms'],
     retentionBytes: v['retention.bytes'],
     localRetentionMs: v['local.retention.ms'],

@@ -4,11 +4,12 @@ import type { PartitionLog, ReadOptions, ReadResult, SegmentInfo } from '../log/
 import { RECORD_BATCH_HEADER_SIZE } from '../log/recordBatch';
 import type { ObjectStore } from './objectStore';
 import type { ReadCache } from './readCache';
-import type { RemoteLogMetadata, RemoteSegment } from './remoteLogMetadata';
+import { liveSegments, type PartitionTierState, type RemoteLogMetadata, type RemoteSegment } from './remoteLogMetadata';
 import type { RemoteSegmentReader } from './remoteReader';
 import { parseRemoteObjectKey, partitionObjectPrefix } from './remoteSegmentKeys';
 import { deleteQuietly, uploadSegment } from './segmentUploader';
 import { effectiveLocalRetentionBytes, effectiveLocalRetentionMs, type TierTopicConfig } from './tierConfig';
+import { planUploads, type Retier, type UploadPlan } from './uploadPlan';
 
 /** What every partition shares, owned by the TierManager. */
 export interface TierContext {
@@ -25,6 +26,19 @@ export interface UploadBacklog {
   segments: number;
   bytes: number;
 }
+
+/**
+ * The log cleaner as tiering sees it (LogCleaner implements it): how far it has cleaned a log.
+ * Compacted topics upload only segments below that offset, so the object store gets compacted
+ * data. Null: the cleaner will not clean this log (it is uncleanable), so segments are uploaded
+ * as they close.
+ */
+export interface CompactionProgress {
+  cleanedUpTo(log: PartitionLog): bigint | null;
+}
+
+/** How many times a read starts over when the tiered segments were replaced under it. */
+const READ_ATTEMPTS = 3;
 
 /**
  * One partition's log across both tiers: the local PartitionLog plus the tiered segments its
@@ -48,6 +62,15 @@ export class TieredPartition {
   private stateStart = 0n;
   /** From the state record: one past the highest offset ever tiered. */
   private stateEnd = 0n;
+  /** From the state record: where the log starts although compaction removed its first tiered segment(s). */
+  private compactedStart: bigint | null = null;
+  /** Misaligned segments already warned about (see uploadPlan.ts). */
+  private readonly warnedMisaligned = new Set<bigint>();
+  /**
+   * The log cleaner, for compacted topics (set by the broker's TierBridge right after
+   * openPartition, before any upload can start); null: segments are uploaded as they close.
+   */
+  compaction: CompactionProgress | null = null;
   private serial: Promise<unknown> = Promise.resolve();
   /** Closed by closePartition / TierManager.close: no new work starts. */
   closed = false;
@@ -61,6 +84,8 @@ export class TieredPartition {
   retentionFailures = 0;
   uploadedSegments = 0;
   uploadedBytes = 0;
+  /** Segments the cleaner rewrote after they were tiered, uploaded again (also counted in uploadedSegments). */
+  retieredSegments = 0;
   /** Set by appends since the last look: a segment may have rolled (see TierManager.kick). */
   appended = false;
   private unsubscribe: (() => void) | null = null;
@@ -101,7 +126,9 @@ export class TieredPartition {
     // The earliest data either tier holds, unless DeleteRecords/retention moved the start past it.
     const first = this.segs[0];
     const local = this.log.logStartOffset;
-    const base = first && first.baseOffset < local ? first.baseOffset : local;
+    let base = first && first.baseOffset < local ? first.baseOffset : local;
+    // Compaction emptied the first tiered segment(s): the log still starts where it did.
+    if (this.compactedStart !== null && this.compactedStart < base) base = this.compactedStart;
     return base > this.stateStart ? base : this.stateStart;
   }
 
@@ -151,15 +178,23 @@ export class TieredPartition {
   /** Loads the records and the state, then lines the local log up with the tiered part. */
   async load(opts: { sweepOrphans: boolean }): Promise<void> {
     const { metadata, logger } = this.ctx;
-    this.segs = await metadata.listSegments(this.topicId, this.partition, (key, why) => logger.warn(`${this.label}: ignoring remote segment record ${key}: ${why}`));
+    const all = await metadata.listSegments(this.topicId, this.partition, (key, why) => logger.warn(`${this.label}: ignoring remote segment record ${key}: ${why}`));
+    const { live, superseded } = liveSegments(all);
+    this.segs = live;
     const state = await metadata.getState(this.topicId, this.partition);
-    if (state) {
-      this.stateStart = state.state.logStartOffset;
-      this.stateEnd = state.state.endOffset;
+    if (state) this.applyState(state.state);
+    let leftovers = superseded;
+    if (superseded.length > 0) {
+      try {
+        await this.removeSupersededRecords(superseded);
+        leftovers = [];
+      } catch (e) {
+        logger.warn(`${this.label}: removing the records an interrupted re-tier left failed: ${(e as Error).message}`);
+      }
     }
     if (opts.sweepOrphans) {
       try {
-        await this.sweepOrphans();
+        await this.sweepOrphans(leftovers);
       } catch (e) {
         // An object-store outage must not keep the broker from starting: orphans wait.
         logger.warn(`${this.label}: orphan sweep failed: ${(e as Error).message}`);
@@ -202,9 +237,9 @@ export class TieredPartition {
    * while no upload of this partition is in flight (call it before the first one), and only
    * for epochs up to this leader's: a newer leader's uploads are not ours to judge.
    */
-  async sweepOrphans(): Promise<number> {
+  async sweepOrphans(stillNamed: readonly RemoteSegment[] = []): Promise<number> {
     const { objects, keyPrefix, logger } = this.ctx;
-    const named = new Set(this.segs.map((s) => s.segmentId));
+    const named = new Set([...this.segs, ...stillNamed].map((s) => s.segmentId));
     const orphans: string[] = [];
     for await (const o of objects.list(partitionObjectPrefix(keyPrefix, this.topicId, this.partition))) {
       const k = parseRemoteObjectKey(keyPrefix, o.key);
@@ -229,14 +264,38 @@ export class TieredPartition {
    * into the local log within the same budget.
    */
   async read(fetchOffset: bigint, maxBytes: number, opts: ReadOptions): Promise<ReadResult> {
+    return this.retryIfReplaced((retry) => this.readOnce(fetchOffset, maxBytes, opts, retry));
+  }
+
+  /**
+   * Runs a remote lookup again when an object it read was gone (NOT_FOUND) because the tiered
+   * segments were replaced under it: a re-tier deleted the old objects, and the new records hold
+   * the same offsets, so the reader sees the old copy or the new one, not an error. `op` gets
+   * whether it may throw NOT_FOUND for a retry (false on the last attempt).
+   */
+  private async retryIfReplaced<T>(op: (retry: boolean) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const segs = this.segs;
+      try {
+        return await op(attempt < READ_ATTEMPTS);
+      } catch (e) {
+        if (!isStrataError(e, 'NOT_FOUND') || this.segs === segs || attempt >= READ_ATTEMPTS) throw e;
+      }
+    }
+  }
+
+  private async readOnce(fetchOffset: bigint, maxBytes: number, opts: ReadOptions, retry: boolean): Promise<ReadResult> {
     const start = this.logStartOffset;
     if (fetchOffset < start) {
       throw new StrataError('OFFSET_OUT_OF_RANGE', `offset ${fetchOffset} is below the log start offset ${start} of ${this.label}`);
     }
     if (!this.isRemoteOffset(fetchOffset)) return this.log.read(fetchOffset, maxBytes, opts);
+    const segs = this.segs;
     try {
       return await this.readRemote(fetchOffset, maxBytes, opts);
     } catch (e) {
+      // Replaced under the reader: `read` starts over on the new records.
+      if (retry && isStrataError(e, 'NOT_FOUND') && this.segs !== segs) throw e;
       // A segment deleted by retention under the reader: the offset is gone now, not the store.
       if (isStrataError(e, 'NOT_FOUND')) {
         if (fetchOffset < this.logStartOffset) {
@@ -284,6 +343,10 @@ export class TieredPartition {
       offset = r.bytes > 0 && r.nextOffset > after ? r.nextOffset : after;
       i++;
     }
+    // Past the last record but below the tiered end: offsets compaction removed (a re-tier
+    // dropped the records of segments it emptied). They hold nothing; the local copy follows.
+    const tieredEnd = this.remoteEndOffset;
+    if (i >= segs.length && offset < log.logStartOffset && offset < tieredEnd && log.logStartOffset <= tieredEnd) offset = log.logStartOffset;
     if (offset >= log.logStartOffset) {
       const minOne = opts.minOneBatch && result.bytes === 0;
       const budget = maxBytes - result.bytes;
@@ -309,7 +372,11 @@ export class TieredPartition {
    * ListOffsets by timestamp across both tiers: the first offset >= the log start whose
    * timestamp is >= ts, or null (also when the answer is not below maxOffset, default HW).
    */
-  async offsetForTimestamp(ts: bigint, opts: { maxOffset?: bigint } = {}): Promise<{ offset: bigint; timestamp: bigint } | null> {
+  offsetForTimestamp(ts: bigint, opts: { maxOffset?: bigint } = {}): Promise<{ offset: bigint; timestamp: bigint } | null> {
+    return this.retryIfReplaced(() => this.offsetForTimestampOnce(ts, opts));
+  }
+
+  private async offsetForTimestampOnce(ts: bigint, opts: { maxOffset?: bigint }): Promise<{ offset: bigint; timestamp: bigint } | null> {
     const maxOffset = opts.maxOffset ?? this.log.highWatermark;
     const start = this.logStartOffset;
     for (const seg of this.segs) {
@@ -333,7 +400,10 @@ export class TieredPartition {
 
   // ---------------------------------------------------------------- uploads
 
-  /** Closed local segments below the high watermark not tiered yet (the upload backlog). */
+  /**
+   * Closed local segments below the high watermark not tiered yet and ready to go (the upload
+   * backlog); segments of a compacted topic waiting for the cleaner are not counted.
+   */
   backlog(): UploadBacklog {
     const out: UploadBacklog = { segments: 0, bytes: 0 };
     if (!this.config.remoteStorageEnable || this.closed) return out;
@@ -345,15 +415,38 @@ export class TieredPartition {
   }
 
   private pendingUploads(): SegmentInfo[] {
-    const end = this.remoteEndOffset;
-    const hw = this.log.highWatermark;
-    return this.log.segments().filter((s) => s.closed && s.size > 0 && s.nextOffset > end && s.nextOffset <= hw);
+    return this.uploadPlan().uploads;
   }
 
-  /** The next segment to upload, or null. */
+  /**
+   * What to upload next (see uploadPlan.ts): closed segments past the tiered end and, for
+   * compacted topics, segments the cleaner rewrote after they were tiered; with a cleaner, only
+   * what it has cleaned.
+   */
+  uploadPlan(): UploadPlan {
+    const compacted = this.config.compact === true;
+    const progress = compacted && this.compaction !== null ? this.compaction.cleanedUpTo(this.log) : null;
+    const plan = planUploads({
+      segments: this.log.segments(),
+      records: this.segs,
+      remoteEnd: this.remoteEndOffset,
+      highWatermark: this.log.highWatermark,
+      compacted,
+      cleanedUpTo: progress,
+    });
+    for (const base of plan.misaligned) {
+      if (this.warnedMisaligned.has(base)) continue;
+      this.warnedMisaligned.add(base);
+      this.ctx.logger.warn(`${this.label}: local segment ${base} does not line up with the tiered segments; it is not re-tiered`);
+    }
+    return plan;
+  }
+
+  /** The next segment to upload or re-tier, or null. */
   nextUploadCandidate(): SegmentInfo | null {
     if (!this.config.remoteStorageEnable || this.closed) return null;
-    return this.pendingUploads()[0] ?? null;
+    const next = nextStep(this.uploadPlan());
+    return next === null ? null : 'segment' in next ? next.segment : next;
   }
 
   /**
@@ -361,9 +454,11 @@ export class TieredPartition {
    * whether a segment was uploaded. Runs inside `serial` (the TierManager arranges that).
    */
   async uploadNext(): Promise<boolean> {
-    if (this.closed) return false;
-    const seg = this.nextUploadCandidate();
-    if (seg === null) return false;
+    if (this.closed || !this.config.remoteStorageEnable) return false;
+    const step = nextStep(this.uploadPlan());
+    if (step === null) return false;
+    if ('segment' in step) return this.retier(step);
+    const seg = step;
     const { objects, metadata, keyPrefix, logger, now } = this.ctx;
     let record: RemoteSegment;
     try {
@@ -382,19 +477,152 @@ export class TieredPartition {
       if (isStrataError(e, 'KEY_EXISTS')) {
         // A record for this base offset committed earlier (a write whose answer was lost):
         // take the store's word for what is tiered.
-        this.segs = await metadata.listSegments(this.topicId, this.partition);
+        await this.relist();
       }
       throw e;
     }
     if (this.segs.some((s) => s.baseOffset === record.baseOffset)) {
-      this.segs = await metadata.listSegments(this.topicId, this.partition);
+      await this.relist();
     } else {
-      this.segs = [...this.segs, record].sort((a, b) => (a.baseOffset < b.baseOffset ? -1 : a.baseOffset > b.baseOffset ? 1 : 0));
+      this.segs = sortSegments([...this.segs, record]);
     }
     this.uploadedSegments++;
     this.uploadedBytes += record.sizeBytes;
     if (!this.closed) this.enforceLocalRetention(now());
     return true;
+  }
+
+  // ---------------------------------------------------------------- re-tiering (compacted topics)
+
+  /**
+   * Uploads a segment the cleaner rewrote after it was tiered, in place of the records in its
+   * span (see uploadPlan.ts), keeping design invariant 6 (objects before the record, record
+   * before the objects go):
+   *
+   *   1. its three files go under new keys (a fresh segment id), as any upload does;
+   *   2. its record commits at its base offset: replacing the record there, conditionally on that
+   *      record's segment id and version, or created when there is none. Its lastOffset covers
+   *      every replaced record's offsets, so a reader of the store that still finds the other
+   *      replaced records knows them superseded (liveSegments). Readers here switch to it now;
+   *   3. the other replaced records are removed, each conditionally on its segment id;
+   *   4. then the replaced records' objects are deleted (a read still on them starts over on the
+   *      new record: retryIfReplaced).
+   *
+   * An emptied segment (the cleaner removed every record of its span) commits no record: the
+   * tiered end (and, when its span held the first tiered segment, the log start) goes into the
+   * state record first, then its records are removed, then their objects. A crash at any point
+   * leaves records that read correctly (the old copy or the new one); the span is still out of
+   * sync, so the next look finishes the job, and records left superseded are removed on open.
+   */
+  private async retier(step: Retier): Promise<boolean> {
+    const { objects, metadata, keyPrefix, logger, now } = this.ctx;
+    const seg = step.segment;
+    const replaced = step.replaced;
+    const warn = (m: string): void => logger.warn(`${this.label}: ${m}`);
+    const atBase = replaced.find((r) => r.baseOffset === seg.baseOffset) ?? null;
+    let committed: RemoteSegment | null = null;
+    if (seg.size > 0) {
+      let covers = seg.lastOffset;
+      for (const r of replaced) if (r.lastOffset > covers) covers = r.lastOffset;
+      const covering = (r: RemoteSegment): RemoteSegment => (r.lastOffset >= covers ? r : { ...r, lastOffset: covers });
+      try {
+        const record = await uploadSegment({
+          objects,
+          keyPrefix,
+          topicId: this.topicId,
+          partition: this.partition,
+          leaderEpoch: this.leaderEpoch,
+          segment: seg,
+          now,
+          logger: warn,
+          metadata: {
+            getSegment: (topicId, partition, baseOffset) => metadata.getSegment(topicId, partition, baseOffset),
+            addSegment: (r) => (atBase ? metadata.replaceSegment(atBase, covering(r)) : metadata.addSegment(covering(r))),
+          },
+        });
+        committed = covering(record);
+      } catch (e) {
+        if (isStrataError(e, 'VERSION_CONFLICT') || isStrataError(e, 'KEY_EXISTS')) {
+          // The store changed under us (e.g. an earlier attempt committed after all): reload.
+          logger.info(`${this.label}: re-tier of segment ${seg.baseOffset} skipped: ${(e as Error).message}; reloading the tiered segments`);
+          await this.relist();
+          return false;
+        }
+        throw e;
+      }
+    } else {
+      const want: PartitionTierState = { logStartOffset: this.stateStart, endOffset: this.remoteEndOffset };
+      if (replaced[0] === this.segs[0]) want.compactedStartOffset = this.logStartOffset;
+      this.applyState(await metadata.raiseState(this.topicId, this.partition, want));
+    }
+    const gone = new Set(replaced.map((r) => r.segmentId));
+    const rest = this.segs.filter((s) => !gone.has(s.segmentId));
+    this.segs = committed ? sortSegments([...rest, committed]) : rest;
+    const unnamed: RemoteSegment[] = committed && atBase ? [atBase] : [];
+    try {
+      for (const r of replaced) {
+        if (committed && r === atBase) continue;
+        await metadata.removeSegmentIfCurrent(r);
+        unnamed.push(r);
+      }
+    } catch (e) {
+      // The store and this copy may disagree now: take the store's word (what it still names stays).
+      await this.relist().catch(() => undefined);
+      await this.deleteObjects(unnamed);
+      throw e;
+    }
+    await this.deleteObjects(unnamed);
+    this.retieredSegments++;
+    if (committed) {
+      this.uploadedSegments++;
+      this.uploadedBytes += committed.sizeBytes;
+    }
+    const range = `${replaced[0].baseOffset}..${replaced[replaced.length - 1].lastOffset}`;
+    logger.info(
+      committed
+        ? `${this.label}: re-tiered compacted segment ${seg.baseOffset} (${seg.size} bytes) in place of ${replaced.length} tiered segment(s) ${range} (${sumBytes(replaced)} bytes)`
+        : `${this.label}: compaction emptied segment ${seg.baseOffset}: removed ${replaced.length} tiered segment(s) ${range} (${sumBytes(replaced)} bytes)`,
+    );
+    if (!this.closed) this.enforceLocalRetention(now());
+    return true;
+  }
+
+  /** Deletes the objects of segments no record names any more, and drops them from the cache. */
+  private async deleteObjects(segs: readonly RemoteSegment[]): Promise<void> {
+    const { objects, cache, logger } = this.ctx;
+    for (const s of segs) {
+      await deleteQuietly(objects, [s.keys.log, s.keys.index, s.keys.timeIndex], (m) => logger.warn(`${this.label}: ${m}`));
+      cache.invalidate(s.keys.log, s.sizeBytes);
+      cache.invalidate(s.keys.index, s.indexBytes);
+      cache.invalidate(s.keys.timeIndex, s.timeIndexBytes);
+    }
+  }
+
+  /** Reloads the records from the store (the store's word on what is tiered), removing superseded ones. */
+  private async relist(): Promise<void> {
+    const { live, superseded } = liveSegments(await this.ctx.metadata.listSegments(this.topicId, this.partition));
+    this.segs = live;
+    if (superseded.length === 0) return;
+    try {
+      await this.removeSupersededRecords(superseded);
+    } catch (e) {
+      this.ctx.logger.warn(`${this.label}: removing superseded tiered segment records failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Records an interrupted re-tier left behind (see liveSegments): record first, then objects. */
+  private async removeSupersededRecords(superseded: readonly RemoteSegment[]): Promise<void> {
+    for (const s of superseded) {
+      await this.ctx.metadata.removeSegmentIfCurrent(s);
+      await this.deleteObjects([s]);
+    }
+    this.ctx.logger.info(`${this.label}: removed ${superseded.length} tiered segment record(s) an interrupted re-tier left superseded`);
+  }
+
+  private applyState(state: PartitionTierState): void {
+    this.stateStart = state.logStartOffset;
+    this.stateEnd = state.endOffset;
+    this.compactedStart = state.compactedStartOffset ?? null;
   }
 
   // ---------------------------------------------------------------- retention
@@ -409,11 +637,14 @@ export class TieredPartition {
     const bytes = effectiveLocalRetentionBytes(this.config);
     if (ms < 0 && bytes < 0) return 0;
     const end = this.remoteEndOffset;
+    // A segment the cleaner rewrote stays until its new bytes are tiered (then it is in sync).
+    const retainFrom = this.config.compact === true ? this.uploadPlan().retainFrom : null;
     let size = this.log.size;
     let upTo = -1n;
     let count = 0;
     for (const s of this.log.segments()) {
       if (!s.closed || s.nextOffset > end) break;
+      if (retainFrom !== null && s.baseOffset >= retainFrom) break;
       const expired = ms >= 0 && s.maxTimestamp >= 0n && nowMs - Number(s.maxTimestamp) > ms;
       const oversize = bytes >= 0 && size - s.size >= bytes;
       if (!expired && !oversize) break;
@@ -464,8 +695,7 @@ export class TieredPartition {
     let newStart = next ? next.baseOffset : lastDoomed.lastOffset + 1n;
     if (newStart < this.stateStart) newStart = this.stateStart;
     const state = await metadata.raiseState(this.topicId, this.partition, { logStartOffset: newStart, endOffset: this.remoteEndOffset });
-    this.stateStart = state.logStartOffset;
-    this.stateEnd = state.endOffset;
+    this.applyState(state);
     let deleted = 0;
     for (const s of doomed) {
       await metadata.removeSegment(s);
@@ -494,12 +724,26 @@ export class TieredPartition {
       }
       if (offset <= this.logStartOffset) return this.logStartOffset;
       const state = await this.ctx.metadata.raiseState(this.topicId, this.partition, { logStartOffset: offset, endOffset: this.remoteEndOffset });
-      this.stateStart = state.logStartOffset;
-      this.stateEnd = state.endOffset;
+      this.applyState(state);
       this.dropLocalBelow(offset);
       return this.logStartOffset;
     });
   }
+}
+
+/** The next step of a plan: re-tiers first (they are below the tiered end), then uploads. */
+function nextStep(plan: UploadPlan): Retier | SegmentInfo | null {
+  return plan.retiers[0] ?? plan.uploads[0] ?? null;
+}
+
+function sortSegments(segs: RemoteSegment[]): RemoteSegment[] {
+  return segs.sort((a, b) => (a.baseOffset < b.baseOffset ? -1 : a.baseOffset > b.baseOffset ? 1 : 0));
+}
+
+function sumBytes(segs: readonly RemoteSegment[]): number {
+  let n = 0;
+  for (const s of segs) n += s.sizeBytes;
+  return n;
 }
 
 /** Index of the first segment whose lastOffset >= offset (segs.length if none). */

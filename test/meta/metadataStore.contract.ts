@@ -144,6 +144,14 @@ export function metadataStoreContract(name: string, makeBacking: () => Promise<M
       expect(await store.listTopics()).toEqual([]);
     });
 
+    test('completed creates and deletes leave no intent behind: collectOrphans finds nothing', async () => {
+      const kept = await store.createTopic(topic('kept', 2), [state(0), state(1)]);
+      await store.createTopic(topic('gone', 2), [state(0), state(1)]);
+      await store.deleteTopic('gone');
+      expect(await store.collectOrphans({ minAgeMs: 0 })).toEqual({ pendingChanges: 0, topicIds: [] });
+      expect((await store.listPartitionStates(kept.topicId)).length).toBe(2);
+    });
+
     test('partition state writes are conditional, and every lost condition is VERSION_CONFLICT', async () => {
       const t = await store.createTopic(topic('ps'));
       const base = { ...state(0), topicId: t.topicId };

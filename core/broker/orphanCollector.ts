@@ -1,0 +1,59 @@
+import type { Logger } from '../common/logger';
+import type { MetadataStore } from '../meta/metadataStore';
+import type { TierManager } from '../tier/tierManager';
+import type { TopicRegistry } from './topicRegistry';
+
+/** How often the broker looks for what interrupted changes left behind. */
+export const ORPHAN_COLLECTION_INTERVAL_MS = 5 * 60_000;
+
+/**
+ * Cleans up after crashes in the middle of multi-record changes, which the metadata store
+ * cannot make atomic (no DynamoDB transactions; dynalite lacks them):
+ * - partition states of topics whose creation or deletion was interrupted
+ *   (MetadataStore.collectOrphans, driven by the intent records those changes write);
+ * - tiered data of topics that no longer exist (TierManager.deleteUnknownTopics): a topic
+ *   deleted while its tiered data was being removed.
+ * Runs at the first housekeeping tick and then every ORPHAN_COLLECTION_INTERVAL_MS, one run
+ * at a time; a failure is logged and retried at the next interval.
+ */
+export class OrphanCollector {
+  private nextRun = 0;
+  private current: Promise<void> | null = null;
+
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly tier: TierManager,
+    private readonly topics: TopicRegistry,
+    private readonly logger: Logger,
+    private readonly intervalMs = ORPHAN_COLLECTION_INTERVAL_MS,
+  ) {}
+
+  /** Starts a run if one is due and none is running. */
+  maybeRun(now: number): void {
+    if (this.current || now < this.nextRun) return;
+    this.nextRun = now + this.intervalMs;
+    this.current = this.run().finally(() => {
+      this.current = null;
+    });
+  }
+
+  /** Resolves once no run is in progress (the broker waits for it before closing its stores). */
+  idle(): Promise<void> {
+    return this.current ?? Promise.resolve();
+  }
+
+  private async run(): Promise<void> {
+    try {
+      const report = await this.store.collectOrphans();
+      for (const id of report.topicIds) this.logger.info(`deleted the partition states of topic id ${id}, left by an interrupted topic create or delete`);
+    } catch (e) {
+      this.logger.warn(`collecting orphaned partition states failed (retried in ${this.intervalMs} ms): ${(e as Error).message}`);
+    }
+    try {
+      const gone = await this.tier.deleteUnknownTopics((id) => this.topics.getById(id) !== undefined);
+      if (gone.length > 0) this.logger.info(`deleted the tiered data of ${gone.length} topic id(s) no topic names: ${gone.join(', ')}`);
+    } catch (e) {
+      this.logger.warn(`collecting tiered data of deleted topics failed (retried in ${this.intervalMs} ms): ${(e as Error).message}`);
+    }
+  }
+}
