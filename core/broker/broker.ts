@@ -10,6 +10,8 @@ import { openObjectStore } from '../tier/url';
 import type { ObjectStore } from '../tier/objectStore';
 import { TierManager } from '../tier/tierManager';
 import { TierBridge } from './tierBridge';
+import { BrokerMetrics } from '../metrics/brokerMetrics';
+import { parseMetricsListener } from '../metrics/metricsListener';
 import { KafkaServer } from './server';
 import { Dispatcher } from './dispatcher';
 import { TopicRegistry } from './topicRegistry';
@@ -51,6 +53,8 @@ export class Broker {
   private nextCleanerCheck = 0;
   /** The log cleaner (compaction), or null when log.cleaner.enable=false. */
   private cleaner: LogCleaner | null = null;
+  /** The metrics endpoint, or null when metrics.listener is empty. */
+  private metrics: BrokerMetrics | null = null;
   private orphans: OrphanCollector | null = null;
 
   private constructor(
@@ -70,6 +74,7 @@ export class Broker {
     let groups: GroupCoordinator | null = null;
     let tier: TierManager | null = null;
     let cleaner: LogCleaner | null = null;
+    let metrics: BrokerMetrics | null = null;
     try {
       objects = await openObjectStore(config.objectStore, { dataDir });
       const clusterId = await store.getOrCreateClusterId();
@@ -148,24 +153,31 @@ export class Broker {
       ];
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());
-      dispatcher = new Dispatcher(context, [versions, ...handlers]);
+      const metricsListener = parseMetricsListener(config.metricsListener);
+      if (metricsListener) metrics = new BrokerMetrics({ topics, tier, groups, connections: () => server.connectionCount }, logger.child('metrics'));
+      dispatcher = new Dispatcher(context, [versions, ...handlers], metrics?.requests ?? null);
       const server = new KafkaServer(
         { host: listener.host, port: listener.port, maxRequestBytes: config.socketRequestMaxBytes, idleTimeoutMs: config.connectionsMaxIdleMs, logger: logger.child('network') },
         dispatcher,
       );
+      // Bound before the Kafka listener, logged after its line (which tests and tools parse).
+      const metricsUrl = metrics && metricsListener ? await metrics.listen(metricsListener) : null;
       const bound = await server.listen();
       advertised.host = advertisedListener?.host || (bound.host === '0.0.0.0' || bound.host === '' ? '127.0.0.1' : bound.host);
       advertised.port = advertisedListener && advertisedListener.port !== 0 ? advertisedListener.port : bound.port;
       const broker = new Broker(context, server, store, objects, bound);
       broker.cleaner = cleaner;
+      broker.metrics = metrics;
       broker.orphans = new OrphanCollector(store, tier, topics, logger.child('orphans'));
       broker.housekeeping = setInterval(() => broker.tick(), HOUSEKEEPING_INTERVAL_MS);
       broker.housekeeping.unref();
       logger.info(
         `listening on PLAINTEXT://${bound.host}:${bound.port} (node.id=${config.nodeId}, cluster.id=${clusterId}, advertised ${advertised.host}:${advertised.port}, data ${dataDir}, metadata ${config.metadata}, object store ${config.objectStore})`,
       );
+      if (metricsUrl) logger.info(`metrics on ${metricsUrl}`);
       return broker;
     } catch (e) {
+      await metrics?.close();
       await groups?.close();
       await cleaner?.close();
       await tier?.close();
@@ -220,6 +232,8 @@ export class Broker {
 
   async stop(): Promise<void> {
     if (this.housekeeping) clearInterval(this.housekeeping);
+    // First: no scrape reads the logs and stores while they close.
+    await this.metrics?.close();
     await this.orphans?.idle();
     // Parked JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) before the
     // connections close, and in-flight offset commits reach the store before it closes.

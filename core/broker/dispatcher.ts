@@ -5,16 +5,22 @@ import { API_MESSAGES, ApiKey } from '../protocol/generated/index';
 import { ErrorCode } from '../protocol/errorCodes';
 import type { ConnectionInfo, FrameHandler } from './server';
 import type { ApiHandler, BrokerContext, RequestContext } from './handlers/types';
+import type { RequestMetrics } from '../metrics/requestMetrics';
 
 /**
  * Decodes the request header, routes to the API's handler, encodes the response frame.
  * A request that cannot be parsed throws, and the server closes that connection with a log
  * line (as Kafka does); the broker keeps serving every other connection.
+ * With `metrics` (metrics.listener set), each answered request is counted and timed there.
  */
 export class Dispatcher implements FrameHandler {
   private readonly handlers = new Map<number, ApiHandler>();
 
-  constructor(private readonly broker: BrokerContext, handlers: ApiHandler[]) {
+  constructor(
+    private readonly broker: BrokerContext,
+    handlers: ApiHandler[],
+    private readonly metrics: RequestMetrics | null = null,
+  ) {
     for (const h of handlers) this.handlers.set(h.apiKey, h);
   }
 
@@ -54,13 +60,21 @@ export class Dispatcher implements FrameHandler {
       this.broker.logger.debug(`${conn.remote} ${meta.name} v${version} correlation ${header.correlationId} client ${header.clientId}`);
     }
     const ctx: RequestContext = { header, version, conn, broker: this.broker };
+    const metrics = this.metrics;
+    const start = metrics === null ? 0 : metrics.begin(header.apiKey, req);
     if (version < handler.minImplemented) {
-      return this.encode(header.apiKey, version, header.correlationId, handler.errorResponse(req, ErrorCode.UNSUPPORTED_VERSION, ctx));
+      const res = handler.errorResponse(req, ErrorCode.UNSUPPORTED_VERSION, ctx);
+      metrics?.end(header.apiKey, req, res, start);
+      return this.encode(header.apiKey, version, header.correlationId, res);
     }
     const out = handler.handle(req, ctx);
     if (out instanceof Promise) {
-      return out.then((res) => (res === null ? null : this.encode(header.apiKey, version, header.correlationId, res)));
+      return out.then((res) => {
+        metrics?.end(header.apiKey, req, res, start);
+        return res === null ? null : this.encode(header.apiKey, version, header.correlationId, res);
+      });
     }
+    metrics?.end(header.apiKey, req, out, start);
     return out === null ? null : this.encode(header.apiKey, version, header.correlationId, out);
   }
 

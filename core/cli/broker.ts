@@ -13,6 +13,7 @@ export const brokerSpec: CommandSpec = {
     { name: 'node-id', kind: 'value', valueName: 'N', description: 'this broker\'s node.id (default 0)' },
     { name: 'metadata', kind: 'value', valueName: 'URL', description: 'metadata store: embedded:PATH (default embedded:<data-dir>/meta) or dynamodb://TABLE_PREFIX' },
     { name: 'object-store', kind: 'value', valueName: 'URL', description: 'object store for tiered segments: file://PATH (default file://<data-dir>/tier) or s3://BUCKET/PREFIX' },
+    { name: 'metrics-listener', kind: 'value', valueName: 'URL', description: 'serve Prometheus metrics at URL/metrics, e.g. http://127.0.0.1:9644 (port 0 = ephemeral; default: off)' },
     { name: 'config', kind: 'value', valueName: 'FILE', description: 'a Kafka-style server.properties file' },
     { name: 'override', kind: 'repeatable', valueName: 'KEY=VALUE', description: 'set any broker config (Kafka names, e.g. num.partitions=3); repeatable' },
   ],
@@ -26,6 +27,7 @@ const FLAG_TO_CONFIG: Record<string, string> = {
   'node-id': 'node.id',
   metadata: 'metadata',
   'object-store': 'object.store',
+  'metrics-listener': 'metrics.listener',
 };
 
 /** `strata broker …`: runs until SIGINT/SIGTERM; resolves with the process exit code. */

@@ -13,6 +13,7 @@ import {
   parseConfigValue,
 } from './configDef';
 import { closestName } from './didYouMean';
+import { parseMetricsListener } from '../metrics/metricsListener';
 import { parseProperties } from './properties';
 import { BROKER_TOPIC_DEFAULT_CONFIGS, TOPIC_CONFIGS } from './topicConfig';
 
@@ -47,6 +48,18 @@ const atLeast = (min: number): Validator => ({ kind: 'range', min });
 // Listeners are checked by loadBrokerConfig, which knows listener.security.protocol.map; the
 // validator only gives the docs their "Valid values" text.
 const listenersSyntax: Validator = { kind: 'custom', describe: 'NAME://HOST:PORT,...', check: () => null };
+const metricsListenerSyntax: Validator = {
+  kind: 'custom',
+  describe: 'http://HOST:PORT, or empty',
+  check: (v) => {
+    try {
+      parseMetricsListener(v as string);
+      return null;
+    } catch {
+      return 'Expected http://HOST:PORT (port 0 = ephemeral), or empty for no metrics endpoint';
+    }
+  },
+};
 
 function entry(
   origin: BrokerConfigOrigin,
@@ -96,6 +109,8 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
     'Metadata store URL: embedded:PATH (default embedded: = <log.dirs>/meta) or dynamodb://TABLE_PREFIX.'),
   entry('strata', 'object.store', 'string', 'file:', undefined,
     'Object store URL for tiered segments: file://PATH (default file: = <log.dirs>/tier) or s3://BUCKET/PREFIX.'),
+  entry('strata', 'metrics.listener', 'string', '', metricsListenerSyntax,
+    'Where the broker serves its metrics in Prometheus text format (GET /metrics), as http://HOST:PORT; port 0 = ephemeral, empty (the default) = no metrics endpoint.'),
 ];
 
 // Kafka configs that configure machinery Strata does not have. Accepting them lets a Kafka
@@ -174,6 +189,8 @@ export interface BrokerConfig {
   metadata: string;
   /** Object store URL (see core/tier/url.ts). */
   objectStore: string;
+  /** metrics.listener, validated: http://HOST:PORT, or '' when there is no metrics endpoint (parse it with parseMetricsListener). */
+  metricsListener: string;
   /**
    * Every config set explicitly (flags, env, file), in canonical string form, by Kafka name.
    * These are Kafka's STATIC_BROKER_CONFIG values; the topic-default synonyms among them
@@ -359,6 +376,7 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
     logCleanerIoBufferLoadFactor: get('log.cleaner.io.buffer.load.factor') as number,
     metadata: get('metadata') as string,
     objectStore: get('object.store') as string,
+    metricsListener: get('metrics.listener') as string,
     explicitValues,
     explicitOrigins,
     warnings,

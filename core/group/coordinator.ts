@@ -1025,4 +1025,9 @@ export class GroupCoordinator {
   generationOf(groupId: string): number | undefined {
     return this.groups.get(groupId)?.generationId;
   }
+
+  /** Every group's state and member count (for metrics). */
+  groupSizes(): { state: GroupState; members: number }[] {
+    return [...this.groups.values()].map((g) => ({ state: g.state, members: g.size }));
+  }
 }

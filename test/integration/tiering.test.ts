@@ -191,8 +191,8 @@ test('200 MB tiered: bounded local disk, a consumer from 0 reads it all, an empt
     const localStart = (await client.listOffsets(TOPIC, 0, EARLIEST_LOCAL)).offset;
     expect(localStart).toBeGreaterThan(0n);
     // While producing, the tiered data kept locally stayed within local.retention.bytes (plus
-    // the segment retention keeps while the log is still above the bound).
-    expect(tieredLocalPeak).toBeGreaterThan(0);
+    // the segment retention keeps while the log is still above the bound). It may be 0: when
+    // uploads lag, each segment is dropped locally as soon as it is tiered.
     expect(tieredLocalPeak).toBeLessThanOrEqual(LOCAL_RETENTION_BYTES + SEGMENT_BYTES);
 
     // A new consumer from offset 0: every record, in order, byte for byte.
