@@ -8,6 +8,7 @@ import { consumePhase, PhaseResult, producePhase } from './kcatPhases';
 import { readMemory, UsageSampler, ProcessUsage } from './rss';
 import { listObjects, rangedGets, s3Client, S3GetResult, S3Target } from './s3Get';
 import { MiB, median, secondsSince } from './units';
+import { EARLIEST_LOCAL_TIMESTAMP as EARLIEST_LOCAL, LATEST_TIERED_TIMESTAMP as LATEST_TIERED, LATEST_TIMESTAMP as LATEST } from '../core/protocol/listOffsetsTimestamps';
 
 /**
  * Cold vs hot reads on a broker whose backends are the AWS emulators (dynalite, s3rver):
@@ -38,10 +39,6 @@ import { MiB, median, secondsSince } from './units';
 
 export const COLD_TOPIC = 'bench-tier-cold';
 export const HOT_TOPIC = 'bench-tier-hot';
-/** ListOffsets special timestamps (KIP-405). */
-const LATEST = -1n;
-const EARLIEST_LOCAL = -4n;
-const LATEST_TIERED = -5n;
 
 export interface TierRead {
   phase: PhaseResult;

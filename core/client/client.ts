@@ -160,9 +160,7 @@ export interface ListOffsetsResult {
   leaderEpoch: number;
 }
 
-/** ListOffsets' special timestamps. */
-export const LATEST_TIMESTAMP = -1n;
-export const EARLIEST_TIMESTAMP = -2n;
+export { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP } from '../protocol/listOffsetsTimestamps';
 
 /** DeleteRecords' offset meaning "every record below the high watermark". */
 export const HIGH_WATERMARK_OFFSET = -1n;

@@ -16,10 +16,8 @@ import { ApiKey } from '../../core/protocol/generated/index';
 import { ErrorCode } from '../../core/protocol/errorCodes';
 import type { DeleteRecordsResponse } from '../../core/protocol/generated/DeleteRecordsResponse';
 import { DEFAULT_KEY_PREFIX, parseRemoteObjectKey, partitionObjectPrefix } from '../../core/tier/remoteSegmentKeys';
+import { EARLIEST_LOCAL_TIMESTAMP as EARLIEST_LOCAL, EARLIEST_TIMESTAMP as EARLIEST, LATEST_TIMESTAMP as LATEST } from '../../core/protocol/listOffsetsTimestamps';
 
-const EARLIEST = -2n;
-const LATEST = -1n;
-const EARLIEST_LOCAL = -4n;
 
 let dataDir: string;
 let broker: Broker;

@@ -25,6 +25,7 @@ import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/brok
 import { useEnv } from '../helpers/emulators';
 import { kcatAvailable, kcatConsumeRecords } from '../helpers/kcat';
 import { waitFor } from '../helpers/waitFor';
+import { EARLIEST_LOCAL_TIMESTAMP as EARLIEST_LOCAL, EARLIEST_TIMESTAMP as EARLIEST, LATEST_TIERED_TIMESTAMP as LATEST_TIERED, LATEST_TIMESTAMP as LATEST } from '../../core/protocol/listOffsetsTimestamps';
 
 type Row = [offset: bigint, key: string | null, value: string | null];
 
@@ -32,10 +33,6 @@ const TOPIC = 'compacted-tiered';
 const SEGMENT_BYTES = 16 * 1024;
 const LOCAL_RETENTION_BYTES = 16 * 1024;
 const KEYS = 300;
-const LATEST = -1n;
-const EARLIEST = -2n;
-const EARLIEST_LOCAL = -4n;
-const LATEST_TIERED = -5n;
 
 let root: string;
 let metaDir: string;

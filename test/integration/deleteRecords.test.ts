@@ -19,10 +19,8 @@ import { awsBackendSelected, awsStores, emulatorEnv } from '../helpers/awsBacken
 import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
 import { useEnv } from '../helpers/emulators';
 import { waitFor } from '../helpers/waitFor';
+import { EARLIEST_LOCAL_TIMESTAMP as EARLIEST_LOCAL, EARLIEST_TIMESTAMP as EARLIEST, LATEST_TIERED_TIMESTAMP as LATEST_TIERED } from '../../core/protocol/listOffsetsTimestamps';
 
-const EARLIEST = -2n;
-const EARLIEST_LOCAL = -4n;
-const LATEST_TIERED = -5n;
 /** A lone consumer's group forms without Kafka's 3 s initial rebalance delay. */
 const FAST_GROUPS = { 'group.initial.rebalance.delay.ms': '0' };
 

@@ -22,6 +22,7 @@ import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/brok
 import { EXTERNAL_AWS_ENDPOINT, startEmulators, type Emulators } from '../helpers/emulators';
 import { kcatAvailable, kcatProduce } from '../helpers/kcat';
 import { waitFor } from '../helpers/waitFor';
+import { EARLIEST_LOCAL_TIMESTAMP as EARLIEST_LOCAL, EARLIEST_TIMESTAMP as EARLIEST, LATEST_TIERED_TIMESTAMP as LATEST_TIERED, LATEST_TIMESTAMP as LATEST } from '../../core/protocol/listOffsetsTimestamps';
 
 const KiB = 1024;
 const TOPIC = 'outage';
@@ -44,10 +45,6 @@ const PRODUCE_BYTES_PER_SEC = 600_000;
  */
 const OUTAGE_BACKLOG_SEGMENTS = Number(process.env.STRATA_OUTAGE_SEGMENTS ?? 16);
 const KCAT_BURST = 300;
-const LATEST = -1n;
-const EARLIEST = -2n;
-const EARLIEST_LOCAL = -4n;
-const LATEST_TIERED = -5n;
 
 const suite = EXTERNAL_AWS_ENDPOINT ? describe.skip : describe;
 

@@ -16,6 +16,7 @@ import { awsBackendSelected, awsStores } from '../helpers/awsBackend';
 import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
 import { kcatAvailable } from '../helpers/kcat';
 import { waitFor } from '../helpers/waitFor';
+import { EARLIEST_LOCAL_TIMESTAMP as EARLIEST_LOCAL, EARLIEST_TIMESTAMP as EARLIEST, LATEST_TIERED_TIMESTAMP as LATEST_TIERED } from '../../core/protocol/listOffsetsTimestamps';
 
 const MiB = 1024 * 1024;
 const TOPIC = 'tiered';
@@ -30,9 +31,6 @@ const PER_REQUEST = 80; // ~800 KB per produce: under max.message.bytes (1 MiB)
  * design: nothing untiered is dropped.)
  */
 const PRODUCE_BYTES_PER_SEC = 40 * 1e6;
-const LATEST_TIERED = -5n;
-const EARLIEST = -2n;
-const EARLIEST_LOCAL = -4n;
 
 let root: string;
 let metaDir: string;

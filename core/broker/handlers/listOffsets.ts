@@ -20,11 +20,13 @@ import type { ApiHandler, RequestContext } from './types';
 import type { TopicState } from '../topicRegistry';
 import { LEADER_EPOCH } from '../singleNode';
 
-export const LATEST_TIMESTAMP = -1n;
-export const EARLIEST_TIMESTAMP = -2n;
-export const MAX_TIMESTAMP = -3n;
-export const EARLIEST_LOCAL_TIMESTAMP = -4n;
-export const LATEST_TIERED_TIMESTAMP = -5n;
+import {
+  EARLIEST_LOCAL_TIMESTAMP,
+  EARLIEST_TIMESTAMP,
+  LATEST_TIERED_TIMESTAMP,
+  LATEST_TIMESTAMP,
+  MAX_TIMESTAMP,
+} from '../../protocol/listOffsetsTimestamps';
 
 function answer(partitionIndex: number, errorCode: number, offset = -1n, timestamp = -1n): ListOffsetsPartitionResponse {
   return { partitionIndex, errorCode, oldStyleOffsets: offset >= 0n ? [offset] : [], timestamp, offset, leaderEpoch: offset >= 0n ? LEADER_EPOCH : -1 };
