@@ -1,9 +1,10 @@
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { describeAws } from '../../core/common/awsConfig';
 import { createDynamoClient, dynamoSettings } from '../../core/meta/dynamoKv';
 import { ensureMetadataTable, metadataTableName } from '../../core/meta/dynamoTable';
-import { startEmulators, useEnv, type Emulators } from './emulators';
+import { beforeEmulatorsStop, startEmulators, useEnv, type Emulators } from './emulators';
 
-export { beforeEmulatorsStop } from './emulators';
+export { beforeEmulatorsStop };
 
 /**
  * The integration suite's AWS backend (jest project `aws`, which sets STRATA_TEST_BACKEND=aws
@@ -29,10 +30,32 @@ export interface BackendLaunch {
 
 let emulators: Promise<Emulators> | null = null;
 const byStoreKey = new Map<string, Promise<BackendLaunch>>();
+/** Tables made here on an external endpoint (LocalStack), dropped when the file's emulators stop. */
+const externalTables: string[] = [];
 
 function sharedEmulators(): Promise<Emulators> {
-  emulators ??= startEmulators();
+  if (!emulators) {
+    emulators = startEmulators();
+    // Registered now, after broker.ts registered its brokers' stop: runs after that.
+    beforeEmulatorsStop(dropExternalTables);
+  }
   return emulators;
+}
+
+async function dropExternalTables(): Promise<void> {
+  if (externalTables.length === 0 || !emulators) return;
+  const emu = await emulators;
+  const restore = useEnv(emu.env);
+  try {
+    const client = createDynamoClient(await dynamoSettings());
+    try {
+      for (const t of externalTables.splice(0)) await client.send(new DeleteTableCommand({ TableName: t })).catch(() => undefined);
+    } finally {
+      client.destroy();
+    }
+  } finally {
+    restore();
+  }
 }
 
 /** The emulators' endpoints and credentials, for a broker whose test picked its stores itself. */
@@ -57,7 +80,9 @@ export function awsStores(key: string): Promise<BackendLaunch> {
         const settings = await dynamoSettings();
         const client = createDynamoClient(settings);
         try {
-          await ensureMetadataTable({ client, tableName: metadataTableName(prefix), prefix, target: describeAws(settings), region: settings.region });
+          const tableName = metadataTableName(prefix);
+          await ensureMetadataTable({ client, tableName, prefix, target: describeAws(settings), region: settings.region });
+          if (emu.external) externalTables.push(tableName);
         } finally {
           client.destroy();
         }
