@@ -6,6 +6,7 @@ import type { MetadataStore, PartitionStateInit, TopicRecord } from '../meta/met
 import { PartitionLog } from '../log/partitionLog';
 import { validateTopicName } from '../config/topicName';
 import { normalizeTopicConfigs, resolveTopicConfig, type ResolvedTopicConfig } from '../config/topicConfig';
+import { checkTieredStorageRules } from '../config/tieredStorageRules';
 import type { BrokerConfig } from '../config/brokerConfig';
 import { logConfigFrom } from './logConfig';
 import { LEADER_EPOCH } from './singleNode';
@@ -99,6 +100,7 @@ export class TopicRegistry {
         throw new StrataError('REPLICATION_FACTOR_INVALID', `Replication factor: ${replicationFactor} larger than available brokers: 1.`);
       }
       const normalized = normalizeTopicConfigs(configs);
+      checkTieredStorageRules(resolveTopicConfig(normalized, this.brokerConfig));
       if (validateOnly) return null;
       const record = await this.store.createTopic({
         name,
@@ -156,6 +158,7 @@ export class TopicRegistry {
       const t = this.byNameMap.get(name);
       if (!t) throw new StrataError('TOPIC_NOT_FOUND', `Topic '${name}' does not exist.`);
       const normalized = normalizeTopicConfigs(configs);
+      checkTieredStorageRules(resolveTopicConfig(normalized, this.brokerConfig), t.config);
       if (validateOnly) return;
       const record = await this.store.updateTopic(name, t.record.version, { configs: normalized });
       await this.observer?.configChanged(this.install(record, t));

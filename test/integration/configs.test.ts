@@ -66,6 +66,27 @@ test('bad configs are rejected with INVALID_CONFIG and a message naming the key'
   });
 });
 
+test("tiered topics follow Kafka's retention rules, and remote storage cannot be switched off", async () => {
+  // retention.ms is 48 h here (log.retention.hours): the local part may not outlive it.
+  await expect(
+    client.createTopics([{ name: 'tiered-bad', numPartitions: 1, replicationFactor: 1, configs: { 'remote.storage.enable': 'true', 'local.retention.ms': '-1' } }]),
+  ).rejects.toMatchObject({ errorName: 'INVALID_CONFIG', errorMessage: expect.stringContaining('local.retention.ms: Value must not be -1 as retention.ms value is set as 172800000') });
+  await expect(
+    client.createTopics([{ name: 'tiered-bad', numPartitions: 1, replicationFactor: 1, configs: { 'remote.storage.enable': 'true', 'retention.bytes': '1000', 'local.retention.bytes': '2000' } }]),
+  ).rejects.toMatchObject({ errorName: 'INVALID_CONFIG', errorMessage: expect.stringContaining('Value must not be more than retention.bytes property value: 1000') });
+  expect(await client.listTopics()).not.toContain('tiered-bad');
+
+  await client.createTopics([{ name: 'tiered-ok', numPartitions: 1, replicationFactor: 1, configs: { 'remote.storage.enable': 'true', 'local.retention.ms': '3600000' } }]);
+  const tiered = { type: ConfigResourceType.TOPIC, name: 'tiered-ok' } as const;
+  await expect(client.incrementalAlterConfigs(tiered, [{ name: 'local.retention.ms', op: 'set', value: '999999999999' }])).rejects.toMatchObject({ errorName: 'INVALID_CONFIG' });
+  await expect(client.incrementalAlterConfigs(tiered, [{ name: 'remote.storage.enable', op: 'set', value: 'false' }])).rejects.toMatchObject({
+    errorName: 'INVALID_CONFIG',
+    errorMessage: expect.stringContaining('invalid to disable remote storage'),
+  });
+  const now = Object.fromEntries((await client.describeConfigs(tiered, ['remote.storage.enable', 'local.retention.ms'])).map((e) => [e.name, e.value]));
+  expect(now).toEqual({ 'remote.storage.enable': 'true', 'local.retention.ms': '3600000' });
+});
+
 test('broker configs are described; DescribeCluster names this broker', async () => {
   const entries = await client.describeConfigs({ type: ConfigResourceType.BROKER, name: '0' }, ['log.retention.hours', 'num.partitions']);
   const byName = Object.fromEntries(entries.map((e) => [e.name, e]));
