@@ -17,6 +17,7 @@ const AWS_PROJECT_SKIPS = [
   'awsBackends', // its own emulators, table and bucket set-up checks
   'tierOutage', // stops its own S3 emulator
   'compactionMillion', // the cleaner works on local segments; one run of 1M records is enough
+  'brokerLease', // its own emulators: brokers sharing one table
 ];
 
 /** @type {import('jest').Config} */

@@ -4,7 +4,8 @@ import { createLogger, type Logger } from '../common/logger';
 import type { BrokerConfig } from '../config/brokerConfig';
 import { parseListeners } from '../config/brokerConfig';
 import { LogCleaner } from '../log/logCleaner';
-import { openMetadataStore } from '../meta/url';
+import { BrokerLease } from '../meta/brokerLease';
+import { embeddedMetadataDir, openMetadataStore } from '../meta/url';
 import type { MetadataStore } from '../meta/metadataStore';
 import { openObjectStore } from '../tier/url';
 import type { ObjectStore } from '../tier/objectStore';
@@ -15,7 +16,7 @@ import { parseMetricsListener } from '../metrics/metricsListener';
 import { KafkaServer } from './server';
 import { Dispatcher } from './dispatcher';
 import { TopicRegistry } from './topicRegistry';
-import type { BrokerContext } from './handlers/types';
+import type { ApiHandler, BrokerContext } from './handlers/types';
 import { apiVersionsHandler } from './handlers/apiVersions';
 import { metadataHandler } from './handlers/metadata';
 import { produceHandler } from './handlers/produce';
@@ -23,6 +24,7 @@ import { fetchHandler } from './handlers/fetch';
 import { listOffsetsHandler } from './handlers/listOffsets';
 import { deleteRecordsHandler } from './handlers/deleteRecords';
 import { OrphanCollector } from './orphanCollector';
+import { guardHandler, guardMetadataStore, guardObjectStore } from './leaseGuards';
 import { createPartitionsHandler, createTopicsHandler, deleteTopicsHandler } from './handlers/topicAdmin';
 import { alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler } from './handlers/configs';
 import { describeClusterHandler } from './handlers/describeCluster';
@@ -44,8 +46,10 @@ const HOUSEKEEPING_INTERVAL_MS = 1000;
 
 /**
  * One Strata broker process: the metadata store, the partition logs and the Kafka listener.
- * `start` resolves once the listener is bound; `stop` closes connections, flushes and closes
- * every log, then the store.
+ * `start` takes node.id's registration lease (core/meta/brokerLease.ts) before anything else
+ * and resolves once the listener is bound; `stop` closes connections, flushes and closes every
+ * log, releases the lease, then closes the store. A broker that loses its lease serves and
+ * writes nothing more (leaseGuards.ts), logs `fenced: …`, stops, and resolves `fenced`.
  */
 export class Broker {
   private housekeeping: NodeJS.Timeout | null = null;
@@ -56,6 +60,13 @@ export class Broker {
   /** The metrics endpoint, or null when metrics.listener is empty. */
   private metrics: BrokerMetrics | null = null;
   private orphans: OrphanCollector | null = null;
+  private stopping: Promise<void> | null = null;
+  private fencedReason: string | null = null;
+  private resolveFenced: (reason: string) => void = () => undefined;
+  /** Resolves with the reason when the broker lost its lease (it is stopping by then); never rejects. */
+  readonly fenced = new Promise<string>((resolve) => {
+    this.resolveFenced = resolve;
+  });
 
   private constructor(
     readonly context: BrokerContext,
@@ -63,20 +74,41 @@ export class Broker {
     private readonly store: MetadataStore,
     private readonly objects: ObjectStore,
     readonly endpoint: { host: string; port: number },
+    private readonly lease: BrokerLease,
+    private readonly logger: Logger,
   ) {}
 
   static async start(config: BrokerConfig, logger: Logger = createLogger('broker')): Promise<Broker> {
     for (const w of config.warnings) logger.warn(w);
     const dataDir = path.resolve(config.logDirs);
     fs.mkdirSync(dataDir, { recursive: true });
-    const store = await openMetadataStore(config.metadata, { dataDir });
+    const leaseStore = await openMetadataStore(config.metadata, { dataDir });
+    let lease: BrokerLease | null = null;
     let objects: ObjectStore | null = null;
     let groups: GroupCoordinator | null = null;
     let tier: TierManager | null = null;
     let cleaner: LogCleaner | null = null;
     let metrics: BrokerMetrics | null = null;
     try {
-      objects = await openObjectStore(config.objectStore, { dataDir });
+      const listener = parseListeners(config.listeners)[0];
+      const advertisedListener = config.advertisedListeners ? parseListeners(config.advertisedListeners)[0] : null;
+      // Before anything is loaded or served: one process per node.id on shared stores.
+      lease = await BrokerLease.acquire(leaseStore, {
+        nodeId: config.nodeId,
+        host: advertisedListener?.host || listener.host || '127.0.0.1',
+        port: advertisedListener?.port || listener.port,
+        rack: config.brokerRack ?? null,
+        sessionTimeoutMs: config.brokerSessionTimeoutMs,
+        heartbeatIntervalMs: config.brokerHeartbeatIntervalMs,
+        exclusiveStore: embeddedMetadataDir(config.metadata, dataDir) !== null,
+        logger: logger.child('lease'),
+      });
+      const held = lease;
+      const check = (): void => held.checkHeld();
+      let onFenced = (reason: string): void => logger.error(`fenced: ${reason}`);
+      lease.start((reason) => onFenced(reason));
+      const store = guardMetadataStore(leaseStore, check);
+      objects = guardObjectStore(await openObjectStore(config.objectStore, { dataDir }), check);
       const clusterId = await store.getOrCreateClusterId();
       const topics = new TopicRegistry(store, path.join(dataDir, 'logs'), config, logger.child('topics'));
       // Tiered partitions open with their logs: an empty local log of a tiered partition starts
@@ -112,8 +144,6 @@ export class Broker {
           },
         },
       );
-      const listener = parseListeners(config.listeners)[0];
-      const advertisedListener = config.advertisedListeners ? parseListeners(config.advertisedListeners)[0] : null;
       const advertised = { host: '', port: 0 };
       const context: BrokerContext = {
         nodeId: config.nodeId,
@@ -155,17 +185,23 @@ export class Broker {
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());
       const metricsListener = parseMetricsListener(config.metricsListener);
       if (metricsListener) metrics = new BrokerMetrics({ topics, tier, groups, connections: () => server.connectionCount }, logger.child('metrics'));
-      dispatcher = new Dispatcher(context, [versions, ...handlers], metrics?.requests ?? null);
+      dispatcher = new Dispatcher(context, [versions, ...handlers].map((h: ApiHandler) => guardHandler(h, check)), metrics?.requests ?? null);
       const server = new KafkaServer(
         { host: listener.host, port: listener.port, maxRequestBytes: config.socketRequestMaxBytes, idleTimeoutMs: config.connectionsMaxIdleMs, logger: logger.child('network') },
         dispatcher,
       );
       // Bound before the Kafka listener, logged after its line (which tests and tools parse).
       const metricsUrl = metrics && metricsListener ? await metrics.listen(metricsListener) : null;
+      check();
       const bound = await server.listen();
       advertised.host = advertisedListener?.host || (bound.host === '0.0.0.0' || bound.host === '' ? '127.0.0.1' : bound.host);
       advertised.port = advertisedListener && advertisedListener.port !== 0 ? advertisedListener.port : bound.port;
-      const broker = new Broker(context, server, store, objects, bound);
+      const broker = new Broker(context, server, store, objects, bound, lease, logger);
+      onFenced = (reason) => broker.fence(reason);
+      if (lease.fenced !== null) broker.fence(lease.fenced);
+      // The registration names the endpoint clients are told, once it is known.
+      lease.setEndpoint(advertised.host, advertised.port);
+      await lease.renew();
       broker.cleaner = cleaner;
       broker.metrics = metrics;
       broker.orphans = new OrphanCollector(store, tier, topics, logger.child('orphans'));
@@ -182,7 +218,8 @@ export class Broker {
       await cleaner?.close();
       await tier?.close();
       await objects?.close();
-      await store.close();
+      await lease?.release();
+      await leaseStore.close();
       throw e;
     }
   }
@@ -230,7 +267,22 @@ export class Broker {
     }
   }
 
-  async stop(): Promise<void> {
+  /** Idempotent; resolves when everything is closed. */
+  stop(): Promise<void> {
+    this.stopping ??= this.close();
+    return this.stopping;
+  }
+
+  /** The lease is lost: nothing is served or written from now on (the guards refuse); stop. */
+  private fence(reason: string): void {
+    if (this.fencedReason !== null) return;
+    this.fencedReason = reason;
+    this.logger.error(`fenced: ${reason}; stopping`);
+    this.resolveFenced(reason);
+    this.stop().catch((e: unknown) => this.logger.error(`stopping after fencing failed: ${(e as Error).message}`));
+  }
+
+  private async close(): Promise<void> {
     if (this.housekeeping) clearInterval(this.housekeeping);
     // First: no scrape reads the logs and stores while they close.
     await this.metrics?.close();
@@ -245,6 +297,7 @@ export class Broker {
     await this.context.tier.close();
     await this.context.topics.close();
     await this.objects.close();
+    await this.lease.release();
     await this.store.close();
   }
 }

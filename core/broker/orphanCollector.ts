@@ -12,7 +12,8 @@ export const ORPHAN_COLLECTION_INTERVAL_MS = 5 * 60_000;
  * - partition states of topics whose creation or deletion was interrupted
  *   (MetadataStore.collectOrphans, driven by the intent records those changes write);
  * - tiered data of topics that no longer exist (TierManager.deleteUnknownTopics): a topic
- *   deleted while its tiered data was being removed.
+ *   deleted while its tiered data was being removed. A topic id counts as existing if this
+ *   broker's registry or the metadata store names it.
  * Runs at the first housekeeping tick and then every ORPHAN_COLLECTION_INTERVAL_MS, one run
  * at a time; a failure is logged and retried at the next interval.
  */
@@ -50,7 +51,15 @@ export class OrphanCollector {
       this.logger.warn(`collecting orphaned partition states failed (retried in ${this.intervalMs} ms): ${(e as Error).message}`);
     }
     try {
-      const gone = await this.tier.deleteUnknownTopics((id) => this.topics.getById(id) !== undefined);
+      // Live: a topic of this broker's registry, or else one the store names (created through
+      // another broker on the same store, or not loaded here): its tiered data is not ours to drop.
+      // The store is read after the tiered ids are listed, so a topic created meanwhile counts.
+      let stored: Promise<Set<string>> | null = null;
+      const gone = await this.tier.deleteUnknownTopics(async (id) => {
+        if (this.topics.getById(id) !== undefined) return true;
+        stored ??= this.store.listTopics().then((ts) => new Set(ts.map((t) => t.topicId)));
+        return (await stored).has(id);
+      });
       if (gone.length > 0) this.logger.info(`deleted the tiered data of ${gone.length} topic id(s) no topic names: ${gone.join(', ')}`);
     } catch (e) {
       this.logger.warn(`collecting tiered data of deleted topics failed (retried in ${this.intervalMs} ms): ${(e as Error).message}`);

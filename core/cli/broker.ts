@@ -30,7 +30,10 @@ const FLAG_TO_CONFIG: Record<string, string> = {
   'metrics-listener': 'metrics.listener',
 };
 
-/** `strata broker …`: runs until SIGINT/SIGTERM; resolves with the process exit code. */
+/**
+ * `strata broker …`: runs until SIGINT/SIGTERM (exit code 0), or until it loses its broker
+ * lease to another process with the same node.id (it stops itself; exit code 1).
+ */
 export async function runBrokerCommand(argv: string[]): Promise<number> {
   const args = parseArgs(argv, brokerSpec);
   const flags: Record<string, string> = {};
@@ -54,12 +57,27 @@ export async function runBrokerCommand(argv: string[]): Promise<number> {
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   const broker = await Broker.start(config, logger);
   return new Promise<number>((resolve) => {
+    // A broker that lost its lease (it logged `fenced: …`) stops itself; the exit code says so.
+    let fenced = false;
+    void broker.fenced.then(() => {
+      fenced = true;
+      broker.stop().then(
+        () => {
+          logger.error('stopped after losing the broker lease');
+          resolve(1);
+        },
+        (e) => {
+          logger.error(`shutdown failed: ${(e as Error).message}`);
+          resolve(1);
+        },
+      );
+    });
     onSignal = (signal) => {
       logger.info(`${signal} received, shutting down`);
       broker.stop().then(
         () => {
           logger.info('stopped');
-          resolve(0);
+          resolve(fenced ? 1 : 0);
         },
         (e) => {
           logger.error(`shutdown failed: ${(e as Error).message}`);

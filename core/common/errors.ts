@@ -38,7 +38,9 @@ export type StrataErrorCode =
   | 'INPUT_INVALID' // CLI input (a stdin line) does not have the shape its flags promise
   | 'BATCH_FORMAT_UNSUPPORTED' // a RecordBatch magic other than 2 (message format v0/v1)
   | 'COMPRESSION_UNSUPPORTED' // no codec installed for the batch's compression type
-  | 'COORDINATOR_UNAVAILABLE'; // the group coordinator is closed, or could not write group state to the metadata store
+  | 'COORDINATOR_UNAVAILABLE' // the group coordinator is closed, or could not write group state to the metadata store
+  | 'BROKER_ALREADY_REGISTERED' // another running broker holds this node.id's registration (lease) in the metadata store
+  | 'BROKER_FENCED'; // this broker lost its registration lease: it must not write anything more
 
 export class StrataError extends Error {
   readonly code: StrataErrorCode;
@@ -89,6 +91,9 @@ const TO_KAFKA: Record<StrataErrorCode, number> = {
   // Retriable for every group client: they rediscover the coordinator and retry, as they do
   // when Kafka fails to append to __consumer_offsets.
   COORDINATOR_UNAVAILABLE: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+  BROKER_ALREADY_REGISTERED: ErrorCode.DUPLICATE_BROKER_REGISTRATION,
+  // Retriable: clients refresh metadata and go to the broker that holds the lease now.
+  BROKER_FENCED: ErrorCode.NOT_LEADER_OR_FOLLOWER,
 };
 
 /** The one place internal failures become Kafka error codes. */

@@ -105,6 +105,10 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
   entry('kafka', 'log.cleaner.backoff.ms', 'long', '15000', atLeast(0), 'How long the cleaner waits before looking again when no compacted partition was due for cleaning (after a round that cleaned, it looks again at once).'),
   entry('kafka', 'log.cleaner.dedupe.buffer.size', 'long', '134217728', atLeast(0), 'Memory for the cleaner\'s key → offset map (bounds how much of a log one pass can deduplicate).'),
   entry('kafka', 'log.cleaner.io.buffer.load.factor', 'double', '0.9', undefined, 'How full the cleaner\'s offset map may get before a pass stops.'),
+  entry('kafka', 'broker.session.timeout.ms', 'int', '9000', atLeast(1),
+    'How long the broker\'s registration (its lease in the metadata store) lasts without a heartbeat. A broker that cannot renew it for this long stops (fenced); a new broker with the same node.id takes over after seeing no renewal for this long.'),
+  entry('kafka', 'broker.heartbeat.interval.ms', 'int', '2000', atLeast(1),
+    'How often the broker renews its registration lease in the metadata store; must be less than broker.session.timeout.ms.'),
   entry('strata', 'metadata', 'string', 'embedded:', undefined,
     'Metadata store URL: embedded:PATH (default embedded: = <log.dirs>/meta) or dynamodb://TABLE_PREFIX.'),
   entry('strata', 'object.store', 'string', 'file:', undefined,
@@ -185,6 +189,10 @@ export interface BrokerConfig {
   logCleanerBackoffMs: number;
   logCleanerDedupeBufferSize: number;
   logCleanerIoBufferLoadFactor: number;
+  /** broker.session.timeout.ms: the registration lease's length (core/meta/brokerLease.ts). */
+  brokerSessionTimeoutMs: number;
+  /** broker.heartbeat.interval.ms: how often the lease is renewed; less than the session timeout. */
+  brokerHeartbeatIntervalMs: number;
   /** Metadata store URL (see core/meta/url.ts). */
   metadata: string;
   /** Object store URL (see core/tier/url.ts). */
@@ -333,6 +341,13 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
   const advertised = get('advertised.listeners') as string | null;
   const protocolMap = get('listener.security.protocol.map') as string;
   const whereOf = (name: string): string => values.get(name)?.where ?? 'default';
+  if (int('broker.heartbeat.interval.ms') >= int('broker.session.timeout.ms')) {
+    throw new StrataError(
+      'CONFIG_INVALID',
+      `broker.heartbeat.interval.ms (${int('broker.heartbeat.interval.ms')}, ${whereOf('broker.heartbeat.interval.ms')}) must be less than ` +
+        `broker.session.timeout.ms (${int('broker.session.timeout.ms')}, ${whereOf('broker.session.timeout.ms')}).`,
+    );
+  }
   const bound = withWhere(whereOf('listeners'), () => parseListeners(listeners, protocolMap));
   if (advertised !== null) {
     withWhere(whereOf('advertised.listeners'), () => {
@@ -374,6 +389,8 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
     logCleanerBackoffMs: int('log.cleaner.backoff.ms'),
     logCleanerDedupeBufferSize: int('log.cleaner.dedupe.buffer.size'),
     logCleanerIoBufferLoadFactor: get('log.cleaner.io.buffer.load.factor') as number,
+    brokerSessionTimeoutMs: int('broker.session.timeout.ms'),
+    brokerHeartbeatIntervalMs: int('broker.heartbeat.interval.ms'),
     metadata: get('metadata') as string,
     objectStore: get('object.store') as string,
     metricsListener: get('metrics.listener') as string,

@@ -21,7 +21,7 @@ import { prefixedKv, type KvEntry, type VersionedKv } from './versionedKv';
  *   cluster                          { clusterId }
  *   topic/<name>                     { name, topicId, partitions, replicationFactor, configs, createdAt }
  *   partition/<topicId>/<0000000007> { topicId, partition, leader, leaderEpoch, isr, replicas, logStartOffset }
- *   broker/<0000000003>              { nodeId, host, port, rack, epoch }
+ *   broker/<0000000003>              { nodeId, host, port, rack, epoch, incarnationId?, leaseExpiresAt? } (the lease: brokerLease.ts)
  *   pending/<topicId>                { op: 'create' | 'delete', name, at }: a multi-record change in
  *                                    progress (collectOrphans finishes or undoes it after a crash)
  *   ns/<name>/<key>                  whatever the namespace's owner stores
@@ -247,8 +247,12 @@ export class KvMetadataStore implements MetadataStore {
 
   async putBroker(broker: Omit<BrokerRecord, 'version'>, expectedVersion: number | null): Promise<BrokerRecord> {
     if (!Number.isSafeInteger(broker.nodeId) || broker.nodeId < 0) throw new TypeError(`invalid node id ${broker.nodeId}`);
-    const value = { nodeId: broker.nodeId, host: broker.host, port: broker.port, rack: broker.rack, epoch: broker.epoch };
-    const version = await conditional(`Broker ${broker.nodeId}`, () => this.kv.put(brokerKey(broker.nodeId), value, expectedVersion));
+    const value: Omit<BrokerRecord, 'version'> = { nodeId: broker.nodeId, host: broker.host, port: broker.port, rack: broker.rack, epoch: broker.epoch };
+    if (broker.incarnationId !== undefined) value.incarnationId = broker.incarnationId;
+    if (broker.leaseExpiresAt !== undefined) value.leaseExpiresAt = broker.leaseExpiresAt;
+    const version = await conditional(`Broker ${broker.nodeId}`, () =>
+      this.kv.put(brokerKey(broker.nodeId), value as unknown as KvValue, expectedVersion),
+    );
     return { ...value, version };
   }
 
@@ -378,5 +382,8 @@ function toPartitionState(e: KvEntry): PartitionStateRecord {
 function toBroker(e: KvEntry): BrokerRecord {
   const v = e.value as Partial<BrokerRecord> | null;
   if (!v || typeof v.nodeId !== 'number' || typeof v.host !== 'string') throw malformed(e);
-  return { nodeId: v.nodeId, host: v.host, port: v.port as number, rack: v.rack ?? null, epoch: v.epoch as number, version: e.version };
+  const b: BrokerRecord = { nodeId: v.nodeId, host: v.host, port: v.port as number, rack: v.rack ?? null, epoch: v.epoch as number, version: e.version };
+  if (v.incarnationId !== undefined) b.incarnationId = v.incarnationId;
+  if (v.leaseExpiresAt !== undefined) b.leaseExpiresAt = v.leaseExpiresAt;
+  return b;
 }

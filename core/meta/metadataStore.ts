@@ -45,13 +45,23 @@ export interface PartitionStateRecord {
   version: number;
 }
 
-/** A broker's registration; `epoch` increases each time the broker (re)registers. */
+/**
+ * A broker's registration, which is also its lease (core/meta/brokerLease.ts): `epoch`
+ * increases each time a process acquires it (Kafka's broker epoch).
+ */
 export interface BrokerRecord {
   nodeId: number;
   host: string;
   port: number;
   rack: string | null;
   epoch: number;
+  /** The process holding the lease (random per process); null once released, absent on records written without a lease. */
+  incarnationId?: string | null;
+  /**
+   * ms since the epoch, by the holder's clock: when its lease runs out unless renewed (0 once
+   * released). For people and messages: no other host decides anything by it (clocks differ).
+   */
+  leaseExpiresAt?: number;
   version: number;
 }
 

@@ -14,7 +14,9 @@ import { newSegmentId, remoteSegmentKeys } from './remoteSegmentKeys';
  * Uploads one closed local segment (.log, .index, .timeindex) and commits its record.
  *
  *   1. open the three files (an open descriptor keeps the bytes readable even if the log
- *      deletes the files meanwhile)
+ *      deletes the files meanwhile), then check that the segment is still the log's: the
+ *      cleaner's swap puts another segment's files under the same names, so files opened after
+ *      a swap (or some before it and some after) are not the segment that was planned
  *   2. put .index, .timeindex, then .log (streamed, never held in memory whole) under fresh
  *      write-once keys carrying a new random segment id
  *   3. write the metadata record: only now does the segment exist remotely (invariant 6)
@@ -36,6 +38,13 @@ export interface UploadRequest {
   leaderEpoch: number;
   /** A closed segment below the high watermark, from PartitionLog.segments(). */
   segment: SegmentInfo;
+  /**
+   * Whether `segment` is still one of the log's segments (same id). Called synchronously once
+   * the three files are open: if it still is, the files opened are its files (a segment's files
+   * change only by being replaced or deleted, and either gives the segment up). False stops the
+   * upload with NOT_FOUND (nothing committed; the caller plans again).
+   */
+  isCurrent?: () => boolean;
   now?: () => number;
   logger?: (msg: string) => void;
 }
@@ -54,6 +63,9 @@ export async function uploadSegment(req: UploadRequest): Promise<RemoteSegment> 
     const logFh = await openSegmentFile(seg.path, handles);
     const indexFh = await openSegmentFile(segmentPath(dir, seg.baseOffset, '.index'), handles);
     const timeFh = await openSegmentFile(segmentPath(dir, seg.baseOffset, '.timeindex'), handles);
+    if (req.isCurrent && !req.isCurrent()) {
+      throw new StrataError('NOT_FOUND', `segment ${seg.path} was replaced (log cleaner) or deleted before its upload`);
+    }
     const logSize = (await logFh.stat()).size;
     if (logSize < seg.size) throw new StrataError('STORAGE_IO', `segment ${seg.path} holds ${logSize} bytes, fewer than the ${seg.size} the log knows`);
     const index = await readSmallFile(indexFh, segmentPath(dir, seg.baseOffset, '.index'), OFFSET_INDEX_ENTRY_SIZE);

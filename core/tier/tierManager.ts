@@ -216,10 +216,12 @@ export class TierManager {
   /**
    * Deletes the tiered data of every topic id `isLive` rejects: topics deleted while a broker
    * was down, or whose deleteTopicData was interrupted. Reads every record of the namespace
-   * (call it at startup, after the topics are loaded). Returns the topic ids cleaned up.
+   * (call it at startup, after the topics are loaded). `isLive` is asked after the listing, so a
+   * topic created meanwhile is judged by what it knows then. Returns the topic ids cleaned up.
    */
-  async deleteUnknownTopics(isLive: (topicId: string) => boolean): Promise<string[]> {
-    const gone = (await this.metadata.listTopicIds()).filter((id) => !isLive(id));
+  async deleteUnknownTopics(isLive: (topicId: string) => boolean | Promise<boolean>): Promise<string[]> {
+    const gone: string[] = [];
+    for (const id of await this.metadata.listTopicIds()) if (!(await isLive(id))) gone.push(id);
     for (const id of gone) await this.deleteTopicData(id);
     return gone;
   }
@@ -269,7 +271,17 @@ export class TierManager {
       try {
         tp.enforceLocalRetention(now);
         if (!tp.retentionRunning && now >= tp.retentionRetryAt && tp.remoteRetentionCandidates(now).length > 0) this.startRetention(tp);
-        if (!tp.queued && !tp.uploading && now >= tp.retryAt && tp.nextUploadCandidate() !== null) this.enqueue(tp);
+        if (!tp.queued && !tp.uploading && now >= tp.retryAt) {
+          if (tp.nextUploadCandidate() !== null) {
+            this.enqueue(tp);
+          } else if (tp.failures > 0) {
+            // Its retry is due and nothing is left to retry (e.g. DeleteRecords removed the
+            // segments that failed): it is no longer failing, so an outage can end.
+            this.logger.info(`${tp.label}: nothing left to upload after ${tp.failures} failed attempt(s)`);
+            tp.failures = 0;
+            tp.retryAt = 0;
+          }
+        }
       } catch (e) {
         if (!isStrataError(e, 'CLOSED')) this.logger.warn(`${tp.label}: tiering housekeeping failed: ${(e as Error).message}`);
       }

@@ -178,7 +178,11 @@ export class TieredPartition {
   /** Loads the records and the state, then lines the local log up with the tiered part. */
   async load(opts: { sweepOrphans: boolean }): Promise<void> {
     const { metadata, logger } = this.ctx;
-    const all = await metadata.listSegments(this.topicId, this.partition, (key, why) => logger.warn(`${this.label}: ignoring remote segment record ${key}: ${why}`));
+    let malformed = 0;
+    const all = await metadata.listSegments(this.topicId, this.partition, (key, why) => {
+      malformed++;
+      logger.warn(`${this.label}: ignoring remote segment record ${key}: ${why}`);
+    });
     const { live, superseded } = liveSegments(all);
     this.segs = live;
     const state = await metadata.getState(this.topicId, this.partition);
@@ -192,7 +196,11 @@ export class TieredPartition {
         logger.warn(`${this.label}: removing the records an interrupted re-tier left failed: ${(e as Error).message}`);
       }
     }
-    if (opts.sweepOrphans) {
+    if (opts.sweepOrphans && malformed > 0) {
+      // The objects of a record that could not be read look unnamed: sweeping would delete the
+      // data of a record that still exists. Leave them until the record is readable or removed.
+      logger.warn(`${this.label}: orphan sweep skipped: ${malformed} remote segment record(s) could not be read`);
+    } else if (opts.sweepOrphans) {
       try {
         await this.sweepOrphans(leftovers);
       } catch (e) {
@@ -442,6 +450,11 @@ export class TieredPartition {
     return plan;
   }
 
+  /** Whether `seg` (from log.segments()) is still a segment of the log: not replaced by the cleaner, not deleted. */
+  private hasLocalSegment(seg: SegmentInfo): boolean {
+    return this.log.segments().some((s) => s.id === seg.id);
+  }
+
   /** The next segment to upload or re-tier, or null. */
   nextUploadCandidate(): SegmentInfo | null {
     if (!this.config.remoteStorageEnable || this.closed) return null;
@@ -470,6 +483,7 @@ export class TieredPartition {
         partition: this.partition,
         leaderEpoch: this.leaderEpoch,
         segment: seg,
+        isCurrent: () => this.hasLocalSegment(seg),
         now,
         logger: (m) => logger.warn(`${this.label}: ${m}`),
       });
@@ -533,6 +547,7 @@ export class TieredPartition {
           partition: this.partition,
           leaderEpoch: this.leaderEpoch,
           segment: seg,
+          isCurrent: () => this.hasLocalSegment(seg),
           now,
           logger: warn,
           metadata: {

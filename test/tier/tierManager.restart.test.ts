@@ -7,7 +7,7 @@ import { RemoteLogMetadata } from '../../core/tier/remoteLogMetadata';
 import { TierManager } from '../../core/tier/tierManager';
 import type { TieredPartition } from '../../core/tier/tieredPartition';
 import { batch } from '../log/helpers';
-import { TOPIC_ID, TierEnv, decode, fakeClock, fill, memoryLogger, tierConfig } from './tierHelpers';
+import { TOPIC_ID, TierEnv, decode, fakeClock, fill, listKeys, memoryLogger, tierConfig } from './tierHelpers';
 
 let env: TierEnv;
 let tier: TierManager | null = null;
@@ -156,4 +156,28 @@ test('a log start moved past the tiered end (DeleteRecords into local-only data)
   expect(tp.logStartOffset).toBe(target);
   expect(fresh.logEndOffset).toBe(target);
   expect(fresh.append(batch(), { leaderEpoch: 0 }).baseOffset).toBe(target);
+});
+
+test('a remote segment record that cannot be read keeps its objects: the orphan sweep is skipped, not run', async () => {
+  const log = env.openLog('data1/t-0');
+  fill(log, 40);
+  tier = new TierManager(env.objects, env.meta, { logger: memoryLogger() });
+  const tp = await tier.openPartition({ topicId: TOPIC_ID, topicName: 't', partition: 0, log, config: tierConfig() });
+  await tier.runOnce();
+  expect(tp.remoteEndOffset).toBeGreaterThan(0n);
+  const objectsBefore = await listKeys(env.objects, '');
+  expect(objectsBefore.length).toBeGreaterThanOrEqual(3);
+
+  // One record becomes unreadable (a bad write by another version, a manual edit).
+  const ns = env.meta.namespace('remote-segments');
+  const records = await ns.list('segment/');
+  expect(records.length).toBeGreaterThan(0);
+  await ns.put(records[0].key, { garbage: true }, records[0].version);
+
+  await restartStores();
+  const logger = memoryLogger();
+  tier = new TierManager(env.objects, env.meta, { logger });
+  await tier.openPartition({ topicId: TOPIC_ID, topicName: 't', partition: 0, log: env.openLog('data2/t-0'), config: tierConfig() });
+  expect(logger.lines.some((l) => l.includes('orphan sweep skipped: 1 remote segment record(s) could not be read'))).toBe(true);
+  expect(await listKeys(env.objects, '')).toEqual(objectsBefore);
 });
