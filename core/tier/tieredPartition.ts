@@ -7,7 +7,7 @@ import type { ReadCache } from './readCache';
 import { liveSegments, type PartitionTierState, type RemoteLogMetadata, type RemoteSegment } from './remoteLogMetadata';
 import type { RemoteSegmentReader } from './remoteReader';
 import { parseRemoteObjectKey, partitionObjectPrefix } from './remoteSegmentKeys';
-import { deleteQuietly, uploadSegment } from './segmentUploader';
+import { deleteQuietly, uploadSegment, type UploadRequest } from './segmentUploader';
 import { effectiveLocalRetentionBytes, effectiveLocalRetentionMs, type TierTopicConfig } from './tierConfig';
 import { planUploads, type Retier, type UploadPlan } from './uploadPlan';
 
@@ -472,21 +472,10 @@ export class TieredPartition {
     if (step === null) return false;
     if ('segment' in step) return this.retier(step);
     const seg = step;
-    const { objects, metadata, keyPrefix, logger, now } = this.ctx;
+    const { metadata, now } = this.ctx;
     let record: RemoteSegment;
     try {
-      record = await uploadSegment({
-        objects,
-        metadata,
-        keyPrefix,
-        topicId: this.topicId,
-        partition: this.partition,
-        leaderEpoch: this.leaderEpoch,
-        segment: seg,
-        isCurrent: () => this.hasLocalSegment(seg),
-        now,
-        logger: (m) => logger.warn(`${this.label}: ${m}`),
-      });
+      record = await uploadSegment(this.uploadRequest(seg, metadata));
     } catch (e) {
       if (isStrataError(e, 'KEY_EXISTS')) {
         // A record for this base offset committed earlier (a write whose answer was lost):
@@ -528,8 +517,25 @@ export class TieredPartition {
    * leaves records that read correctly (the old copy or the new one); the span is still out of
    * sync, so the next look finishes the job, and records left superseded are removed on open.
    */
+  /** One upload of `seg`, its record committed through `commit`. */
+  private uploadRequest(seg: SegmentInfo, commit: UploadRequest['metadata']): UploadRequest {
+    const { objects, keyPrefix, logger, now } = this.ctx;
+    return {
+      objects,
+      metadata: commit,
+      keyPrefix,
+      topicId: this.topicId,
+      partition: this.partition,
+      leaderEpoch: this.leaderEpoch,
+      segment: seg,
+      isCurrent: () => this.hasLocalSegment(seg),
+      now,
+      logger: (m) => logger.warn(`${this.label}: ${m}`),
+    };
+  }
+
   private async retier(step: Retier): Promise<boolean> {
-    const { objects, metadata, keyPrefix, logger, now } = this.ctx;
+    const { metadata, logger, now } = this.ctx;
     const seg = step.segment;
     const replaced = step.replaced;
     const warn = (m: string): void => logger.warn(`${this.label}: ${m}`);
@@ -540,21 +546,12 @@ export class TieredPartition {
       for (const r of replaced) if (r.lastOffset > covers) covers = r.lastOffset;
       const covering = (r: RemoteSegment): RemoteSegment => (r.lastOffset >= covers ? r : { ...r, lastOffset: covers });
       try {
-        const record = await uploadSegment({
-          objects,
-          keyPrefix,
-          topicId: this.topicId,
-          partition: this.partition,
-          leaderEpoch: this.leaderEpoch,
-          segment: seg,
-          isCurrent: () => this.hasLocalSegment(seg),
-          now,
-          logger: warn,
-          metadata: {
+        const record = await uploadSegment(
+          this.uploadRequest(seg, {
             getSegment: (topicId, partition, baseOffset) => metadata.getSegment(topicId, partition, baseOffset),
             addSegment: (r) => (atBase ? metadata.replaceSegment(atBase, covering(r)) : metadata.addSegment(covering(r))),
-          },
-        });
+          }),
+        );
         committed = covering(record);
       } catch (e) {
         if (isStrataError(e, 'VERSION_CONFLICT') || isStrataError(e, 'KEY_EXISTS')) {
