@@ -2,7 +2,7 @@ import * as net from 'node:net';
 import { StrataError } from '../common/errors';
 import { ErrorCode } from '../protocol/errorCodes';
 import { API_MESSAGES, ApiKey } from '../protocol/generated/index';
-import { readResponseHeader, requestHeaderVersion, responseHeaderVersion, writeRequestHeader } from '../protocol/headers';
+import { readResponseHeader, responseHeaderVersion, writeRequestHeader } from '../protocol/headers';
 import { Reader } from '../protocol/reader';
 import { Writer } from '../protocol/writer';
 import type { ApiVersionsRequest } from '../protocol/generated/ApiVersionsRequest';

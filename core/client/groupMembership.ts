@@ -74,7 +74,6 @@ export class GroupMembership {
   private readonly opts: GroupMembershipOptions;
   private memberIdValue = '';
   private generationIdValue = -1;
-  private protocolValue: string | null = null;
   /** Why the next poll must (re)join; null while the generation is stable. */
   private rejoinReason: string | null = 'the consumer has not joined yet';
   private stable = false;
@@ -242,7 +241,6 @@ export class GroupMembership {
       }
       this.memberIdValue = join.memberId;
       this.generationIdValue = join.generationId;
-      this.protocolValue = join.protocolName;
       const isLeader = join.leader === join.memberId;
       let assignments: Array<{ memberId: string; assignment: Buffer }> = [];
       let counts: Map<string, number> | null = null;

@@ -538,7 +538,6 @@ export class TieredPartition {
     const { metadata, logger, now } = this.ctx;
     const seg = step.segment;
     const replaced = step.replaced;
-    const warn = (m: string): void => logger.warn(`${this.label}: ${m}`);
     const atBase = replaced.find((r) => r.baseOffset === seg.baseOffset) ?? null;
     let committed: RemoteSegment | null = null;
     if (seg.size > 0) {
