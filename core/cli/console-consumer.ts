@@ -5,7 +5,7 @@ import { KafkaResponseError, isKafkaError } from '../client/errors';
 import { AutoOffsetReset, GroupConsumer } from '../client/groupConsumer';
 import { FetchedRecord } from '../client/records';
 import { CommandSpec, ParsedArgs, UsageError, parseIntStrict } from './args';
-import { kafkaErrorText } from './errorText';
+import { failureText } from './errorText';
 import { CliIO, bootstrapServers, isTrueProperty, keyValues, writeOut } from './io';
 
 /**
@@ -270,7 +270,7 @@ export async function runConsoleConsumer(args: ParsedArgs, io: CliIO & { signal?
     }
   } catch (err) {
     if (err instanceof UsageError || !(err instanceof StrataError)) throw err;
-    const text = err instanceof KafkaResponseError ? kafkaErrorText(err, topic) : err.message;
+    const text = failureText(err, topic);
     await writeOut(io.stderr, `Error: ${text}\n`);
     exitCode = 1;
   } finally {
@@ -382,7 +382,7 @@ async function runGroupConsumer(args: ParsedArgs, io: CliIO & { signal?: AbortSi
     }
   } catch (err) {
     if (err instanceof UsageError || !(err instanceof StrataError)) throw err;
-    const text = err instanceof KafkaResponseError ? kafkaErrorText(err, topic) : err.message;
+    const text = failureText(err, topic);
     await writeOut(io.stderr, `Error: ${text}\n`);
     exitCode = 1;
   } finally {

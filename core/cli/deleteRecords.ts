@@ -3,8 +3,8 @@ import { StrataError } from '../common/errors';
 import { ErrorCode } from '../protocol/errorCodes';
 import { DeletedRecords, HIGH_WATERMARK_OFFSET, LATEST_TIMESTAMP, RecordsToDelete, StrataClient } from '../client/client';
 import { KafkaResponseError, isKafkaError } from '../client/errors';
-import { CommandSpec, ParsedArgs, UsageError, parseIntStrict } from './args';
-import { kafkaErrorText } from './errorText';
+import { CommandSpec, ParsedArgs, UsageError } from './args';
+import { failureText, kafkaErrorText } from './errorText';
 import { CliIO, bootstrapServers, writeOut } from './io';
 
 /**
@@ -95,7 +95,7 @@ export async function runDeleteRecords(args: ParsedArgs, io: CliIO): Promise<num
     return 1;
   } catch (err) {
     if (err instanceof UsageError || !(err instanceof StrataError)) throw err;
-    const text = err instanceof KafkaResponseError ? kafkaErrorText(err) : err.message;
+    const text = failureText(err);
     await writeOut(io.stderr, `Error: Executing records delete operation failed due to ${text}\n`);
     return 1;
   } finally {

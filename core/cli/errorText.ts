@@ -30,3 +30,8 @@ export function kafkaErrorText(e: KafkaResponseError, topic?: string): string {
       return `${e.errorName} (Kafka error code ${e.errorCode})${e.resource ? ` for ${e.resource}` : ''}`;
   }
 }
+
+/** The text a command prints for a failure: a broker's error in Kafka's words, else the error's own message. */
+export function failureText(e: Error, topic?: string): string {
+  return e instanceof KafkaResponseError ? kafkaErrorText(e, topic) : e.message;
+}

@@ -2,9 +2,9 @@ import { StrataError } from '../common/errors';
 import { ErrorCode } from '../protocol/errorCodes';
 import { ZERO_UUID } from '../protocol/reader';
 import { ConfigEntry, ConfigResourceType, StrataClient, TopicInfo } from '../client/client';
-import { KafkaResponseError, isKafkaError } from '../client/errors';
+import { isKafkaError } from '../client/errors';
 import { CommandSpec, ParsedArgs, UsageError, parseKeyValue } from './args';
-import { kafkaErrorText } from './errorText';
+import { failureText } from './errorText';
 import { CliIO, bootstrapServers, writeOut } from './io';
 
 /**
@@ -105,7 +105,7 @@ export async function runTopics(args: ParsedArgs, io: CliIO): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) throw err;
     if (err instanceof StrataError) {
-      const text = err instanceof KafkaResponseError ? kafkaErrorText(err, args.string('topic')) : err.message;
+      const text = failureText(err, args.string('topic'));
       await writeOut(io.stderr, `Error while executing topic command: ${text}\n`);
       return 1;
     }

@@ -3,15 +3,13 @@ import { StrataError } from '../common/errors';
 import { crc32c } from './crc32c';
 import {
   ATTRIBUTES_OFFSET,
+  batchHeaderProblem,
   BASE_OFFSET_OFFSET,
   BATCH_LENGTH_OFFSET,
   CRC_OFFSET,
-  CURRENT_MAGIC,
   LAST_OFFSET_DELTA_OFFSET,
   LOG_OVERHEAD,
-  MAGIC_OFFSET,
   MAX_TIMESTAMP_OFFSET,
-  MIN_BATCH_LENGTH,
   RECORD_BATCH_HEADER_SIZE,
 } from './recordBatch';
 
@@ -76,18 +74,14 @@ export class BatchScanner {
     if (p < this.bufStart || p + RECORD_BATCH_HEADER_SIZE > this.bufEnd) this.fill(p);
     const h = p - this.bufStart;
     const buf = this.buf;
-    const batchLength = buf.readInt32BE(h + BATCH_LENGTH_OFFSET);
-    const magic = buf.readInt8(h + MAGIC_OFFSET);
-    const lastOffsetDelta = buf.readInt32BE(h + LAST_OFFSET_DELTA_OFFSET);
-    if (magic !== CURRENT_MAGIC || batchLength < MIN_BATCH_LENGTH || lastOffsetDelta < 0) {
-      return this.halt('corrupt', `bad batch header at ${p} (magic ${magic}, batchLength ${batchLength})`);
-    }
-    const size = LOG_OVERHEAD + batchLength;
+    const problem = batchHeaderProblem(buf, h, p);
+    if (problem !== null) return this.halt('corrupt', problem);
+    const size = LOG_OVERHEAD + buf.readInt32BE(h + BATCH_LENGTH_OFFSET);
     if (size > left) return this.halt('torn', `batch at ${p} needs ${size} bytes, ${left} remain`);
     this.baseOffset = buf.readBigInt64BE(h + BASE_OFFSET_OFFSET);
     this.maxTimestamp = buf.readBigInt64BE(h + MAX_TIMESTAMP_OFFSET);
     this.attributes = buf.readInt16BE(h + ATTRIBUTES_OFFSET);
-    this.lastOffsetDelta = lastOffsetDelta;
+    this.lastOffsetDelta = buf.readInt32BE(h + LAST_OFFSET_DELTA_OFFSET);
     if (this.opts.verifyCrc) {
       // Read the stored CRC first: crcOf may refill the buffer.
       const stored = buf.readUInt32BE(h + CRC_OFFSET);

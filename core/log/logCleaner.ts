@@ -187,20 +187,22 @@ export class LogCleaner {
       r = await this.runOnWorker(log, input, swaps);
     } catch (e) {
       const err = e instanceof StrataError ? e : new StrataError('STORAGE_IO', (e as Error)?.message ?? String(e));
+      // A round that did not run to its end: nothing cleaned, the dirty section unchanged.
+      const unfinished = (outcome: 'aborted' | 'failed'): CleanResult => ({
+        ...base,
+        outcome,
+        endOffset: plan.firstDirtyOffset,
+        groupsSwapped: swaps.count,
+        deleteHorizonMs: -1,
+        durationMs: performance.now() - started,
+        maxSwapMs: swaps.max,
+        stats: emptyStats(),
+      });
       if (err.code === 'NOT_FOUND') {
         // A segment the round planned to read was deleted meanwhile (retention, DeleteRecords,
         // topic deletion): the log changed under the round, as when a swap is refused.
         this.logger.info(`cleaning ${log.dir} aborted: ${err.message}`);
-        return {
-          ...base,
-          outcome: 'aborted',
-          endOffset: plan.firstDirtyOffset,
-          groupsSwapped: swaps.count,
-          deleteHorizonMs: -1,
-          durationMs: performance.now() - started,
-          maxSwapMs: swaps.max,
-          stats: emptyStats(),
-        };
+        return unfinished('aborted');
       }
       if (err.code === 'BATCH_CORRUPT') {
         this.uncleanable.set(log, err.message);
@@ -208,17 +210,7 @@ export class LogCleaner {
       } else if (!this.closed) {
         this.logger.warn(`cleaning ${log.dir} failed: ${err.message}`);
       }
-      return {
-        ...base,
-        outcome: 'failed',
-        endOffset: plan.firstDirtyOffset,
-        groupsSwapped: swaps.count,
-        deleteHorizonMs: -1,
-        durationMs: performance.now() - started,
-        maxSwapMs: swaps.max,
-        stats: emptyStats(),
-        error: { code: err.code, message: err.message },
-      };
+      return { ...unfinished('failed'), error: { code: err.code, message: err.message } };
     }
     const previous = this.checkpoint(log);
     // An aborted round moves no dirty offset (as in Kafka), but tombstones it already stamped

@@ -45,6 +45,20 @@ export const LOG_OVERHEAD = 12;
 export const MIN_BATCH_LENGTH = RECORD_BATCH_HEADER_SIZE - LOG_OVERHEAD;
 export const CURRENT_MAGIC = 2;
 
+/**
+ * Why the batch header at `at` in `buf` (RECORD_BATCH_HEADER_SIZE bytes there) cannot start a
+ * v2 batch, or null when it can; `position` is its file position, for the message. The checks
+ * every reader of stored batches makes before trusting batchLength.
+ */
+export function batchHeaderProblem(buf: Buffer, at: number, position: number): string | null {
+  const batchLength = buf.readInt32BE(at + BATCH_LENGTH_OFFSET);
+  const magic = buf.readInt8(at + MAGIC_OFFSET);
+  if (magic !== CURRENT_MAGIC || batchLength < MIN_BATCH_LENGTH || buf.readInt32BE(at + LAST_OFFSET_DELTA_OFFSET) < 0) {
+    return `bad batch header at ${position} (magic ${magic}, batchLength ${batchLength})`;
+  }
+  return null;
+}
+
 /** Attribute bits (int16 @21). */
 export const COMPRESSION_MASK = 0x07;
 export const TIMESTAMP_TYPE_MASK = 0x08;

@@ -1,19 +1,18 @@
 import { StrataError } from '../common/errors';
 import {
   ATTRIBUTES_OFFSET,
+  batchHeaderProblem,
   BASE_OFFSET_OFFSET,
   BATCH_LENGTH_OFFSET,
   COMPRESSION_MASK,
-  CURRENT_MAGIC,
   LAST_OFFSET_DELTA_OFFSET,
   LOG_OVERHEAD,
-  MAGIC_OFFSET,
   MAX_TIMESTAMP_OFFSET,
-  MIN_BATCH_LENGTH,
   RECORD_BATCH_HEADER_SIZE,
   TIMESTAMP_TYPE_MASK,
 } from '../log/recordBatch';
 import { decodeRecordBatch } from '../log/recordDecoder';
+import type { BatchLocation } from '../log/segment';
 import { OFFSET_INDEX_ENTRY_SIZE } from '../log/offsetIndex';
 import { TIME_INDEX_ENTRY_SIZE } from '../log/timeIndex';
 import type { ReadCache } from './readCache';
@@ -49,14 +48,8 @@ export interface RemoteRead {
   endPosition: number;
 }
 
-interface Header {
-  position: number;
-  size: number;
-  baseOffset: bigint;
-  lastOffset: bigint;
-  maxTimestamp: bigint;
-  attributes: number;
-}
+/** A batch located in a tiered segment: the same header fields a local segment reports. */
+type Header = BatchLocation;
 
 export class RemoteSegmentReader {
   constructor(private readonly cache: ReadCache) {}
@@ -195,20 +188,16 @@ export class RemoteSegmentReader {
   private async header(seg: RemoteSegment, pos: number): Promise<Header> {
     if (seg.sizeBytes - pos < RECORD_BATCH_HEADER_SIZE) throw damaged(seg, `${seg.sizeBytes - pos} bytes at ${pos} are less than a batch header`);
     const b = await this.cache.readBytes(seg.keys.log, seg.sizeBytes, pos, RECORD_BATCH_HEADER_SIZE);
-    const batchLength = b.readInt32BE(BATCH_LENGTH_OFFSET);
-    const magic = b.readInt8(MAGIC_OFFSET);
-    const lastOffsetDelta = b.readInt32BE(LAST_OFFSET_DELTA_OFFSET);
-    if (magic !== CURRENT_MAGIC || batchLength < MIN_BATCH_LENGTH || lastOffsetDelta < 0) {
-      throw damaged(seg, `bad batch header at ${pos} (magic ${magic}, batchLength ${batchLength})`);
-    }
-    const size = LOG_OVERHEAD + batchLength;
+    const problem = batchHeaderProblem(b, 0, pos);
+    if (problem !== null) throw damaged(seg, problem);
+    const size = LOG_OVERHEAD + b.readInt32BE(BATCH_LENGTH_OFFSET);
     if (pos + size > seg.sizeBytes) throw damaged(seg, `batch at ${pos} runs past its end`);
     const baseOffset = b.readBigInt64BE(BASE_OFFSET_OFFSET);
     return {
       position: pos,
       size,
       baseOffset,
-      lastOffset: baseOffset + BigInt(lastOffsetDelta),
+      lastOffset: baseOffset + BigInt(b.readInt32BE(LAST_OFFSET_DELTA_OFFSET)),
       maxTimestamp: b.readBigInt64BE(MAX_TIMESTAMP_OFFSET),
       attributes: b.readInt16BE(ATTRIBUTES_OFFSET),
     };

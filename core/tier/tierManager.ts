@@ -1,5 +1,6 @@
 import { StrataError, isStrataError } from '../common/errors';
 import { createLogger, type Logger } from '../common/logger';
+import { within } from '../common/timeout';
 import type { PartitionLog } from '../log/partitionLog';
 import type { MetadataStore } from '../meta/metadataStore';
 import type { ObjectStore } from './objectStore';
@@ -188,7 +189,7 @@ export class TierManager {
     if (!tp) return;
     this.parts.delete(key);
     tp.close();
-    await withTimeout(tp.settled(), this.closeTimeoutMs);
+    await within(tp.settled().catch(() => undefined), this.closeTimeoutMs);
   }
 
   /**
@@ -346,7 +347,7 @@ export class TierManager {
     const parts = [...this.parts.values()];
     this.parts.clear();
     for (const tp of parts) tp.close();
-    await withTimeout(Promise.all(parts.map((tp) => tp.settled())), this.closeTimeoutMs);
+    await within(Promise.all(parts.map((tp) => tp.settled())).catch(() => undefined), this.closeTimeoutMs);
     this.cache.clear();
   }
 
@@ -455,8 +456,3 @@ function safely<T>(fn: () => T, fallback: T): T {
   }
 }
 
-async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}

@@ -28,6 +28,7 @@ import type { DeleteRecordsRequest, DeleteRecordsPartition } from '../../protoco
 import type { DeleteRecordsResponse, DeleteRecordsPartitionResult } from '../../protocol/generated/DeleteRecordsResponse';
 import { ErrorCode } from '../../protocol/errorCodes';
 import { isStrataError, toKafkaErrorCode } from '../../common/errors';
+import { TIMED_OUT, within } from '../../common/timeout';
 import type { TopicState } from '../topicRegistry';
 import type { ApiHandler, RequestContext } from './types';
 
@@ -40,17 +41,6 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 
 function result(partitionIndex: number, errorCode: number, lowWatermark = INVALID_LOW_WATERMARK): DeleteRecordsPartitionResult {
   return { partitionIndex, errorCode, lowWatermark };
-}
-
-const TIMED_OUT = Symbol('timed out');
-
-/** `p`'s value, or TIMED_OUT once `ms` passed first (p keeps running). */
-function within<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 async function deletePartition(ctx: RequestContext, topic: TopicState | undefined, p: DeleteRecordsPartition, timeoutMs: number): Promise<DeleteRecordsPartitionResult> {
