@@ -40,7 +40,17 @@ export type StrataErrorCode =
   | 'COMPRESSION_UNSUPPORTED' // no codec installed for the batch's compression type
   | 'COORDINATOR_UNAVAILABLE' // the group coordinator is closed, or could not write group state to the metadata store
   | 'BROKER_ALREADY_REGISTERED' // another running broker holds this node.id's registration (lease) in the metadata store
-  | 'BROKER_FENCED'; // this broker lost its registration lease: it must not write anything more
+  | 'BROKER_FENCED' // this broker lost its registration lease: it must not write anything more
+  | 'OUT_OF_ORDER_SEQUENCE' // an idempotent batch's sequence does not follow its producer's last one
+  | 'INVALID_PRODUCER_EPOCH' // a batch or marker carries an epoch older than the producer's current one
+  | 'PRODUCER_FENCED' // a newer incarnation of the transactional id holds the producer id (coordinator side)
+  | 'INVALID_TXN_STATE' // a transactional write or request does not fit the transaction's state
+  | 'INVALID_PRODUCER_ID_MAPPING' // the producer id is not the one the transactional id maps to
+  | 'INVALID_TRANSACTION_TIMEOUT' // transaction.timeout.ms above transaction.max.timeout.ms (or not positive)
+  | 'CONCURRENT_TRANSACTIONS' // the transaction is completing (markers being written): retry
+  | 'TRANSACTION_COORDINATOR_FENCED' // a marker from an older coordinator epoch than the partition has seen
+  | 'UNKNOWN_PRODUCER_ID' // the partition has no state for this producer id
+  | 'TRANSACTIONAL_ID_NOT_FOUND'; // no transaction state for this transactional id
 
 export class StrataError extends Error {
   readonly code: StrataErrorCode;
@@ -94,6 +104,16 @@ const TO_KAFKA: Record<StrataErrorCode, number> = {
   BROKER_ALREADY_REGISTERED: ErrorCode.DUPLICATE_BROKER_REGISTRATION,
   // Retriable: clients refresh metadata and go to the broker that holds the lease now.
   BROKER_FENCED: ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  OUT_OF_ORDER_SEQUENCE: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+  INVALID_PRODUCER_EPOCH: ErrorCode.INVALID_PRODUCER_EPOCH,
+  PRODUCER_FENCED: ErrorCode.PRODUCER_FENCED,
+  INVALID_TXN_STATE: ErrorCode.INVALID_TXN_STATE,
+  INVALID_PRODUCER_ID_MAPPING: ErrorCode.INVALID_PRODUCER_ID_MAPPING,
+  INVALID_TRANSACTION_TIMEOUT: ErrorCode.INVALID_TRANSACTION_TIMEOUT,
+  CONCURRENT_TRANSACTIONS: ErrorCode.CONCURRENT_TRANSACTIONS,
+  TRANSACTION_COORDINATOR_FENCED: ErrorCode.TRANSACTION_COORDINATOR_FENCED,
+  UNKNOWN_PRODUCER_ID: ErrorCode.UNKNOWN_PRODUCER_ID,
+  TRANSACTIONAL_ID_NOT_FOUND: ErrorCode.TRANSACTIONAL_ID_NOT_FOUND,
 };
 
 /** The one place internal failures become Kafka error codes. */
