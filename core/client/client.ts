@@ -565,7 +565,8 @@ export class StrataClient {
       if (p.errorCode !== ErrorCode.NONE) {
         const recordError = p.recordErrors?.find((e) => e.batchIndexErrorMessage)?.batchIndexErrorMessage;
         this.onPartitionError(topic, p.errorCode);
-        throw new KafkaResponseError(p.errorCode, { api: 'Produce', resource, errorMessage: p.errorMessage ?? recordError ?? null });
+        const recordErrors = (p.recordErrors ?? []).map((e) => ({ batchIndex: e.batchIndex, message: e.batchIndexErrorMessage ?? null }));
+        throw new KafkaResponseError(p.errorCode, { api: 'Produce', resource, errorMessage: p.errorMessage ?? recordError ?? null, recordErrors });
       }
       return { baseOffset: p.baseOffset, logAppendTimeMs: p.logAppendTimeMs ?? -1n, logStartOffset: p.logStartOffset ?? -1n };
     });
@@ -1256,6 +1257,20 @@ export class StrataClient {
       },
       true,
     );
+  }
+
+  /**
+   * For admin modules beside this file that route their own requests (transactionsAdmin.ts):
+   * the connection to broker `nodeId` as metadata names it (metadata is fetched again once
+   * when the id is unknown), or to any broker when `nodeId` is omitted. The client keeps
+   * owning the connection: close() closes it.
+   */
+  async brokerConnection(nodeId?: number): Promise<KafkaConnection> {
+    if (nodeId === undefined) return this.anyConnection();
+    if (!this.brokers.has(nodeId)) await this.metadata([]);
+    const b = this.brokers.get(nodeId);
+    if (!b) throw new StrataError('NOT_FOUND', `broker ${nodeId} is not in the cluster (brokers: ${[...this.brokers.keys()].sort((x, y) => x - y).join(', ') || 'none'})`);
+    return this.connectionTo(b.host, b.port);
   }
 
   /** Closes every connection; in-flight requests fail with StrataError('CLOSED'). */

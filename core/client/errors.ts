@@ -20,8 +20,10 @@ export class KafkaResponseError extends StrataError {
   readonly resource: string | null;
   /** Whether retrying the same request may succeed (Kafka's RetriableException). */
   readonly retriable: boolean;
+  /** Produce v8+ (KIP-467): the records the broker refused, by index within their batch. */
+  readonly recordErrors: { batchIndex: number; message: string | null }[];
 
-  constructor(errorCode: number, opts: { api: string; resource?: string | null; errorMessage?: string | null }) {
+  constructor(errorCode: number, opts: { api: string; resource?: string | null; errorMessage?: string | null; recordErrors?: { batchIndex: number; message: string | null }[] }) {
     const name = errorName(errorCode);
     const where = opts.resource ? ` for ${opts.resource}` : '';
     const detail = opts.errorMessage ? `: ${opts.errorMessage}` : '';
@@ -32,6 +34,7 @@ export class KafkaResponseError extends StrataError {
     this.errorMessage = opts.errorMessage ?? null;
     this.resource = opts.resource ?? null;
     this.retriable = isRetriable(errorCode);
+    this.recordErrors = opts.recordErrors ?? [];
   }
 }
 

@@ -19,18 +19,26 @@ import type { BatchInfo } from './recordBatch';
  *   - control batches (transaction markers, which the coordinator writes) are not checked.
  */
 
+/** One refused record (ProduceResponse v8+ record_errors, KIP-467). */
+export interface RecordError {
+  /** The record's index within its batch (Kafka's batch_index). */
+  batchIndex: number;
+  message: string;
+}
+
 export type CompactedTopicValidation =
   | { ok: true; /** Batches accepted without checking their keys (codec not available). */ unchecked: number }
   | {
       ok: false;
       errorCode: number;
       message: string;
-      /**
-       * The offending batch of `records`, and the record's index within it when one record is to
-       * blame (ProduceResponse v8+ record_errors[].batch_index is that record index).
-       */
+      /** The first offending batch of `records`. */
       batch: number;
-      recordIndex?: number;
+      /**
+       * Every keyless record, by its index within its batch, so a client fails exactly those
+       * (Kafka's RecordValidationException); empty when the batch as a whole is at fault.
+       */
+      recordErrors: RecordError[];
     };
 
 export interface CompactedTopicValidationOptions {
@@ -47,6 +55,8 @@ export function validateRecordKeysForCompaction(
 ): CompactedTopicValidation {
   const max = opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED;
   let unchecked = 0;
+  let firstBatch = -1;
+  const recordErrors: RecordError[] = [];
   for (let i = 0; i < batches.length; i++) {
     const b = batches[i];
     if (b.isControl) continue;
@@ -55,33 +65,35 @@ export function validateRecordKeysForCompaction(
       continue;
     }
     const bytes = records.subarray(b.position, b.position + b.size);
-    let keyless = -1;
     try {
       const section = recordsSection(bytes, readStoredBatch(bytes), max);
       if (section === null) {
-        return { ok: false, errorCode: ErrorCode.INVALID_RECORD, message: `batch ${i}: gzip records inflate to more than ${max} bytes`, batch: i };
+        return { ok: false, errorCode: ErrorCode.INVALID_RECORD, message: `batch ${i}: gzip records inflate to more than ${max} bytes`, batch: i, recordErrors: [] };
       }
       let n = 0;
       walkRecords(section, b.recordCount, (r: RecordView) => {
         if (r.keyLength < 0) {
-          keyless = n;
-          return false;
+          if (firstBatch < 0) firstBatch = i;
+          recordErrors.push({ batchIndex: n, message: KEYLESS_MESSAGE });
         }
         n++;
-        return true;
       });
     } catch (e) {
-      return { ok: false, errorCode: ErrorCode.CORRUPT_MESSAGE, message: `batch ${i}: ${(e as Error).message}`, batch: i };
+      return { ok: false, errorCode: ErrorCode.CORRUPT_MESSAGE, message: `batch ${i}: ${(e as Error).message}`, batch: i, recordErrors: [] };
     }
-    if (keyless >= 0) {
-      return {
-        ok: false,
-        errorCode: ErrorCode.INVALID_RECORD,
-        message: `batch ${i}, record ${keyless}: compacted topic cannot accept a record without a key`,
-        batch: i,
-        recordIndex: keyless,
-      };
-    }
+  }
+  if (recordErrors.length > 0) {
+    // Kafka's LogValidator wording: the count, then at most the first three record errors.
+    const shown = recordErrors.slice(0, 3).map((r) => `record ${r.batchIndex}: ${r.message}`);
+    return {
+      ok: false,
+      errorCode: ErrorCode.INVALID_RECORD,
+      message: `One or more records have been rejected due to ${recordErrors.length} record errors in total, and only showing the first three errors at most: [${shown.join(', ')}]`,
+      batch: firstBatch,
+      recordErrors,
+    };
   }
   return { ok: true, unchecked };
 }
+
+const KEYLESS_MESSAGE = 'Compacted topic cannot accept message without key.';

@@ -13,11 +13,13 @@ import {
   RECORD_BATCH_HEADER_SIZE,
   ValidationResult,
   setLogAppendTime,
+  setMaxTimestamp,
   stampBatch,
   validateRecords,
   validationError,
 } from './recordBatch';
 import { Segment, SegmentOptions } from './segment';
+import { storedMaxTimestamp } from './batchMaxTimestamp';
 import { CLEANER_CHECKPOINT_FILE, LOG_START_OFFSET_FILE, parseSegmentFileName } from './segmentFiles';
 import { recoverCleanerFiles, swapInCleanedSegment } from './segmentSwap';
 import { OFFSET_INDEX_ENTRY_SIZE } from './offsetIndex';
@@ -76,8 +78,10 @@ export interface SegmentInfo {
   lastOffset: bigint;
   nextOffset: bigint;
   size: number;
-  /** Largest batch maxTimestamp, -1n when empty. */
+  /** Largest batch maxTimestamp, -1n when empty or when no batch carries a timestamp. */
   maxTimestamp: bigint;
+  /** maxTimestamp, or the .log file's modification time when that is -1n (what time retention goes by). */
+  largestTimestamp: bigint;
   /** The .log file. */
   path: string;
   /** Closed for appends (every segment but the active one). */
@@ -266,14 +270,23 @@ export class PartitionLog {
       throw new StrataError('BATCH_TOO_LARGE', `${records.length} bytes of records exceed segment.bytes ${this.config.segmentBytes}`);
     }
     const baseOffset = this.logEndOffset;
+    const createTime = this.config.messageTimestampType === 'CreateTime';
     let next = baseOffset;
     let recordCount = 0;
     let maxTimestamp = -1n;
+    const stored: { size: number; lastOffsetDelta: number; maxTimestamp: bigint }[] = [];
     for (const b of batches) {
       stampBatch(records, b.position, next, opts.leaderEpoch);
       next += BigInt(b.lastOffsetDelta) + 1n;
       recordCount += b.recordCount;
-      if (b.maxTimestamp > maxTimestamp) maxTimestamp = b.maxTimestamp;
+      let ts = b.maxTimestamp;
+      if (createTime && !b.isControl) {
+        // Kafka stores the records' largest timestamp, not the producer's header value.
+        ts = storedMaxTimestamp(records, b);
+        if (ts !== b.maxTimestamp) setMaxTimestamp(records, b.position, ts);
+      }
+      stored.push({ size: b.size, lastOffsetDelta: b.lastOffsetDelta, maxTimestamp: ts });
+      if (ts > maxTimestamp) maxTimestamp = ts;
     }
     const lastOffset = next - 1n;
     if (lastOffset - baseOffset > INT32_MAX) {
@@ -287,7 +300,7 @@ export class PartitionLog {
       maxTimestamp = logAppendTime;
     }
     this.maybeRoll(records.length, maxTimestamp, lastOffset, nowMs);
-    this.active.append(records, batches, baseOffset, logAppendTime >= 0n ? logAppendTime : undefined);
+    this.active.append(records, stored, baseOffset, logAppendTime >= 0n ? logAppendTime : undefined);
 
     this.unflushedMessages += recordCount;
     if (this.unflushedMessages >= this.config.flushMessages || nowMs - this.lastFlushMs >= this.config.flushMs) {
@@ -532,7 +545,9 @@ export class PartitionLog {
     let deleted = 0;
     while (this.segs.length > 1 && this.segs[0].nextOffset <= this.hw) {
       const s = this.segs[0];
-      const expired = retentionMs >= 0 && s.maxTimestamp >= 0n && nowMs - Number(s.maxTimestamp) > retentionMs;
+      // A segment whose batches carry no timestamp ages by its file's modification time (Kafka's
+      // LogSegment.largestTimestamp), so records without one are kept for retention.ms too.
+      const expired = retentionMs >= 0 && nowMs - Number(s.largestTimestamp()) > retentionMs;
       const oversize = retentionBytes >= 0 && excess - s.size >= 0;
       if (!expired && !oversize) break;
       excess -= s.size;
@@ -551,6 +566,7 @@ export class PartitionLog {
       nextOffset: s.nextOffset,
       size: s.size,
       maxTimestamp: s.maxTimestamp,
+      largestTimestamp: s.largestTimestamp(),
       path: s.logPath,
       closed: s !== this.active,
       id: s.id,

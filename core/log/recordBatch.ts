@@ -89,6 +89,12 @@ export interface BatchInfo {
   isControl: boolean;
   compression: CompressionName;
   timestampType: TimestampType;
+  /**
+   * The largest record timestamp (baseTimestamp + timestampDelta over the records, -1 when none
+   * is >= 0), computed while the records are walked: uncompressed batches only, else null.
+   * Kafka's LogValidator stores this as the batch's maxTimestamp, whatever the producer wrote.
+   */
+  recordsMaxTimestamp: bigint | null;
 }
 
 export type ValidationResult =
@@ -204,16 +210,20 @@ export function validateRecords(buf: Buffer, opts: ValidateOptions): ValidationR
     if (producerId >= 0n && baseSequence < 0) {
       return reject(ErrorCode.INVALID_RECORD, `${where(batches.length, p)}: producerId ${producerId} with invalid baseSequence ${baseSequence}`);
     }
+    const baseTimestamp = buf.readBigInt64BE(p + BASE_TIMESTAMP_OFFSET);
+    let recordsMaxTimestamp: bigint | null = null;
     if (codec === 0) {
-      const problem = checkRecordFraming(buf, p + RECORD_BATCH_HEADER_SIZE, end, recordCount);
-      if (problem !== null) return reject(ErrorCode.INVALID_RECORD, `${where(batches.length, p)}: ${problem}`);
+      const framing = checkRecordFraming(buf, p + RECORD_BATCH_HEADER_SIZE, end, recordCount);
+      if (typeof framing === 'string') return reject(ErrorCode.INVALID_RECORD, `${where(batches.length, p)}: ${framing}`);
+      const max = baseTimestamp + framing;
+      recordsMaxTimestamp = max >= 0n ? max : -1n;
     }
     batches.push({
       position: p,
       size,
       lastOffsetDelta,
       recordCount,
-      baseTimestamp: buf.readBigInt64BE(p + BASE_TIMESTAMP_OFFSET),
+      baseTimestamp,
       maxTimestamp: buf.readBigInt64BE(p + MAX_TIMESTAMP_OFFSET),
       attributes,
       producerId,
@@ -223,6 +233,7 @@ export function validateRecords(buf: Buffer, opts: ValidateOptions): ValidationR
       isControl,
       compression: COMPRESSION_CODECS[codec],
       timestampType: (attributes & TIMESTAMP_TYPE_MASK) !== 0 ? 'LogAppendTime' : 'CreateTime',
+      recordsMaxTimestamp,
     });
     p = end;
   }
@@ -250,8 +261,9 @@ export function validationError(v: Extract<ValidationResult, { ok: false }>): St
 const MIN_RECORD_BODY = 6;
 
 /**
- * Walks the uncompressed records of one batch, checking only framing; returns a description of
- * the first problem or null. Each record is:
+ * Walks the uncompressed records of one batch, checking framing; returns a description of the
+ * first problem, or the largest timestamp delta (so the caller knows the records' largest
+ * timestamp without a second walk). Each record is:
  *
  *   length varint │ attributes int8 │ timestampDelta varlong │ offsetDelta varint │
  *   keyLength varint, key │ valueLength varint, value │ headerCount varint,
@@ -260,8 +272,9 @@ const MIN_RECORD_BODY = 6;
  * Every loop consumes at least one byte per iteration and stops at the first byte it cannot read,
  * so a hostile count (2^31 records, 2^31 headers) costs no more than the bytes actually present.
  */
-function checkRecordFraming(buf: Buffer, start: number, batchEnd: number, recordCount: number): string | null {
+function checkRecordFraming(buf: Buffer, start: number, batchEnd: number, recordCount: number): string | bigint {
   const c = new ByteCursor(buf, start, batchEnd);
+  let maxDelta = 0n;
   for (let i = 0; i < recordCount; i++) {
     c.end = batchEnd;
     if (c.pos >= batchEnd) return `batch ends after ${i} of ${recordCount} records`;
@@ -273,7 +286,8 @@ function checkRecordFraming(buf: Buffer, start: number, batchEnd: number, record
     const recordEnd = c.pos + length;
     c.end = recordEnd;
     c.skip(1); // attributes: no record-level attribute is defined
-    c.skipVarlong();
+    const timestampDelta = c.readVarlong();
+    if (i === 0 || timestampDelta > maxDelta) maxDelta = timestampDelta;
     const offsetDelta = c.readVarint();
     if (!c.ok) return `record ${i}: malformed header`;
     if (offsetDelta !== i) return `record ${i}: offsetDelta ${offsetDelta}, expected ${i}`;
@@ -298,7 +312,7 @@ function checkRecordFraming(buf: Buffer, start: number, batchEnd: number, record
     if (c.pos !== recordEnd) return `record ${i}: ${recordEnd - c.pos} unread bytes inside the record`;
   }
   if (c.pos !== batchEnd) return `${batchEnd - c.pos} bytes follow the last of ${recordCount} records`;
-  return null;
+  return maxDelta;
 }
 
 /**
@@ -308,6 +322,18 @@ function checkRecordFraming(buf: Buffer, start: number, batchEnd: number, record
 export function stampBatch(buf: Buffer, position: number, baseOffset: bigint, partitionLeaderEpoch: number): void {
   buf.writeBigInt64BE(baseOffset, position + BASE_OFFSET_OFFSET);
   buf.writeInt32BE(partitionLeaderEpoch, position + PARTITION_LEADER_EPOCH_OFFSET);
+}
+
+/**
+ * Rewrites a CreateTime batch's maxTimestamp (and its CRC, which covers it), in place. Kafka's
+ * LogValidator stores the largest record timestamp, not the producer's header value: librdkafka
+ * writes maxTimestamp 0 for records without a timestamp (-1), which would make time retention
+ * delete fresh data as if it were from 1970.
+ */
+export function setMaxTimestamp(buf: Buffer, position: number, timestamp: bigint): void {
+  const end = position + LOG_OVERHEAD + buf.readInt32BE(position + BATCH_LENGTH_OFFSET);
+  buf.writeBigInt64BE(timestamp, position + MAX_TIMESTAMP_OFFSET);
+  buf.writeUInt32BE(crc32c(buf.subarray(position + ATTRIBUTES_OFFSET, end)), position + CRC_OFFSET);
 }
 
 /**

@@ -196,6 +196,16 @@ export class Segment {
     return this._maxTimestamp;
   }
 
+  /**
+   * What time retention ages the segment by (Kafka's LogSegment.largestTimestamp): maxTimestamp,
+   * or the .log file's modification time when no batch carries a timestamp.
+   */
+  largestTimestamp(): bigint {
+    if (this._maxTimestamp >= 0n) return this._maxTimestamp;
+    this.checkOpen();
+    return BigInt(Math.floor(io(() => fs.fstatSync(this.fd).mtimeMs, 'stat', this.logPath)));
+  }
+
   /** Base offset of the batch where maxTimestamp was first reached, -1n when empty. */
   get offsetOfMaxTimestamp(): bigint {
     return this._offsetOfMaxTimestamp;

@@ -656,7 +656,7 @@ export class TieredPartition {
     for (const s of this.log.segments()) {
       if (!s.closed || s.nextOffset > end) break;
       if (retainFrom !== null && s.baseOffset >= retainFrom) break;
-      const expired = ms >= 0 && s.maxTimestamp >= 0n && nowMs - Number(s.maxTimestamp) > ms;
+      const expired = ms >= 0 && nowMs - Number(s.largestTimestamp) > ms;
       const oversize = bytes >= 0 && size - s.size >= bytes;
       if (!expired && !oversize) break;
       size -= s.size;
@@ -683,7 +683,9 @@ export class TieredPartition {
     for (const s of this.log.segments()) if (s.baseOffset >= end) total += s.size;
     for (const s of this.segs) {
       const below = s.lastOffset < this.stateStart;
-      const expired = c.deleteRetention && c.retentionMs >= 0 && s.maxTimestamp >= 0n && nowMs - Number(s.maxTimestamp) > c.retentionMs;
+      // No batch timestamp: the segment ages from its upload, as a local one ages from its file's mtime.
+      const age = nowMs - (s.maxTimestamp >= 0n ? Number(s.maxTimestamp) : s.uploadedAt);
+      const expired = c.deleteRetention && c.retentionMs >= 0 && age > c.retentionMs;
       const oversize = c.deleteRetention && c.retentionBytes >= 0 && total - s.sizeBytes >= c.retentionBytes;
       if (!below && !expired && !oversize) break;
       out.push(s);

@@ -132,6 +132,16 @@ test('a compacted topic refuses records without a key (INVALID_RECORD)', async (
     errorName: 'INVALID_RECORD',
   });
   await expect(client.produce('compacted-keys', 0, [{ key: 'a', value: '1' }], { acks: 1, compression: 'gzip' })).resolves.toMatchObject({ baseOffset: 0n });
+  // KIP-467: a batch of 100 with 10 keyless records names exactly those 10 (Produce v8+ record_errors).
+  const keyless = [3, 13, 23, 33, 43, 53, 63, 73, 83, 93];
+  const batch = Array.from({ length: 100 }, (_, i) => ({ key: keyless.includes(i) ? null : `k${i}`, value: `v${i}` }));
+  const refused = await client.produce('compacted-keys', 0, batch, { acks: 1 }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(refused).toMatchObject({ errorName: 'INVALID_RECORD', errorMessage: expect.stringMatching(/due to 10 record errors/) });
+  expect((refused as { recordErrors: { batchIndex: number }[] }).recordErrors.map((e) => e.batchIndex)).toEqual(keyless);
+  expect((await client.listOffsets('compacted-keys', 0, -1n)).offset).toBe(1n);
   await expect(client.produce('compacted-keys', 0, [{ key: null, value: 'x' }], { acks: 1, compression: 'gzip' })).rejects.toMatchObject({
     errorName: 'INVALID_RECORD',
   });

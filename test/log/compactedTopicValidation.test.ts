@@ -30,11 +30,25 @@ describe('validateRecordKeysForCompaction', () => {
       expect(r).toEqual({
         ok: false,
         errorCode: ErrorCode.INVALID_RECORD,
-        message: expect.stringMatching(/^batch 1, record 1: .*without a key/),
+        message: expect.stringMatching(/^One or more records have been rejected due to 1 record errors.*record 1: .*without key/),
         batch: 1,
-        recordIndex: 1,
+        recordErrors: [{ batchIndex: 1, message: expect.stringMatching(/without key/) }],
       });
     }
+  });
+
+  it('names every keyless record of a batch (KIP-467 record_errors), and only those', () => {
+    const entries: Entry[] = [];
+    const keyless: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const k = i % 10 === 3;
+      if (k) keyless.push(i);
+      entries.push([k ? null : `k${i}`, `v${i}`]);
+    }
+    const r = check(keyedBatch(entries));
+    if (r.ok) throw new Error('expected a refusal');
+    expect(r.recordErrors.map((e) => e.batchIndex)).toEqual(keyless);
+    expect(r.message).toMatch(/due to 10 record errors/);
   });
 
   it('accepts batches of codecs it cannot inflate, counting them unchecked', () => {

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { ErrorCode } from '../../core/protocol/errorCodes';
 import {
   BatchInfo,
+  MAX_TIMESTAMP_OFFSET,
   ValidationResult,
   setLogAppendTime,
   stampBatch,
@@ -61,7 +62,19 @@ describe('validateRecords', () => {
       isControl: false,
       compression: 'none',
       timestampType: 'CreateTime',
+      recordsMaxTimestamp: 1002n,
     });
+  });
+
+  it("computes the records' largest timestamp of an uncompressed batch, whatever the header says", () => {
+    // librdkafka with timestamp -1: records of no timestamp under a header claiming 0.
+    const b = buildRecordBatch({ records: recordsOf({ count: 3, timestamp: -1n }).map((r) => ({ ...r, timestamp: -1n })) });
+    fixCrc(b.fill(0, MAX_TIMESTAMP_OFFSET, MAX_TIMESTAMP_OFFSET + 8));
+    const [info] = accepted(validateRecords(b, OPTS));
+    expect(info.maxTimestamp).toBe(0n);
+    expect(info.recordsMaxTimestamp).toBe(-1n);
+    const mixed = buildRecordBatch({ records: [{ key: null, value: Buffer.from('a'), timestamp: 5000n }, { key: null, value: Buffer.from('b'), timestamp: 7000n }, { key: null, value: Buffer.from('c'), timestamp: 6000n }] });
+    expect(accepted(validateRecords(mixed, OPTS))[0].recordsMaxTimestamp).toBe(7000n);
   });
 
   it('accepts a batch encoded by kafkajs (an independent encoder)', async () => {

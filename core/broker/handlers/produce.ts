@@ -57,7 +57,12 @@ export const produceHandler: ApiHandler<ProduceRequest, ProduceResponse> = {
           if (topic.config.values['cleanup.policy'].includes('compact')) {
             // Kafka refuses keyless records on compacted topics (INVALID_RECORD).
             const keys = validateRecordKeysForCompaction(records, validated.batches);
-            if (!keys.ok) return partitionError(pd.index, keys.errorCode, keys.message);
+            if (!keys.ok) {
+              // KIP-467: name the refused records, so a client fails those and not their batch-mates.
+              const refused = partitionError(pd.index, keys.errorCode, keys.message);
+              refused.recordErrors = keys.recordErrors.map((r) => ({ batchIndex: r.batchIndex, batchIndexErrorMessage: r.message }));
+              return refused;
+            }
           }
           try {
             const r = log.append(records, { leaderEpoch: LEADER_EPOCH, validated });
