@@ -4,6 +4,9 @@ import { createLogger, type Logger } from '../common/logger';
 import type { BrokerConfig } from '../config/brokerConfig';
 import { parseListeners } from '../config/brokerConfig';
 import { LogCleaner } from '../log/logCleaner';
+import { LogManager } from '../log/logManager';
+import { PartitionManager } from '../partition/partitionManager';
+import { LEADER_EPOCH } from './singleNode';
 import { BrokerLease } from '../meta/brokerLease';
 import { embeddedMetadataDir, openMetadataStore } from '../meta/url';
 import type { MetadataStore } from '../meta/metadataStore';
@@ -53,10 +56,6 @@ const HOUSEKEEPING_INTERVAL_MS = 1000;
  */
 export class Broker {
   private housekeeping: NodeJS.Timeout | null = null;
-  private nextRetentionCheck = 0;
-  private nextCleanerCheck = 0;
-  /** The log cleaner (compaction), or null when log.cleaner.enable=false. */
-  private cleaner: LogCleaner | null = null;
   /** The metrics endpoint, or null when metrics.listener is empty. */
   private metrics: BrokerMetrics | null = null;
   private orphans: OrphanCollector | null = null;
@@ -88,6 +87,7 @@ export class Broker {
     let groups: GroupCoordinator | null = null;
     let tier: TierManager | null = null;
     let cleaner: LogCleaner | null = null;
+    let partitions: PartitionManager | null = null;
     let metrics: BrokerMetrics | null = null;
     try {
       const listener = parseListeners(config.listeners)[0];
@@ -110,7 +110,6 @@ export class Broker {
       const store = guardMetadataStore(leaseStore, check);
       objects = guardObjectStore(await openObjectStore(config.objectStore, { dataDir }), check);
       const clusterId = await store.getOrCreateClusterId();
-      const topics = new TopicRegistry(store, path.join(dataDir, 'logs'), config, logger.child('topics'));
       // Tiered partitions open with their logs: an empty local log of a tiered partition starts
       // at the tiered end before any client is served, so offsets are never reused.
       tier = new TierManager(objects, store, { logger: logger.child('tier') });
@@ -122,6 +121,14 @@ export class Broker {
           logger: logger.child('log-cleaner'),
         });
       }
+      const logs = new LogManager(path.join(dataDir, 'logs'), {
+        retentionCheckIntervalMs: config.logRetentionCheckIntervalMs,
+        cleanerBackoffMs: config.logCleanerBackoffMs,
+        cleaner,
+        logger: logger.child('logs'),
+      });
+      partitions = new PartitionManager(logs, { nodeId: config.nodeId, leaderEpoch: LEADER_EPOCH, logger: logger.child('partitions') });
+      const topics = new TopicRegistry(store, partitions, config, logger.child('topics'));
       topics.setObserver(new TierBridge(tier, logger.child('tier'), cleaner));
       await topics.load();
       tier.start();
@@ -152,6 +159,7 @@ export class Broker {
         advertised,
         config,
         topics,
+        partitions,
         groups,
         tier,
         logger: logger.child('requests'),
@@ -202,7 +210,6 @@ export class Broker {
       // The registration names the endpoint clients are told, once it is known.
       lease.setEndpoint(advertised.host, advertised.port);
       await lease.renew();
-      broker.cleaner = cleaner;
       broker.metrics = metrics;
       broker.orphans = new OrphanCollector(store, tier, topics, logger.child('orphans'));
       broker.housekeeping = setInterval(() => broker.tick(), HOUSEKEEPING_INTERVAL_MS);
@@ -217,6 +224,7 @@ export class Broker {
       await groups?.close();
       await cleaner?.close();
       await tier?.close();
+      partitions?.close();
       await objects?.close();
       await lease?.release();
       await leaseStore.close();
@@ -226,45 +234,8 @@ export class Broker {
 
   private tick(): void {
     const now = Date.now();
-    const checkRetention = now >= this.nextRetentionCheck;
-    const config = this.context.config;
-    if (checkRetention) this.nextRetentionCheck = now + config.logRetentionCheckIntervalMs;
-    const checkCleaner = this.cleaner !== null && now >= this.nextCleanerCheck;
-    if (checkCleaner) this.nextCleanerCheck = now + config.logCleanerBackoffMs;
     this.orphans?.maybeRun(now);
-    for (const t of this.context.topics.list()) {
-      const v = t.config.values;
-      const deletes = v['cleanup.policy'].includes('delete');
-      const compacts = v['cleanup.policy'].includes('compact');
-      for (let p = 0; p < t.partitions.length; p++) {
-        const log = t.partitions[p];
-        try {
-          log.maybeFlushOrRoll(now);
-          // Tiered topics: the tier manager applies retention across both tiers.
-          if (checkRetention && deletes && !v['remote.storage.enable']) {
-            const deleted = log.deleteRetentionBreachedSegments(now);
-            if (deleted > 0) this.context.logger.info(`${t.name}-${p}: deleted ${deleted} segment(s) past retention; log start offset ${log.logStartOffset}`);
-          }
-          if (checkCleaner && compacts) {
-            // Runs on a worker thread; never rejects (failures are logged by the cleaner). As in
-            // Kafka, the cleaner backs off only when nothing was due: after a round, the next
-            // tick looks again (writes that arrived during a long round are cleaned without
-            // waiting another log.cleaner.backoff.ms).
-            void this.cleaner!.cleanIfNeeded(log, {
-              cleanupPolicy: v['cleanup.policy'],
-              deleteRetentionMs: v['delete.retention.ms'],
-              minCleanableDirtyRatio: v['min.cleanable.dirty.ratio'],
-              minCompactionLagMs: v['min.compaction.lag.ms'],
-              maxCompactionLagMs: v['max.compaction.lag.ms'],
-            }).then((r) => {
-              if (r?.outcome === 'cleaned') this.nextCleanerCheck = 0;
-            });
-          }
-        } catch (e) {
-          this.context.logger.warn(`housekeeping ${t.name}: ${(e as Error).message}`);
-        }
-      }
-    }
+    this.context.partitions.maintain(now);
   }
 
   /** Idempotent; resolves when everything is closed. */
@@ -293,9 +264,10 @@ export class Broker {
     // One turn of the event loop, so those answers are written before connections are destroyed.
     await new Promise<void>((resolve) => setImmediate(resolve));
     await this.server.close();
-    await this.cleaner?.close();
+    await this.context.partitions.logs.close();
     await this.context.tier.close();
     await this.context.topics.close();
+    this.context.partitions.close();
     await this.objects.close();
     await this.lease.release();
     await this.store.close();

@@ -1,14 +1,12 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { StrataError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { MetadataStore, PartitionStateInit, TopicRecord } from '../meta/metadataStore';
-import { PartitionLog } from '../log/partitionLog';
 import { validateTopicName } from '../config/topicName';
 import { normalizeTopicConfigs, resolveTopicConfig, type ResolvedTopicConfig } from '../config/topicConfig';
 import { checkTieredStorageRules } from '../config/tieredStorageRules';
 import type { BrokerConfig } from '../config/brokerConfig';
-import { logConfigFrom } from './logConfig';
+import type { Partition } from '../partition/partition';
+import type { PartitionManager } from '../partition/partitionManager';
 import { LEADER_EPOCH } from './singleNode';
 import { randomUuid } from '../protocol/writer';
 
@@ -17,7 +15,7 @@ export interface TopicState {
   readonly topicId: string;
   readonly record: TopicRecord;
   readonly config: ResolvedTopicConfig;
-  readonly partitions: readonly PartitionLog[];
+  readonly partitions: readonly Partition[];
 }
 
 /** Told about partitions opening, config changes and deletions (tiered storage listens). */
@@ -27,18 +25,10 @@ export interface TopicObserver {
   topicDeleted(state: TopicState): Promise<void>;
 }
 
-/** Kafka's partition directory name: `<topic>-<partition>`. */
-export function partitionDirName(topic: string, partition: number): string {
-  return `${topic}-${partition}`;
-}
-
-/** Written into each partition directory, so a directory left by a deleted topic of the same name is recognised. */
-const PARTITION_METADATA = 'partition.metadata';
-
 /**
- * The broker's view of its topics: the metadata store's records plus the open partition
- * logs. Reads are synchronous (the produce and fetch paths never wait on the store);
- * admin changes are serialised and go to the store first, then to local state.
+ * The broker's view of its topics: the metadata store's records plus their partitions, which
+ * the partition manager opens. Reads are synchronous (the produce and fetch paths never wait on
+ * the store); admin changes are serialised and go to the store first, then to local state.
  */
 export class TopicRegistry {
   private readonly byNameMap = new Map<string, TopicState>();
@@ -48,7 +38,7 @@ export class TopicRegistry {
 
   constructor(
     private readonly store: MetadataStore,
-    private readonly logsDir: string,
+    private readonly partitionManager: PartitionManager,
     private readonly brokerConfig: BrokerConfig,
     private readonly logger: Logger,
   ) {}
@@ -60,13 +50,12 @@ export class TopicRegistry {
 
   /** Opens every topic the store knows (running log recovery) and removes stale directories. */
   async load(): Promise<void> {
-    fs.mkdirSync(this.logsDir, { recursive: true });
     const topics = await this.store.listTopics();
     for (const t of topics) {
       const state = this.install(t);
       await this.observer?.partitionsOpened(state, 0);
     }
-    this.removeStaleDirs();
+    this.partitionManager.logs.removeStaleDirs((topic, p) => p < (this.byNameMap.get(topic)?.partitions.length ?? 0));
   }
 
   get(name: string): TopicState | undefined {
@@ -81,7 +70,7 @@ export class TopicRegistry {
     return [...this.byNameMap.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  partition(topic: string, index: number): PartitionLog | undefined {
+  partition(topic: string, index: number): Partition | undefined {
     return this.byNameMap.get(topic)?.partitions[index];
   }
 
@@ -125,7 +114,7 @@ export class TopicRegistry {
       this.byNameMap.delete(name);
       this.byIdMap.delete(t.topicId);
       await this.observer?.topicDeleted(t);
-      for (let p = 0; p < t.partitions.length; p++) this.dropPartitionDir(t.partitions[p], name, p, t.topicId);
+      for (const p of t.partitions) this.partitionManager.drop(p);
       this.logger.info(`deleted topic ${name} (${t.topicId})`);
       return t;
     });
@@ -165,9 +154,9 @@ export class TopicRegistry {
     });
   }
 
+  /** Waits for admin changes in flight; the partition manager closes the logs. */
   async close(): Promise<void> {
     await this.adminChain.catch(() => undefined);
-    for (const t of this.byNameMap.values()) for (const log of t.partitions) await log.close();
     this.byNameMap.clear();
     this.byIdMap.clear();
   }
@@ -186,74 +175,22 @@ export class TopicRegistry {
     return next;
   }
 
-  /** Makes `record` the live state: opens missing partition logs, applies configs to open ones. */
+  /** Makes `record` the live state: opens missing partitions, applies configs to open ones. */
   private install(record: TopicRecord, previous?: TopicState): TopicState {
     const config = resolveTopicConfig(record.configs, this.brokerConfig);
-    const logConfig = logConfigFrom(config);
-    const partitions: PartitionLog[] = [];
+    const partitions: Partition[] = [];
     for (let p = 0; p < record.partitions; p++) {
       const existing = previous?.partitions[p];
       if (existing) {
-        existing.updateConfig(logConfig);
+        existing.updateConfig(config);
         partitions.push(existing);
       } else {
-        partitions.push(this.openPartition(record, p, logConfig));
+        partitions.push(this.partitionManager.open(record.name, record.topicId, p, config));
       }
     }
     const state: TopicState = { name: record.name, topicId: record.topicId, record, config, partitions };
     this.byNameMap.set(record.name, state);
     this.byIdMap.set(record.topicId, state);
     return state;
-  }
-
-  private openPartition(record: TopicRecord, p: number, logConfig: ReturnType<typeof logConfigFrom>): PartitionLog {
-    const dir = path.join(this.logsDir, partitionDirName(record.name, p));
-    const marker = path.join(dir, PARTITION_METADATA);
-    const owner = readPartitionMetadata(marker);
-    if (owner !== null && owner !== record.topicId) {
-      // A directory left by an earlier topic of the same name: it is not this topic's data.
-      this.logger.warn(`removing ${dir}: it belongs to topic id ${owner}, not ${record.topicId}`);
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-    const log = PartitionLog.open(dir, logConfig, { logger: (m: string) => this.logger.info(`${record.name}-${p}: ${m}`) });
-    if (owner !== record.topicId) fs.writeFileSync(marker, `version: 0\ntopic_id: ${record.topicId}\n`);
-    return log;
-  }
-
-  private dropPartitionDir(log: PartitionLog, name: string, p: number, topicId: string): void {
-    const dir = path.join(this.logsDir, partitionDirName(name, p));
-    void log.close();
-    // Rename first so a topic re-created under the same name never sees the old files.
-    const doomed = `${dir}.${topicId}-delete`;
-    try {
-      fs.renameSync(dir, doomed);
-    } catch {
-      return;
-    }
-    fs.rm(doomed, { recursive: true, force: true }, () => undefined);
-  }
-
-  private removeStaleDirs(): void {
-    for (const entry of fs.readdirSync(this.logsDir)) {
-      const full = path.join(this.logsDir, entry);
-      if (entry.endsWith('-delete')) {
-        fs.rmSync(full, { recursive: true, force: true });
-        continue;
-      }
-      const m = /^(.+)-(\d+)$/.exec(entry);
-      const t = m ? this.byNameMap.get(m[1]) : undefined;
-      if (!t || Number(m![2]) >= t.partitions.length) {
-        this.logger.warn(`ignoring ${full}: no such topic partition in the metadata store`);
-      }
-    }
-  }
-}
-
-function readPartitionMetadata(file: string): string | null {
-  try {
-    const m = /topic_id:\s*(\S+)/.exec(fs.readFileSync(file, 'utf8'));
-    return m ? m[1] : null;
-  } catch {
-    return null;
   }
 }

@@ -75,22 +75,22 @@ export class BrokerMetrics {
   }
 }
 
-function registerLogMetrics(registry: MetricsRegistry, { topics, tier }: BrokerMetricsSources): void {
+function registerLogMetrics(registry: MetricsRegistry, { topics }: BrokerMetricsSources): void {
   const partitions = registry.snapshot((): PartitionRow[] => {
     const rows: PartitionRow[] = [];
     for (const t of topics.list()) {
-      t.partitions.forEach((log, p) => {
-        if (log.isClosed) return;
-        // Tiered topics: the log starts where the object store's copy does (as ListOffsets EARLIEST says).
-        const tiered = tier.partition(t.topicId, p);
+      for (const partition of t.partitions) {
+        const log = partition.log;
+        if (log.isClosed) continue;
         rows.push({
-          labels: [t.name, String(p)],
+          labels: [t.name, String(partition.index)],
           endOffset: log.logEndOffset,
-          startOffset: tiered ? tiered.logStartOffset : log.logStartOffset,
+          // Tiered topics: the log starts where the object store's copy does (as ListOffsets EARLIEST says).
+          startOffset: partition.logStartOffset,
           sizeBytes: log.size,
           segments: log.segments().length,
         });
-      });
+      }
     }
     return rows;
   });

@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { OrphanCollector } from '../../core/broker/orphanCollector';
 import { TopicRegistry } from '../../core/broker/topicRegistry';
 import { loadBrokerConfig } from '../../core/config/brokerConfig';
+import { LogManager } from '../../core/log/logManager';
+import { PartitionManager } from '../../core/partition/partitionManager';
 import { RemoteLogMetadata } from '../../core/tier/remoteLogMetadata';
 import { TierManager } from '../../core/tier/tierManager';
 import { TierEnv, fill, listKeys, memoryLogger, tierConfig } from '../tier/tierHelpers';
@@ -18,6 +20,7 @@ const UNKNOWN_ID = 'AAAAAAAAAAAAAAAAAAAABQ';
 let env: TierEnv;
 const managers: TierManager[] = [];
 const registries: TopicRegistry[] = [];
+const closers: (() => void)[] = [];
 
 beforeEach(async () => {
   env = await TierEnv.create();
@@ -26,6 +29,7 @@ beforeEach(async () => {
 afterEach(async () => {
   for (const m of managers.splice(0)) await m.close();
   for (const r of registries.splice(0)) await r.close();
+  for (const c of closers.splice(0)) c();
   await env.destroy();
 });
 
@@ -51,8 +55,11 @@ test('tiered data of a topic the store names is kept even when this registry doe
   const logger = memoryLogger();
   const config = loadBrokerConfig({ flags: {} });
   // This broker's registry, loaded before the topic exists.
-  const registry = new TopicRegistry(env.meta, path.join(env.root, 'logs-a'), config, logger);
+  const logs = new LogManager(path.join(env.root, 'logs-a'), { retentionCheckIntervalMs: 1000, cleanerBackoffMs: 1000, cleaner: null, logger });
+  const partitions = new PartitionManager(logs, { nodeId: config.nodeId, leaderEpoch: 0, logger });
+  const registry = new TopicRegistry(env.meta, partitions, config, logger);
   registries.push(registry);
+  closers.push(() => partitions.close());
   await registry.load();
 
   // A topic created through another broker on the same store, with segments already tiered.

@@ -17,6 +17,7 @@ function local(base: number, last: number, size: number, closed = true): Segment
     nextOffset: size === 0 ? BigInt(base) : BigInt(last) + 1n,
     size,
     maxTimestamp: 1n,
+    largestTimestamp: 1n,
     path: `/x/${base}.log`,
     closed,
     id: nextId++,

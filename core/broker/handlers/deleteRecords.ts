@@ -13,8 +13,9 @@
  *   offset past the high watermark, < -1    OFFSET_OUT_OF_RANGE
  *   offset at or below the current start    NONE, nothing moves, the current start answered
  *
- * Local partitions: PartitionLog.deleteSegmentsBelow (synchronous; the start survives a
- * restart in the partition's log-start-offset checkpoint). Tiered partitions
+ * Partition.deleteRecordsBefore does the work. Local partitions: PartitionLog.deleteSegmentsBelow
+ * (synchronous; the start survives a restart in the partition's log-start-offset checkpoint).
+ * Tiered partitions
  * (remote.storage.enable): TieredPartition.advanceLogStartOffset writes the start to the
  * partition's state record in the metadata store first (so it holds even for a broker with an
  * empty disk), then drops the local data below it; the tiered segments wholly below it go at
@@ -27,54 +28,22 @@ import { ApiKey } from '../../protocol/generated/index';
 import type { DeleteRecordsRequest, DeleteRecordsPartition } from '../../protocol/generated/DeleteRecordsRequest';
 import type { DeleteRecordsResponse, DeleteRecordsPartitionResult } from '../../protocol/generated/DeleteRecordsResponse';
 import { ErrorCode } from '../../protocol/errorCodes';
-import { isStrataError, toKafkaErrorCode } from '../../common/errors';
-import { TIMED_OUT, within } from '../../common/timeout';
 import type { TopicState } from '../topicRegistry';
-import type { ApiHandler, RequestContext } from './types';
+import type { ApiHandler } from './types';
 
-/** The request offset meaning "up to the high watermark". */
-export const HIGH_WATERMARK = -1n;
-/** Kafka's INVALID_LOW_WATERMARK: the low_watermark of a partition that failed. */
-const INVALID_LOW_WATERMARK = -1n;
 /** The wait for a tiered partition when the request names no positive timeout_ms. */
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-function result(partitionIndex: number, errorCode: number, lowWatermark = INVALID_LOW_WATERMARK): DeleteRecordsPartitionResult {
+/** Kafka's INVALID_LOW_WATERMARK: the low_watermark of a partition that failed. */
+function result(partitionIndex: number, errorCode: number, lowWatermark = -1n): DeleteRecordsPartitionResult {
   return { partitionIndex, errorCode, lowWatermark };
 }
 
-async function deletePartition(ctx: RequestContext, topic: TopicState | undefined, p: DeleteRecordsPartition, timeoutMs: number): Promise<DeleteRecordsPartitionResult> {
-  const index = p.partitionIndex;
-  const log = topic?.partitions[index];
-  if (!topic || !log) return result(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
-  if (!topic.config.values['cleanup.policy'].includes('delete')) return result(index, ErrorCode.POLICY_VIOLATION);
-  const target = p.offset === HIGH_WATERMARK ? log.highWatermark : p.offset;
-  if (target < 0n || target > log.highWatermark) return result(index, ErrorCode.OFFSET_OUT_OF_RANGE);
-  const { logger } = ctx.broker;
-  const label = `${topic.name}-${index}`;
-  const tiered = ctx.broker.tier.partition(topic.topicId, index);
-  const before = tiered ? tiered.logStartOffset : log.logStartOffset;
-  const moved = (start: bigint) => {
-    if (start > before) logger.info(`${label}: log start offset ${before} → ${start} (DeleteRecords to ${target})`);
-  };
-  try {
-    if (!tiered) {
-      log.deleteSegmentsBelow(target);
-      moved(log.logStartOffset);
-      return result(index, ErrorCode.NONE, log.logStartOffset);
-    }
-    const advance = tiered.advanceLogStartOffset(target);
-    const start = await within(advance, timeoutMs);
-    if (start === TIMED_OUT) {
-      advance.then(moved, (e: unknown) => logger.warn(`${label}: DeleteRecords to ${target} failed after its request timed out: ${(e as Error).message}`));
-      return result(index, ErrorCode.REQUEST_TIMED_OUT);
-    }
-    moved(start);
-    return result(index, ErrorCode.NONE, start);
-  } catch (e) {
-    if (!isStrataError(e, 'OFFSET_OUT_OF_RANGE')) logger.warn(`${label}: DeleteRecords to ${target} failed: ${(e as Error).message}`);
-    return result(index, toKafkaErrorCode(e));
-  }
+async function deletePartition(topic: TopicState | undefined, p: DeleteRecordsPartition, timeoutMs: number): Promise<DeleteRecordsPartitionResult> {
+  const partition = topic?.partitions[p.partitionIndex];
+  if (!partition) return result(p.partitionIndex, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  const r = await partition.deleteRecordsBefore(p.offset, timeoutMs);
+  return result(p.partitionIndex, r.errorCode, r.lowWatermark);
 }
 
 export const deleteRecordsHandler: ApiHandler<DeleteRecordsRequest, DeleteRecordsResponse> = {
@@ -86,7 +55,7 @@ export const deleteRecordsHandler: ApiHandler<DeleteRecordsRequest, DeleteRecord
     const topics = await Promise.all(
       req.topics.map(async (t) => {
         const topic = ctx.broker.topics.get(t.name);
-        const partitions = await Promise.all(t.partitions.map((p) => deletePartition(ctx, topic, p, timeoutMs)));
+        const partitions = await Promise.all(t.partitions.map((p) => deletePartition(topic, p, timeoutMs)));
         return { name: t.name, partitions };
       }),
     );

@@ -11,8 +11,8 @@
  * Records are served as byte ranges of whole batches read from segment files; nothing is
  * decoded. Limits: the response's max_bytes and each partition's max_bytes, except that the
  * first partition with data returns at least one whole batch (KIP-74). When less than
- * min_bytes is available the request waits (a long-poll) until an append to one of its
- * partitions or max_wait_ms.
+ * min_bytes is available the request waits in the partition manager's fetch purgatory until an
+ * append to one of its partitions, or max_wait_ms.
  */
 import { ApiKey } from '../../protocol/generated/index';
 import type { FetchRequest } from '../../protocol/generated/FetchRequest';
@@ -20,11 +20,9 @@ import type { FetchResponse as WireFetchResponse, FetchableTopicResponse as Wire
 import type { RecordsInput } from '../../protocol/writer';
 import { ErrorCode } from '../../protocol/errorCodes';
 import { isStrataError, toKafkaErrorCode } from '../../common/errors';
-import type { PartitionLog } from '../../log/partitionLog';
-import type { TieredPartition } from '../../tier/tieredPartition';
+import type { Partition } from '../../partition/partition';
 import type { TopicState } from '../topicRegistry';
 import type { ApiHandler, RequestContext } from './types';
-import { LEADER_EPOCH } from '../singleNode';
 
 /**
  * Kafka's fetch.max.bytes (55 MiB): the most one response carries whatever the client asks
@@ -42,30 +40,21 @@ interface PartitionPlan {
   partitionIndex: number;
   fetchOffset: bigint;
   maxBytes: number;
-  log: PartitionLog | null;
-  /** Set for topics with remote.storage.enable: offsets below the local log come from the object store. */
-  tiered: TieredPartition | undefined;
+  partition: Partition | null;
   errorCode: number;
 }
 
-function emptyPartition(partitionIndex: number, errorCode: number, log: PartitionLog | null = null, tiered?: TieredPartition): PartitionData {
+function emptyPartition(partitionIndex: number, errorCode: number, partition: Partition | null = null): PartitionData {
   return {
     partitionIndex,
     errorCode,
-    highWatermark: log ? log.highWatermark : -1n,
-    lastStableOffset: log ? log.highWatermark : -1n,
-    logStartOffset: tiered ? tiered.logStartOffset : log ? log.logStartOffset : -1n,
+    highWatermark: partition ? partition.highWatermark : -1n,
+    lastStableOffset: partition ? partition.highWatermark : -1n,
+    logStartOffset: partition ? partition.logStartOffset : -1n,
     abortedTransactions: [],
     preferredReadReplica: -1,
     records: Buffer.alloc(0),
   };
-}
-
-function leaderEpochError(currentLeaderEpoch: number | undefined): number {
-  if (currentLeaderEpoch === undefined || currentLeaderEpoch < 0) return ErrorCode.NONE;
-  if (currentLeaderEpoch < LEADER_EPOCH) return ErrorCode.FENCED_LEADER_EPOCH;
-  if (currentLeaderEpoch > LEADER_EPOCH) return ErrorCode.UNKNOWN_LEADER_EPOCH;
-  return ErrorCode.NONE;
 }
 
 /** Resolves every requested partition once; reads may then be repeated after a wait. */
@@ -78,13 +67,12 @@ function plan(req: FetchRequest, ctx: RequestContext): { topics: FetchableTopicR
     const topic: FetchableTopicResponse = { topic: state?.name ?? ft.topic ?? '', topicId: ft.topicId, partitions: [] };
     topics.push(topic);
     for (const fp of ft.partitions) {
-      const log = state?.partitions[fp.partition] ?? null;
+      const partition = state?.partitions[fp.partition] ?? null;
       let errorCode: number = ErrorCode.NONE;
       if (!state) errorCode = useIds ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-      else if (!log) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-      else errorCode = leaderEpochError(fp.currentLeaderEpoch);
-      const tiered = state ? ctx.broker.tier.partition(state.topicId, fp.partition) : undefined;
-      parts.push({ topic, partitionIndex: fp.partition, fetchOffset: fp.fetchOffset, maxBytes: fp.partitionMaxBytes, log, tiered, errorCode });
+      else if (!partition) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      else errorCode = partition.checkLeaderEpoch(fp.currentLeaderEpoch);
+      parts.push({ topic, partitionIndex: fp.partition, fetchOffset: fp.fetchOffset, maxBytes: fp.partitionMaxBytes, partition, errorCode });
     }
   }
   return { topics, parts };
@@ -97,17 +85,19 @@ async function readAll(parts: PartitionPlan[], responseMaxBytes: number): Promis
   let total = 0;
   let hasError = false;
   for (const p of parts) {
-    if (p.errorCode !== ErrorCode.NONE || !p.log) {
-      p.topic.partitions.push(emptyPartition(p.partitionIndex, p.errorCode, p.log, p.tiered));
+    const partition = p.partition;
+    if (p.errorCode !== ErrorCode.NONE || !partition) {
+      p.topic.partitions.push(emptyPartition(p.partitionIndex, p.errorCode, partition));
       hasError = true;
       continue;
     }
-    const log = p.log;
-    const res = emptyPartition(p.partitionIndex, ErrorCode.NONE, log, p.tiered);
+    const res = emptyPartition(p.partitionIndex, ErrorCode.NONE, partition);
     try {
       const limit = Math.max(0, Math.min(p.maxBytes, budget));
-      const opts = { minOneBatch: total === 0, maxOffset: log.highWatermark };
-      const read = p.tiered ? await p.tiered.read(p.fetchOffset, limit, opts) : log.read(p.fetchOffset, limit, opts);
+      const read = await partition.read(p.fetchOffset, limit, { minOneBatch: total === 0 });
+      res.highWatermark = read.highWatermark;
+      res.lastStableOffset = read.highWatermark;
+      res.logStartOffset = read.logStartOffset;
       if (read.bytes > 0) {
         res.records = read.records;
         total += read.bytes;
@@ -122,28 +112,6 @@ async function readAll(parts: PartitionPlan[], responseMaxBytes: number): Promis
   return { bytes: total, hasError };
 }
 
-function waitForAppend(parts: PartitionPlan[], timeoutMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const unsubs: (() => void)[] = [];
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      for (const u of unsubs) u();
-      resolve();
-    };
-    const timer = setTimeout(finish, timeoutMs);
-    const seen = new Set<PartitionLog>();
-    for (const p of parts) {
-      if (p.log && !seen.has(p.log)) {
-        seen.add(p.log);
-        unsubs.push(p.log.onAppend(finish));
-      }
-    }
-  });
-}
-
 export const fetchHandler: ApiHandler<FetchRequest, FetchResponse> = {
   apiKey: ApiKey.Fetch,
   minImplemented: 4,
@@ -152,11 +120,12 @@ export const fetchHandler: ApiHandler<FetchRequest, FetchResponse> = {
     const { topics, parts } = plan(req, ctx);
     const maxBytes = ctx.version >= 3 ? Math.max(0, Math.min(req.maxBytes ?? FETCH_MAX_BYTES, FETCH_MAX_BYTES)) : FETCH_MAX_BYTES;
     const deadline = Date.now() + Math.max(0, req.maxWaitMs);
+    const waitable = parts.flatMap((p) => (p.partition ? [p.partition] : []));
     let read = await readAll(parts, maxBytes);
-    while (read.bytes < req.minBytes && !read.hasError && parts.length > 0) {
+    while (read.bytes < req.minBytes && !read.hasError && waitable.length > 0) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
-      await waitForAppend(parts, remaining);
+      await ctx.broker.partitions.awaitData(waitable, remaining);
       read = await readAll(parts, maxBytes);
     }
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses: topics };

@@ -14,57 +14,22 @@ import type { ListOffsetsRequest, ListOffsetsPartition } from '../../protocol/ge
 import type { ListOffsetsResponse, ListOffsetsPartitionResponse } from '../../protocol/generated/ListOffsetsResponse';
 import { ErrorCode } from '../../protocol/errorCodes';
 import { toKafkaErrorCode } from '../../common/errors';
-import type { PartitionLog } from '../../log/partitionLog';
-import type { TieredPartition } from '../../tier/tieredPartition';
 import type { ApiHandler, RequestContext } from './types';
 import type { TopicState } from '../topicRegistry';
-import { LEADER_EPOCH } from '../singleNode';
 
-import {
-  EARLIEST_LOCAL_TIMESTAMP,
-  EARLIEST_TIMESTAMP,
-  LATEST_TIERED_TIMESTAMP,
-  LATEST_TIMESTAMP,
-  MAX_TIMESTAMP,
-} from '../../protocol/listOffsetsTimestamps';
-
-function answer(partitionIndex: number, errorCode: number, offset = -1n, timestamp = -1n): ListOffsetsPartitionResponse {
-  return { partitionIndex, errorCode, oldStyleOffsets: offset >= 0n ? [offset] : [], timestamp, offset, leaderEpoch: offset >= 0n ? LEADER_EPOCH : -1 };
-}
-
-async function lookup(log: PartitionLog, tiered: TieredPartition | undefined, target: bigint): Promise<{ offset: bigint; timestamp: bigint }> {
-  switch (target) {
-    case LATEST_TIMESTAMP:
-      return { offset: log.highWatermark, timestamp: -1n };
-    case EARLIEST_TIMESTAMP:
-      return { offset: tiered ? tiered.logStartOffset : log.logStartOffset, timestamp: -1n };
-    case EARLIEST_LOCAL_TIMESTAMP:
-      return { offset: log.logStartOffset, timestamp: -1n };
-    case LATEST_TIERED_TIMESTAMP:
-      // -1 when nothing has been tiered, as Kafka answers.
-      return { offset: tiered ? tiered.lastTieredOffset : -1n, timestamp: -1n };
-    case MAX_TIMESTAMP: {
-      const m = tiered ? await tiered.maxTimestampOffset() : log.maxTimestampOffset();
-      return m ?? { offset: -1n, timestamp: -1n };
-    }
-    default: {
-      const found = tiered ? await tiered.offsetForTimestamp(target) : log.offsetForTimestamp(target);
-      return found ?? { offset: -1n, timestamp: -1n };
-    }
-  }
+function answer(partitionIndex: number, errorCode: number, offset = -1n, timestamp = -1n, leaderEpoch = -1): ListOffsetsPartitionResponse {
+  return { partitionIndex, errorCode, oldStyleOffsets: offset >= 0n ? [offset] : [], timestamp, offset, leaderEpoch: offset >= 0n ? leaderEpoch : -1 };
 }
 
 async function answerPartition(ctx: RequestContext, topic: TopicState | undefined, p: ListOffsetsPartition): Promise<ListOffsetsPartitionResponse> {
-  const log = topic?.partitions[p.partitionIndex];
-  if (!topic || !log) return answer(p.partitionIndex, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
-  const epoch = p.currentLeaderEpoch ?? -1;
-  if (epoch >= 0 && epoch !== LEADER_EPOCH) {
-    return answer(p.partitionIndex, epoch < LEADER_EPOCH ? ErrorCode.FENCED_LEADER_EPOCH : ErrorCode.UNKNOWN_LEADER_EPOCH);
-  }
+  const partition = topic?.partitions[p.partitionIndex];
+  if (!partition) return answer(p.partitionIndex, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  const epochError = partition.checkLeaderEpoch(p.currentLeaderEpoch);
+  if (epochError !== ErrorCode.NONE) return answer(p.partitionIndex, epochError);
   if (ctx.version === 0 && p.timestamp < -2n) return answer(p.partitionIndex, ErrorCode.UNSUPPORTED_VERSION);
   try {
-    const r = await lookup(log, ctx.broker.tier.partition(topic.topicId, p.partitionIndex), p.timestamp);
-    return answer(p.partitionIndex, ErrorCode.NONE, r.offset, r.timestamp);
+    const r = await partition.fetchOffsetForTimestamp(p.timestamp);
+    return answer(p.partitionIndex, ErrorCode.NONE, r.offset, r.timestamp, partition.leaderEpoch);
   } catch (e) {
     return answer(p.partitionIndex, toKafkaErrorCode(e));
   }

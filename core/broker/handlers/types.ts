@@ -5,6 +5,7 @@ import type { ConnectionInfo } from '../server';
 import type { TopicRegistry } from '../topicRegistry';
 import type { BrokerConfig } from '../../config/brokerConfig';
 import type { GroupCoordinator } from '../../group/coordinator';
+import type { PartitionManager } from '../../partition/partitionManager';
 
 /** The broker as handlers see it: identity, advertised endpoint, topics, the group coordinator. */
 export interface BrokerContext {
@@ -15,6 +16,8 @@ export interface BrokerContext {
   readonly advertised: { host: string; port: number };
   readonly config: BrokerConfig;
   readonly topics: TopicRegistry;
+  /** The partitions this broker holds, and the requests waiting on them. */
+  readonly partitions: PartitionManager;
   /** Tiered storage: partitions of topics with remote.storage.enable=true. */
   readonly tier: TierManager;
   /** Consumer groups and committed offsets (this broker coordinates every group). */

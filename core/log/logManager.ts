@@ -1,0 +1,160 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from '../common/logger';
+import type { LogCleaner } from './logCleaner';
+import type { CompactionConfig } from './logConfig';
+import { PartitionLog, type LogConfig } from './partitionLog';
+
+/** Kafka's partition directory name: `<topic>-<partition>`. */
+export function partitionDirName(topic: string, partition: number): string {
+  return `${topic}-${partition}`;
+}
+
+/** Written into each partition directory, so a directory left by a deleted topic of the same name is recognised. */
+const PARTITION_METADATA = 'partition.metadata';
+
+/** What housekeeping needs of one partition's log and its topic's policies. */
+export interface MaintainedLog {
+  /** `<topic>-<partition>`, for log lines. */
+  readonly label: string;
+  readonly log: PartitionLog;
+  readonly policy: LogPolicy;
+}
+
+export interface LogPolicy {
+  /** cleanup.policy includes delete. */
+  deletes: boolean;
+  /** cleanup.policy includes compact. */
+  compacts: boolean;
+  /** remote.storage.enable: the tier manager applies retention across both tiers instead. */
+  remoteStorage: boolean;
+  compaction: CompactionConfig;
+}
+
+export interface LogManagerOptions {
+  /** log.retention.check.interval.ms */
+  retentionCheckIntervalMs: number;
+  /** log.cleaner.backoff.ms */
+  cleanerBackoffMs: number;
+  /** The log cleaner (compaction), or null when log.cleaner.enable=false. */
+  cleaner: LogCleaner | null;
+  logger: Logger;
+}
+
+/**
+ * The partition directories under log.dirs and the time-driven work on the logs in them
+ * (Kafka's LogManager): opening a partition's log (recovering it), dropping a deleted topic's
+ * directories, and the periodic flush.ms / segment.ms, retention and cleaner passes. Which logs
+ * exist is the partition manager's business; housekeeping is handed them on each tick.
+ */
+export class LogManager {
+  private nextRetentionCheck = 0;
+  private nextCleanerCheck = 0;
+
+  constructor(
+    readonly logsDir: string,
+    private readonly opts: LogManagerOptions,
+  ) {
+    fs.mkdirSync(logsDir, { recursive: true });
+  }
+
+  get cleaner(): LogCleaner | null {
+    return this.opts.cleaner;
+  }
+
+  /**
+   * Opens (recovering) the log of `topic`-`partition`. A directory left by an earlier topic of
+   * the same name (its partition.metadata names another topic id) is removed first.
+   */
+  openLog(topic: string, topicId: string, partition: number, config: LogConfig): PartitionLog {
+    const label = partitionDirName(topic, partition);
+    const dir = path.join(this.logsDir, label);
+    const marker = path.join(dir, PARTITION_METADATA);
+    const owner = readPartitionMetadata(marker);
+    if (owner !== null && owner !== topicId) {
+      this.opts.logger.warn(`removing ${dir}: it belongs to topic id ${owner}, not ${topicId}`);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const log = PartitionLog.open(dir, config, { logger: (m: string) => this.opts.logger.info(`${label}: ${m}`) });
+    if (owner !== topicId) fs.writeFileSync(marker, `version: 0\ntopic_id: ${topicId}\n`);
+    return log;
+  }
+
+  /** Closes a deleted partition's log and removes its directory (renamed first, so a re-created topic never sees it). */
+  dropLog(log: PartitionLog, topic: string, partition: number, topicId: string): void {
+    const dir = path.join(this.logsDir, partitionDirName(topic, partition));
+    log.close();
+    const doomed = `${dir}.${topicId}-delete`;
+    try {
+      fs.renameSync(dir, doomed);
+    } catch {
+      return;
+    }
+    fs.rm(doomed, { recursive: true, force: true }, () => undefined);
+  }
+
+  /** At start, once every known partition is open: removes leftovers of deletions, warns of unknown directories. */
+  removeStaleDirs(isKnown: (topic: string, partition: number) => boolean): void {
+    for (const entry of fs.readdirSync(this.logsDir)) {
+      const full = path.join(this.logsDir, entry);
+      if (entry.endsWith('-delete')) {
+        fs.rmSync(full, { recursive: true, force: true });
+        continue;
+      }
+      const m = /^(.+)-(\d+)$/.exec(entry);
+      if (!m || !isKnown(m[1], Number(m[2]))) {
+        this.opts.logger.warn(`ignoring ${full}: no such topic partition in the metadata store`);
+      }
+    }
+  }
+
+  /**
+   * One housekeeping pass (the broker calls it every second): flush.ms and segment.ms on every
+   * log; every log.retention.check.interval.ms, delete retention on local-only topics; every
+   * log.cleaner.backoff.ms (or at once after a round that cleaned something), a cleaner round
+   * for compacted topics, on the cleaner's worker thread.
+   */
+  maintain(logs: Iterable<MaintainedLog>, now: number = Date.now()): void {
+    const checkRetention = now >= this.nextRetentionCheck;
+    if (checkRetention) this.nextRetentionCheck = now + this.opts.retentionCheckIntervalMs;
+    const cleaner = this.opts.cleaner;
+    const checkCleaner = cleaner !== null && now >= this.nextCleanerCheck;
+    if (checkCleaner) this.nextCleanerCheck = now + this.opts.cleanerBackoffMs;
+    for (const { label, log, policy } of logs) {
+      if (log.isClosed) continue;
+      try {
+        log.maybeFlushOrRoll(now);
+        // Tiered topics: the tier manager applies retention across both tiers.
+        if (checkRetention && policy.deletes && !policy.remoteStorage) {
+          const deleted = log.deleteRetentionBreachedSegments(now);
+          if (deleted > 0) this.opts.logger.info(`${label}: deleted ${deleted} segment(s) past retention; log start offset ${log.logStartOffset}`);
+        }
+        if (checkCleaner && policy.compacts) {
+          // Runs on a worker thread; never rejects (failures are logged by the cleaner). As in
+          // Kafka, the cleaner backs off only when nothing was due: after a round, the next
+          // tick looks again (writes that arrived during a long round are cleaned without
+          // waiting another log.cleaner.backoff.ms).
+          void cleaner.cleanIfNeeded(log, policy.compaction).then((r) => {
+            if (r?.outcome === 'cleaned') this.nextCleanerCheck = 0;
+          });
+        }
+      } catch (e) {
+        this.opts.logger.warn(`housekeeping ${label}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Stops the cleaner (its in-flight round is abandoned safely). */
+  async close(): Promise<void> {
+    await this.opts.cleaner?.close();
+  }
+}
+
+function readPartitionMetadata(file: string): string | null {
+  try {
+    const m = /topic_id:\s*(\S+)/.exec(fs.readFileSync(file, 'utf8'));
+    return m ? m[1] : null;
+  } catch {
+    return null;
+  }
+}

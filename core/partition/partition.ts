@@ -1,0 +1,279 @@
+import { isStrataError, toKafkaErrorCode } from '../common/errors';
+import type { Logger } from '../common/logger';
+import { TIMED_OUT, within } from '../common/timeout';
+import type { ResolvedTopicConfig } from '../config/topicConfig';
+import { validateRecordKeysForCompaction, type RecordError } from '../log/compactedTopicValidation';
+import type { LogPolicy, MaintainedLog } from '../log/logManager';
+import type { PartitionLog, ReadResult } from '../log/partitionLog';
+import { validateRecords } from '../log/recordBatch';
+import { logConfigFrom } from './logConfig';
+import { ErrorCode } from '../protocol/errorCodes';
+import {
+  EARLIEST_LOCAL_TIMESTAMP,
+  EARLIEST_TIMESTAMP,
+  LATEST_TIERED_TIMESTAMP,
+  LATEST_TIMESTAMP,
+  MAX_TIMESTAMP,
+} from '../protocol/listOffsetsTimestamps';
+import type { TieredPartition } from '../tier/tieredPartition';
+
+/** Where an append comes from: a producer, or the transaction coordinator writing markers. */
+export type AppendOrigin = 'client' | 'coordinator';
+
+export interface AppendOptions {
+  /** The produce request's acks (0, 1, -1). */
+  acks: number;
+  origin: AppendOrigin;
+}
+
+/** A partition's answer to one append, in ProduceResponse terms. */
+export interface AppendOutcome {
+  errorCode: number;
+  errorMessage: string | null;
+  baseOffset: bigint;
+  /** One past the last offset appended (what an acks=all producer waits for the high watermark to reach). */
+  nextOffset: bigint;
+  logAppendTime: bigint;
+  logStartOffset: bigint;
+  recordErrors: RecordError[];
+}
+
+export interface PartitionReadOptions {
+  /** Return the first batch whole even beyond maxBytes (KIP-74). */
+  minOneBatch: boolean;
+}
+
+export interface PartitionRead extends ReadResult {
+  highWatermark: bigint;
+  logStartOffset: bigint;
+}
+
+/** The answer to a ListOffsets lookup: offset -1 / timestamp -1 when there is none. */
+export interface OffsetAndTimestamp {
+  offset: bigint;
+  timestamp: bigint;
+}
+
+const NO_OFFSET: OffsetAndTimestamp = { offset: -1n, timestamp: -1n };
+
+function failed(errorCode: number, errorMessage: string | null = null, recordErrors: RecordError[] = []): AppendOutcome {
+  return { errorCode, errorMessage, baseOffset: -1n, nextOffset: -1n, logAppendTime: -1n, logStartOffset: -1n, recordErrors };
+}
+
+/**
+ * One partition of a topic on this broker (Kafka's Partition): its local log, its tiered view
+ * when the topic has remote.storage.enable, its leader epoch and the topic's policies. Handlers
+ * translate request versions and call it; every rule about what may be appended or read lives
+ * here or below it.
+ *
+ *   logStartOffset ──── tiered (object store) ──── local log ──── highWatermark ─ logEndOffset
+ *
+ * On a single broker this broker leads every partition (at epoch 0), the ISR is itself, and the
+ * high watermark is the log end offset.
+ */
+export class Partition implements MaintainedLog {
+  /** Set by the tier bridge for topics with remote.storage.enable=true, once opened. */
+  tiered: TieredPartition | null = null;
+  private _config: ResolvedTopicConfig;
+  private _policy: LogPolicy;
+
+  constructor(
+    readonly topic: string,
+    readonly topicId: string,
+    readonly index: number,
+    readonly log: PartitionLog,
+    config: ResolvedTopicConfig,
+    /** This broker's leader epoch for the partition (stamped into every batch it appends). */
+    readonly leaderEpoch: number,
+    private readonly nodeId: number,
+    private readonly logger: Logger,
+  ) {
+    this._config = config;
+    this._policy = policyOf(config);
+  }
+
+  get label(): string {
+    return `${this.topic}-${this.index}`;
+  }
+
+  /** Key of this partition in the delayed-operation purgatories. */
+  get key(): string {
+    return `${this.topicId}:${this.index}`;
+  }
+
+  get config(): ResolvedTopicConfig {
+    return this._config;
+  }
+
+  get policy(): LogPolicy {
+    return this._policy;
+  }
+
+  /** The topic's configs changed: the log takes the new settings from its next append. */
+  updateConfig(config: ResolvedTopicConfig): void {
+    this._config = config;
+    this._policy = policyOf(config);
+    this.log.updateConfig(logConfigFrom(config));
+  }
+
+  /** Where the log starts across both tiers (ListOffsets EARLIEST, Fetch/Produce logStartOffset). */
+  get logStartOffset(): bigint {
+    return this.tiered ? this.tiered.logStartOffset : this.log.logStartOffset;
+  }
+
+  get localLogStartOffset(): bigint {
+    return this.log.logStartOffset;
+  }
+
+  get logEndOffset(): bigint {
+    return this.log.logEndOffset;
+  }
+
+  get highWatermark(): bigint {
+    return this.log.highWatermark;
+  }
+
+  /** Calls `listener` after every append (the partition manager completes waiting requests from it). */
+  onAppend(listener: () => void): () => void {
+    return this.log.onAppend(listener);
+  }
+
+  /**
+   * A request's current_leader_epoch against ours: NONE when absent (-1) or equal;
+   * FENCED_LEADER_EPOCH when older (the client's metadata is stale), UNKNOWN_LEADER_EPOCH when
+   * newer (ours is).
+   */
+  checkLeaderEpoch(currentLeaderEpoch: number | undefined): number {
+    if (currentLeaderEpoch === undefined || currentLeaderEpoch < 0 || currentLeaderEpoch === this.leaderEpoch) return ErrorCode.NONE;
+    return currentLeaderEpoch < this.leaderEpoch ? ErrorCode.FENCED_LEADER_EPOCH : ErrorCode.UNKNOWN_LEADER_EPOCH;
+  }
+
+  /**
+   * Appends one produce request's records for this partition (Kafka's appendRecordsToLeader):
+   * checks min.insync.replicas for acks=all, validates the batches (invariant 2: all or
+   * nothing), applies cleanup.policy's key rule, then appends. Never throws.
+   */
+  appendRecordsAsLeader(records: Buffer | null, opts: AppendOptions): AppendOutcome {
+    const v = this._config.values;
+    if (opts.acks === -1 && v['min.insync.replicas'] > 1) {
+      // Single broker: the ISR is this broker alone.
+      return failed(
+        ErrorCode.NOT_ENOUGH_REPLICAS,
+        `The size of the current ISR [${this.nodeId}] is insufficient to satisfy the min.isr requirement of ${v['min.insync.replicas']}`,
+      );
+    }
+    if (!records || records.length === 0) return failed(ErrorCode.CORRUPT_MESSAGE, 'Produce request has no record batch');
+    const validated = validateRecords(records, { maxMessageBytes: Number(v['max.message.bytes']), allowControlBatches: opts.origin === 'coordinator' });
+    if (!validated.ok) return failed(validated.errorCode, validated.message);
+    if (this._policy.compacts) {
+      // Kafka refuses keyless records on compacted topics, naming each (KIP-467).
+      const keys = validateRecordKeysForCompaction(records, validated.batches);
+      if (!keys.ok) return failed(keys.errorCode, keys.message, keys.recordErrors);
+    }
+    try {
+      const r = this.log.append(records, { leaderEpoch: this.leaderEpoch, validated });
+      return {
+        errorCode: ErrorCode.NONE,
+        errorMessage: null,
+        baseOffset: r.baseOffset,
+        nextOffset: r.lastOffset + 1n,
+        logAppendTime: r.logAppendTime,
+        // Tiered topics: the start across both tiers (the local copy may start later).
+        logStartOffset: this.logStartOffset,
+        recordErrors: [],
+      };
+    } catch (e) {
+      this.logger.warn(`append to ${this.label} failed: ${(e as Error).message}`);
+      return failed(toKafkaErrorCode(e), (e as Error).message);
+    }
+  }
+
+  /**
+   * Whole batches from `fetchOffset` up to the high watermark, across both tiers. Local reads
+   * are synchronous; tiered ones go through the read cache. Throws StrataError
+   * (OFFSET_OUT_OF_RANGE, STORE_UNAVAILABLE, STORAGE_IO).
+   */
+  async read(fetchOffset: bigint, maxBytes: number, opts: PartitionReadOptions): Promise<PartitionRead> {
+    const highWatermark = this.highWatermark;
+    const readOpts = { minOneBatch: opts.minOneBatch, maxOffset: highWatermark };
+    const r = this.tiered ? await this.tiered.read(fetchOffset, maxBytes, readOpts) : this.log.read(fetchOffset, maxBytes, readOpts);
+    return { ...r, highWatermark, logStartOffset: this.logStartOffset };
+  }
+
+  /**
+   * ListOffsets: the special timestamps (-1 latest = the high watermark, -2 earliest, -3 max
+   * timestamp, -4 earliest local, -5 latest tiered) and lookups by timestamp, across both tiers.
+   */
+  async fetchOffsetForTimestamp(target: bigint): Promise<OffsetAndTimestamp> {
+    const tiered = this.tiered;
+    const log = this.log;
+    switch (target) {
+      case LATEST_TIMESTAMP:
+        return { offset: this.highWatermark, timestamp: -1n };
+      case EARLIEST_TIMESTAMP:
+        return { offset: this.logStartOffset, timestamp: -1n };
+      case EARLIEST_LOCAL_TIMESTAMP:
+        return { offset: log.logStartOffset, timestamp: -1n };
+      case LATEST_TIERED_TIMESTAMP:
+        // -1 when nothing has been tiered, as Kafka answers.
+        return { offset: tiered ? tiered.lastTieredOffset : -1n, timestamp: -1n };
+      case MAX_TIMESTAMP:
+        return (tiered ? await tiered.maxTimestampOffset() : log.maxTimestampOffset()) ?? NO_OFFSET;
+      default:
+        return (tiered ? await tiered.offsetForTimestamp(target) : log.offsetForTimestamp(target)) ?? NO_OFFSET;
+    }
+  }
+
+  /**
+   * DeleteRecords: moves the log start offset up to `target` (-1: the high watermark). Local
+   * logs move at once; tiered ones store the new start in the metadata store first, which may
+   * take until `timeoutMs` (REQUEST_TIMED_OUT then; the move still completes). Per Kafka:
+   * POLICY_VIOLATION without cleanup.policy delete, OFFSET_OUT_OF_RANGE past the high watermark.
+   */
+  async deleteRecordsBefore(target: bigint, timeoutMs: number): Promise<{ errorCode: number; lowWatermark: bigint }> {
+    const fail = (errorCode: number) => ({ errorCode, lowWatermark: -1n });
+    if (!this._policy.deletes) return fail(ErrorCode.POLICY_VIOLATION);
+    const hw = this.highWatermark;
+    const offset = target === -1n ? hw : target;
+    if (offset < 0n || offset > hw) return fail(ErrorCode.OFFSET_OUT_OF_RANGE);
+    const before = this.logStartOffset;
+    const moved = (start: bigint) => {
+      if (start > before) this.logger.info(`${this.label}: log start offset ${before} → ${start} (DeleteRecords to ${offset})`);
+    };
+    try {
+      if (!this.tiered) {
+        this.log.deleteSegmentsBelow(offset);
+        moved(this.log.logStartOffset);
+        return { errorCode: ErrorCode.NONE, lowWatermark: this.log.logStartOffset };
+      }
+      const advance = this.tiered.advanceLogStartOffset(offset);
+      const start = await within(advance, timeoutMs);
+      if (start === TIMED_OUT) {
+        advance.then(moved, (e: unknown) => this.logger.warn(`${this.label}: DeleteRecords to ${offset} failed after its request timed out: ${(e as Error).message}`));
+        return fail(ErrorCode.REQUEST_TIMED_OUT);
+      }
+      moved(start);
+      return { errorCode: ErrorCode.NONE, lowWatermark: start };
+    } catch (e) {
+      if (!isStrataError(e, 'OFFSET_OUT_OF_RANGE')) this.logger.warn(`${this.label}: DeleteRecords to ${offset} failed: ${(e as Error).message}`);
+      return fail(toKafkaErrorCode(e));
+    }
+  }
+}
+
+function policyOf(config: ResolvedTopicConfig): LogPolicy {
+  const v = config.values;
+  const cleanupPolicy = v['cleanup.policy'];
+  return {
+    deletes: cleanupPolicy.includes('delete'),
+    compacts: cleanupPolicy.includes('compact'),
+    remoteStorage: v['remote.storage.enable'],
+    compaction: {
+      cleanupPolicy,
+      deleteRetentionMs: v['delete.retention.ms'],
+      minCleanableDirtyRatio: v['min.cleanable.dirty.ratio'],
+      minCompactionLagMs: v['min.compaction.lag.ms'],
+      maxCompactionLagMs: v['max.compaction.lag.ms'],
+    },
+  };
+}

@@ -1,0 +1,113 @@
+import type { Logger } from '../common/logger';
+import type { ResolvedTopicConfig } from '../config/topicConfig';
+import type { LogManager } from '../log/logManager';
+import { DelayedOperationPurgatory } from './delayedOperation';
+import { logConfigFrom } from './logConfig';
+import { Partition } from './partition';
+
+export interface PartitionManagerOptions {
+  nodeId: number;
+  /** The leader epoch this broker appends at (0 on a single broker). */
+  leaderEpoch: number;
+  logger: Logger;
+}
+
+/**
+ * The partitions this broker holds (Kafka's ReplicaManager): opens and drops them through the
+ * log manager, and keeps the requests waiting on them. Every append wakes the requests watching
+ * that partition — a long-polling Fetch (data arrived), an acks=all Produce (the high watermark
+ * moved; on a single broker it moves with the append itself).
+ */
+export class PartitionManager {
+  private readonly parts = new Map<string, Partition>();
+  private readonly unsubscribe = new Map<Partition, () => void>();
+  /** Long-polling fetches: complete when any of their partitions has new data, or at max_wait_ms. */
+  readonly fetchWaits = new DelayedOperationPurgatory('fetch');
+  /** acks=all produces: complete when every partition's high watermark passed the append, or at timeout_ms. */
+  readonly produceWaits = new DelayedOperationPurgatory('produce');
+
+  constructor(
+    readonly logs: LogManager,
+    private readonly opts: PartitionManagerOptions,
+  ) {}
+
+  /** Opens (recovering) a partition's log and starts serving it. */
+  open(topic: string, topicId: string, index: number, config: ResolvedTopicConfig): Partition {
+    const log = this.logs.openLog(topic, topicId, index, logConfigFrom(config));
+    const p = new Partition(topic, topicId, index, log, config, this.opts.leaderEpoch, this.opts.nodeId, this.opts.logger);
+    this.parts.set(p.key, p);
+    this.unsubscribe.set(p, p.onAppend(() => this.progressed(p)));
+    return p;
+  }
+
+  get(topicId: string, index: number): Partition | undefined {
+    return this.parts.get(`${topicId}:${index}`);
+  }
+
+  all(): IterableIterator<Partition> {
+    return this.parts.values();
+  }
+
+  /** A deleted topic's partition: stops serving it, closes its log and removes its directory. */
+  drop(p: Partition): void {
+    this.forget(p);
+    this.logs.dropLog(p.log, p.topic, p.index, p.topicId);
+  }
+
+  /** One housekeeping pass over every open partition (flush, roll, retention, cleaner). */
+  maintain(now: number = Date.now()): void {
+    this.logs.maintain(this.parts.values(), now);
+  }
+
+  /**
+   * Resolves when one of `partitions` has new data (an append), or after `timeoutMs`: the
+   * long-poll of a Fetch that found less than min_bytes. Resolves true when it timed out.
+   */
+  awaitData(partitions: readonly Partition[], timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const keys = [...new Set(partitions.map((p) => p.key))];
+      // Registered unarmed (nothing new yet); the next event on a watched partition completes it.
+      let armed = false;
+      this.fetchWaits.tryCompleteElseWatch({ tryComplete: () => armed, onComplete: resolve }, keys, timeoutMs);
+      armed = true;
+    });
+  }
+
+  /**
+   * acks=all: resolves when every partition's high watermark has reached the offset after its
+   * append, or after `timeoutMs` (then false: the produce answers REQUEST_TIMED_OUT for the
+   * partitions still short).
+   */
+  awaitHighWatermarks(appended: readonly { partition: Partition; nextOffset: bigint }[], timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const reached = () => appended.every((a) => a.partition.highWatermark >= a.nextOffset);
+      const keys = [...new Set(appended.map((a) => a.partition.key))];
+      this.produceWaits.tryCompleteElseWatch({ tryComplete: reached, onComplete: () => resolve(reached()) }, keys, timeoutMs);
+    });
+  }
+
+  /** Answers every waiting request and closes every log. */
+  close(): void {
+    this.fetchWaits.close();
+    this.produceWaits.close();
+    for (const p of [...this.parts.values()]) {
+      this.forget(p);
+      try {
+        p.log.close();
+      } catch (e) {
+        this.opts.logger.warn(`closing ${p.label}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private forget(p: Partition): void {
+    this.unsubscribe.get(p)?.();
+    this.unsubscribe.delete(p);
+    this.parts.delete(p.key);
+  }
+
+  private progressed(p: Partition): void {
+    this.fetchWaits.checkAndComplete(p.key);
+    this.produceWaits.checkAndComplete(p.key);
+  }
+}
