@@ -9,6 +9,7 @@ import { consumerGroupsSpec, runConsumerGroups } from './consumer-groups';
 import { deleteRecordsSpec, runDeleteRecords } from './deleteRecords';
 import { CliIO, processIO } from './io';
 import { runTopics, topicsSpec } from './topics';
+import { runTransactions, transactionsSpec } from './transactions';
 
 /**
  * `strata <command> [flags]`. Exit codes, the same for every command:
@@ -30,6 +31,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['console-consumer', { spec: consoleConsumerSpec, run: (argv, io) => runConsoleConsumer(parseArgs(argv, consoleConsumerSpec), io) }],
   ['consumer-groups', { spec: consumerGroupsSpec, run: (argv, io) => runConsumerGroups(argv, io) }],
   ['delete-records', { spec: deleteRecordsSpec, run: (argv, io) => runDeleteRecords(parseArgs(argv, deleteRecordsSpec), io) }],
+  ['transactions', { spec: transactionsSpec, run: (argv, io) => runTransactions(argv, io) }],
   ['aws-init', { spec: awsInitSpec, run: (argv, io) => runAwsInit(parseArgs(argv, awsInitSpec), io) }],
 ]);
 
