@@ -9,6 +9,14 @@
  * offsets (as an Empty group), and members rejoin when their heartbeats get UNKNOWN_MEMBER_ID.
  * Offsets go through OffsetStore to the metadata store before a commit is acknowledged.
  *
+ * Transactional offsets (TxnOffsetCommit) stay pending in their own items (txnOffsets.ts) until
+ * the transaction coordinator ends the transaction through completeTransaction: committed ones
+ * then become committed offsets, aborted ones are dropped (Kafka's pendingTransactionalOffsetCommits
+ * and its end-marker handling). Meanwhile OffsetFetch with requireStable answers
+ * UNSTABLE_OFFSET_COMMIT for their partitions, the group is kept (as Empty when it has no members),
+ * their partitions' committed offsets do not expire, and DeleteGroups/OffsetDelete remove them
+ * with the offsets (Kafka's new group coordinator writes one tombstone for both).
+ *
  * JoinGroup and SyncGroup answers are parked as callbacks (the handlers' promises) until the
  * rebalance completes. Every timer is unref'ed and belongs to a group or member, and close()
  * clears them all and answers every parked request, so nothing outlives a broker's stop().
@@ -33,6 +41,8 @@ import { CONSUMER_PROTOCOL_TYPE } from './consumerProtocol';
 import type { GroupState } from './groupState';
 import { MemberMetadata, joinError, syncError, type GroupProtocol, type JoinResult, type SyncResult } from './member';
 import { OffsetStore, type CommittedOffset, type TopicPartitionRef } from './offsetStore';
+import { TxnOffsetStore, type PendingTxnOffset } from './txnOffsets';
+import type { TxnOffsetsCompleter } from '../txn/txnCoordinator';
 
 export type { JoinResult, SyncResult, GroupProtocol } from './member';
 
@@ -57,6 +67,11 @@ export interface GroupCoordinatorOptions {
   topics: TopicLookup;
   /** Clock (ms); Date.now by default. */
   now?: () => number;
+  /**
+   * Where pending transactional offsets live (normally `store.namespace('txn-offsets')`).
+   * Without it, TxnOffsetCommit answers COORDINATOR_NOT_AVAILABLE.
+   */
+  txnOffsets?: VersionedKv;
 }
 
 export interface JoinGroupParams {
@@ -110,6 +125,32 @@ export interface OffsetCommitParams {
     /** OffsetCommit v1 commit_timestamp; -1n for now. */
     commitTimestamp: bigint;
   }[];
+}
+
+export interface TxnOffsetCommitParams {
+  groupId: string;
+  producerId: bigint;
+  producerEpoch: number;
+  /** KIP-447 (TxnOffsetCommit v3+): the member's generation, -1 when not sent. */
+  generationId: number;
+  /** '' when not sent. */
+  memberId: string;
+  groupInstanceId: string | null;
+  offsets: {
+    topic: string;
+    partition: number;
+    offset: bigint;
+    leaderEpoch: number;
+    metadata: string | null;
+  }[];
+  /**
+   * KIP-890 verification: the transaction coordinator's answer to "is this group part of the
+   * producer's ongoing transaction" (TransactionCoordinator.verifyTxnOffsetCommit). Asked
+   * before the write, and again after it: a transaction that ended (a timeout abort, a fence)
+   * while the offsets were being written must not leave them pending for ever, so they are
+   * removed again and the request answered with the code.
+   */
+  verify?: () => number;
 }
 
 export interface FetchedOffset {
@@ -174,7 +215,7 @@ function unref(t: NodeJS.Timeout): NodeJS.Timeout {
   return t;
 }
 
-export class GroupCoordinator {
+export class GroupCoordinator implements TxnOffsetsCompleter {
   private readonly groups = new Map<string, ClassicGroup>();
   private active = true;
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -184,7 +225,12 @@ export class GroupCoordinator {
   private readonly topics: TopicLookup;
   private readonly newMemberJoinTimeoutMs: number;
 
-  private constructor(private readonly config: GroupCoordinatorConfig, private readonly offsets: OffsetStore, opts: GroupCoordinatorOptions) {
+  private constructor(
+    private readonly config: GroupCoordinatorConfig,
+    private readonly offsets: OffsetStore,
+    private readonly txnOffsets: TxnOffsetStore | null,
+    opts: GroupCoordinatorOptions,
+  ) {
     this.now = opts.now ?? Date.now;
     this.logger = opts.logger;
     this.topics = opts.topics;
@@ -192,16 +238,18 @@ export class GroupCoordinator {
   }
 
   /**
-   * Loads committed offsets from `kv` (the metadata store's 'offsets' namespace); each group
-   * that has offsets is known as an Empty group. Starts the offset expiration task.
+   * Loads committed offsets from `kv` (the metadata store's 'offsets' namespace) and pending
+   * transactional offsets from `opts.txnOffsets`; each group that has either is known as an
+   * Empty group. Starts the offset expiration task.
    */
   static async start(kv: VersionedKv, config: GroupCoordinatorConfig, opts: GroupCoordinatorOptions): Promise<GroupCoordinator> {
     const offsets = await OffsetStore.open(kv, opts.logger);
-    const c = new GroupCoordinator(config, offsets, opts);
+    const txnOffsets = opts.txnOffsets ? await TxnOffsetStore.open(opts.txnOffsets, opts.logger) : null;
+    const c = new GroupCoordinator(config, offsets, txnOffsets, opts);
     const now = c.now();
     // Retention of a loaded group counts from now: when it became empty was not recorded,
     // and starting late only keeps offsets longer, never shorter, than Kafka would.
-    for (const id of offsets.groups()) c.groups.set(id, new ClassicGroup(id, now));
+    for (const id of [...offsets.groups(), ...(txnOffsets?.groups() ?? [])]) if (!c.groups.has(id)) c.groups.set(id, new ClassicGroup(id, now));
     // setInterval treats anything above 2^31-1 ms as 1 ms; a longer interval means "rarely".
     c.expiryTimer = unref(setInterval(() => void c.expireOffsets(), Math.min(config.offsetsRetentionCheckIntervalMs, 2 ** 31 - 1)));
     return c;
@@ -226,6 +274,7 @@ export class GroupCoordinator {
     }
     await this.expiryRunning;
     await this.offsets.flush();
+    await this.txnOffsets?.flush();
   }
 
   // ---- membership ---------------------------------------------------------------------------
@@ -691,11 +740,15 @@ export class GroupCoordinator {
     for (const id of [...group.pendingMembers.keys()]) group.removePending(id);
   }
 
-  /** A group nobody is in and nothing refers to (no offsets) is forgotten. */
+  /** A group nobody is in and nothing refers to (no offsets, no pending transactional offsets) is forgotten. */
   private dropIfUnused(group: ClassicGroup): void {
-    if (group.is('Empty') && group.size === 0 && group.pendingMembers.size === 0 && !this.offsets.hasOffsets(group.groupId)) {
+    if (group.is('Empty') && group.size === 0 && group.pendingMembers.size === 0 && !this.hasAnyOffsets(group.groupId)) {
       this.markDead(group);
     }
+  }
+
+  private hasAnyOffsets(groupId: string): boolean {
+    return this.offsets.hasOffsets(groupId) || (this.txnOffsets !== null && this.txnOffsets.hasGroup(groupId));
   }
 
   private markDead(group: ClassicGroup, reason = 'no members and no offsets'): void {
@@ -830,21 +883,169 @@ export class GroupCoordinator {
     return ErrorCode.UNKNOWN_MEMBER_ID;
   }
 
+  // ---- transactional offsets -----------------------------------------------------------------
+
+  /**
+   * TxnOffsetCommit: stores the offsets as pending for the producer's transaction; resolves
+   * with one error code per entry of `p.offsets`, in order, once the accepted ones are in the
+   * metadata store. Validation is Kafka's for transactional commits (GroupCoordinator
+   * handleTxnCommitOffsets / ClassicGroup.validateOffsetCommit with isTransactional):
+   * - unknown topic or partition → UNKNOWN_TOPIC_OR_PARTITION (KafkaApis);
+   * - '' as group id → INVALID_GROUP_ID;
+   * - an unknown group: generation -1 creates it (a producer outside group management), a
+   *   generation ≥ 0 is ILLEGAL_GENERATION (the new group coordinator's answer);
+   * - member id, group.instance.id and generation (KIP-447, v3+) are checked when any is sent;
+   *   unlike OffsetCommit, neither a non-empty group nor a rebalance in progress refuses
+   *   a commit without them (older versions carry none);
+   * - metadata longer than offset.metadata.max.bytes → OFFSET_METADATA_TOO_LARGE.
+   */
+  async commitTransactionalOffsets(p: TxnOffsetCommitParams): Promise<number[]> {
+    const codes: number[] = new Array<number>(p.offsets.length).fill(ErrorCode.NONE);
+    const valid: number[] = [];
+    p.offsets.forEach((o, i) => {
+      const t = this.topics(o.topic);
+      if (t === undefined || o.partition < 0 || o.partition >= t.partitions) codes[i] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      else valid.push(i);
+    });
+    if (valid.length === 0) return codes;
+    const fail = (code: number, indexes: readonly number[] = valid) => {
+      for (const i of indexes) codes[i] = code;
+      return codes;
+    };
+    const invalid = this.validateGroupStatus(p.groupId, false);
+    if (invalid !== null) return fail(invalid);
+    const txnOffsets = this.txnOffsets;
+    if (txnOffsets === null) {
+      this.logger.warn(`group ${JSON.stringify(p.groupId)}: TxnOffsetCommit refused, the coordinator has no store for pending transactional offsets`);
+      return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    }
+    let group = this.groups.get(p.groupId);
+    if (group === undefined) {
+      if (p.generationId >= 0) return fail(ErrorCode.ILLEGAL_GENERATION);
+      group = new ClassicGroup(p.groupId, this.now());
+      this.groups.set(p.groupId, group);
+    }
+    const refuse = (code: number) => {
+      this.dropIfUnused(group!);
+      return fail(code);
+    };
+    const error = this.validateTxnOffsetCommit(group, p);
+    if (error !== null) return refuse(error);
+    const verified = p.verify?.() ?? ErrorCode.NONE;
+    if (verified !== ErrorCode.NONE) return refuse(verified);
+
+    const now = this.now();
+    const entries: PendingTxnOffset[] = [];
+    const entryIndex: number[] = [];
+    for (const i of valid) {
+      const o = p.offsets[i];
+      const metadata = o.metadata ?? '';
+      if (metadata.length > this.config.offsetMetadataMaxBytes) {
+        codes[i] = ErrorCode.OFFSET_METADATA_TOO_LARGE;
+        continue;
+      }
+      entries.push({ topic: o.topic, partition: o.partition, producerEpoch: p.producerEpoch, offset: o.offset, leaderEpoch: o.leaderEpoch, metadata, commitTimestamp: now, topicId: this.topics(o.topic)!.topicId });
+      entryIndex.push(i);
+    }
+    const results = await txnOffsets.put(p.groupId, p.producerId, entries);
+    const written: number[] = [];
+    results.forEach((err, k) => {
+      if (err === null) return written.push(k);
+      this.logger.warn(`group ${JSON.stringify(p.groupId)}: storing the transactional offset of ${entries[k].topic}-${entries[k].partition} for producer id ${p.producerId} failed: ${err.message}`);
+      codes[entryIndex[k]] = toKafkaErrorCode(new StrataError('COORDINATOR_UNAVAILABLE', err.message, { cause: err }));
+    });
+    if (written.length > 0 && p.verify !== undefined) {
+      // The transaction may have ended while we wrote: its completion could have run before
+      // these items existed, and nothing would ever remove them.
+      const after = p.verify();
+      if (after !== ErrorCode.NONE) {
+        const tps = written.map((k) => ({ topic: entries[k].topic, partition: entries[k].partition }));
+        await txnOffsets.remove(p.groupId, p.producerId, tps).catch((e: Error) =>
+          this.logger.warn(`group ${JSON.stringify(p.groupId)}: removing transactional offsets of producer id ${p.producerId}, whose transaction ended meanwhile, failed: ${e.message}`),
+        );
+        fail(after, written.map((k) => entryIndex[k]));
+      }
+    }
+    if (this.hasAnyOffsets(p.groupId) && !this.groups.has(p.groupId)) this.groups.set(p.groupId, new ClassicGroup(p.groupId, this.now()));
+    const g = this.groups.get(p.groupId);
+    if (g !== undefined) this.dropIfUnused(g);
+    return codes;
+  }
+
+  private validateTxnOffsetCommit(group: ClassicGroup, p: TxnOffsetCommitParams): number | null {
+    if (group.is('Dead')) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    if (p.generationId < 0 && group.is('Empty')) return null;
+    if (p.generationId >= 0 || p.memberId !== '' || p.groupInstanceId !== null) {
+      return this.validateCurrentMember(group, p.memberId, p.groupInstanceId) ?? (p.generationId !== group.generationId ? ErrorCode.ILLEGAL_GENERATION : null);
+    }
+    return null;
+  }
+
+  /**
+   * The end of a producer's transaction, for the groups it added with AddOffsetsToTxn (what
+   * Kafka does when the end marker reaches __consumer_offsets). Committed: each pending offset
+   * is written through the offset store — a normal committed offset from then on — unless a
+   * regular commit of the same partition came after the TxnOffsetCommit (Kafka keeps the later
+   * record; here the later commit timestamp, ties going to the transaction) or its topic was
+   * deleted; then the pending items are deleted. Aborted: they are deleted. Idempotent: a second
+   * run (after a crash between the two steps) finds nothing pending, or re-applies the same
+   * value. Rejects when a write failed; the transaction coordinator retries.
+   */
+  async completeTransaction(producerId: bigint, groups: string[], committed: boolean): Promise<void> {
+    if (!this.active) throw new StrataError('COORDINATOR_UNAVAILABLE', 'the group coordinator is closed');
+    const txnOffsets = this.txnOffsets;
+    if (txnOffsets === null) return;
+    for (const groupId of new Set(groups)) {
+      const pending = txnOffsets.pending(groupId, producerId);
+      if (pending.length === 0) continue;
+      let applied = 0;
+      if (committed) {
+        const apply = pending.filter((e) => {
+          if (this.topics(e.topic)?.topicId !== e.topicId) return false;
+          const current = this.offsets.get(groupId, e.topic, e.partition);
+          return current === undefined || current.topicId !== e.topicId || current.commitTimestamp <= e.commitTimestamp;
+        });
+        const results = await this.offsets.commit(
+          groupId,
+          apply.map((e) => ({
+            topic: e.topic,
+            partition: e.partition,
+            value: { offset: e.offset, leaderEpoch: e.leaderEpoch, metadata: e.metadata, commitTimestamp: e.commitTimestamp, expireTimestamp: null, topicId: e.topicId },
+          })),
+        );
+        if (this.offsets.hasOffsets(groupId) && !this.groups.has(groupId)) this.groups.set(groupId, new ClassicGroup(groupId, this.now()));
+        const failed = results.find((r) => r !== null);
+        if (failed) throw new StrataError('COORDINATOR_UNAVAILABLE', `group ${JSON.stringify(groupId)}: committing the transactional offsets of producer id ${producerId} failed: ${failed.message}`, { cause: failed });
+        applied = apply.length;
+      }
+      await txnOffsets.remove(groupId, producerId);
+      this.logger.debug(
+        `group ${JSON.stringify(groupId)}: transaction of producer id ${producerId} ${committed ? `committed ${applied} of ${pending.length}` : `aborted ${pending.length}`} pending offset(s)`,
+      );
+      const g = this.groups.get(groupId);
+      if (g !== undefined) this.dropIfUnused(g);
+    }
+  }
+
   /**
    * Committed offsets of the group: of the requested partitions (-1 and '' where none), or of
-   * every partition when `partitions` is null. Served from memory.
+   * every partition when `partitions` is null. Served from memory. With `requireStable`
+   * (OffsetFetch v7+, KIP-447: read_committed consumers) a partition with a pending
+   * transactional offset answers UNSTABLE_OFFSET_COMMIT, and the consumer retries.
    */
-  fetchOffsets(groupId: string, partitions: { topic: string; partitions: number[] }[] | null): FetchOffsetsResult {
+  fetchOffsets(groupId: string, partitions: { topic: string; partitions: number[] }[] | null, requireStable = false): FetchOffsetsResult {
     const invalid = this.validateGroupStatus(groupId, true);
     if (invalid !== null) return { errorCode: invalid, topics: [] };
-    const none = (partition: number): FetchedOffset => ({ partition, offset: -1n, leaderEpoch: -1, metadata: '', errorCode: ErrorCode.NONE });
+    const none = (partition: number, errorCode: number = ErrorCode.NONE): FetchedOffset => ({ partition, offset: -1n, leaderEpoch: -1, metadata: '', errorCode });
     const found = (partition: number, v: CommittedOffset): FetchedOffset => ({ partition, offset: v.offset, leaderEpoch: v.leaderEpoch, metadata: v.metadata, errorCode: ErrorCode.NONE });
+    const unstable = (topic: string, partition: number) => requireStable && this.txnOffsets !== null && this.txnOffsets.hasPending(groupId, topic, partition);
     if (partitions !== null) {
       return {
         errorCode: ErrorCode.NONE,
         topics: partitions.map((t) => ({
           name: t.topic,
           partitions: t.partitions.map((p) => {
+            if (unstable(t.topic, p)) return none(p, ErrorCode.UNSTABLE_OFFSET_COMMIT);
             const v = this.liveOffset(groupId, t.topic, p);
             return v === undefined ? none(p) : found(p, v);
           }),
@@ -857,7 +1058,7 @@ export class GroupCoordinator {
       if (v === undefined) continue;
       let list = byTopic.get(topic);
       if (list === undefined) byTopic.set(topic, (list = []));
-      list.push(found(partition, v));
+      list.push(unstable(topic, partition) ? none(partition, ErrorCode.UNSTABLE_OFFSET_COMMIT) : found(partition, v));
     }
     return { errorCode: ErrorCode.NONE, topics: [...byTopic].map(([name, ps]) => ({ name, partitions: ps })) };
   }
@@ -891,6 +1092,8 @@ export class GroupCoordinator {
     const eligible = partitions.filter((_, i) => results[i] === ErrorCode.NONE);
     if (eligible.length > 0) {
       try {
+        // Kafka's tombstone for the partition also drops the pending transactional offsets.
+        if (this.txnOffsets !== null) await this.txnOffsets.removeAll(groupId, eligible);
         const n = await this.offsets.delete(groupId, eligible);
         this.logger.info(`group ${JSON.stringify(groupId)}: deleted ${n} offset(s) of ${eligible.map((tp) => `${tp.topic}-${tp.partition}`).join(', ')}`);
       } catch (e) {
@@ -955,13 +1158,16 @@ export class GroupCoordinator {
         if (!group.is('Empty')) return { groupId, errorCode: ErrorCode.NON_EMPTY_GROUP };
         this.markDead(group, 'deleted');
         try {
+          // Pending transactional offsets go with the group (Kafka's new coordinator writes
+          // tombstones for them too); their transaction's end then finds nothing to complete.
+          const pending = this.txnOffsets !== null ? await this.txnOffsets.removeAll(groupId, null) : 0;
           const n = await this.offsets.delete(groupId, this.offsets.all(groupId));
-          this.logger.info(`group ${JSON.stringify(groupId)} deleted with ${n} offset(s)`);
+          this.logger.info(`group ${JSON.stringify(groupId)} deleted with ${n} offset(s)${pending > 0 ? ` and ${pending} pending transactional offset(s)` : ''}`);
           return { groupId, errorCode: ErrorCode.NONE };
         } catch (e) {
           this.logger.warn(`group ${JSON.stringify(groupId)}: deleting its offsets failed: ${(e as Error).message}`);
           // The offsets still there still belong to a group.
-          if (this.offsets.hasOffsets(groupId) && !this.groups.has(groupId)) this.groups.set(groupId, new ClassicGroup(groupId, this.now()));
+          if (this.hasAnyOffsets(groupId) && !this.groups.has(groupId)) this.groups.set(groupId, new ClassicGroup(groupId, this.now()));
           return { groupId, errorCode: toKafkaErrorCode(new StrataError('COORDINATOR_UNAVAILABLE', (e as Error).message, { cause: e })) };
         }
       }),
@@ -1000,7 +1206,9 @@ export class GroupCoordinator {
         if (group.is('Empty')) base = Math.max(group.stateTimestamp, value.commitTimestamp);
         else if (group.is('Stable') && group.protocolType === CONSUMER_PROTOCOL_TYPE && group.subscribedTopics !== null && !group.subscribedTopics.has(topic)) base = value.commitTimestamp;
         const due = base !== null && (value.expireTimestamp !== null ? now >= value.expireTimestamp : now - base >= retention);
-        if (dropped || due) expired.push({ topic, partition });
+        // Kafka does not expire an offset while a transactional offset for it is pending.
+        const pending = this.txnOffsets !== null && this.txnOffsets.hasPending(group.groupId, topic, partition);
+        if (dropped || (due && !pending)) expired.push({ topic, partition });
       }
       if (expired.length > 0) {
         try {

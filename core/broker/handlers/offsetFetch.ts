@@ -2,8 +2,9 @@
  * OffsetFetch (api key 9). v1 reads Kafka-stored offsets (v0 read ZooKeeper's; both are served
  * from the same store here); v2 null topics = every committed partition, and a top-level error
  * code; v3 throttle time; v4 same; v5 leader epoch; v6 flexible; v7 requireStable (KIP-447:
- * there are no transactional commits yet, so every offset is stable); v8 several groups per
- * request (KIP-709); v9 member id and epoch of KIP-848 groups (ignored for classic groups).
+ * a partition with a pending transactional offset answers UNSTABLE_OFFSET_COMMIT, and a
+ * read_committed consumer retries); v8 several groups per request (KIP-709), requireStable for
+ * all of them; v9 member id and epoch of KIP-848 groups (ignored for classic groups).
  *
  * Answered from the coordinator's in-memory copy of the offsets, never from the store.
  */
@@ -43,8 +44,10 @@ export const offsetFetchHandler: ApiHandler<OffsetFetchRequest, OffsetFetchRespo
 
   handle(req, ctx) {
     const groups = ctx.broker.groups;
+    // Absent before v7 (the codec gives false).
+    const requireStable = req.requireStable ?? false;
     const fetch = (groupId: string, topics: Requested) =>
-      groups.fetchOffsets(groupId, topics === null ? null : topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes })));
+      groups.fetchOffsets(groupId, topics === null ? null : topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes })), requireStable);
     if (ctx.version >= 8) {
       return {
         throttleTimeMs: 0,

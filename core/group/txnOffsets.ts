@@ -1,0 +1,211 @@
+/**
+ * Pending transactional offsets: what TxnOffsetCommit wrote for a producer's ongoing
+ * transaction, kept apart from the committed offsets until the transaction ends (Kafka keeps
+ * them as pendingTransactionalOffsetCommits until the marker reaches __consumer_offsets):
+ * committed → they become the group's committed offsets; aborted → they are dropped.
+ *
+ * One metadata-store item per group/producer id/topic/partition, in the namespace the caller
+ * passes (normally `store.namespace('txn-offsets')`), written before the TxnOffsetCommit is
+ * acknowledged so that a crash between TxnOffsetCommit and the transaction's commit loses
+ * nothing; all of them are loaded at start and cached in memory.
+ *
+ *   key    <group>/<producerId>/<topic>/<partition>   group percent-encoded, or #<sha-256> when
+ *                                                     too long (the rule of offsetStore.offsetKey)
+ *   value  { group, producerId: bigint, producerEpoch, topic, partition, offset: bigint,
+ *            leaderEpoch, metadata, commitTimestamp, topicId }
+ *
+ * Writes to one key run in the order they were issued (a per-key chain).
+ */
+import { createHash } from 'node:crypto';
+import { isStrataError } from '../common/errors';
+import type { Logger } from '../common/logger';
+import type { KvValue, VersionedKv } from '../meta/versionedKv';
+import type { TopicPartitionRef } from './offsetStore';
+
+export interface PendingTxnOffset {
+  topic: string;
+  partition: number;
+  producerEpoch: number;
+  offset: bigint;
+  /** -1 when the client did not send one. */
+  leaderEpoch: number;
+  metadata: string;
+  /** When the TxnOffsetCommit was written (ms): orders it against regular commits of the same partition. */
+  commitTimestamp: number;
+  /** The topic id when committed: an offset of a deleted topic does not apply to a re-created one. */
+  topicId: string;
+}
+
+interface Entry {
+  value: PendingTxnOffset;
+  version: number;
+}
+
+const MAX_READABLE_GROUP_KEY = 512;
+
+function groupKey(group: string): string {
+  const g = encodeURIComponent(group);
+  return g.length > MAX_READABLE_GROUP_KEY ? `#${createHash('sha256').update(group, 'utf8').digest('hex')}` : g;
+}
+
+export function txnOffsetKey(group: string, producerId: bigint, topic: string, partition: number): string {
+  return `${groupKey(group)}/${producerId}/${topic}/${partition}`;
+}
+
+/** Topic names cannot contain '/', so this identifies a partition within a producer's map. */
+const tpKey = (topic: string, partition: number): string => `${topic}/${partition}`;
+
+export class TxnOffsetStore {
+  /** group → producer id → topic/partition → entry */
+  private readonly cache = new Map<string, Map<bigint, Map<string, Entry>>>();
+  private readonly chains = new Map<string, Promise<void>>();
+
+  private constructor(private readonly kv: VersionedKv, private readonly logger: Logger) {}
+
+  static async open(kv: VersionedKv, logger: Logger): Promise<TxnOffsetStore> {
+    const store = new TxnOffsetStore(kv, logger);
+    let n = 0;
+    for (const e of await kv.list('')) {
+      const parsed = parseValue(e.value);
+      if (parsed === null || txnOffsetKey(parsed.group, parsed.producerId, parsed.value.topic, parsed.value.partition) !== e.key) {
+        logger.warn(`ignoring malformed pending transactional offset item ${JSON.stringify(e.key)}`);
+        continue;
+      }
+      store.setCached(parsed.group, parsed.producerId, { value: parsed.value, version: e.version });
+      n++;
+    }
+    if (n > 0) logger.info(`loaded ${n} pending transactional offset(s) of ${store.cache.size} group(s)`);
+    return store;
+  }
+
+  /** Groups with at least one pending transactional offset. */
+  groups(): string[] {
+    return [...this.cache.keys()];
+  }
+
+  hasGroup(group: string): boolean {
+    return this.cache.has(group);
+  }
+
+  /** Whether any producer has a pending offset for the partition (OffsetFetch's UNSTABLE_OFFSET_COMMIT). */
+  hasPending(group: string, topic: string, partition: number): boolean {
+    for (const parts of this.cache.get(group)?.values() ?? []) if (parts.has(tpKey(topic, partition))) return true;
+    return false;
+  }
+
+  /** The producer's pending offsets in the group. */
+  pending(group: string, producerId: bigint): PendingTxnOffset[] {
+    return [...(this.cache.get(group)?.get(producerId)?.values() ?? [])].map((e) => e.value);
+  }
+
+  /** Producer ids with pending offsets in the group. */
+  producers(group: string): bigint[] {
+    return [...(this.cache.get(group)?.keys() ?? [])];
+  }
+
+  /**
+   * Writes each pending offset (a later one of the same producer and partition replaces the
+   * earlier, as in Kafka); resolves, per entry in order, with null or the error that stopped it.
+   */
+  put(group: string, producerId: bigint, entries: readonly PendingTxnOffset[]): Promise<(Error | null)[]> {
+    return Promise.all(
+      entries.map((value) =>
+        this.enqueue(txnOffsetKey(group, producerId, value.topic, value.partition), async (key) => {
+          const item: KvValue = { group, producerId, ...value };
+          const cached = this.cache.get(group)?.get(producerId)?.get(tpKey(value.topic, value.partition));
+          const version = await this.putFresh(key, item, cached?.version ?? null);
+          this.setCached(group, producerId, { value, version });
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Deletes the producer's pending offsets in the group (only `partitions` when given); resolves
+   * with how many existed, or rejects with the first failure (what failed stays).
+   */
+  async remove(group: string, producerId: bigint, partitions?: readonly TopicPartitionRef[]): Promise<number> {
+    const targets = partitions ?? this.pending(group, producerId);
+    let removed = 0;
+    const results = await Promise.all(
+      targets.map(({ topic, partition }) =>
+        this.enqueue(txnOffsetKey(group, producerId, topic, partition), async (key) => {
+          if (this.cache.get(group)?.get(producerId)?.get(tpKey(topic, partition)) === undefined) return;
+          await this.kv.delete(key);
+          this.deleteCached(group, producerId, topic, partition);
+          removed++;
+        }),
+      ),
+    );
+    const failed = results.find((r) => r !== null);
+    if (failed) throw failed;
+    return removed;
+  }
+
+  /** Deletes every producer's pending offsets of the partitions, or of the whole group when `partitions` is null. */
+  async removeAll(group: string, partitions: readonly TopicPartitionRef[] | null): Promise<number> {
+    let removed = 0;
+    for (const producerId of this.producers(group)) {
+      const targets = partitions === null ? undefined : partitions.filter((tp) => this.cache.get(group)?.get(producerId)?.has(tpKey(tp.topic, tp.partition)));
+      removed += await this.remove(group, producerId, targets);
+    }
+    return removed;
+  }
+
+  /** Resolves once every write issued so far has finished. */
+  async flush(): Promise<void> {
+    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+  }
+
+  /** Runs `op` after the earlier operations on the same key; resolves with its error, never rejects. */
+  private enqueue(key: string, op: (key: string) => Promise<void>): Promise<Error | null> {
+    const prev = this.chains.get(key) ?? Promise.resolve();
+    const result = prev.then(() => op(key)).then(
+      () => null,
+      (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+    );
+    const tail = result.then(() => undefined);
+    this.chains.set(key, tail);
+    void tail.then(() => {
+      if (this.chains.get(key) === tail) this.chains.delete(key);
+    });
+    return result;
+  }
+
+  /** A conditional put on the version we last wrote; should another writer have changed the item, the latest write wins. */
+  private async putFresh(key: string, value: KvValue, version: number | null): Promise<number> {
+    try {
+      return await this.kv.put(key, value, version);
+    } catch (e) {
+      if (!isStrataError(e, 'VERSION_CONFLICT') && !isStrataError(e, 'KEY_EXISTS')) throw e;
+      this.logger.warn(`pending transactional offset item ${JSON.stringify(key)} changed under us (${(e as Error).message}); writing over it`);
+      const current = await this.kv.get(key);
+      return this.kv.put(key, value, current?.version ?? null);
+    }
+  }
+
+  private setCached(group: string, producerId: bigint, e: Entry): void {
+    let producers = this.cache.get(group);
+    if (producers === undefined) this.cache.set(group, (producers = new Map()));
+    let parts = producers.get(producerId);
+    if (parts === undefined) producers.set(producerId, (parts = new Map()));
+    parts.set(tpKey(e.value.topic, e.value.partition), e);
+  }
+
+  private deleteCached(group: string, producerId: bigint, topic: string, partition: number): void {
+    const producers = this.cache.get(group);
+    const parts = producers?.get(producerId);
+    if (producers === undefined || parts === undefined) return;
+    parts.delete(tpKey(topic, partition));
+    if (parts.size === 0) producers.delete(producerId);
+    if (producers.size === 0) this.cache.delete(group);
+  }
+}
+
+function parseValue(v: KvValue): { group: string; producerId: bigint; value: PendingTxnOffset } | null {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return null;
+  const { group, producerId, producerEpoch, topic, partition, offset, leaderEpoch, metadata, commitTimestamp, topicId } = v;
+  if (typeof group !== 'string' || typeof producerId !== 'bigint' || typeof producerEpoch !== 'number' || typeof topic !== 'string' || typeof partition !== 'number') return null;
+  if (typeof offset !== 'bigint' || typeof leaderEpoch !== 'number' || typeof metadata !== 'string' || typeof commitTimestamp !== 'number' || typeof topicId !== 'string') return null;
+  return { group, producerId, value: { topic, partition, producerEpoch, offset, leaderEpoch, metadata, commitTimestamp, topicId } };
+}
