@@ -43,6 +43,18 @@ import { describeGroupsHandler } from './handlers/describeGroups';
 import { listGroupsHandler } from './handlers/listGroups';
 import { deleteGroupsHandler } from './handlers/deleteGroups';
 import { offsetDeleteHandler } from './handlers/offsetDelete';
+import { ProducerIdManager } from '../txn/producerIdManager';
+import { TransactionCoordinator } from '../txn/txnCoordinator';
+import { MarkerWriter } from '../txn/markerWriter';
+import { initProducerIdHandler } from './handlers/initProducerId';
+import { addPartitionsToTxnHandler } from './handlers/addPartitionsToTxn';
+import { addOffsetsToTxnHandler } from './handlers/addOffsetsToTxn';
+import { endTxnHandler } from './handlers/endTxn';
+import { txnOffsetCommitHandler } from './handlers/txnOffsetCommit';
+import { writeTxnMarkersHandler } from './handlers/writeTxnMarkers';
+import { describeProducersHandler } from './handlers/describeProducers';
+import { describeTransactionsHandler } from './handlers/describeTransactions';
+import { listTransactionsHandler } from './handlers/listTransactions';
 
 /** How often the broker checks time-based log policies (flush.ms, segment.ms). */
 const HOUSEKEEPING_INTERVAL_MS = 1000;
@@ -88,6 +100,7 @@ export class Broker {
     let tier: TierManager | null = null;
     let cleaner: LogCleaner | null = null;
     let partitions: PartitionManager | null = null;
+    let txn: TransactionCoordinator | null = null;
     let metrics: BrokerMetrics | null = null;
     try {
       const listener = parseListeners(config.listeners)[0];
@@ -124,6 +137,8 @@ export class Broker {
       const logs = new LogManager(path.join(dataDir, 'logs'), {
         retentionCheckIntervalMs: config.logRetentionCheckIntervalMs,
         cleanerBackoffMs: config.logCleanerBackoffMs,
+        producerIdExpirationMs: config.producerIdExpirationMs,
+        producerIdExpirationCheckIntervalMs: config.producerIdExpirationCheckIntervalMs,
         cleaner,
         logger: logger.child('logs'),
       });
@@ -149,8 +164,32 @@ export class Broker {
             const t = topics.get(name);
             return t && { topicId: t.topicId, partitions: t.partitions.length };
           },
+          txnOffsets: store.namespace('txn-offsets'),
         },
       );
+      // Transactions: decided state in the metadata store, markers through the WriteTxnMarkers path.
+      // Its coordinator epoch is this broker's lease epoch, which grows with every start, so a
+      // marker from an earlier incarnation's coordinator is refused by the partitions.
+      const markers = new MarkerWriter((t, p) => topics.partition(t, p));
+      txn = await TransactionCoordinator.start(
+        store.namespace('transactions'),
+        {
+          producerIds: new ProducerIdManager(store.namespace('producer-ids'), { logger: logger.child('producer-ids') }),
+          markers,
+          offsets: groups,
+          partitionExists: (tp) => topics.partition(tp.topic, tp.partition) !== undefined,
+          logger: logger.child('transactions'),
+        },
+        {
+          transactionMaxTimeoutMs: config.transactionMaxTimeoutMs,
+          transactionalIdExpirationMs: config.transactionalIdExpirationMs,
+          abortTimedOutTransactionsIntervalMs: config.transactionAbortTimedOutTransactionCleanupIntervalMs,
+          removeExpiredTransactionalIdsIntervalMs: config.transactionRemoveExpiredTransactionCleanupIntervalMs,
+          coordinatorEpoch: lease.epoch,
+        },
+      );
+      const coordinator = txn;
+      partitions.setTransactionVerifier((id, pid, epoch, tp) => coordinator.verifyTransactionalWrite(id, pid, epoch, tp));
       const advertised = { host: '', port: 0 };
       const context: BrokerContext = {
         nodeId: config.nodeId,
@@ -161,6 +200,8 @@ export class Broker {
         topics,
         partitions,
         groups,
+        txn,
+        markers,
         tier,
         logger: logger.child('requests'),
       };
@@ -188,6 +229,15 @@ export class Broker {
         listGroupsHandler,
         deleteGroupsHandler,
         offsetDeleteHandler,
+        initProducerIdHandler,
+        addPartitionsToTxnHandler,
+        addOffsetsToTxnHandler,
+        endTxnHandler,
+        txnOffsetCommitHandler,
+        writeTxnMarkersHandler,
+        describeProducersHandler,
+        describeTransactionsHandler,
+        listTransactionsHandler,
       ];
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());
@@ -221,6 +271,7 @@ export class Broker {
       return broker;
     } catch (e) {
       await metrics?.close();
+      await txn?.close();
       await groups?.close();
       await cleaner?.close();
       await tier?.close();
@@ -258,8 +309,10 @@ export class Broker {
     // First: no scrape reads the logs and stores while they close.
     await this.metrics?.close();
     await this.orphans?.idle();
-    // Parked JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) before the
-    // connections close, and in-flight offset commits reach the store before it closes.
+    // Transactions first (their completions write group offsets), then groups: parked
+    // JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) before the connections close,
+    // and in-flight offset commits reach the store before it closes.
+    await this.context.txn.close();
     await this.context.groups.close();
     // One turn of the event loop, so those answers are written before connections are destroyed.
     await new Promise<void>((resolve) => setImmediate(resolve));

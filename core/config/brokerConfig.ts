@@ -100,6 +100,12 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
   entry('kafka', 'offsets.retention.check.interval.ms', 'long', '600000', atLeast(1), 'How often the group coordinator looks for expired offsets.'),
   entry('kafka', 'offset.metadata.max.bytes', 'int', '4096', atLeast(0), 'Longest metadata string an offset commit may carry (OFFSET_METADATA_TOO_LARGE beyond it).'),
   entry('kafka', 'group.max.size', 'int', '2147483647', atLeast(1), 'Most members a consumer group may have (GROUP_MAX_SIZE_REACHED beyond it).'),
+  entry('kafka', 'transaction.max.timeout.ms', 'int', '900000', atLeast(1), 'Longest transaction.timeout.ms a producer may ask for (INVALID_TRANSACTION_TIMEOUT beyond it).'),
+  entry('kafka', 'transactional.id.expiration.ms', 'int', '604800000', atLeast(1), 'A transactional id with no transaction for this long is forgotten.'),
+  entry('kafka', 'transaction.abort.timed.out.transaction.cleanup.interval.ms', 'int', '10000', atLeast(1), 'How often the transaction coordinator aborts transactions open longer than their transaction.timeout.ms.'),
+  entry('kafka', 'transaction.remove.expired.transaction.cleanup.interval.ms', 'int', '3600000', atLeast(1), 'How often the transaction coordinator forgets transactional ids past transactional.id.expiration.ms.'),
+  entry('kafka', 'producer.id.expiration.ms', 'int', '86400000', atLeast(1), 'A partition forgets an idempotent producer (its sequence numbers) after this long without a write from it, unless it has a transaction open.'),
+  entry('kafka', 'producer.id.expiration.check.interval.ms', 'int', '600000', atLeast(1), 'How often partitions look for producers past producer.id.expiration.ms.'),
   entry('kafka', 'log.retention.check.interval.ms', 'long', '300000', atLeast(1), 'How often closed segments past retention.ms / retention.bytes are looked for and deleted.'),
   entry('kafka', 'log.cleaner.enable', 'boolean', 'true', undefined, 'Whether the log cleaner compacts topics whose cleanup.policy includes compact.'),
   entry('kafka', 'log.cleaner.backoff.ms', 'long', '15000', atLeast(0), 'How long the cleaner waits before looking again when no compacted partition was due for cleaning (after a round that cleaned, it looks again at once).'),
@@ -185,6 +191,12 @@ export interface BrokerConfig {
   offsetMetadataMaxBytes: number;
   groupMaxSize: number;
   logRetentionCheckIntervalMs: number;
+  transactionMaxTimeoutMs: number;
+  transactionalIdExpirationMs: number;
+  transactionAbortTimedOutTransactionCleanupIntervalMs: number;
+  transactionRemoveExpiredTransactionCleanupIntervalMs: number;
+  producerIdExpirationMs: number;
+  producerIdExpirationCheckIntervalMs: number;
   logCleanerEnable: boolean;
   logCleanerBackoffMs: number;
   logCleanerDedupeBufferSize: number;
@@ -385,6 +397,12 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
     offsetMetadataMaxBytes: int('offset.metadata.max.bytes'),
     groupMaxSize: int('group.max.size'),
     logRetentionCheckIntervalMs: int('log.retention.check.interval.ms'),
+    transactionMaxTimeoutMs: int('transaction.max.timeout.ms'),
+    transactionalIdExpirationMs: int('transactional.id.expiration.ms'),
+    transactionAbortTimedOutTransactionCleanupIntervalMs: int('transaction.abort.timed.out.transaction.cleanup.interval.ms'),
+    transactionRemoveExpiredTransactionCleanupIntervalMs: int('transaction.remove.expired.transaction.cleanup.interval.ms'),
+    producerIdExpirationMs: int('producer.id.expiration.ms'),
+    producerIdExpirationCheckIntervalMs: int('producer.id.expiration.check.interval.ms'),
     logCleanerEnable: get('log.cleaner.enable') as boolean,
     logCleanerBackoffMs: int('log.cleaner.backoff.ms'),
     logCleanerDedupeBufferSize: int('log.cleaner.dedupe.buffer.size'),

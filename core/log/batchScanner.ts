@@ -10,6 +10,9 @@ import {
   LAST_OFFSET_DELTA_OFFSET,
   LOG_OVERHEAD,
   MAX_TIMESTAMP_OFFSET,
+  PRODUCER_EPOCH_OFFSET,
+  PRODUCER_ID_OFFSET,
+  BASE_SEQUENCE_OFFSET,
   RECORD_BATCH_HEADER_SIZE,
 } from './recordBatch';
 
@@ -35,6 +38,9 @@ export class BatchScanner {
   lastOffsetDelta = 0;
   maxTimestamp = 0n;
   attributes = 0;
+  producerId = -1n;
+  producerEpoch = -1;
+  baseSequence = -1;
   /** Set once `next()` returns false. */
   stop: ScanStop | null = null;
   /** Human-readable reason for a 'torn' or 'corrupt' stop. */
@@ -82,6 +88,9 @@ export class BatchScanner {
     this.maxTimestamp = buf.readBigInt64BE(h + MAX_TIMESTAMP_OFFSET);
     this.attributes = buf.readInt16BE(h + ATTRIBUTES_OFFSET);
     this.lastOffsetDelta = buf.readInt32BE(h + LAST_OFFSET_DELTA_OFFSET);
+    this.producerId = buf.readBigInt64BE(h + PRODUCER_ID_OFFSET);
+    this.producerEpoch = buf.readInt16BE(h + PRODUCER_EPOCH_OFFSET);
+    this.baseSequence = buf.readInt32BE(h + BASE_SEQUENCE_OFFSET);
     if (this.opts.verifyCrc) {
       // Read the stored CRC first: crcOf may refill the buffer.
       const stored = buf.readUInt32BE(h + CRC_OFFSET);

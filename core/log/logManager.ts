@@ -36,6 +36,10 @@ export interface LogManagerOptions {
   retentionCheckIntervalMs: number;
   /** log.cleaner.backoff.ms */
   cleanerBackoffMs: number;
+  /** producer.id.expiration.ms: idle producers' sequence state is dropped after this long. */
+  producerIdExpirationMs?: number;
+  /** producer.id.expiration.check.interval.ms */
+  producerIdExpirationCheckIntervalMs?: number;
   /** The log cleaner (compaction), or null when log.cleaner.enable=false. */
   cleaner: LogCleaner | null;
   logger: Logger;
@@ -50,6 +54,7 @@ export interface LogManagerOptions {
 export class LogManager {
   private nextRetentionCheck = 0;
   private nextCleanerCheck = 0;
+  private nextProducerExpiryCheck = 0;
 
   constructor(
     readonly logsDir: string,
@@ -75,7 +80,10 @@ export class LogManager {
       this.opts.logger.warn(`removing ${dir}: it belongs to topic id ${owner}, not ${topicId}`);
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    const log = PartitionLog.open(dir, config, { logger: (m: string) => this.opts.logger.info(`${label}: ${m}`) });
+    const log = PartitionLog.open(dir, config, {
+      logger: (m: string) => this.opts.logger.info(`${label}: ${m}`),
+      producerIdExpirationMs: this.opts.producerIdExpirationMs,
+    });
     if (owner !== topicId) fs.writeFileSync(marker, `version: 0\ntopic_id: ${topicId}\n`);
     return log;
   }
@@ -112,7 +120,8 @@ export class LogManager {
    * One housekeeping pass (the broker calls it every second): flush.ms and segment.ms on every
    * log; every log.retention.check.interval.ms, delete retention on local-only topics; every
    * log.cleaner.backoff.ms (or at once after a round that cleaned something), a cleaner round
-   * for compacted topics, on the cleaner's worker thread.
+   * for compacted topics, on the cleaner's worker thread; every
+   * producer.id.expiration.check.interval.ms, idle producers' state is dropped.
    */
   maintain(logs: Iterable<MaintainedLog>, now: number = Date.now()): void {
     const checkRetention = now >= this.nextRetentionCheck;
@@ -120,10 +129,16 @@ export class LogManager {
     const cleaner = this.opts.cleaner;
     const checkCleaner = cleaner !== null && now >= this.nextCleanerCheck;
     if (checkCleaner) this.nextCleanerCheck = now + this.opts.cleanerBackoffMs;
+    const expireProducers = now >= this.nextProducerExpiryCheck;
+    if (expireProducers) this.nextProducerExpiryCheck = now + (this.opts.producerIdExpirationCheckIntervalMs ?? 600_000);
     for (const { label, log, policy } of logs) {
       if (log.isClosed) continue;
       try {
         log.maybeFlushOrRoll(now);
+        if (expireProducers) {
+          const expired = log.removeExpiredProducers(now);
+          if (expired > 0) this.opts.logger.info(`${label}: forgot ${expired} producer id(s) idle past producer.id.expiration.ms`);
+        }
         // Tiered topics: the tier manager applies retention across both tiers.
         if (checkRetention && policy.deletes && !policy.remoteStorage) {
           const deleted = log.deleteRetentionBreachedSegments(now);

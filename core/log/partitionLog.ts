@@ -20,7 +20,10 @@ import {
 } from './recordBatch';
 import { Segment, SegmentOptions } from './segment';
 import { storedMaxTimestamp } from './batchMaxTimestamp';
-import { CLEANER_CHECKPOINT_FILE, LOG_START_OFFSET_FILE, parseSegmentFileName } from './segmentFiles';
+import { ProducerStateManager, appendBatchOf, type AppendOrigin, type AppendBatch } from './producerState';
+import { completeTransactions, rebuildProducerState } from './producerStateLoader';
+import type { AbortedRange } from './txnIndex';
+import { CLEANER_CHECKPOINT_FILE, LOG_START_OFFSET_FILE, parseSegmentFileName, parseTxnIndexFileName } from './segmentFiles';
 import { recoverCleanerFiles, swapInCleanedSegment } from './segmentSwap';
 import { OFFSET_INDEX_ENTRY_SIZE } from './offsetIndex';
 import { TIME_INDEX_ENTRY_SIZE } from './timeIndex';
@@ -34,6 +37,8 @@ export interface PartitionLogOptions {
   logger?: (msg: string) => void;
   /** Wall clock in ms (LogAppendTime, segment.ms, flush.ms); default Date.now. */
   now?: () => number;
+  /** producer.id.expiration.ms (a broker config): how long an idle producer's sequence state is kept. */
+  producerIdExpirationMs?: number;
 }
 
 export interface AppendOptions {
@@ -45,6 +50,13 @@ export interface AppendOptions {
    * the produce handler, which validates with its own options).
    */
   validated?: ValidationResult;
+  /**
+   * Who appends, which decides what the producer state checks (see producerState.ts): 'client'
+   * (a producer: duplicates answered with their first offsets, sequences and epochs enforced),
+   * 'coordinator' (transaction markers: epochs enforced), 'replication' (batches a leader already
+   * accepted, and tools: recorded, never refused). Default 'replication'.
+   */
+  origin?: AppendOrigin;
 }
 
 export interface AppendResult {
@@ -53,6 +65,11 @@ export interface AppendResult {
   /** The broker time stamped into the batches for LogAppendTime topics, else -1n. */
   logAppendTime: bigint;
   logStartOffset: bigint;
+  /**
+   * The batch repeats one of its idempotent producer's last 5 batches (a retry whose first
+   * attempt was written): nothing was appended, and the offsets are the original ones.
+   */
+  duplicate: boolean;
 }
 
 export interface ReadOptions {
@@ -125,6 +142,11 @@ export class PartitionLog {
     logStartOffset: bigint,
     logger: (msg: string) => void,
     now: () => number,
+    /**
+     * Idempotent producers and transactions (Kafka's ProducerStateManager): derived from the
+     * batches of this log, snapshotted at each roll and on close, rebuilt on open and truncation.
+     */
+    readonly producerState: ProducerStateManager,
   ) {
     this.config = config;
     this.segs = segs;
@@ -180,6 +202,10 @@ export class PartitionLog {
         fs.rmSync(path.join(dir, f.name), { force: true });
       }
     }
+    for (const name of names) {
+      const base = parseTxnIndexFileName(name);
+      if (base !== null && !logSet.has(base)) fs.rmSync(path.join(dir, name), { force: true });
+    }
 
     const segOpts: SegmentOptions = { indexIntervalBytes: eff.indexIntervalBytes, logger, nowMs: now() };
     const persistedStart = readLogStartOffset(dir);
@@ -205,7 +231,15 @@ export class PartitionLog {
     const leo = segs[segs.length - 1].nextOffset;
     let start = segs[0].baseOffset;
     if (persistedStart !== null && persistedStart > start) start = persistedStart > leo ? leo : persistedStart;
-    return new PartitionLog(dir, eff, segs, start, logger, now);
+    const ps = new ProducerStateManager(dir, { producerIdExpirationMs: opts.producerIdExpirationMs, now, logger });
+    try {
+      const rebuilt = rebuildProducerState(segs, ps, { logStartOffset: start, logEndOffset: leo, useSnapshots: !segs.some((seg) => seg.txnIndexLost) });
+      if (rebuilt.batches > 0) logger(`producer state rebuilt from offset ${rebuilt.from}${rebuilt.fromSnapshot ? ' (snapshot)' : ''}: ${rebuilt.batches} batch(es) replayed, ${ps.size} producer(s)`);
+    } catch (e) {
+      for (const seg of segs) seg.close();
+      throw e;
+    }
+    return new PartitionLog(dir, eff, segs, start, logger, now, ps);
   }
 
   /** Applies changed topic configs; takes effect from the next append. */
@@ -229,6 +263,16 @@ export class PartitionLog {
 
   get logEndOffset(): bigint {
     return this.active.nextOffset;
+  }
+
+  /**
+   * The last stable offset: read_committed consumers never read at or past it. The first offset
+   * of the earliest transaction still open (or whose marker is not yet below the high
+   * watermark), else the high watermark.
+   */
+  get lastStableOffset(): bigint {
+    const unstable = this.producerState.firstUnstableOffset();
+    return unstable !== null && unstable < this.hw ? unstable : this.hw;
   }
 
   /**
@@ -269,29 +313,46 @@ export class PartitionLog {
     if (records.length > this.config.segmentBytes) {
       throw new StrataError('BATCH_TOO_LARGE', `${records.length} bytes of records exceed segment.bytes ${this.config.segmentBytes}`);
     }
+    const origin = opts.origin ?? 'replication';
+    if (origin === 'client' && batches.length > 1 && batches.some((b) => b.producerId >= 0n)) {
+      // Kafka's rule for Produce v3+, which duplicate detection relies on (a retry is one batch).
+      throw new StrataError('BATCH_INVALID', 'Produce requests with idempotent or transactional batches may carry exactly one record batch per partition');
+    }
     const baseOffset = this.logEndOffset;
     const createTime = this.config.messageTimestampType === 'CreateTime';
     let next = baseOffset;
     let recordCount = 0;
     let maxTimestamp = -1n;
     const stored: { size: number; lastOffsetDelta: number; maxTimestamp: bigint }[] = [];
+    const producerBatches: AppendBatch[] = [];
     for (const b of batches) {
-      stampBatch(records, b.position, next, opts.leaderEpoch);
+      let ts = b.maxTimestamp;
+      if (createTime && !b.isControl) ts = storedMaxTimestamp(records, b);
+      producerBatches.push(appendBatchOf(b, records, next, ts));
+      stored.push({ size: b.size, lastOffsetDelta: b.lastOffsetDelta, maxTimestamp: ts });
       next += BigInt(b.lastOffsetDelta) + 1n;
       recordCount += b.recordCount;
-      let ts = b.maxTimestamp;
-      if (createTime && !b.isControl) {
-        // Kafka stores the records' largest timestamp, not the producer's header value.
-        ts = storedMaxTimestamp(records, b);
-        if (ts !== b.maxTimestamp) setMaxTimestamp(records, b.position, ts);
-      }
-      stored.push({ size: b.size, lastOffsetDelta: b.lastOffsetDelta, maxTimestamp: ts });
       if (ts > maxTimestamp) maxTimestamp = ts;
     }
+    if (origin === 'client') {
+      // A producer's retry of a batch that was written: answer with its offsets, append nothing.
+      const dup = this.producerState.findDuplicate(producerBatches[0]);
+      if (dup !== null) {
+        return { baseOffset: dup.firstOffset, lastOffset: dup.lastOffset, logAppendTime: -1n, logStartOffset: this._logStartOffset, duplicate: true };
+      }
+    }
+    // Throws (OUT_OF_ORDER_SEQUENCE, INVALID_PRODUCER_EPOCH, …) before anything is written.
+    const staged = this.producerState.stage(producerBatches, origin);
     const lastOffset = next - 1n;
     if (lastOffset - baseOffset > INT32_MAX) {
       throw new StrataError('BATCH_INVALID', `records span ${lastOffset - baseOffset + 1n} offsets, more than one segment can index`);
     }
+    let offset = baseOffset;
+    batches.forEach((b, i) => {
+      stampBatch(records, b.position, offset, opts.leaderEpoch);
+      if (stored[i].maxTimestamp !== b.maxTimestamp) setMaxTimestamp(records, b.position, stored[i].maxTimestamp);
+      offset += BigInt(b.lastOffsetDelta) + 1n;
+    });
     const nowMs = this.now();
     let logAppendTime = -1n;
     if (this.config.messageTimestampType === 'LogAppendTime') {
@@ -301,14 +362,40 @@ export class PartitionLog {
     }
     this.maybeRoll(records.length, maxTimestamp, lastOffset, nowMs);
     this.active.append(records, stored, baseOffset, logAppendTime >= 0n ? logAppendTime : undefined);
+    this.producerState.commit(staged);
+    try {
+      completeTransactions(this.producerState, staged, this.active.txnIndex);
+    } catch (e) {
+      // The aborted-transaction index must hold every abort the log holds: undo the append.
+      this.logger(`recording a completed transaction failed (${(e as Error).message}); undoing the append at ${baseOffset}`);
+      this.truncateTo(baseOffset);
+      throw new StrataError('STORAGE_IO', `append to ${this.dir}: the transaction index could not be written: ${(e as Error).message}`, { cause: e });
+    }
 
     this.unflushedMessages += recordCount;
     if (this.unflushedMessages >= this.config.flushMessages || nowMs - this.lastFlushMs >= this.config.flushMs) {
       this.flush();
     }
     this.hw = this.logEndOffset;
+    this.producerState.onHighWatermarkUpdated(this.hw);
     this.notify();
-    return { baseOffset, lastOffset, logAppendTime, logStartOffset: this._logStartOffset };
+    return { baseOffset, lastOffset, logAppendTime, logStartOffset: this._logStartOffset, duplicate: false };
+  }
+
+  /**
+   * The aborted transactions overlapping [fetchOffset, upperBoundOffset), for a read_committed
+   * fetch (Kafka's collectAbortedTransactions): from the segment holding fetchOffset on, until
+   * an index entry shows no later one can overlap.
+   */
+  collectAbortedTransactions(fetchOffset: bigint, upperBoundOffset: bigint): AbortedRange[] {
+    this.checkOpen();
+    const out: AbortedRange[] = [];
+    for (let i = this.segmentIndexFor(fetchOffset); i < this.segs.length; i++) {
+      const r = this.segs[i].txnIndex.collectAbortedTxns(fetchOffset, upperBoundOffset);
+      out.push(...r.aborted);
+      if (r.complete) break;
+    }
+    return out;
   }
 
   /**
@@ -420,6 +507,8 @@ export class PartitionLog {
     const seg = Segment.create(this.dir, a.nextOffset, this.segmentOptions(started));
     this.segs.push(seg);
     syncDir(this.dir);
+    // Kafka snapshots the producer state at each roll: recovery replays at most the active segment.
+    if (this.producerState.endOffset === seg.baseOffset) this.producerState.takeSnapshot();
     this.unflushedMessages = 0;
     this.lastFlushMs = started;
     this.logger(`rolled new segment at offset ${seg.baseOffset} (${reason})`);
@@ -498,6 +587,9 @@ export class PartitionLog {
     const leo = this.logEndOffset;
     if (this.hw > leo) this.hw = leo;
     if (this._logStartOffset > leo) this.setLogStartOffset(leo);
+    // Producer state as of the new end: the newest snapshot at or below it, plus a replay.
+    rebuildProducerState(this.segs, this.producerState, { logStartOffset: this._logStartOffset, logEndOffset: leo, useSnapshots: true });
+    this.producerState.onHighWatermarkUpdated(this.hw);
     return leo;
   }
 
@@ -509,6 +601,22 @@ export class PartitionLog {
     syncDir(this.dir);
     this.hw = offset;
     this.setLogStartOffset(offset);
+    this.producerState.truncateFullyAndStartAt(offset);
+  }
+
+  /**
+   * Starts the producer state of an empty log at `offset` from a snapshot taken elsewhere (the
+   * one tiered with the segment that ends there), so producers keep their sequences and open
+   * transactions when the local copy of the log is gone (a broker on an empty disk).
+   */
+  restoreProducerState(snapshot: Buffer, offset: bigint): void {
+    this.checkOpen();
+    if (this.logEndOffset !== offset || this.active.size > 0 || this.segs.length > 1) {
+      throw new StrataError('STORAGE_IO', `producer state for offset ${offset} can only start an empty log at that offset (log ${this.dir} ends at ${this.logEndOffset})`);
+    }
+    this.producerState.installSnapshot(snapshot, offset);
+    this.producerState.loadSnapshot(offset, offset);
+    this.producerState.onHighWatermarkUpdated(this.hw);
   }
 
   /**
@@ -530,7 +638,24 @@ export class PartitionLog {
       this.segs.shift()!.deleteFiles();
       deleted++;
     }
+    this.onLogStartMoved();
     return deleted;
+  }
+
+  /**
+   * The log start moved (DeleteRecords, retention): snapshots below the first segment are not
+   * needed for any replay. Producer entries stay until they expire (KAFKA-7190: a producer whose
+   * batches were all deleted keeps its sequence state).
+   */
+  private onLogStartMoved(): void {
+    this.producerState.onLogStartOffsetIncremented(this._logStartOffset);
+    this.producerState.deleteSnapshotsBelow(this.segs[0].baseOffset);
+  }
+
+  /** Forgets producers idle for producer.id.expiration.ms (no open transaction); returns how many. */
+  removeExpiredProducers(nowMs: number = this.now()): number {
+    if (this.closed) return 0;
+    return this.producerState.removeExpiredProducers(nowMs);
   }
 
   /**
@@ -555,6 +680,7 @@ export class PartitionLog {
       deleted++;
     }
     if (deleted > 0 && this.segs[0].baseOffset > this._logStartOffset) this._logStartOffset = this.segs[0].baseOffset;
+    if (deleted > 0) this.onLogStartMoved();
     return deleted;
   }
 
@@ -599,6 +725,13 @@ export class PartitionLog {
     if (!valid) return false;
     const old = this.segs.slice(first, first + replaced.length);
     const base = old[0].baseOffset;
+    // The cleaner keeps every marker and every aborted record (see README), so the cleaned
+    // segment keeps every aborted-transaction entry of the segments it replaces. They go into
+    // the first one's .txnindex before the swap (which leaves .txnindex files alone): a crash
+    // before the swap commits leaves entries listed twice (harmless), after it only orphans of
+    // the other segments (removed on open).
+    for (const s of old.slice(1)) for (const t of s.txnIndex.entries()) old[0].txnIndex.append(t);
+    old[0].txnIndex.flush();
     swapInCleanedSegment(this.dir, old.map((s) => s.baseOffset), base);
     const seg = Segment.open(this.dir, base, 'trust', this.segmentOptions(this.now()));
     seg.seal();
@@ -606,6 +739,7 @@ export class PartitionLog {
     for (const s of old) {
       try {
         s.close();
+        if (s !== old[0]) s.txnIndex.deleteFile();
       } catch (e) {
         this.logger(`closing replaced segment ${s.logPath}: ${(e as Error).message}`);
       }
@@ -622,6 +756,12 @@ export class PartitionLog {
     this.closed = true;
     this.listeners.clear();
     let flushed = true;
+    try {
+      // A clean shutdown leaves a snapshot at the log end: the next open replays nothing.
+      if (this.producerState.endOffset === this.logEndOffset) this.producerState.takeSnapshot();
+    } catch (e) {
+      this.logger(`producer state snapshot on close failed: ${(e as Error).message}`);
+    }
     try {
       this.active.flush();
     } catch (e) {

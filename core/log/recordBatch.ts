@@ -132,7 +132,9 @@ function reject(errorCode: number, message: string): ValidationResult {
  *   - batch size <= maxMessageBytes → else MESSAGE_TOO_LARGE (per batch, as Kafka checks it)
  *   - CRC-32C matches → else CORRUPT_MESSAGE; a known compression codec → else CORRUPT_MESSAGE
  *   - header consistency → INVALID_RECORD (Kafka's InvalidRecordException): recordsCount >= 1,
- *     lastOffsetDelta == recordsCount - 1, a baseSequence >= 0 when a producerId is set, no control
+ *     lastOffsetDelta == recordsCount - 1, a producer id on transactional and control batches, a
+ *     producerEpoch >= 0 when a producerId is set, and a baseSequence >= 0 too unless it is a
+ *     control batch (markers carry -1), no control
  *     batch unless allowed
  *   - uncompressed only: exactly recordsCount records whose varint lengths frame them exactly up
  *     to the batch end, offset deltas 0..n-1 in order, sane key/value/header lengths → INVALID_RECORD.
@@ -207,7 +209,16 @@ export function validateRecords(buf: Buffer, opts: ValidateOptions): ValidationR
     }
     const producerId = buf.readBigInt64BE(p + PRODUCER_ID_OFFSET);
     const baseSequence = buf.readInt32BE(p + BASE_SEQUENCE_OFFSET);
-    if (producerId >= 0n && baseSequence < 0) {
+    const producerEpoch = buf.readInt16BE(p + PRODUCER_EPOCH_OFFSET);
+    const isTransactional = (attributes & TRANSACTIONAL_MASK) !== 0;
+    if ((isTransactional || isControl) && producerId < 0n) {
+      return reject(ErrorCode.INVALID_RECORD, `${where(batches.length, p)}: a ${isControl ? 'control' : 'transactional'} batch needs a producer id`);
+    }
+    if (producerId >= 0n && producerEpoch < 0) {
+      return reject(ErrorCode.INVALID_RECORD, `${where(batches.length, p)}: producerId ${producerId} with invalid producerEpoch ${producerEpoch}`);
+    }
+    // Markers (control batches) carry sequence -1: Kafka checks sequences of data batches only.
+    if (producerId >= 0n && baseSequence < 0 && !isControl) {
       return reject(ErrorCode.INVALID_RECORD, `${where(batches.length, p)}: producerId ${producerId} with invalid baseSequence ${baseSequence}`);
     }
     const baseTimestamp = buf.readBigInt64BE(p + BASE_TIMESTAMP_OFFSET);
@@ -227,9 +238,9 @@ export function validateRecords(buf: Buffer, opts: ValidateOptions): ValidationR
       maxTimestamp: buf.readBigInt64BE(p + MAX_TIMESTAMP_OFFSET),
       attributes,
       producerId,
-      producerEpoch: buf.readInt16BE(p + PRODUCER_EPOCH_OFFSET),
+      producerEpoch,
       baseSequence,
-      isTransactional: (attributes & TRANSACTIONAL_MASK) !== 0,
+      isTransactional,
       isControl,
       compression: COMPRESSION_CODECS[codec],
       timestampType: (attributes & TIMESTAMP_TYPE_MASK) !== 0 ? 'LogAppendTime' : 'CreateTime',

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { StrataError } from '../common/errors';
 import { BatchScanner } from './batchScanner';
 import { io } from './indexFile';
@@ -13,8 +14,9 @@ import {
   TIMESTAMP_TYPE_MASK,
 } from './recordBatch';
 import { decodeRecordBatch } from './recordDecoder';
-import { SEGMENT_FILE_EXTS, SegmentFileSuffix, segmentPath } from './segmentFiles';
+import { SEGMENT_FILE_EXTS, SegmentFileSuffix, segmentPath, txnIndexFileName } from './segmentFiles';
 import { TimeIndex } from './timeIndex';
+import { TransactionIndex } from './txnIndex';
 
 const INT32_MAX = 0x7fffffff;
 /** Read size when scanning forward from an index entry: one interval of small batches. */
@@ -106,6 +108,9 @@ export class Segment {
   private closed = false;
   private readonly offsetIndex: OffsetIndex;
   private readonly timeIndex: TimeIndex;
+  private _txnIndex: TransactionIndex;
+  /** Set when the .txnindex could not be read on open (it was removed): the log rebuilds it from the batches. */
+  readonly txnIndexLost: boolean;
   /** index.interval.bytes; updatable when the topic config changes. */
   indexIntervalBytes: number;
   readonly createdMs: number;
@@ -130,6 +135,18 @@ export class Segment {
     this.indexIntervalBytes = opts.indexIntervalBytes;
     this.createdMs = opts.nowMs;
     this.logger = opts.logger;
+    const txnPath = path.join(dir, txnIndexFileName(baseOffset) + this.fileSuffix);
+    let lost = false;
+    try {
+      this._txnIndex = TransactionIndex.open(txnPath, { logger: opts.logger });
+    } catch (e) {
+      // Unreadable (not merely torn): rebuilt from the log's markers by the partition log.
+      opts.logger(`removing ${txnPath}: ${(e as Error).message}; it is rebuilt from the log`);
+      fs.rmSync(txnPath, { force: true });
+      this._txnIndex = TransactionIndex.open(txnPath, { logger: opts.logger });
+      lost = true;
+    }
+    this.txnIndexLost = lost;
   }
 
   /** Creates a new, empty segment. Refuses to overwrite an existing non-empty .log. */
@@ -219,6 +236,14 @@ export class Segment {
   /** Whether the segment was closed for appends (a newer segment follows it). */
   get sealed(): boolean {
     return this._sealed;
+  }
+
+  /**
+   * The aborted transactions whose ABORT markers are in this segment (Kafka's .txnindex): empty,
+   * and without a file, for most segments.
+   */
+  get txnIndex(): TransactionIndex {
+    return this._txnIndex;
   }
 
   get offsetIndexBytes(): number {
@@ -394,6 +419,12 @@ export class Segment {
     return this.scanFrom(this.offsetIndex.lookup(rel), (s) => s.lastOffset >= offset);
   }
 
+  /** A scanner over the batch headers from `position` (a batch boundary) to the end of the segment. */
+  scanner(position: number): BatchScanner {
+    this.checkOpen();
+    return new BatchScanner(this.fd, this.logPath, this._size, position);
+  }
+
   private scanFrom(position: number, match: (s: BatchScanner) => boolean): BatchLocation | null {
     const s = new BatchScanner(this.fd, this.logPath, this._size, position, { chunkSize: LOOKUP_CHUNK });
     while (s.next()) {
@@ -524,6 +555,7 @@ export class Segment {
     this._size = loc.position;
     this.offsetIndex.truncateToPosition(loc.position);
     this.timeIndex.truncateToOffset(Number(loc.baseOffset - this.baseOffset));
+    this._txnIndex.truncateTo(loc.baseOffset);
     const problem = this.loadFromIndexes(false);
     if (problem !== null) this.recover(`after truncation: ${problem}`);
     return this._nextOffset;
@@ -540,6 +572,7 @@ export class Segment {
     io(() => fs.fsyncSync(this.fd), 'fsync', this.logPath);
     this.offsetIndex.sync();
     this.timeIndex.sync();
+    this._txnIndex.flush();
   }
 
   close(): void {
@@ -552,6 +585,7 @@ export class Segment {
     } finally {
       this.offsetIndex.close();
       this.timeIndex.close();
+      this._txnIndex.close();
     }
   }
 
@@ -562,6 +596,7 @@ export class Segment {
       const file = segmentPath(this.dir, this.baseOffset, ext, this.fileSuffix);
       io(() => fs.rmSync(file, { force: true }), 'delete', file);
     }
+    this._txnIndex.deleteFile();
   }
 
   private checkOpen(): void {

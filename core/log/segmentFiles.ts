@@ -12,6 +12,11 @@ import { StrataError } from '../common/errors';
  *   log-start-offset                 the log start offset, when DeleteRecords moved it past the first segment's base
  *   clean-shutdown                   present only between a clean close and the next open
  *   cleaner-offset-checkpoint        compacted topics: where the cleaner's dirty section starts
+ *   00000000000000001234.snapshot    producer state as of offset 1234 (exclusive): see producerSnapshot.ts
+ *   00000000000000001234.txnindex    aborted transactions whose markers are in segment 1234: see txnIndex.ts
+ *
+ * `.snapshot` and `.txnindex` names have their own build/parse pairs below and are not segment
+ * file extensions: parseSegmentFileName rejects them, so code listing segments ignores them.
  *
  * While the log cleaner replaces segments, a segment file name may carry one more suffix (see
  * segmentSwap.ts for the protocol and its recovery):
@@ -45,10 +50,50 @@ export const CLEAN_SHUTDOWN_FILE = 'clean-shutdown';
 export const CLEANER_CHECKPOINT_FILE = 'cleaner-offset-checkpoint';
 
 export function segmentFileName(baseOffset: bigint, ext: SegmentFileExt): string {
-  if (baseOffset < 0n || baseOffset > MAX_OFFSET) {
-    throw new StrataError('OFFSET_OUT_OF_RANGE', `segment base offset ${baseOffset} is not a valid offset`);
+  return offsetFileName(baseOffset, ext, 'segment base offset');
+}
+
+function offsetFileName(offset: bigint, ext: string, what: string): string {
+  if (offset < 0n || offset > MAX_OFFSET) {
+    throw new StrataError('OFFSET_OUT_OF_RANGE', `${what} ${offset} is not a valid offset`);
   }
-  return baseOffset.toString().padStart(DIGITS, '0') + ext;
+  return offset.toString().padStart(DIGITS, '0') + ext;
+}
+
+function parseOffsetFileName(re: RegExp, name: string): bigint | null {
+  const m = re.exec(name);
+  if (m === null) return null;
+  const offset = BigInt(m[1]);
+  return offset > MAX_OFFSET ? null : offset;
+}
+
+/** Kafka's producer state snapshot suffix (LogFileUtils.PRODUCER_SNAPSHOT_FILE_SUFFIX). */
+export const PRODUCER_SNAPSHOT_EXT = '.snapshot';
+/** Kafka's transaction index suffix (LogFileUtils.TXN_INDEX_FILE_SUFFIX). */
+export const TXN_INDEX_EXT = '.txnindex';
+/** Suffix of a file still being written; renamed onto its final name once fsynced. */
+export const TMP_SUFFIX = '.tmp';
+const PRODUCER_SNAPSHOT_NAME_RE = /^(\d{20})\.snapshot$/;
+const TXN_INDEX_NAME_RE = /^(\d{20})\.txnindex$/;
+
+/** `<20-digit offset>.snapshot`: the producer state as of `offset`, the log offset it reflects (exclusive). */
+export function producerSnapshotFileName(offset: bigint): string {
+  return offsetFileName(offset, PRODUCER_SNAPSHOT_EXT, 'producer snapshot offset');
+}
+
+/** Inverse of `producerSnapshotFileName`; null for any name it would not have produced. */
+export function parseProducerSnapshotFileName(name: string): bigint | null {
+  return parseOffsetFileName(PRODUCER_SNAPSHOT_NAME_RE, name);
+}
+
+/** `<20-digit segment base offset>.txnindex`: the aborted transactions of that segment. */
+export function txnIndexFileName(baseOffset: bigint): string {
+  return offsetFileName(baseOffset, TXN_INDEX_EXT, 'transaction index base offset');
+}
+
+/** Inverse of `txnIndexFileName`; null for any name it would not have produced. */
+export function parseTxnIndexFileName(name: string): bigint | null {
+  return parseOffsetFileName(TXN_INDEX_NAME_RE, name);
 }
 
 /** Inverse of `segmentFileName`; null for any name it would not have produced. */

@@ -1,4 +1,4 @@
-import { isStrataError, toKafkaErrorCode } from '../common/errors';
+import { isStrataError, toKafkaErrorCode, type StrataErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { TIMED_OUT, within } from '../common/timeout';
 import type { ResolvedTopicConfig } from '../config/topicConfig';
@@ -6,6 +6,8 @@ import { validateRecordKeysForCompaction, type RecordError } from '../log/compac
 import type { LogPolicy, MaintainedLog } from '../log/logManager';
 import type { PartitionLog, ReadResult } from '../log/partitionLog';
 import { validateRecords } from '../log/recordBatch';
+import { buildEndTxnMarker, type EndTxnMarkerType } from '../log/controlRecords';
+import type { AbortedRange } from '../log/txnIndex';
 import { logConfigFrom } from './logConfig';
 import { ErrorCode } from '../protocol/errorCodes';
 import {
@@ -24,7 +26,19 @@ export interface AppendOptions {
   /** The produce request's acks (0, 1, -1). */
   acks: number;
   origin: AppendOrigin;
+  /** The produce request's transactional id (v3+); required for transactional batches. */
+  transactionalId?: string | null;
 }
+
+/** Kafka's isolation levels (Fetch v4+, ListOffsets v2+). */
+export type IsolationLevel = 'read_uncommitted' | 'read_committed';
+
+/**
+ * The transaction coordinator's answer to "is this partition part of the producer's open
+ * transaction" (KIP-890 part 1), asked before a producer's first transactional write to a
+ * partition; an error code, NONE when it is.
+ */
+export type TransactionVerifier = (transactionalId: string, producerId: bigint, producerEpoch: number, tp: { topic: string; partition: number }) => number;
 
 /** A partition's answer to one append, in ProduceResponse terms. */
 export interface AppendOutcome {
@@ -41,11 +55,27 @@ export interface AppendOutcome {
 export interface PartitionReadOptions {
   /** Return the first batch whole even beyond maxBytes (KIP-74). */
   minOneBatch: boolean;
+  /** read_committed stops at the last stable offset and lists the aborted transactions read. Default read_uncommitted. */
+  isolation?: IsolationLevel;
 }
 
 export interface PartitionRead extends ReadResult {
   highWatermark: bigint;
+  lastStableOffset: bigint;
   logStartOffset: bigint;
+  /** read_committed: the aborted transactions overlapping the records returned (clients drop their records). */
+  abortedTransactions: AbortedRange[];
+}
+
+/** DescribeProducers' view of one producer of the partition. */
+export interface ActiveProducer {
+  producerId: bigint;
+  producerEpoch: number;
+  lastSequence: number;
+  lastTimestamp: bigint;
+  coordinatorEpoch: number;
+  /** First offset of its open transaction, -1 when none. */
+  currentTxnStartOffset: bigint;
 }
 
 /** The answer to a ListOffsets lookup: offset -1 / timestamp -1 when there is none. */
@@ -87,6 +117,8 @@ export class Partition implements MaintainedLog {
     readonly leaderEpoch: number,
     private readonly nodeId: number,
     private readonly logger: Logger,
+    /** The transaction coordinator's verification, once it runs (null: transactional writes are refused as not yet verifiable). */
+    private readonly verifier: () => TransactionVerifier | null = () => null,
   ) {
     this._config = config;
     this._policy = policyOf(config);
@@ -133,6 +165,26 @@ export class Partition implements MaintainedLog {
     return this.log.highWatermark;
   }
 
+  /** read_committed consumers stop here: the first offset of the earliest open transaction, else the high watermark. */
+  get lastStableOffset(): bigint {
+    return this.log.lastStableOffset;
+  }
+
+  /** The producers with state in this partition (DescribeProducers), sorted by producer id. */
+  activeProducers(): ActiveProducer[] {
+    return this.log.producerState.activeProducers().map((e) => {
+      const last = e.batches[e.batches.length - 1];
+      return {
+        producerId: e.producerId,
+        producerEpoch: e.producerEpoch,
+        lastSequence: last ? last.lastSeq : -1,
+        lastTimestamp: e.lastTimestamp,
+        coordinatorEpoch: e.coordinatorEpoch,
+        currentTxnStartOffset: e.currentTxnFirstOffset ?? -1n,
+      };
+    });
+  }
+
   /** Calls `listener` after every append (the partition manager completes waiting requests from it). */
   onAppend(listener: () => void): () => void {
     return this.log.onAppend(listener);
@@ -170,8 +222,12 @@ export class Partition implements MaintainedLog {
       const keys = validateRecordKeysForCompaction(records, validated.batches);
       if (!keys.ok) return failed(keys.errorCode, keys.message, keys.recordErrors);
     }
+    if (opts.origin === 'client') {
+      const refused = this.checkTransactionalWrite(validated.batches, opts.transactionalId ?? null);
+      if (refused !== null) return refused;
+    }
     try {
-      const r = this.log.append(records, { leaderEpoch: this.leaderEpoch, validated });
+      const r = this.log.append(records, { leaderEpoch: this.leaderEpoch, validated, origin: opts.origin });
       return {
         errorCode: ErrorCode.NONE,
         errorMessage: null,
@@ -183,9 +239,45 @@ export class Partition implements MaintainedLog {
         recordErrors: [],
       };
     } catch (e) {
-      this.logger.warn(`append to ${this.label} failed: ${(e as Error).message}`);
+      // A producer's sequence or epoch being refused is the client's business; log the rest.
+      if (!(isStrataError(e) && PRODUCER_STATE_ERRORS.has(e.code))) this.logger.warn(`append to ${this.label} failed: ${(e as Error).message}`);
       return failed(toKafkaErrorCode(e), (e as Error).message);
     }
+  }
+
+  /**
+   * Transactional batches from a producer (Kafka's KafkaApis + ReplicaManager checks): the
+   * request must name its transactional id (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka
+   * answers a request it cannot authorize), and a producer's first transactional write to this
+   * partition is verified with the transaction coordinator (KIP-890 part 1): the partition must
+   * have been added to its open transaction. Retriable coordinator answers become
+   * NOT_ENOUGH_REPLICAS, as Kafka's ReplicaManager converts them for producers.
+   */
+  private checkTransactionalWrite(batches: readonly { isTransactional: boolean; producerId: bigint; producerEpoch: number }[], transactionalId: string | null): AppendOutcome | null {
+    const txnBatch = batches.find((b) => b.isTransactional);
+    if (txnBatch === undefined) return null;
+    if (transactionalId === null) {
+      return failed(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, 'Transactional records need the transactional id in the produce request');
+    }
+    const entry = this.log.producerState.entry(txnBatch.producerId);
+    if (entry !== null && entry.currentTxnFirstOffset !== null && entry.producerEpoch === txnBatch.producerEpoch) return null;
+    const verify = this.verifier();
+    const code = verify === null ? ErrorCode.COORDINATOR_NOT_AVAILABLE : verify(transactionalId, txnBatch.producerId, txnBatch.producerEpoch, { topic: this.topic, partition: this.index });
+    if (code === ErrorCode.NONE) return null;
+    const retriable: number[] = [ErrorCode.CONCURRENT_TRANSACTIONS, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS];
+    if (retriable.includes(code)) return failed(ErrorCode.NOT_ENOUGH_REPLICAS, `transaction of producer ${txnBatch.producerId} could not be verified (${code}); retry`);
+    return failed(code, `partition ${this.label} is not part of the open transaction of producer ${txnBatch.producerId} (transactional id ${JSON.stringify(transactionalId)})`);
+  }
+
+  /**
+   * Appends the end-transaction marker of a producer's transaction (WriteTxnMarkers; the
+   * coordinator, or an operator aborting a hanging transaction). The producer state refuses a
+   * marker with an older producer epoch (INVALID_PRODUCER_EPOCH) or coordinator epoch
+   * (TRANSACTION_COORDINATOR_FENCED).
+   */
+  appendEndTxnMarker(m: { producerId: bigint; producerEpoch: number; coordinatorEpoch: number; type: EndTxnMarkerType }): AppendOutcome {
+    const marker = buildEndTxnMarker({ producerId: m.producerId, producerEpoch: m.producerEpoch, coordinatorEpoch: m.coordinatorEpoch, type: m.type, timestamp: BigInt(Date.now()) });
+    return this.appendRecordsAsLeader(marker, { acks: -1, origin: 'coordinator' });
   }
 
   /**
@@ -195,21 +287,31 @@ export class Partition implements MaintainedLog {
    */
   async read(fetchOffset: bigint, maxBytes: number, opts: PartitionReadOptions): Promise<PartitionRead> {
     const highWatermark = this.highWatermark;
-    const readOpts = { minOneBatch: opts.minOneBatch, maxOffset: highWatermark };
+    const lastStableOffset = this.lastStableOffset;
+    const committed = opts.isolation === 'read_committed';
+    const readOpts = { minOneBatch: opts.minOneBatch, maxOffset: committed ? lastStableOffset : highWatermark };
     const r = this.tiered ? await this.tiered.read(fetchOffset, maxBytes, readOpts) : this.log.read(fetchOffset, maxBytes, readOpts);
-    return { ...r, highWatermark, logStartOffset: this.logStartOffset };
+    const abortedTransactions = committed && r.bytes > 0 ? this.collectAbortedTransactions(r.firstOffset, r.nextOffset) : [];
+    return { ...r, highWatermark, lastStableOffset, logStartOffset: this.logStartOffset, abortedTransactions };
+  }
+
+  /** Aborted transactions overlapping [from, to), across both tiers. */
+  private collectAbortedTransactions(from: bigint, to: bigint): AbortedRange[] {
+    return this.log.collectAbortedTransactions(from, to);
   }
 
   /**
    * ListOffsets: the special timestamps (-1 latest = the high watermark, -2 earliest, -3 max
    * timestamp, -4 earliest local, -5 latest tiered) and lookups by timestamp, across both tiers.
    */
-  async fetchOffsetForTimestamp(target: bigint): Promise<OffsetAndTimestamp> {
+  async fetchOffsetForTimestamp(target: bigint, isolation: IsolationLevel = 'read_uncommitted'): Promise<OffsetAndTimestamp> {
     const tiered = this.tiered;
     const log = this.log;
+    // read_committed answers never reach past the last stable offset (Kafka's lastFetchableOffset).
+    const maxOffset = isolation === 'read_committed' ? this.lastStableOffset : this.highWatermark;
     switch (target) {
       case LATEST_TIMESTAMP:
-        return { offset: this.highWatermark, timestamp: -1n };
+        return { offset: maxOffset, timestamp: -1n };
       case EARLIEST_TIMESTAMP:
         return { offset: this.logStartOffset, timestamp: -1n };
       case EARLIEST_LOCAL_TIMESTAMP:
@@ -217,10 +319,12 @@ export class Partition implements MaintainedLog {
       case LATEST_TIERED_TIMESTAMP:
         // -1 when nothing has been tiered, as Kafka answers.
         return { offset: tiered ? tiered.lastTieredOffset : -1n, timestamp: -1n };
-      case MAX_TIMESTAMP:
-        return (tiered ? await tiered.maxTimestampOffset() : log.maxTimestampOffset()) ?? NO_OFFSET;
+      case MAX_TIMESTAMP: {
+        const m = (tiered ? await tiered.maxTimestampOffset() : log.maxTimestampOffset()) ?? NO_OFFSET;
+        return m.offset < maxOffset ? m : NO_OFFSET;
+      }
       default:
-        return (tiered ? await tiered.offsetForTimestamp(target) : log.offsetForTimestamp(target)) ?? NO_OFFSET;
+        return (tiered ? await tiered.offsetForTimestamp(target, { maxOffset }) : log.offsetForTimestamp(target, { maxOffset })) ?? NO_OFFSET;
     }
   }
 
@@ -260,6 +364,16 @@ export class Partition implements MaintainedLog {
     }
   }
 }
+
+/** Refusals of a producer's batch by the producer state: the client's to handle, not worth a warning. */
+const PRODUCER_STATE_ERRORS: ReadonlySet<StrataErrorCode> = new Set<StrataErrorCode>([
+  'OUT_OF_ORDER_SEQUENCE',
+  'INVALID_PRODUCER_EPOCH',
+  'INVALID_TXN_STATE',
+  'TRANSACTION_COORDINATOR_FENCED',
+  'UNKNOWN_PRODUCER_ID',
+  'BATCH_INVALID',
+]);
 
 function policyOf(config: ResolvedTopicConfig): LogPolicy {
   const v = config.values;

@@ -3,7 +3,7 @@ import type { ResolvedTopicConfig } from '../config/topicConfig';
 import type { LogManager } from '../log/logManager';
 import { DelayedOperationPurgatory } from './delayedOperation';
 import { logConfigFrom } from './logConfig';
-import { Partition } from './partition';
+import { Partition, type TransactionVerifier } from './partition';
 
 export interface PartitionManagerOptions {
   nodeId: number;
@@ -25,6 +25,8 @@ export class PartitionManager {
   readonly fetchWaits = new DelayedOperationPurgatory('fetch');
   /** acks=all produces: complete when every partition's high watermark passed the append, or at timeout_ms. */
   readonly produceWaits = new DelayedOperationPurgatory('produce');
+  /** The transaction coordinator's check of a producer's first transactional write to a partition. */
+  private verifier: TransactionVerifier | null = null;
 
   constructor(
     readonly logs: LogManager,
@@ -34,10 +36,15 @@ export class PartitionManager {
   /** Opens (recovering) a partition's log and starts serving it. */
   open(topic: string, topicId: string, index: number, config: ResolvedTopicConfig): Partition {
     const log = this.logs.openLog(topic, topicId, index, logConfigFrom(config));
-    const p = new Partition(topic, topicId, index, log, config, this.opts.leaderEpoch, this.opts.nodeId, this.opts.logger);
+    const p = new Partition(topic, topicId, index, log, config, this.opts.leaderEpoch, this.opts.nodeId, this.opts.logger, () => this.verifier);
     this.parts.set(p.key, p);
     this.unsubscribe.set(p, p.onAppend(() => this.progressed(p)));
     return p;
+  }
+
+  /** Set once the transaction coordinator runs; until then transactional writes are refused as retriable. */
+  setTransactionVerifier(verifier: TransactionVerifier): void {
+    this.verifier = verifier;
   }
 
   get(topicId: string, index: number): Partition | undefined {

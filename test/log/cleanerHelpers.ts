@@ -34,6 +34,8 @@ export function keyedBatch(entries: readonly Entry[], opts: KeyedBatchOptions = 
     compressors: opts.compressors,
     timestampType: opts.timestampType,
     isControl: opts.isControl,
+    // A control batch is a transaction marker: Kafka writes them with the producer's id and epoch.
+    ...(opts.isControl ? { isTransactional: true, producerId: 1n, producerEpoch: 0 } : {}),
   });
 }
 

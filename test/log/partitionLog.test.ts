@@ -55,7 +55,7 @@ describe('PartitionLog', () => {
   it('assigns offsets and stamps batches', () => {
     const log = open();
     const a = log.append(batch({ count: 3, label: 'a' }), { leaderEpoch: 4 });
-    expect(a).toEqual({ baseOffset: 0n, lastOffset: 2n, logAppendTime: -1n, logStartOffset: 0n });
+    expect(a).toEqual({ baseOffset: 0n, lastOffset: 2n, logAppendTime: -1n, logStartOffset: 0n, duplicate: false });
     const two = Buffer.concat([batch({ count: 2, label: 'b' }), batch({ count: 1, label: 'c' })]);
     const b = log.append(two, { leaderEpoch: 5 });
     expect([b.baseOffset, b.lastOffset]).toEqual([3n, 5n]);

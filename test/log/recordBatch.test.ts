@@ -215,11 +215,20 @@ describe('validateRecords', () => {
   });
 
   it('refuses control batches from clients unless allowed', () => {
-    const b = buildRecordBatch({ records: recordsOf({ count: 1 }), isControl: true, isTransactional: true, producerId: 1n, baseSequence: 0 });
+    const b = buildRecordBatch({ records: recordsOf({ count: 1 }), isControl: true, isTransactional: true, producerId: 1n, producerEpoch: 0, baseSequence: 0 });
     expectReject(validateRecords(b, OPTS), ErrorCode.INVALID_RECORD);
     const [info] = accepted(validateRecords(b, { ...OPTS, allowControlBatches: true }));
     expect(info.isControl).toBe(true);
     expect(info.isTransactional).toBe(true);
+  });
+
+  it('requires a producer id on transactional and control batches, and an epoch with a producer id', () => {
+    const txnNoPid = buildRecordBatch({ records: recordsOf({ count: 1 }), isTransactional: true });
+    expect(expectReject(validateRecords(txnNoPid, OPTS), ErrorCode.INVALID_RECORD)).toMatch(/transactional batch needs a producer id/);
+    const controlNoPid = buildRecordBatch({ records: recordsOf({ count: 1 }), isControl: true });
+    expect(expectReject(validateRecords(controlNoPid, { ...OPTS, allowControlBatches: true }), ErrorCode.INVALID_RECORD)).toMatch(/control batch needs a producer id/);
+    const noEpoch = buildRecordBatch({ records: recordsOf({ count: 1 }), producerId: 5n, producerEpoch: -1, baseSequence: 0 });
+    expect(expectReject(validateRecords(noEpoch, OPTS), ErrorCode.INVALID_RECORD)).toMatch(/invalid producerEpoch -1/);
   });
 
   it('requires a sequence number when a producer id is set', () => {

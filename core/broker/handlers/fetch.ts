@@ -8,6 +8,10 @@
  * epoch; v11 rack id / preferred read replica; v12 flexible, diverging epoch; v13 topic ids
  * instead of names; v15 replica state; v16 node endpoints; v17 replica directory id.
  *
+ * isolation_level 1 (read_committed) stops at the last stable offset and lists the aborted
+ * transactions overlapping the records returned, so the client drops their batches (the abort
+ * markers tell it where each ends); read_uncommitted (0) reads up to the high watermark.
+ *
  * Records are served as byte ranges of whole batches read from segment files; nothing is
  * decoded. Limits: the response's max_bytes and each partition's max_bytes, except that the
  * first partition with data returns at least one whole batch (KIP-74). When less than
@@ -20,7 +24,7 @@ import type { FetchResponse as WireFetchResponse, FetchableTopicResponse as Wire
 import type { RecordsInput } from '../../protocol/writer';
 import { ErrorCode } from '../../protocol/errorCodes';
 import { isStrataError, toKafkaErrorCode } from '../../common/errors';
-import type { Partition } from '../../partition/partition';
+import type { IsolationLevel, Partition } from '../../partition/partition';
 import type { TopicState } from '../topicRegistry';
 import type { ApiHandler, RequestContext } from './types';
 
@@ -49,7 +53,7 @@ function emptyPartition(partitionIndex: number, errorCode: number, partition: Pa
     partitionIndex,
     errorCode,
     highWatermark: partition ? partition.highWatermark : -1n,
-    lastStableOffset: partition ? partition.highWatermark : -1n,
+    lastStableOffset: partition ? partition.lastStableOffset : -1n,
     logStartOffset: partition ? partition.logStartOffset : -1n,
     abortedTransactions: [],
     preferredReadReplica: -1,
@@ -79,7 +83,7 @@ function plan(req: FetchRequest, ctx: RequestContext): { topics: FetchableTopicR
 }
 
 /** One pass over the planned partitions; returns the bytes gathered. Only tiered reads wait. */
-async function readAll(parts: PartitionPlan[], responseMaxBytes: number): Promise<{ bytes: number; hasError: boolean }> {
+async function readAll(parts: PartitionPlan[], responseMaxBytes: number, isolation: IsolationLevel): Promise<{ bytes: number; hasError: boolean }> {
   for (const p of parts) p.topic.partitions = [];
   let budget = responseMaxBytes;
   let total = 0;
@@ -94,10 +98,12 @@ async function readAll(parts: PartitionPlan[], responseMaxBytes: number): Promis
     const res = emptyPartition(p.partitionIndex, ErrorCode.NONE, partition);
     try {
       const limit = Math.max(0, Math.min(p.maxBytes, budget));
-      const read = await partition.read(p.fetchOffset, limit, { minOneBatch: total === 0 });
+      const read = await partition.read(p.fetchOffset, limit, { minOneBatch: total === 0, isolation });
       res.highWatermark = read.highWatermark;
-      res.lastStableOffset = read.highWatermark;
+      res.lastStableOffset = read.lastStableOffset;
       res.logStartOffset = read.logStartOffset;
+      // As Kafka: null for read_uncommitted, the (possibly empty) list for read_committed.
+      res.abortedTransactions = isolation === 'read_committed' ? read.abortedTransactions.map((t) => ({ producerId: t.producerId, firstOffset: t.firstOffset })) : null;
       if (read.bytes > 0) {
         res.records = read.records;
         total += read.bytes;
@@ -121,12 +127,13 @@ export const fetchHandler: ApiHandler<FetchRequest, FetchResponse> = {
     const maxBytes = ctx.version >= 3 ? Math.max(0, Math.min(req.maxBytes ?? FETCH_MAX_BYTES, FETCH_MAX_BYTES)) : FETCH_MAX_BYTES;
     const deadline = Date.now() + Math.max(0, req.maxWaitMs);
     const waitable = parts.flatMap((p) => (p.partition ? [p.partition] : []));
-    let read = await readAll(parts, maxBytes);
+    const isolation: IsolationLevel = (req.isolationLevel ?? 0) === 1 ? 'read_committed' : 'read_uncommitted';
+    let read = await readAll(parts, maxBytes, isolation);
     while (read.bytes < req.minBytes && !read.hasError && waitable.length > 0) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
       await ctx.broker.partitions.awaitData(waitable, remaining);
-      read = await readAll(parts, maxBytes);
+      read = await readAll(parts, maxBytes, isolation);
     }
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses: topics };
   },

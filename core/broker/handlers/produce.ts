@@ -52,7 +52,7 @@ export const produceHandler: ApiHandler<ProduceRequest, ProduceResponse> = {
           if (!validAcks) return partitionError(pd.index, ErrorCode.INVALID_REQUIRED_ACKS);
           const partition = topic?.partitions[pd.index];
           if (!partition) return partitionError(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
-          const outcome = partition.appendRecordsAsLeader(pd.records, { acks, origin: 'client' });
+          const outcome = partition.appendRecordsAsLeader(pd.records, { acks, origin: 'client', transactionalId: req.transactionalId ?? null });
           const response = toResponse(pd.index, outcome);
           if (outcome.errorCode === ErrorCode.NONE) appended.push({ partition, nextOffset: outcome.nextOffset, response });
           return response;

@@ -6,6 +6,8 @@ import type { TopicRegistry } from '../topicRegistry';
 import type { BrokerConfig } from '../../config/brokerConfig';
 import type { GroupCoordinator } from '../../group/coordinator';
 import type { PartitionManager } from '../../partition/partitionManager';
+import type { TransactionCoordinator } from '../../txn/txnCoordinator';
+import type { MarkerWriter } from '../../txn/markerWriter';
 
 /** The broker as handlers see it: identity, advertised endpoint, topics, the group coordinator. */
 export interface BrokerContext {
@@ -22,6 +24,10 @@ export interface BrokerContext {
   readonly tier: TierManager;
   /** Consumer groups and committed offsets (this broker coordinates every group). */
   readonly groups: GroupCoordinator;
+  /** Transactions and producer ids (this broker coordinates every transactional id). */
+  readonly txn: TransactionCoordinator;
+  /** Appends transaction markers to this broker's partitions (the coordinator's and WriteTxnMarkers' path). */
+  readonly markers: MarkerWriter;
   readonly logger: Logger;
 }
 

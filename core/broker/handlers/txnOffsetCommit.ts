@@ -1,0 +1,56 @@
+/**
+ * TxnOffsetCommit (api key 28).
+ *
+ * v1 same as v0; v2 committed leader epoch; v3 flexible, member id, generation and
+ * group.instance.id (KIP-447: the group coordinator checks them as it does for OffsetCommit);
+ * v4 TRANSACTION_ABORTABLE.
+ *
+ * The offsets stay pending (durably, in the metadata store) until the transaction ends: on
+ * commit they become the group's committed offsets, on abort they are dropped. The group must
+ * have been added to the transaction with AddOffsetsToTxn (checked against the transaction
+ * coordinator, before and after the write).
+ */
+import { ApiKey } from '../../protocol/generated/index';
+import type { TxnOffsetCommitRequest } from '../../protocol/generated/TxnOffsetCommitRequest';
+import type { TxnOffsetCommitResponse } from '../../protocol/generated/TxnOffsetCommitResponse';
+import type { ApiHandler } from './types';
+
+export const txnOffsetCommitHandler: ApiHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse> = {
+  apiKey: ApiKey.TxnOffsetCommit,
+  minImplemented: 0,
+
+  async handle(req, ctx) {
+    const { groups, txn } = ctx.broker;
+    const offsets = req.topics.flatMap((t) =>
+      t.partitions.map((p) => ({
+        topic: t.name,
+        partition: p.partitionIndex,
+        offset: p.committedOffset,
+        leaderEpoch: p.committedLeaderEpoch ?? -1,
+        metadata: p.committedMetadata,
+      })),
+    );
+    const codes = await groups.commitTransactionalOffsets({
+      groupId: req.groupId,
+      producerId: req.producerId,
+      producerEpoch: req.producerEpoch,
+      generationId: req.generationId ?? -1,
+      memberId: req.memberId ?? '',
+      groupInstanceId: req.groupInstanceId ?? null,
+      offsets,
+      verify: () => txn.verifyTxnOffsetCommit(req.transactionalId, req.producerId, req.producerEpoch, req.groupId),
+    });
+    let i = 0;
+    return {
+      throttleTimeMs: 0,
+      topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: codes[i++] })) })),
+    };
+  },
+
+  errorResponse(req, errorCode) {
+    return {
+      throttleTimeMs: 0,
+      topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode })) })),
+    };
+  },
+};
