@@ -656,7 +656,8 @@ export class StrataClient {
             out[i].error = new KafkaResponseError(p.errorCode, { api: 'Fetch', resource });
           } else {
             try {
-              const decoded = decodeFetchedRecords(p.records ?? null, offset);
+              const aborted = (opts.isolationLevel ?? 0) === 1 ? (p.abortedTransactions ?? []) : null;
+              const decoded = decodeFetchedRecords(p.records ?? null, offset, aborted);
               out[i].result = {
                 records: decoded.records,
                 highWatermark: p.highWatermark,
@@ -674,15 +675,16 @@ export class StrataClient {
     return out;
   }
 
-  /** The offset for a timestamp: LATEST_TIMESTAMP (-1n), EARLIEST_TIMESTAMP (-2n) or a time in ms. */
-  async listOffsets(topic: string, partition: number, timestamp: bigint): Promise<ListOffsetsResult> {
+  /** The offset for a timestamp: LATEST_TIMESTAMP (-1n), EARLIEST_TIMESTAMP (-2n) or a time in ms; read_committed with isolationLevel 1. */
+  async listOffsets(topic: string, partition: number, timestamp: bigint, opts: { isolationLevel?: 0 | 1 } = {}): Promise<ListOffsetsResult> {
     const resource = `${topic}-${partition}`;
     return this.retry(READ_RETRIABLE, async () => {
       const conn = await this.leaderConnection(topic, partition, false);
       const version = conn.version(ApiKey.ListOffsets);
       const request: ListOffsetsRequest = {
         replicaId: -1,
-        isolationLevel: 0,
+        // read_committed (1): LATEST is the last stable offset.
+        isolationLevel: opts.isolationLevel ?? 0,
         topics: [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp, maxNumOffsets: 1 }] }],
         timeoutMs: this.requestTimeoutMs,
       };

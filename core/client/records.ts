@@ -51,6 +51,12 @@ export interface DecodedFetch {
   nextOffset: bigint;
 }
 
+/** An aborted transaction a read_committed fetch response lists: its producer and first offset. */
+export interface AbortedTransaction {
+  producerId: bigint;
+  firstOffset: bigint;
+}
+
 /**
  * Turns a fetch response's `records` bytes into records at or after `fetchOffset`.
  *
@@ -58,10 +64,13 @@ export interface DecodedFetch {
  *   `fetchOffset` are dropped.
  * - Control batches (transaction markers) carry no user data and are skipped, but still move
  *   `nextOffset` forward, as does a batch whose records were all compacted away.
+ * - read_committed (`aborted` given: the response's aborted_transactions): transactional batches
+ *   of an aborted transaction are dropped, as Kafka's consumer does — a producer counts as
+ *   aborting from the first offset of its aborted transaction until its ABORT marker.
  * - A trailing partial batch is ignored; if there is nothing BUT a partial batch, the batch is
  *   larger than the fetch size and fetching again would loop forever, so that is an error.
  */
-export function decodeFetchedRecords(buf: Buffer | null, fetchOffset: bigint): DecodedFetch {
+export function decodeFetchedRecords(buf: Buffer | null, fetchOffset: bigint, aborted: readonly AbortedTransaction[] | null = null): DecodedFetch {
   if (buf === null || buf.length === 0) return { records: [], nextOffset: fetchOffset };
   const batches = decodeRecordBatches(buf);
   if (batches.length === 0) {
@@ -69,8 +78,19 @@ export function decodeFetchedRecords(buf: Buffer | null, fetchOffset: bigint): D
   }
   const records: FetchedRecord[] = [];
   let nextOffset = fetchOffset;
+  // Kafka's Fetcher: aborted transactions by first offset, and the producers inside one now.
+  const pending = aborted === null ? [] : [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0));
+  const aborting = new Set<bigint>();
   for (const b of batches) {
     if (b.lastOffset + 1n > nextOffset) nextOffset = b.lastOffset + 1n;
+    if (aborted !== null && b.producerId >= 0n) {
+      while (pending.length > 0 && pending[0].firstOffset <= b.lastOffset) aborting.add(pending.shift()!.producerId);
+      if (b.isControl) {
+        if (isAbortMarker(b.records[0]?.key ?? null)) aborting.delete(b.producerId);
+        continue;
+      }
+      if (b.isTransactional && aborting.has(b.producerId)) continue;
+    }
     if (b.isControl) continue;
     for (const r of b.records) {
       if (r.offset < fetchOffset) continue;
@@ -78,4 +98,9 @@ export function decodeFetchedRecords(buf: Buffer | null, fetchOffset: bigint): D
     }
   }
   return { records, nextOffset };
+}
+
+/** A control record's key: int16 version, int16 type (0 ABORT, 1 COMMIT). */
+function isAbortMarker(key: Buffer | null): boolean {
+  return key !== null && key.length >= 4 && key.readInt16BE(2) === 0;
 }
