@@ -235,6 +235,8 @@ export class PartitionLog {
     try {
       const rebuilt = rebuildProducerState(segs, ps, { logStartOffset: start, logEndOffset: leo, useSnapshots: !segs.some((seg) => seg.txnIndexLost) });
       if (rebuilt.batches > 0) logger(`producer state rebuilt from offset ${rebuilt.from}${rebuilt.fromSnapshot ? ' (snapshot)' : ''}: ${rebuilt.batches} batch(es) replayed, ${ps.size} producer(s)`);
+      // A single node's high watermark is its log end: every completed transaction is stable.
+      ps.onHighWatermarkUpdated(leo);
     } catch (e) {
       for (const seg of segs) seg.close();
       throw e;
