@@ -276,6 +276,9 @@ export class Partition implements MaintainedLog {
    * (TRANSACTION_COORDINATOR_FENCED).
    */
   appendEndTxnMarker(m: { producerId: bigint; producerEpoch: number; coordinatorEpoch: number; type: EndTxnMarkerType }): AppendOutcome {
+    if (m.producerId < 0n || m.producerEpoch < 0 || m.producerEpoch > 32767) {
+      return failed(ErrorCode.INVALID_RECORD, `a transaction marker needs a producer id and epoch, got ${m.producerId} / ${m.producerEpoch}`);
+    }
     const marker = buildEndTxnMarker({ producerId: m.producerId, producerEpoch: m.producerEpoch, coordinatorEpoch: m.coordinatorEpoch, type: m.type, timestamp: BigInt(Date.now()) });
     return this.appendRecordsAsLeader(marker, { acks: -1, origin: 'coordinator' });
   }
@@ -291,13 +294,17 @@ export class Partition implements MaintainedLog {
     const committed = opts.isolation === 'read_committed';
     const readOpts = { minOneBatch: opts.minOneBatch, maxOffset: committed ? lastStableOffset : highWatermark };
     const r = this.tiered ? await this.tiered.read(fetchOffset, maxBytes, readOpts) : this.log.read(fetchOffset, maxBytes, readOpts);
-    const abortedTransactions = committed && r.bytes > 0 ? this.collectAbortedTransactions(r.firstOffset, r.nextOffset) : [];
+    const abortedTransactions = committed && r.bytes > 0 ? await this.collectAbortedTransactions(r.firstOffset, r.nextOffset) : [];
     return { ...r, highWatermark, lastStableOffset, logStartOffset: this.logStartOffset, abortedTransactions };
   }
 
-  /** Aborted transactions overlapping [from, to), across both tiers. */
-  private collectAbortedTransactions(from: bigint, to: bigint): AbortedRange[] {
-    return this.log.collectAbortedTransactions(from, to);
+  /**
+   * Aborted transactions overlapping [from, to), across both tiers: a tiered partition searches
+   * the transaction indexes tiered with its segments below the local log (through the read
+   * cache; may throw STORE_UNAVAILABLE), then the local ones.
+   */
+  private async collectAbortedTransactions(from: bigint, to: bigint): Promise<AbortedRange[]> {
+    return this.tiered ? this.tiered.collectAbortedTransactions(from, to) : this.log.collectAbortedTransactions(from, to);
   }
 
   /**

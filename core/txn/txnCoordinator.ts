@@ -519,15 +519,24 @@ export class TransactionCoordinator {
             this.logger.info(`transactional id ${JSON.stringify(id)}: ${tpName(tp)} answered ${errorName(code)}; its ${result} marker is skipped`);
             break;
           case ErrorCode.INVALID_PRODUCER_EPOCH:
-          case ErrorCode.TRANSACTION_COORDINATOR_FENCED:
-            // The partition has seen a newer producer epoch or coordinator: this coordinator's
-            // view is stale. Kafka stops sending this transaction's markers.
+          case ErrorCode.TRANSACTION_COORDINATOR_FENCED: {
+            // The partition has seen a newer producer epoch or coordinator epoch. Kafka stops
+            // sending this transaction's markers: its coordinator must be stale. Here the item
+            // says whether it is: if another coordinator wrote it meanwhile, that one finishes
+            // the transaction; if not, someone else wrote a newer epoch to the partition (a
+            // WriteTxnMarkers or a batch naming this producer id), which no retry can get past —
+            // the partition is left as that writer left it, so the transaction can still complete
+            // rather than stay in Prepare* (and its id unusable) for ever.
+            await this.reload(id);
+            const now = this.entries.get(id);
+            const stale = now === undefined || now.version !== c.prepared.version;
             this.logger.error(
               `transactional id ${JSON.stringify(id)}: ${tpName(tp)} refused the ${result} marker of producer id ${m.producerId} epoch ${m.producerEpoch} with ${errorName(code)}; ` +
-                'this coordinator is stale, abandoning the transaction\'s markers',
+                (stale ? 'another coordinator has the transaction now: abandoning its markers' : 'a newer epoch was written to the partition by another writer: its marker is skipped'),
             );
-            await this.reload(id);
-            return;
+            if (stale) return;
+            break;
+          }
           default:
             retry.push(tp);
             failures.push(`${tpName(tp)}: ${errorName(code)}`);

@@ -509,7 +509,9 @@ describe('ending a transaction', () => {
     expect(h.lines.filter((l) => l.includes('WARN') && l.includes('retrying')).length).toBeLessThanOrEqual(2);
   });
 
-  test('INVALID_PRODUCER_EPOCH or TRANSACTION_COORDINATOR_FENCED abandon the markers: this coordinator is stale', async () => {
+  test('INVALID_PRODUCER_EPOCH or TRANSACTION_COORDINATOR_FENCED while this coordinator still owns the transaction: that marker is skipped, the transaction completes', async () => {
+    // Someone else wrote a newer epoch to the partition (a WriteTxnMarkers, a batch naming the
+    // producer id): no retry gets past it, and staying in Prepare* would wedge the id for ever.
     const h = await startHarness();
     const p = await init(h.c, 'tx');
     await add(h.c, p, tp('t1', 0), tp('t1', 1));
@@ -517,8 +519,25 @@ describe('ending a transaction', () => {
     expect(await h.c.endTxn({ ...p, committed: true })).toBe(ErrorCode.NONE);
     await h.c.idle();
     expect(h.markers.calls).toHaveLength(1);
-    expect(h.c.transactionState('tx')!.state).toBe('PrepareCommit');
-    expect(h.lines.some((l) => l.includes('ERROR') && l.includes('TRANSACTION_COORDINATOR_FENCED') && l.includes('abandoning'))).toBe(true);
+    expect(h.c.transactionState('tx')!.state).toBe('CompleteCommit');
+    expect(h.lines.some((l) => l.includes('ERROR') && l.includes('TRANSACTION_COORDINATOR_FENCED') && l.includes('marker is skipped'))).toBe(true);
+  });
+
+  test('the same refusal after another coordinator wrote the transaction: this one is stale and abandons its markers', async () => {
+    const h = await startHarness({ endTxnCompletionWaitMs: 0 });
+    const p = await init(h.c, 'tx');
+    await add(h.c, p, tp('t1', 0));
+    h.markers.hanging = true;
+    h.markers.answer('t1-0', ErrorCode.INVALID_PRODUCER_EPOCH);
+    expect(await h.c.endTxn({ ...p, committed: true })).toBe(ErrorCode.NONE);
+    await h.markers.waitForCalls(1);
+    // Another coordinator (another broker, a later epoch) took the item over: init, add, prepare were versions 1-3.
+    await storeState(h, { transactionalId: 'tx', producerId: p.producerId, producerEpoch: p.producerEpoch + 1, state: 'PrepareAbort', partitions: [tp('t1', 0)] }, 3);
+    h.markers.release();
+    await h.c.idle();
+    expect(h.markers.calls).toHaveLength(1);
+    expect(h.lines.some((l) => l.includes('ERROR') && l.includes('INVALID_PRODUCER_EPOCH') && l.includes('abandoning'))).toBe(true);
+    expect(h.c.transactionState('tx')).toMatchObject({ state: 'PrepareAbort', producerEpoch: p.producerEpoch + 1 });
   });
 });
 
