@@ -38,6 +38,34 @@ export interface RemoteSegment {
   /** ms since the epoch. */
   uploadedAt: number;
   keys: RemoteSegmentKeys;
+  /** Bytes of the .txnindex object; present exactly when `keys.txnIndex` is. */
+  txnIndexBytes?: number;
+  /** Bytes of the producer snapshot object; present exactly when `keys.producerSnapshot` is. */
+  producerSnapshotBytes?: number;
+  /**
+   * The offset the producer snapshot reflects (exclusive): the segment's end, i.e. the base
+   * offset of the local segment after it when it was uploaded. Present exactly when
+   * `keys.producerSnapshot` is.
+   */
+  producerSnapshotOffset?: bigint;
+}
+
+/** One object of a tiered segment: its key and size (for deletes and cache invalidation). */
+export interface RemoteObject {
+  key: string;
+  size: number;
+}
+
+/** Every object a segment record names, the three required ones first. */
+export function segmentObjects(s: RemoteSegment): RemoteObject[] {
+  const out: RemoteObject[] = [
+    { key: s.keys.log, size: s.sizeBytes },
+    { key: s.keys.index, size: s.indexBytes },
+    { key: s.keys.timeIndex, size: s.timeIndexBytes },
+  ];
+  if (s.keys.txnIndex !== undefined) out.push({ key: s.keys.txnIndex, size: s.txnIndexBytes ?? 0 });
+  if (s.keys.producerSnapshot !== undefined) out.push({ key: s.keys.producerSnapshot, size: s.producerSnapshotBytes ?? 0 });
+  return out;
 }
 
 /**
@@ -241,7 +269,8 @@ function lowest(a: bigint | undefined, b: bigint | undefined): bigint | undefine
 }
 
 function encodeSegment(s: RemoteSegment): KvValue {
-  return {
+  const keys: Record<string, KvValue> = { log: s.keys.log, index: s.keys.index, timeIndex: s.keys.timeIndex };
+  const v: Record<string, KvValue> = {
     topicId: s.topicId,
     partition: s.partition,
     segmentId: s.segmentId,
@@ -253,8 +282,20 @@ function encodeSegment(s: RemoteSegment): KvValue {
     maxTimestamp: s.maxTimestamp,
     leaderEpoch: s.leaderEpoch,
     uploadedAt: s.uploadedAt,
-    keys: { log: s.keys.log, index: s.keys.index, timeIndex: s.keys.timeIndex },
+    keys,
   };
+  // The optional objects: written only when present, so a record without them is what older
+  // brokers wrote and read.
+  if (s.keys.txnIndex !== undefined && s.txnIndexBytes !== undefined) {
+    keys.txnIndex = s.keys.txnIndex;
+    v.txnIndexBytes = s.txnIndexBytes;
+  }
+  if (s.keys.producerSnapshot !== undefined && s.producerSnapshotBytes !== undefined && s.producerSnapshotOffset !== undefined) {
+    keys.producerSnapshot = s.keys.producerSnapshot;
+    v.producerSnapshotBytes = s.producerSnapshotBytes;
+    v.producerSnapshotOffset = s.producerSnapshotOffset;
+  }
+  return v;
 }
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -271,7 +312,18 @@ export function decodeSegment(value: KvValue): RemoteSegment | string {
   if (keys === null || typeof keys !== 'object' || typeof keys.log !== 'string' || typeof keys.index !== 'string' || typeof keys.timeIndex !== 'string') {
     return 'bad object keys';
   }
-  return {
+  // Optional objects (records written before them have none): each key comes with its size.
+  const hasTxnIndex = keys.txnIndex !== undefined || v.txnIndexBytes !== undefined;
+  if (hasTxnIndex && (typeof keys.txnIndex !== 'string' || !isCount(v.txnIndexBytes) || v.txnIndexBytes === 0)) return 'bad transaction index fields';
+  const hasSnapshot = keys.producerSnapshot !== undefined || v.producerSnapshotBytes !== undefined || v.producerSnapshotOffset !== undefined;
+  if (
+    hasSnapshot &&
+    (typeof keys.producerSnapshot !== 'string' || !isCount(v.producerSnapshotBytes) || v.producerSnapshotBytes === 0 ||
+      typeof v.producerSnapshotOffset !== 'bigint' || v.producerSnapshotOffset <= v.baseOffset)
+  ) {
+    return 'bad producer snapshot fields';
+  }
+  const seg: RemoteSegment = {
     topicId: v.topicId,
     partition: v.partition,
     segmentId: v.segmentId,
@@ -285,4 +337,14 @@ export function decodeSegment(value: KvValue): RemoteSegment | string {
     uploadedAt: v.uploadedAt,
     keys: { log: keys.log, index: keys.index, timeIndex: keys.timeIndex },
   };
+  if (hasTxnIndex) {
+    seg.keys.txnIndex = keys.txnIndex as string;
+    seg.txnIndexBytes = v.txnIndexBytes as number;
+  }
+  if (hasSnapshot) {
+    seg.keys.producerSnapshot = keys.producerSnapshot as string;
+    seg.producerSnapshotBytes = v.producerSnapshotBytes as number;
+    seg.producerSnapshotOffset = v.producerSnapshotOffset as bigint;
+  }
+  return seg;
 }

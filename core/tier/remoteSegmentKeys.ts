@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { checkObjectKey } from './objectStore';
 
 /**
- * Names of tiered segments: object-store keys for a segment's three files, and metadata-store
- * keys for its record. Built and parsed only here, as one strict pair.
+ * Names of tiered segments: object-store keys for a segment's files, and metadata-store keys for
+ * its record. Built and parsed only here, as one strict pair.
  *
  *   objects   <prefix>/<topicId>/<partition>/<baseOffset, 20 digits>-<leaderEpoch>-<segmentId>.log
  *                                                                                  ….index
  *                                                                                  ….timeindex
+ *                                                                                  ….txnindex   optional
+ *                                                                                  ….snapshot   optional
  *   metadata  segment/<topicId>/<partition, 10 digits>/<baseOffset, 20 digits>   one per segment
  *             state/<topicId>/<partition, 10 digits>                              log start / tiered end
  *
@@ -17,9 +19,14 @@ import { checkObjectKey } from './objectStore';
  * name) keeps a re-created topic of the same name away from the old data. The zero padding
  * makes a listing come back in offset order.
  */
-export type RemoteFileExt = 'log' | 'index' | 'timeindex';
+export type RemoteFileExt = 'log' | 'index' | 'timeindex' | 'txnindex' | 'snapshot';
 
-export const REMOTE_FILE_EXTS: readonly RemoteFileExt[] = ['log', 'index', 'timeindex'];
+/**
+ * Every extension a segment's objects carry: the three every segment has, then the aborted-
+ * transaction index (only when the segment holds an ABORT marker) and the producer state snapshot
+ * at the segment's end (the next segment's base offset), both tiered with it (KIP-405).
+ */
+export const REMOTE_FILE_EXTS: readonly RemoteFileExt[] = ['log', 'index', 'timeindex', 'txnindex', 'snapshot'];
 
 /** The default first path segment of every tiered object. */
 export const DEFAULT_KEY_PREFIX = 'remote-log';
@@ -28,6 +35,10 @@ export interface RemoteSegmentKeys {
   log: string;
   index: string;
   timeIndex: string;
+  /** The segment's .txnindex; absent when it had none (no ABORT marker) or was tiered before these were. */
+  txnIndex?: string;
+  /** The producer state snapshot at the segment's end; absent when there was none locally, or in older records. */
+  producerSnapshot?: string;
 }
 
 export interface ParsedRemoteObjectKey {
@@ -40,7 +51,7 @@ export interface ParsedRemoteObjectKey {
 }
 
 const MAX_OFFSET = (1n << 63n) - 1n;
-const OBJECT_NAME_RE = /^(\d{20})-(\d{1,10})-([0-9a-f]{32})\.(log|index|timeindex)$/;
+const OBJECT_NAME_RE = /^(\d{20})-(\d{1,10})-([0-9a-f]{32})\.(log|index|timeindex|txnindex|snapshot)$/;
 const SEGMENT_ID_RE = /^[0-9a-f]{32}$/;
 const TOPIC_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -86,6 +97,7 @@ export function topicObjectPrefix(prefix: string, topicId: string): string {
   return `${prefix}/${topicId}/`;
 }
 
+/** The keys of the three objects every tiered segment has (see remoteObjectKey for the optional ones). */
 export function remoteSegmentKeys(
   prefix: string,
   topicId: string,
@@ -94,10 +106,36 @@ export function remoteSegmentKeys(
   leaderEpoch: number,
   segmentId: string,
 ): RemoteSegmentKeys {
+  const stem = objectStem(prefix, topicId, partition, baseOffset, leaderEpoch, segmentId);
+  return { log: `${stem}.log`, index: `${stem}.index`, timeIndex: `${stem}.timeindex` };
+}
+
+/** The key of one of a segment's objects (e.g. its optional `txnindex` or `snapshot`). */
+export function remoteObjectKey(
+  prefix: string,
+  topicId: string,
+  partition: number,
+  baseOffset: bigint,
+  leaderEpoch: number,
+  segmentId: string,
+  ext: RemoteFileExt,
+): string {
+  if (!REMOTE_FILE_EXTS.includes(ext)) throw new TypeError(`invalid remote file extension ${JSON.stringify(ext)}`);
+  return `${objectStem(prefix, topicId, partition, baseOffset, leaderEpoch, segmentId)}.${ext}`;
+}
+
+function objectStem(prefix: string, topicId: string, partition: number, baseOffset: bigint, leaderEpoch: number, segmentId: string): string {
   if (!Number.isInteger(leaderEpoch) || leaderEpoch < 0 || leaderEpoch > 0x7fffffff) throw new RangeError(`invalid leader epoch ${leaderEpoch}`);
   if (!SEGMENT_ID_RE.test(segmentId)) throw new TypeError(`invalid segment id ${JSON.stringify(segmentId)}`);
-  const stem = `${partitionObjectPrefix(prefix, topicId, partition)}${pad20(baseOffset)}-${leaderEpoch}-${segmentId}`;
-  return { log: `${stem}.log`, index: `${stem}.index`, timeIndex: `${stem}.timeindex` };
+  return `${partitionObjectPrefix(prefix, topicId, partition)}${pad20(baseOffset)}-${leaderEpoch}-${segmentId}`;
+}
+
+/** Every object key a record names: the three required ones, then the optional ones it has. */
+export function allObjectKeys(keys: RemoteSegmentKeys): string[] {
+  const out = [keys.log, keys.index, keys.timeIndex];
+  if (keys.txnIndex !== undefined) out.push(keys.txnIndex);
+  if (keys.producerSnapshot !== undefined) out.push(keys.producerSnapshot);
+  return out;
 }
 
 /** Inverse of remoteSegmentKeys for one object; null for any key it would not have produced. */

@@ -1,25 +1,33 @@
-import * as fs from 'node:fs/promises';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { StrataError, isStrataError } from '../common/errors';
 import type { SegmentInfo } from '../log/partitionLog';
 import { OFFSET_INDEX_ENTRY_SIZE } from '../log/offsetIndex';
-import { segmentPath } from '../log/segmentFiles';
+import { decodeProducerSnapshot, producerSnapshotPath } from '../log/producerSnapshot';
+import { segmentPath, txnIndexFileName } from '../log/segmentFiles';
 import { TIME_INDEX_ENTRY_SIZE } from '../log/timeIndex';
+import { ABORTED_TXN_SIZE } from '../log/txnIndex';
 import type { ObjectStore } from './objectStore';
 import type { RemoteLogMetadata, RemoteSegment } from './remoteLogMetadata';
-import { newSegmentId, remoteSegmentKeys } from './remoteSegmentKeys';
+import { newSegmentId, remoteObjectKey, remoteSegmentKeys } from './remoteSegmentKeys';
 
 /**
- * Uploads one closed local segment (.log, .index, .timeindex) and commits its record.
+ * Uploads one closed local segment (.log, .index, .timeindex, and with them its .txnindex and the
+ * producer snapshot at its end when they exist) and commits its record.
  *
  *   1. open the three files (an open descriptor keeps the bytes readable even if the log
  *      deletes the files meanwhile), then check that the segment is still the log's: the
  *      cleaner's swap puts another segment's files under the same names, so files opened after
- *      a swap (or some before it and some after) are not the segment that was planned
- *   2. put .index, .timeindex, then .log (streamed, never held in memory whole) under fresh
- *      write-once keys carrying a new random segment id
- *   3. write the metadata record: only now does the segment exist remotely (invariant 6)
+ *      a swap (or some before it and some after) are not the segment that was planned. The
+ *      .txnindex is read in the same synchronous step as that check (a swap appends the merged
+ *      segments' entries to it in place, so only a read in that step is this segment's)
+ *   2. read the producer snapshot at the segment's end (`<snapshotOffset>.snapshot`, taken when
+ *      the next segment rolled), if there is one and it decodes
+ *   3. put .index, .timeindex, .txnindex, .snapshot, then .log (streamed, never held in memory
+ *      whole) under fresh write-once keys carrying a new random segment id
+ *   4. write the metadata record: only now does the segment exist remotely (invariant 6)
  *
  * On failure the objects written are deleted, best effort; they are orphans either way, since
  * no record names them. The one exception is a record write whose outcome is unknown (the
@@ -45,6 +53,11 @@ export interface UploadRequest {
    * upload with NOT_FOUND (nothing committed; the caller plans again).
    */
   isCurrent?: () => boolean;
+  /**
+   * Where the segment ends for producer state: the base offset of the log's next segment (the
+   * snapshot taken at that roll is the state after this segment). Default `segment.nextOffset`.
+   */
+  snapshotOffset?: bigint;
   now?: () => number;
   logger?: (msg: string) => void;
 }
@@ -66,6 +79,9 @@ export async function uploadSegment(req: UploadRequest): Promise<RemoteSegment> 
     if (req.isCurrent && !req.isCurrent()) {
       throw new StrataError('NOT_FOUND', `segment ${seg.path} was replaced (log cleaner) or deleted before its upload`);
     }
+    const txnIndex = readTxnIndexNow(path.join(dir, txnIndexFileName(seg.baseOffset)));
+    const snapshotOffset = req.snapshotOffset ?? seg.nextOffset;
+    const snapshot = await readProducerSnapshot(dir, snapshotOffset, req.logger);
     const logSize = (await logFh.stat()).size;
     if (logSize < seg.size) throw new StrataError('STORAGE_IO', `segment ${seg.path} holds ${logSize} bytes, fewer than the ${seg.size} the log knows`);
     const index = await readSmallFile(indexFh, segmentPath(dir, seg.baseOffset, '.index'), OFFSET_INDEX_ENTRY_SIZE);
@@ -77,6 +93,16 @@ export async function uploadSegment(req: UploadRequest): Promise<RemoteSegment> 
     await objects.put(keys.index, index, { contentLength: index.length });
     written.push(keys.timeIndex);
     await objects.put(keys.timeIndex, timeIndex, { contentLength: timeIndex.length });
+    if (txnIndex !== null) {
+      keys.txnIndex = remoteObjectKey(req.keyPrefix, req.topicId, req.partition, seg.baseOffset, req.leaderEpoch, segmentId, 'txnindex');
+      written.push(keys.txnIndex);
+      await objects.put(keys.txnIndex, txnIndex, { contentLength: txnIndex.length });
+    }
+    if (snapshot !== null) {
+      keys.producerSnapshot = remoteObjectKey(req.keyPrefix, req.topicId, req.partition, seg.baseOffset, req.leaderEpoch, segmentId, 'snapshot');
+      written.push(keys.producerSnapshot);
+      await objects.put(keys.producerSnapshot, snapshot, { contentLength: snapshot.length });
+    }
     written.push(keys.log);
     const stream = logFh.createReadStream({ start: 0, end: seg.size - 1, autoClose: false, highWaterMark: 1024 * 1024 });
     try {
@@ -99,6 +125,11 @@ export async function uploadSegment(req: UploadRequest): Promise<RemoteSegment> 
       uploadedAt: (req.now ?? Date.now)(),
       keys,
     };
+    if (txnIndex !== null) record.txnIndexBytes = txnIndex.length;
+    if (snapshot !== null) {
+      record.producerSnapshotBytes = snapshot.length;
+      record.producerSnapshotOffset = snapshotOffset;
+    }
     try {
       await req.metadata.addSegment(record);
     } catch (e) {
@@ -128,7 +159,7 @@ export async function uploadSegment(req: UploadRequest): Promise<RemoteSegment> 
 
 async function openSegmentFile(file: string, handles: FileHandle[]): Promise<FileHandle> {
   try {
-    const fh = await fs.open(file, 'r');
+    const fh = await fsp.open(file, 'r');
     handles.push(fh);
     return fh;
   } catch (e) {
@@ -150,6 +181,46 @@ async function readSmallFile(fh: FileHandle, file: string, entrySize: number): P
     const { bytesRead } = await fh.read(buf, done, size - done, done);
     if (bytesRead === 0) throw new StrataError('STORAGE_IO', `index ${file} shrank while being read`);
     done += bytesRead;
+  }
+  return buf;
+}
+
+/**
+ * The segment's aborted-transaction index as it is now (synchronously), whole entries only; null
+ * when there is none or it is empty (most segments hold no ABORT marker).
+ */
+function readTxnIndexNow(file: string): Buffer | null {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new StrataError('STORAGE_IO', `read ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  const whole = buf.length - (buf.length % ABORTED_TXN_SIZE);
+  return whole === 0 ? null : buf.subarray(0, whole);
+}
+
+/**
+ * The producer snapshot at `offset` in `dir`, or null when there is none (not taken: the log was
+ * recovered after a crash, or the state was emptied since) or it does not decode as the state at
+ * that offset (logged: uploading it would only move the problem to the object store).
+ */
+async function readProducerSnapshot(dir: string, offset: bigint, logger?: (msg: string) => void): Promise<Buffer | null> {
+  const file = producerSnapshotPath(dir, offset);
+  let buf: Buffer;
+  try {
+    buf = await fsp.readFile(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new StrataError('STORAGE_IO', `read ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    const state = decodeProducerSnapshot(buf);
+    if (state.endOffset !== offset) throw new StrataError('STORAGE_IO', `it holds the state at offset ${state.endOffset}`);
+  } catch (e) {
+    logger?.(`producer snapshot ${file} is not uploaded with its segment: ${(e as Error).message}`);
+    return null;
   }
   return buf;
 }

@@ -5,7 +5,7 @@ import type { PartitionLog } from '../log/partitionLog';
 import type { MetadataStore } from '../meta/metadataStore';
 import type { ObjectStore } from './objectStore';
 import { ReadCache, type ReadCacheOptions, type ReadCacheStats } from './readCache';
-import { REMOTE_SEGMENTS_NAMESPACE, RemoteLogMetadata } from './remoteLogMetadata';
+import { REMOTE_SEGMENTS_NAMESPACE, RemoteLogMetadata, segmentObjects } from './remoteLogMetadata';
 import { RemoteSegmentReader } from './remoteReader';
 import { DEFAULT_KEY_PREFIX, topicObjectPrefix } from './remoteSegmentKeys';
 import { deleteQuietly } from './segmentUploader';
@@ -203,8 +203,9 @@ export class TierManager {
     const warn = (m: string): void => this.logger.warn(`topic ${topicId}: ${m}`);
     for (const s of segs) {
       await this.metadata.removeSegment(s);
-      await deleteQuietly(this.objects, [s.keys.log, s.keys.index, s.keys.timeIndex], warn);
-      this.cache.invalidate(s.keys.log, s.sizeBytes);
+      const all = segmentObjects(s);
+      await deleteQuietly(this.objects, all.map((o) => o.key), warn);
+      for (const o of all) this.cache.invalidate(o.key, o.size);
     }
     const leftovers: string[] = [];
     for await (const o of this.objects.list(topicObjectPrefix(this.ctx.keyPrefix, topicId))) leftovers.push(o.key);

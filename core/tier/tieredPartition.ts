@@ -1,11 +1,14 @@
 import { StrataError, isStrataError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { PartitionLog, ReadOptions, ReadResult, SegmentInfo } from '../log/partitionLog';
+import { decodeProducerSnapshot, encodeProducerSnapshot, type ProducerSnapshotState } from '../log/producerSnapshot';
 import { RECORD_BATCH_HEADER_SIZE } from '../log/recordBatch';
+import type { AbortedRange } from '../log/txnIndex';
 import type { ObjectStore } from './objectStore';
 import type { ReadCache } from './readCache';
-import { liveSegments, type PartitionTierState, type RemoteLogMetadata, type RemoteSegment } from './remoteLogMetadata';
+import { liveSegments, segmentObjects, type PartitionTierState, type RemoteLogMetadata, type RemoteSegment } from './remoteLogMetadata';
 import type { RemoteSegmentReader } from './remoteReader';
+import { searchRemoteTxnIndex } from './remoteTxnIndex';
 import { parseRemoteObjectKey, partitionObjectPrefix } from './remoteSegmentKeys';
 import { deleteQuietly, uploadSegment, type UploadRequest } from './segmentUploader';
 import { effectiveLocalRetentionBytes, effectiveLocalRetentionMs, type TierTopicConfig } from './tierConfig';
@@ -208,15 +211,16 @@ export class TieredPartition {
         logger.warn(`${this.label}: orphan sweep failed: ${(e as Error).message}`);
       }
     }
-    this.reconcileLocal();
+    await this.reconcileLocal();
   }
 
   /**
    * The stateless-broker rule: a local log that ends before the tiered end (an empty data dir,
-   * or a stale one) restarts at the tiered end, so new appends continue the offsets; and local
-   * data below the log start (moved while this copy was away) is dropped.
+   * or a stale one) restarts at the tiered end, so new appends continue the offsets, with the
+   * producer state tiered with the last segment (restoreProducerState); and local data below the
+   * log start (moved while this copy was away) is dropped.
    */
-  private reconcileLocal(): void {
+  private async reconcileLocal(): Promise<void> {
     const log = this.log;
     const end = this.remoteEndOffset;
     // The local log must reach at least the tiered end, and the log start (DeleteRecords may
@@ -226,10 +230,62 @@ export class TieredPartition {
       if (log.size > 0) this.ctx.logger.warn(`${this.label}: local log ends at ${log.logEndOffset}, before the tiered end ${floor}: replacing the stale local copy`);
       log.truncateFullyAndStartAt(floor);
       this.ctx.logger.info(`${this.label}: local log starts at the tiered end offset ${floor} (${this.segs.length} tiered segment(s), log start ${this.logStartOffset})`);
+      await this.restoreProducerState(floor);
+    } else if (floor > 0n && log.logEndOffset === floor && log.size === 0 && log.segments().length === 1 && log.producerState.latestSnapshotOffset() === null) {
+      // Started at the tiered end before, but its producer state never arrived (the open failed
+      // while reading it): try again before anything is appended.
+      await this.restoreProducerState(floor);
     } else if (end > 0n && log.logStartOffset > end) {
       this.ctx.logger.warn(`${this.label}: offsets ${end}..${log.logStartOffset - 1n} are neither tiered nor local`);
     }
     this.dropLocalBelow(this.logStartOffset);
+  }
+
+  /**
+   * Starts the empty local log's producer state at `offset` (the tiered end) from the snapshot
+   * tiered with the last segment (KIP-405's producer snapshot), so idempotent producers keep
+   * deduplicating and open transactions keep bounding the LSO on a broker with an empty disk.
+   * No snapshot object (records from before they were tiered, or retention removed every
+   * segment): one line, and the state starts empty. A snapshot at another offset than the
+   * tiered end (compaction emptied the segments after it, or DeleteRecords moved the start past
+   * the tiered end: no records lie between) is moved to it, as the log does when its start moves
+   * past its end. Throws STORE_UNAVAILABLE / STORAGE_IO when the snapshot cannot be read: the
+   * partition must not take appends without the state it knows exists (the next open retries).
+   */
+  private async restoreProducerState(offset: bigint): Promise<void> {
+    const { cache, logger } = this.ctx;
+    const last = this.segs[this.segs.length - 1];
+    const key = last?.keys.producerSnapshot;
+    const size = last?.producerSnapshotBytes ?? 0;
+    if (last === undefined || key === undefined || size === 0) {
+      logger.info(
+        last === undefined
+          ? `${this.label}: no tiered segment holds a producer snapshot; producer state starts empty at ${offset}`
+          : `${this.label}: tiered segment ${last.baseOffset} has no producer snapshot (tiered before snapshots were); producer state starts empty at ${offset}`,
+      );
+      return;
+    }
+    let buf: Buffer;
+    try {
+      buf = await cache.readBytes(key, size, 0, size);
+    } catch (e) {
+      throw new StrataError('STORE_UNAVAILABLE', `${this.label}: reading the producer snapshot ${key} failed: ${(e as Error).message}`, { cause: e });
+    } finally {
+      cache.invalidate(key, size); // read once; it need not take cache space
+    }
+    let state: ProducerSnapshotState;
+    try {
+      state = decodeProducerSnapshot(buf);
+    } catch (e) {
+      throw new StrataError('STORAGE_IO', `${this.label}: the producer snapshot ${key} is damaged: ${(e as Error).message}`, { cause: e });
+    }
+    if (state.endOffset !== offset) {
+      logger.info(`${this.label}: the producer snapshot tiered with segment ${last.baseOffset} is at offset ${state.endOffset}, the tiered end is ${offset}: moved there (no records lie between)`);
+      buf = encodeProducerSnapshot({ ...state, endOffset: offset });
+    }
+    this.log.restoreProducerState(buf, offset);
+    const open = this.log.producerState.ongoingTransactions().length;
+    logger.info(`${this.label}: producer state restored from the snapshot tiered with segment ${last.baseOffset}: ${this.log.producerState.size} producer(s), ${open} open transaction(s); last stable offset ${this.log.lastStableOffset}`);
   }
 
   /** Moves the local log start up to `offset` (never past the high watermark). */
@@ -406,6 +462,40 @@ export class TieredPartition {
     return this.offsetForTimestamp(best);
   }
 
+  /**
+   * The aborted transactions overlapping [from, to), for a read_committed fetch, across both
+   * tiers (Kafka's RemoteLogManager.collectAbortedTransactions): the transaction indexes tiered
+   * with the segments below the local log, segment by segment from the one holding `from` until
+   * one says the search is complete, then the local log's. Each transaction once, in marker
+   * order. May throw STORE_UNAVAILABLE (a retriable KAFKA_STORAGE_ERROR for the fetch).
+   */
+  async collectAbortedTransactions(from: bigint, to: bigint): Promise<AbortedRange[]> {
+    if (!this.isRemoteOffset(from)) return this.log.collectAbortedTransactions(from, to);
+    try {
+      return await this.retryIfReplaced(() => this.collectAbortedTransactionsOnce(from, to));
+    } catch (e) {
+      // An index deleted under the search (retention) although the records did not change: a
+      // retriable failure for the fetch, never an incomplete list.
+      if (isStrataError(e, 'NOT_FOUND')) throw new StrataError('STORE_UNAVAILABLE', `aborted transactions of ${this.label} at ${from}: ${(e as Error).message}`, { cause: e });
+      throw e;
+    }
+  }
+
+  private async collectAbortedTransactionsOnce(from: bigint, to: bigint): Promise<AbortedRange[]> {
+    const segs = this.segs;
+    const out: AbortedRange[] = [];
+    for (let i = firstSegmentEndingAtOrAfter(segs, from); i < segs.length && this.isRemoteOffset(segs[i].baseOffset); i++) {
+      const r = await searchRemoteTxnIndex(this.ctx.cache, segs[i], from, to);
+      out.push(...r.aborted);
+      if (r.complete) return out;
+    }
+    // The local copy may overlap the last tiered segments searched (its first segment starts
+    // below the local log start): a transaction listed by both tiers is listed once.
+    const seen = new Set(out.map((t) => `${t.producerId}:${t.firstOffset}`));
+    for (const t of this.log.collectAbortedTransactions(from, to)) if (!seen.has(`${t.producerId}:${t.firstOffset}`)) out.push(t);
+    return out;
+  }
+
   // ---------------------------------------------------------------- uploads
 
   /**
@@ -520,6 +610,10 @@ export class TieredPartition {
   /** One upload of `seg`, its record committed through `commit`. */
   private uploadRequest(seg: SegmentInfo, commit: UploadRequest['metadata']): UploadRequest {
     const { objects, keyPrefix, logger, now } = this.ctx;
+    // The producer snapshot at the segment's end: taken when the segment after it rolled.
+    const local = this.log.segments();
+    const at = local.findIndex((s) => s.id === seg.id);
+    const snapshotOffset = at >= 0 && at + 1 < local.length ? local[at + 1].baseOffset : seg.nextOffset;
     return {
       objects,
       metadata: commit,
@@ -529,6 +623,7 @@ export class TieredPartition {
       leaderEpoch: this.leaderEpoch,
       segment: seg,
       isCurrent: () => this.hasLocalSegment(seg),
+      snapshotOffset,
       now,
       logger: (m) => logger.warn(`${this.label}: ${m}`),
     };
@@ -602,10 +697,9 @@ export class TieredPartition {
   private async deleteObjects(segs: readonly RemoteSegment[]): Promise<void> {
     const { objects, cache, logger } = this.ctx;
     for (const s of segs) {
-      await deleteQuietly(objects, [s.keys.log, s.keys.index, s.keys.timeIndex], (m) => logger.warn(`${this.label}: ${m}`));
-      cache.invalidate(s.keys.log, s.sizeBytes);
-      cache.invalidate(s.keys.index, s.indexBytes);
-      cache.invalidate(s.keys.timeIndex, s.timeIndexBytes);
+      const all = segmentObjects(s);
+      await deleteQuietly(objects, all.map((o) => o.key), (m) => logger.warn(`${this.label}: ${m}`));
+      for (const o of all) cache.invalidate(o.key, o.size);
     }
   }
 
@@ -714,11 +808,9 @@ export class TieredPartition {
       await metadata.removeSegment(s);
       this.segs = this.segs.filter((x) => x.segmentId !== s.segmentId);
       deleted++;
-      const keys = [s.keys.log, s.keys.index, s.keys.timeIndex];
-      await deleteQuietly(objects, keys, (m) => logger.warn(`${this.label}: ${m}`));
-      cache.invalidate(s.keys.log, s.sizeBytes);
-      cache.invalidate(s.keys.index, s.indexBytes);
-      cache.invalidate(s.keys.timeIndex, s.timeIndexBytes);
+      const all = segmentObjects(s);
+      await deleteQuietly(objects, all.map((o) => o.key), (m) => logger.warn(`${this.label}: ${m}`));
+      for (const o of all) cache.invalidate(o.key, o.size);
     }
     this.dropLocalBelow(this.logStartOffset);
     logger.info(`${this.label}: deleted ${deleted} tiered segment(s) past retention; log start offset ${this.logStartOffset}`);

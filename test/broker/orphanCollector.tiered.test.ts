@@ -12,6 +12,7 @@ import { loadBrokerConfig } from '../../core/config/brokerConfig';
 import { LogManager } from '../../core/log/logManager';
 import { PartitionManager } from '../../core/partition/partitionManager';
 import { RemoteLogMetadata } from '../../core/tier/remoteLogMetadata';
+import { allObjectKeys } from '../../core/tier/remoteSegmentKeys';
 import { TierManager } from '../../core/tier/tierManager';
 import { TierEnv, fill, listKeys, memoryLogger, tierConfig } from '../tier/tierHelpers';
 
@@ -78,7 +79,7 @@ test('tiered data of a topic the store names is kept even when this registry doe
   const segs = await metadata.listSegments(record.topicId, 0);
   expect(segs.length).toBe(kept);
   const objects = await listKeys(env.files, `remote-log/${record.topicId}/`);
-  expect(objects.sort()).toEqual(segs.flatMap((s) => [s.keys.log, s.keys.index, s.keys.timeIndex]).sort());
+  expect(objects.sort()).toEqual(segs.flatMap((s) => allObjectKeys(s.keys)).sort());
   // The control: the collector did run, and removed what no topic names.
   expect(await metadata.listSegments(UNKNOWN_ID, 0)).toEqual([]);
   expect(await listKeys(env.files, `remote-log/${UNKNOWN_ID}/`)).toEqual([]);

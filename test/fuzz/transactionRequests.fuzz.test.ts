@@ -65,7 +65,9 @@ const op = fc.oneof(
   }),
 );
 
-async function run(o: fc.Infer<typeof op>): Promise<void> {
+type Op = typeof op extends fc.Arbitrary<infer T> ? T : never;
+
+async function run(o: Op): Promise<void> {
   const timeoutMs = 10_000;
   switch (o.kind) {
     case 'init':

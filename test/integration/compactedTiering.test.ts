@@ -19,6 +19,7 @@ import { StrataClient, ConfigResourceType } from '../../core/client/client';
 import type { FetchedRecord } from '../../core/client/records';
 import { openMetadataStore } from '../../core/meta/url';
 import { REMOTE_SEGMENTS_NAMESPACE, RemoteLogMetadata, liveSegments } from '../../core/tier/remoteLogMetadata';
+import { allObjectKeys } from '../../core/tier/remoteSegmentKeys';
 import { openObjectStore } from '../../core/tier/url';
 import { awsBackendSelected, awsStores } from '../helpers/awsBackend';
 import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
@@ -246,7 +247,7 @@ test('compacted + tiered: only cleaned data is uploaded, rewritten segments are 
       // Every object is named by a live record; no record is left superseded.
       const records = await md.listSegments(await topicIdOf(md), 0);
       expect(liveSegments(records).superseded).toEqual([]);
-      const named = new Set(records.flatMap((r) => [r.keys.log, r.keys.index, r.keys.timeIndex]));
+      const named = new Set(records.flatMap((r) => allObjectKeys(r.keys)));
       const all: string[] = [];
       for await (const o of objects.list('remote-log/')) all.push(o.key);
       expect(all.sort()).toEqual([...named].sort());

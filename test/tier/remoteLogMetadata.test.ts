@@ -1,6 +1,6 @@
 /** Remote segment records in a real embedded metadata store (the 'remote-segments' namespace). */
-import { RemoteLogMetadata, type RemoteSegment } from '../../core/tier/remoteLogMetadata';
-import { remoteSegmentKeys } from '../../core/tier/remoteSegmentKeys';
+import { RemoteLogMetadata, decodeSegment, segmentObjects, type RemoteSegment } from '../../core/tier/remoteLogMetadata';
+import { remoteObjectKey, remoteSegmentKeys } from '../../core/tier/remoteSegmentKeys';
 import { TOPIC_ID, TierEnv } from './tierHelpers';
 
 let env: TierEnv;
@@ -42,6 +42,50 @@ test('records round-trip with bigint offsets, sorted by base offset, per partiti
   expect(await md.getSegment(TOPIC_ID, 0, 2n ** 62n)).toEqual(big);
   expect((await md.listTopicSegments(TOPIC_ID)).map((s) => [s.partition, s.baseOffset])).toEqual([[0, 0n], [0, 100n], [0, 2n ** 62n], [1, 0n]]);
   expect(await md.getSegment(TOPIC_ID, 0, 5n)).toBeNull();
+});
+
+test('the optional transaction index and producer snapshot round-trip; a record without them (written before them) still reads', async () => {
+  const id = 'f'.repeat(32);
+  const full: RemoteSegment = {
+    ...seg(0, 100n, 199n, id),
+    keys: {
+      ...remoteSegmentKeys('remote-log', TOPIC_ID, 0, 100n, 2, id),
+      txnIndex: remoteObjectKey('remote-log', TOPIC_ID, 0, 100n, 2, id, 'txnindex'),
+      producerSnapshot: remoteObjectKey('remote-log', TOPIC_ID, 0, 100n, 2, id, 'snapshot'),
+    },
+    txnIndexBytes: 68,
+    producerSnapshotBytes: 50,
+    producerSnapshotOffset: 200n,
+  };
+  await md.addSegment(full);
+  await md.addSegment(seg(0, 0n, 99n));
+  const [old, withAll] = await md.listSegments(TOPIC_ID, 0);
+  expect(withAll).toEqual(full);
+  expect(old).toEqual(seg(0, 0n, 99n));
+  expect(Object.keys(old.keys).sort()).toEqual(['index', 'log', 'timeIndex']);
+  expect('txnIndexBytes' in old || 'producerSnapshotOffset' in old).toBe(false);
+  // Deletes and cache invalidation go over every object a record names.
+  expect(segmentObjects(withAll)).toEqual([
+    { key: full.keys.log, size: 1000 },
+    { key: full.keys.index, size: 16 },
+    { key: full.keys.timeIndex, size: 24 },
+    { key: full.keys.txnIndex, size: 68 },
+    { key: full.keys.producerSnapshot, size: 50 },
+  ]);
+  expect(segmentObjects(old).map((o) => o.key)).toEqual([old.keys.log, old.keys.index, old.keys.timeIndex]);
+});
+
+test('an optional object without its size (or a size without its key) makes the record malformed', () => {
+  // The stored form is the record itself (bigint-safe JSON), so a RemoteSegment stands for it.
+  const kv = (s: RemoteSegment): never => s as never;
+  const base = seg(0, 0n, 9n);
+  const txnKey = remoteObjectKey('remote-log', TOPIC_ID, 0, 0n, 2, base.segmentId, 'txnindex');
+  const snapKey = remoteObjectKey('remote-log', TOPIC_ID, 0, 0n, 2, base.segmentId, 'snapshot');
+  expect(decodeSegment(kv({ ...base, keys: { ...base.keys, txnIndex: txnKey } }))).toBe('bad transaction index fields');
+  expect(decodeSegment(kv({ ...base, txnIndexBytes: 34 }))).toBe('bad transaction index fields');
+  expect(decodeSegment(kv({ ...base, keys: { ...base.keys, producerSnapshot: snapKey }, producerSnapshotBytes: 30 }))).toBe('bad producer snapshot fields');
+  expect(decodeSegment(kv({ ...base, keys: { ...base.keys, producerSnapshot: snapKey }, producerSnapshotBytes: 30, producerSnapshotOffset: 0n }))).toBe('bad producer snapshot fields');
+  expect(decodeSegment(kv({ ...base, keys: { ...base.keys, producerSnapshot: snapKey }, producerSnapshotBytes: 30, producerSnapshotOffset: 10n }))).toMatchObject({ producerSnapshotOffset: 10n });
 });
 
 test('a record is created once: a second one at the same base offset is KEY_EXISTS', async () => {

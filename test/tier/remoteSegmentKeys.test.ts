@@ -1,8 +1,10 @@
 import { checkObjectKey, compareUtf8 } from '../../core/tier/objectStore';
 import {
+  allObjectKeys,
   newSegmentId,
   parseRemoteObjectKey,
   partitionObjectPrefix,
+  remoteObjectKey,
   remoteSegmentKeys,
   segmentRecordKey,
   segmentRecordPrefix,
@@ -24,6 +26,21 @@ test('object keys carry topic id, partition, 20-digit base offset, epoch and a u
   expect(partitionObjectPrefix('remote-log', TOPIC, 7)).toBe(`remote-log/${TOPIC}/7/`);
   // Nested prefixes work too (an S3 prefix is separate, inside the adapter).
   expect(parseRemoteObjectKey('a/b', remoteSegmentKeys('a/b', TOPIC, 0, 0n, 0, id).log)).toMatchObject({ baseOffset: 0n });
+});
+
+test('the optional objects (aborted-transaction index, producer snapshot) share the segment\'s stem and parse back', () => {
+  const id = newSegmentId();
+  const keys = remoteSegmentKeys('remote-log', TOPIC, 7, 1234n, 3, id);
+  const txnIndex = remoteObjectKey('remote-log', TOPIC, 7, 1234n, 3, id, 'txnindex');
+  const snapshot = remoteObjectKey('remote-log', TOPIC, 7, 1234n, 3, id, 'snapshot');
+  expect(txnIndex).toBe(`remote-log/${TOPIC}/7/00000000000000001234-3-${id}.txnindex`);
+  expect(snapshot).toBe(`remote-log/${TOPIC}/7/00000000000000001234-3-${id}.snapshot`);
+  expect(remoteObjectKey('remote-log', TOPIC, 7, 1234n, 3, id, 'log')).toBe(keys.log);
+  expect(parseRemoteObjectKey('remote-log', txnIndex)).toEqual({ topicId: TOPIC, partition: 7, baseOffset: 1234n, leaderEpoch: 3, segmentId: id, ext: 'txnindex' });
+  expect(parseRemoteObjectKey('remote-log', snapshot)).toMatchObject({ segmentId: id, ext: 'snapshot' });
+  expect(() => remoteObjectKey('remote-log', TOPIC, 7, 1234n, 3, id, 'txt' as never)).toThrow(TypeError);
+  expect(allObjectKeys(keys)).toEqual([keys.log, keys.index, keys.timeIndex]);
+  expect(allObjectKeys({ ...keys, txnIndex, producerSnapshot: snapshot })).toEqual([keys.log, keys.index, keys.timeIndex, txnIndex, snapshot]);
 });
 
 test('listing order is offset order', () => {

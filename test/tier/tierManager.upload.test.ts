@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { StrataError } from '../../core/common/errors';
 import type { RemoteSegment } from '../../core/tier/remoteLogMetadata';
 import { RemoteLogMetadata } from '../../core/tier/remoteLogMetadata';
-import { parseRemoteObjectKey, remoteSegmentKeys } from '../../core/tier/remoteSegmentKeys';
+import { allObjectKeys, parseRemoteObjectKey, remoteObjectKey, remoteSegmentKeys } from '../../core/tier/remoteSegmentKeys';
+import { producerSnapshotPath } from '../../core/log/producerSnapshot';
 import { TierManager } from '../../core/tier/tierManager';
 import { waitFor } from '../helpers/waitFor';
 import { TOPIC_ID, TierEnv, decode, fakeClock, fill, listKeys, memoryLogger, tierConfig } from './tierHelpers';
@@ -51,7 +52,14 @@ test('closed segments below the high watermark are uploaded with their indexes; 
 
   for (const [r, s] of records.map((r, i) => [r, closed[i]] as const)) {
     // The keys carry topic id, partition, 20-digit base offset, epoch and a unique id.
-    expect(r.keys).toEqual(remoteSegmentKeys('remote-log', TOPIC_ID, 0, s.baseOffset, 0, r.segmentId));
+    // With the producer snapshot the next segment's roll took (no producers: an empty state, still
+    // its own object); no .txnindex, since these segments hold no ABORT marker.
+    expect(r.keys).toEqual({
+      ...remoteSegmentKeys('remote-log', TOPIC_ID, 0, s.baseOffset, 0, r.segmentId),
+      producerSnapshot: remoteObjectKey('remote-log', TOPIC_ID, 0, s.baseOffset, 0, r.segmentId, 'snapshot'),
+    });
+    expect(r.producerSnapshotOffset).toBe(s.nextOffset);
+    expect(r.txnIndexBytes).toBeUndefined();
     expect(parseRemoteObjectKey('remote-log', r.keys.log)).toMatchObject({ baseOffset: s.baseOffset, leaderEpoch: 0, ext: 'log' });
     expect(r.maxTimestamp).toBe(s.maxTimestamp);
     expect(r.uploadedAt).toBeGreaterThan(0);
@@ -59,9 +67,11 @@ test('closed segments below the high watermark are uploaded with their indexes; 
     expect(await env.files.get(r.keys.log)).toEqual(fs.readFileSync(s.path));
     expect(await env.files.get(r.keys.index)).toEqual(fs.readFileSync(s.path.replace(/\.log$/, '.index')));
     expect(await env.files.get(r.keys.timeIndex)).toEqual(fs.readFileSync(s.path.replace(/\.log$/, '.timeindex')));
+    expect(await env.files.get(r.keys.producerSnapshot!)).toEqual(fs.readFileSync(producerSnapshotPath(log.dir, s.nextOffset)));
   }
-  // Three objects per segment, nothing else.
-  expect((await listKeys(env.files, 'remote-log/')).length).toBe(3 * records.length);
+  // Four objects per segment, nothing else.
+  expect((await listKeys(env.files, 'remote-log/')).sort()).toEqual(records.flatMap((r) => allObjectKeys(r.keys)).sort());
+  expect(records.every((r) => allObjectKeys(r.keys).length === 4)).toBe(true);
   // No local retention configured: every local segment is still there.
   expect(log.logStartOffset).toBe(0n);
   expect(tp.localLogStartOffset).toBe(0n);

@@ -18,6 +18,7 @@ import { decodeRecordBatches } from '../../core/log/recordDecoder';
 import type { ByteRange, ObjectInfo, ObjectStore } from '../../core/tier/objectStore';
 import { RemoteLogMetadata, liveSegments, type RemoteSegment } from '../../core/tier/remoteLogMetadata';
 import { TierManager } from '../../core/tier/tierManager';
+import { allObjectKeys } from '../../core/tier/remoteSegmentKeys';
 import type { TieredPartition } from '../../core/tier/tieredPartition';
 import type { TierTopicConfig } from '../../core/tier/tierConfig';
 import { append, captureCleanerLogger, compactCfg, latestPerKey, type Entry } from '../log/cleanerHelpers';
@@ -133,7 +134,7 @@ async function stored(): Promise<{ records: RemoteSegment[]; objects: string[] }
   const records = await new RemoteLogMetadata(env.meta.namespace('remote-segments')).listSegments(TOPIC_ID, 0);
   expect(liveSegments(records).superseded).toEqual([]);
   const objects = (await listKeys(env.files, 'remote-log/')).sort();
-  expect(objects).toEqual(records.flatMap((r) => [r.keys.log, r.keys.index, r.keys.timeIndex]).sort());
+  expect(objects).toEqual(records.flatMap((r) => allObjectKeys(r.keys)).sort());
   return { records, objects };
 }
 
