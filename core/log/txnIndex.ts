@@ -79,22 +79,7 @@ export class TransactionIndex {
         bytes = bytes.subarray(0, bytes.length - torn);
         file.truncate(bytes.length);
       }
-      const list: AbortedTxn[] = [];
-      for (let p = 0; p < bytes.length; p += ABORTED_TXN_SIZE) {
-        const version = bytes.readInt16BE(p);
-        if (version !== ABORTED_TXN_VERSION) throw corrupt(path, `entry ${list.length} has version ${version}`);
-        const t: AbortedTxn = {
-          producerId: bytes.readBigInt64BE(p + 2),
-          firstOffset: bytes.readBigInt64BE(p + 10),
-          lastOffset: bytes.readBigInt64BE(p + 18),
-          lastStableOffset: bytes.readBigInt64BE(p + 26),
-        };
-        const prev = list[list.length - 1];
-        if (prev !== undefined && t.lastOffset <= prev.lastOffset) {
-          throw corrupt(path, `entry ${list.length} lastOffset ${t.lastOffset} does not follow ${prev.lastOffset}`);
-        }
-        list.push(t);
-      }
+      const list = decodeAbortedTxns(bytes, path);
       return new TransactionIndex(path, file, list);
     } catch (e) {
       file.close();
@@ -136,14 +121,7 @@ export class TransactionIndex {
    * range had its marker before that entry's, so later segments need not be searched.
    */
   collectAbortedTxns(fetchOffset: bigint, upperBoundOffset: bigint): TxnIndexSearchResult {
-    const aborted: AbortedRange[] = [];
-    for (const t of this.list) {
-      if (t.lastOffset >= fetchOffset && t.firstOffset < upperBoundOffset) {
-        aborted.push({ producerId: t.producerId, firstOffset: t.firstOffset, lastOffset: t.lastOffset });
-      }
-      if (t.lastStableOffset >= upperBoundOffset) return { aborted, complete: true };
-    }
-    return { aborted, complete: false };
+    return searchAbortedTxns(this.list, fetchOffset, upperBoundOffset);
   }
 
   /** Drops the entries whose marker is at or past `offset` (the log was truncated there). */
@@ -182,6 +160,46 @@ export class TransactionIndex {
   private ensureOpen(): void {
     if (this.closed) throw new StrataError('CLOSED', `transaction index ${this.path} is closed`);
   }
+}
+
+/**
+ * Decodes whole 34-byte entries (`bytes.length` a multiple of ABORTED_TXN_SIZE). Throws
+ * STORAGE_IO for an entry of an unknown version or a lastOffset that does not increase.
+ */
+export function decodeAbortedTxns(bytes: Buffer, path: string): AbortedTxn[] {
+  const list: AbortedTxn[] = [];
+  for (let p = 0; p + ABORTED_TXN_SIZE <= bytes.length; p += ABORTED_TXN_SIZE) {
+    const version = bytes.readInt16BE(p);
+    if (version !== ABORTED_TXN_VERSION) throw corrupt(path, `entry ${list.length} has version ${version}`);
+    const t: AbortedTxn = {
+      producerId: bytes.readBigInt64BE(p + 2),
+      firstOffset: bytes.readBigInt64BE(p + 10),
+      lastOffset: bytes.readBigInt64BE(p + 18),
+      lastStableOffset: bytes.readBigInt64BE(p + 26),
+    };
+    const prev = list[list.length - 1];
+    if (prev !== undefined && t.lastOffset <= prev.lastOffset) {
+      throw corrupt(path, `entry ${list.length} lastOffset ${t.lastOffset} does not follow ${prev.lastOffset}`);
+    }
+    list.push(t);
+  }
+  return list;
+}
+
+/**
+ * Kafka's TransactionIndex.collectAbortedTxns over entries in marker order: those with
+ * lastOffset >= fetchOffset and firstOffset < upperBoundOffset; `complete` as soon as an entry's
+ * lastStableOffset >= upperBoundOffset.
+ */
+export function searchAbortedTxns(entries: readonly AbortedTxn[], fetchOffset: bigint, upperBoundOffset: bigint): TxnIndexSearchResult {
+  const aborted: AbortedRange[] = [];
+  for (const t of entries) {
+    if (t.lastOffset >= fetchOffset && t.firstOffset < upperBoundOffset) {
+      aborted.push({ producerId: t.producerId, firstOffset: t.firstOffset, lastOffset: t.lastOffset });
+    }
+    if (t.lastStableOffset >= upperBoundOffset) return { aborted, complete: true };
+  }
+  return { aborted, complete: false };
 }
 
 function corrupt(path: string, message: string): StrataError {

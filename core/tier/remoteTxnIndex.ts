@@ -1,6 +1,6 @@
 import { StrataError } from '../common/errors';
 import type { AbortedTxn } from '../log/producerState';
-import { ABORTED_TXN_SIZE, ABORTED_TXN_VERSION, type AbortedRange } from '../log/txnIndex';
+import { ABORTED_TXN_SIZE, decodeAbortedTxns, searchAbortedTxns, type AbortedRange } from '../log/txnIndex';
 import type { ReadCache } from './readCache';
 import type { RemoteSegment } from './remoteLogMetadata';
 
@@ -24,21 +24,7 @@ import type { RemoteSegment } from './remoteLogMetadata';
  */
 export function decodeTxnIndex(buf: Buffer, what: string): AbortedTxn[] {
   if (buf.length % ABORTED_TXN_SIZE !== 0) throw damaged(what, `${buf.length} bytes is not a whole number of ${ABORTED_TXN_SIZE}-byte entries`);
-  const out: AbortedTxn[] = [];
-  for (let p = 0; p < buf.length; p += ABORTED_TXN_SIZE) {
-    const version = buf.readInt16BE(p);
-    if (version !== ABORTED_TXN_VERSION) throw damaged(what, `entry ${out.length} has version ${version}`);
-    const t: AbortedTxn = {
-      producerId: buf.readBigInt64BE(p + 2),
-      firstOffset: buf.readBigInt64BE(p + 10),
-      lastOffset: buf.readBigInt64BE(p + 18),
-      lastStableOffset: buf.readBigInt64BE(p + 26),
-    };
-    const prev = out[out.length - 1];
-    if (prev !== undefined && t.lastOffset <= prev.lastOffset) throw damaged(what, `entry ${out.length} lastOffset ${t.lastOffset} does not follow ${prev.lastOffset}`);
-    out.push(t);
-  }
-  return out;
+  return decodeAbortedTxns(buf, `remote ${what}`);
 }
 
 /** Kafka's TxnIndexSearchResult over one tiered segment's entries. */
@@ -61,13 +47,11 @@ export async function searchRemoteTxnIndex(cache: ReadCache, seg: RemoteSegment,
   const size = seg.txnIndexBytes ?? 0;
   if (key === undefined || size === 0) return { aborted: [], complete: false };
   const entries = decodeTxnIndex(await cache.readBytes(key, size, 0, size), key);
-  const aborted: AbortedRange[] = [];
-  for (const t of entries) {
-    if (t.lastOffset < seg.baseOffset || t.lastOffset > seg.lastOffset) continue;
-    if (t.lastOffset >= from && t.firstOffset < to) aborted.push({ producerId: t.producerId, firstOffset: t.firstOffset, lastOffset: t.lastOffset });
-    if (t.lastStableOffset >= to) return { aborted, complete: true };
-  }
-  return { aborted, complete: false };
+  return searchAbortedTxns(
+    entries.filter((t) => t.lastOffset >= seg.baseOffset && t.lastOffset <= seg.lastOffset),
+    from,
+    to,
+  );
 }
 
 function damaged(what: string, why: string): StrataError {
