@@ -12,8 +12,8 @@
  * conditional on the version the previous one produced; writes to different keys proceed
  * independently.
  */
-import { createHash } from 'node:crypto';
-import { isStrataError } from '../common/errors';
+import { readableKeyPart } from '../meta/keyPart';
+import { PerKeyWrites, putLatestWins } from '../meta/perKeyWrites';
 import type { Logger } from '../common/logger';
 import type { KvValue, VersionedKv } from '../meta/versionedKv';
 
@@ -40,19 +40,14 @@ interface Entry {
   version: number;
 }
 
-/** Longest percent-encoded group id kept readable in a key; keys are at most 1024 bytes. */
-const MAX_READABLE_GROUP_KEY = 512;
-
 export function offsetKey(group: string, topic: string, partition: number): string {
-  let g = encodeURIComponent(group);
-  if (g.length > MAX_READABLE_GROUP_KEY) g = `#${createHash('sha256').update(group, 'utf8').digest('hex')}`;
-  return `${g}/${topic}/${partition}`;
+  return `${readableKeyPart(group)}/${topic}/${partition}`;
 }
 
 export class OffsetStore {
   /** group → topic → partition → entry */
   private readonly cache = new Map<string, Map<string, Map<number, Entry>>>();
-  private readonly chains = new Map<string, Promise<void>>();
+  private readonly writes = new PerKeyWrites();
 
   private constructor(private readonly kv: VersionedKv, private readonly logger: Logger) {}
 
@@ -102,7 +97,7 @@ export class OffsetStore {
   commit(group: string, entries: { topic: string; partition: number; value: CommittedOffset }[]): Promise<(Error | null)[]> {
     return Promise.all(
       entries.map(({ topic, partition, value }) =>
-        this.enqueue(offsetKey(group, topic, partition), async (key) => {
+        this.writes.enqueue(offsetKey(group, topic, partition), async (key) => {
           const item: KvValue = {
             group,
             topic,
@@ -126,7 +121,7 @@ export class OffsetStore {
     let deleted = 0;
     const results = await Promise.all(
       partitions.map(({ topic, partition }) =>
-        this.enqueue(offsetKey(group, topic, partition), async (key) => {
+        this.writes.enqueue(offsetKey(group, topic, partition), async (key) => {
           if (this.cache.get(group)?.get(topic)?.get(partition) === undefined) return;
           await this.kv.delete(key);
           this.deleteCached(group, topic, partition);
@@ -140,40 +135,15 @@ export class OffsetStore {
   }
 
   /** Resolves once every write issued so far has finished. */
-  async flush(): Promise<void> {
-    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+  flush(): Promise<void> {
+    return this.writes.flush();
   }
 
-  /** Runs `op` after the earlier operations on the same key; resolves with its error, never rejects. */
-  private enqueue(key: string, op: (key: string) => Promise<void>): Promise<Error | null> {
-    const prev = this.chains.get(key) ?? Promise.resolve();
-    const result = prev.then(() => op(key)).then(
-      () => null,
-      (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
-    );
-    const tail = result.then(() => undefined);
-    this.chains.set(key, tail);
-    void tail.then(() => {
-      if (this.chains.get(key) === tail) this.chains.delete(key);
-    });
-    return result;
+  /** Writes over another writer's change of the item (the latest write wins). */
+  private putFresh(key: string, value: KvValue, version: number | null): Promise<number> {
+    return putLatestWins(this.kv, key, value, version, (e) => this.logger.warn(`offset item ${JSON.stringify(key)} changed under us (${e.message}); writing over it`));
   }
 
-  /**
-   * A conditional put on the version we last wrote. Should another writer have changed the
-   * item meanwhile (only possible once several brokers share the store), the latest commit
-   * wins, as it does in Kafka's offsets topic: re-read the version and write once more.
-   */
-  private async putFresh(key: string, value: KvValue, version: number | null): Promise<number> {
-    try {
-      return await this.kv.put(key, value, version);
-    } catch (e) {
-      if (!isStrataError(e, 'VERSION_CONFLICT') && !isStrataError(e, 'KEY_EXISTS')) throw e;
-      this.logger.warn(`offset item ${JSON.stringify(key)} changed under us (${(e as Error).message}); writing over it`);
-      const current = await this.kv.get(key);
-      return this.kv.put(key, value, current?.version ?? null);
-    }
-  }
 
   private setCached(group: string, topic: string, partition: number, e: Entry): void {
     let topics = this.cache.get(group);

@@ -16,8 +16,8 @@
  *
  * Writes to one key run in the order they were issued (a per-key chain).
  */
-import { createHash } from 'node:crypto';
-import { isStrataError } from '../common/errors';
+import { readableKeyPart } from '../meta/keyPart';
+import { PerKeyWrites, putLatestWins } from '../meta/perKeyWrites';
 import type { Logger } from '../common/logger';
 import type { KvValue, VersionedKv } from '../meta/versionedKv';
 import type { TopicPartitionRef } from './offsetStore';
@@ -41,15 +41,8 @@ interface Entry {
   version: number;
 }
 
-const MAX_READABLE_GROUP_KEY = 512;
-
-function groupKey(group: string): string {
-  const g = encodeURIComponent(group);
-  return g.length > MAX_READABLE_GROUP_KEY ? `#${createHash('sha256').update(group, 'utf8').digest('hex')}` : g;
-}
-
 export function txnOffsetKey(group: string, producerId: bigint, topic: string, partition: number): string {
-  return `${groupKey(group)}/${producerId}/${topic}/${partition}`;
+  return `${readableKeyPart(group)}/${producerId}/${topic}/${partition}`;
 }
 
 /** Topic names cannot contain '/', so this identifies a partition within a producer's map. */
@@ -58,7 +51,7 @@ const tpKey = (topic: string, partition: number): string => `${topic}/${partitio
 export class TxnOffsetStore {
   /** group → producer id → topic/partition → entry */
   private readonly cache = new Map<string, Map<bigint, Map<string, Entry>>>();
-  private readonly chains = new Map<string, Promise<void>>();
+  private readonly writes = new PerKeyWrites();
 
   private constructor(private readonly kv: VersionedKv, private readonly logger: Logger) {}
 
@@ -110,7 +103,7 @@ export class TxnOffsetStore {
   put(group: string, producerId: bigint, entries: readonly PendingTxnOffset[]): Promise<(Error | null)[]> {
     return Promise.all(
       entries.map((value) =>
-        this.enqueue(txnOffsetKey(group, producerId, value.topic, value.partition), async (key) => {
+        this.writes.enqueue(txnOffsetKey(group, producerId, value.topic, value.partition), async (key) => {
           const item: KvValue = { group, producerId, ...value };
           const cached = this.cache.get(group)?.get(producerId)?.get(tpKey(value.topic, value.partition));
           const version = await this.putFresh(key, item, cached?.version ?? null);
@@ -129,7 +122,7 @@ export class TxnOffsetStore {
     let removed = 0;
     const results = await Promise.all(
       targets.map(({ topic, partition }) =>
-        this.enqueue(txnOffsetKey(group, producerId, topic, partition), async (key) => {
+        this.writes.enqueue(txnOffsetKey(group, producerId, topic, partition), async (key) => {
           if (this.cache.get(group)?.get(producerId)?.get(tpKey(topic, partition)) === undefined) return;
           await this.kv.delete(key);
           this.deleteCached(group, producerId, topic, partition);
@@ -153,36 +146,15 @@ export class TxnOffsetStore {
   }
 
   /** Resolves once every write issued so far has finished. */
-  async flush(): Promise<void> {
-    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+  flush(): Promise<void> {
+    return this.writes.flush();
   }
 
-  /** Runs `op` after the earlier operations on the same key; resolves with its error, never rejects. */
-  private enqueue(key: string, op: (key: string) => Promise<void>): Promise<Error | null> {
-    const prev = this.chains.get(key) ?? Promise.resolve();
-    const result = prev.then(() => op(key)).then(
-      () => null,
-      (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
-    );
-    const tail = result.then(() => undefined);
-    this.chains.set(key, tail);
-    void tail.then(() => {
-      if (this.chains.get(key) === tail) this.chains.delete(key);
-    });
-    return result;
+  /** Writes over another writer's change of the item (the latest write wins). */
+  private putFresh(key: string, value: KvValue, version: number | null): Promise<number> {
+    return putLatestWins(this.kv, key, value, version, (e) => this.logger.warn(`pending transactional offset item ${JSON.stringify(key)} changed under us (${e.message}); writing over it`));
   }
 
-  /** A conditional put on the version we last wrote; should another writer have changed the item, the latest write wins. */
-  private async putFresh(key: string, value: KvValue, version: number | null): Promise<number> {
-    try {
-      return await this.kv.put(key, value, version);
-    } catch (e) {
-      if (!isStrataError(e, 'VERSION_CONFLICT') && !isStrataError(e, 'KEY_EXISTS')) throw e;
-      this.logger.warn(`pending transactional offset item ${JSON.stringify(key)} changed under us (${(e as Error).message}); writing over it`);
-      const current = await this.kv.get(key);
-      return this.kv.put(key, value, current?.version ?? null);
-    }
-  }
 
   private setCached(group: string, producerId: bigint, e: Entry): void {
     let producers = this.cache.get(group);

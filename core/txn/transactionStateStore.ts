@@ -16,17 +16,13 @@
  * The id is in the value, so loading never parses keys. Partitions are grouped by topic to
  * keep large transactions well inside DynamoDB's 400 KB item limit.
  */
-import { createHash } from 'node:crypto';
+import { readableKeyPart } from '../meta/keyPart';
 import type { KvValue } from '../meta/json';
 import type { VersionedKv } from '../meta/versionedKv';
 import { TXN_STATES, comparePartitions, type TopicPartitionRef, type TxnMetadata, type TxnState } from './transactionMetadata';
 
-/** Longest percent-encoded transactional id kept readable in a key. */
-const MAX_READABLE_KEY = 512;
-
 export function txnKey(transactionalId: string): string {
-  const k = encodeURIComponent(transactionalId);
-  return k.length > MAX_READABLE_KEY ? `#${createHash('sha256').update(transactionalId, 'utf8').digest('hex')}` : k;
+  return readableKeyPart(transactionalId);
 }
 
 export interface StoredTxn {
