@@ -791,18 +791,8 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
    * accepted ones are in the metadata store.
    */
   async commitOffsets(p: OffsetCommitParams): Promise<number[]> {
-    const codes: number[] = new Array<number>(p.offsets.length).fill(ErrorCode.NONE);
-    const valid: number[] = [];
-    p.offsets.forEach((o, i) => {
-      const t = this.topics(o.topic);
-      if (t === undefined || o.partition < 0 || o.partition >= t.partitions) codes[i] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-      else valid.push(i);
-    });
+    const { codes, valid, fail } = this.offsetCodes(p.offsets);
     if (valid.length === 0) return codes;
-    const fail = (code: number) => {
-      for (const i of valid) codes[i] = code;
-      return codes;
-    };
     const invalid = this.validateGroupStatus(p.groupId, true);
     if (invalid !== null) return fail(invalid);
     let group = this.groups.get(p.groupId);
@@ -871,6 +861,26 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     return codes;
   }
 
+  /**
+   * The start of an offset commit's answer: one code per offset, UNKNOWN_TOPIC_OR_PARTITION for
+   * partitions that do not exist; `valid` indexes the others, and `fail` gives a code to them
+   * (or to the given indexes) and returns the codes.
+   */
+  private offsetCodes(offsets: readonly TopicPartitionRef[]): { codes: number[]; valid: number[]; fail: (code: number, indexes?: readonly number[]) => number[] } {
+    const codes: number[] = new Array<number>(offsets.length).fill(ErrorCode.NONE);
+    const valid: number[] = [];
+    offsets.forEach((o, i) => {
+      const t = this.topics(o.topic);
+      if (t === undefined || o.partition < 0 || o.partition >= t.partitions) codes[i] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      else valid.push(i);
+    });
+    const fail = (code: number, indexes: readonly number[] = valid): number[] => {
+      for (const i of indexes) codes[i] = code;
+      return codes;
+    };
+    return { codes, valid, fail };
+  }
+
   private validateOffsetCommit(group: ClassicGroup, p: OffsetCommitParams): number | null {
     if (group.is('Dead')) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
     // Generation -1: an admin client or a consumer that assigns partitions itself; allowed
@@ -900,18 +910,8 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
    * - metadata longer than offset.metadata.max.bytes → OFFSET_METADATA_TOO_LARGE.
    */
   async commitTransactionalOffsets(p: TxnOffsetCommitParams): Promise<number[]> {
-    const codes: number[] = new Array<number>(p.offsets.length).fill(ErrorCode.NONE);
-    const valid: number[] = [];
-    p.offsets.forEach((o, i) => {
-      const t = this.topics(o.topic);
-      if (t === undefined || o.partition < 0 || o.partition >= t.partitions) codes[i] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-      else valid.push(i);
-    });
+    const { codes, valid, fail } = this.offsetCodes(p.offsets);
     if (valid.length === 0) return codes;
-    const fail = (code: number, indexes: readonly number[] = valid) => {
-      for (const i of indexes) codes[i] = code;
-      return codes;
-    };
     const invalid = this.validateGroupStatus(p.groupId, false);
     if (invalid !== null) return fail(invalid);
     const txnOffsets = this.txnOffsets;
