@@ -15,9 +15,12 @@ import {
   LAST_OFFSET_DELTA_OFFSET,
   LOG_OVERHEAD,
   MAX_TIMESTAMP_OFFSET,
+  PRODUCER_EPOCH_OFFSET,
+  PRODUCER_ID_OFFSET,
   RECORDS_COUNT_OFFSET,
   RECORD_BATCH_HEADER_SIZE,
   TIMESTAMP_TYPE_MASK,
+  TRANSACTIONAL_MASK,
 } from './recordBatch';
 import { ByteCursor, sizeOfVarint, sizeOfVarlong, writeVarint, writeVarlong } from './varint';
 
@@ -86,6 +89,10 @@ export interface StoredBatch {
   attributes: number;
   codec: CompressionName;
   isControl: boolean;
+  isTransactional: boolean;
+  /** -1n for a batch without a producer (neither idempotent nor transactional). */
+  producerId: bigint;
+  producerEpoch: number;
   logAppendTime: boolean;
   baseTimestamp: bigint;
   maxTimestamp: bigint;
@@ -110,6 +117,9 @@ export function readStoredBatch(batch: Buffer): StoredBatch {
     attributes,
     codec: COMPRESSION_CODECS[codecId],
     isControl: (attributes & CONTROL_MASK) !== 0,
+    isTransactional: (attributes & TRANSACTIONAL_MASK) !== 0,
+    producerId: batch.readBigInt64BE(PRODUCER_ID_OFFSET),
+    producerEpoch: batch.readInt16BE(PRODUCER_EPOCH_OFFSET),
     logAppendTime: (attributes & TIMESTAMP_TYPE_MASK) !== 0,
     baseTimestamp,
     maxTimestamp: batch.readBigInt64BE(MAX_TIMESTAMP_OFFSET),
@@ -219,9 +229,11 @@ export function filteredBatch(original: Buffer, info: StoredBatch, section: Buff
 }
 
 /**
- * A batch with no records that keeps the original's offsets (Kafka keeps the last batch of a
- * cleaning round this way so its last offset survives). Base and max timestamp are the original
- * maxTimestamp, as Kafka writes such headers; never compressed.
+ * A batch with no records that keeps the original's offsets, producer id, epoch and base sequence,
+ * and its transactional and control bits (Kafka's DefaultRecordBatch.writeEmptyHeader): the
+ * cleaner keeps the last batch of a round this way so its last offset survives, and the last
+ * batch of each active producer so its sequence and epoch survive. Base and max timestamp are the
+ * original maxTimestamp, as Kafka writes such headers; never compressed, no delete horizon.
  */
 export function emptyBatch(original: Buffer, info: StoredBatch): Buffer {
   const attributes = (info.attributes & ~COMPRESSION_MASK & ~DELETE_HORIZON_MASK) | 0;

@@ -11,8 +11,10 @@ import type { SegmentInfo } from './partitionLog';
  *
  * - the clean section was cleaned by earlier rounds; the dirty section has not been (it starts at
  *   the cleaner checkpoint, or at the log start);
- * - the uncleanable part starts at the first segment that reaches the active segment or the high
- *   watermark, or whose newest record is younger than min.compaction.lag.ms;
+ * - the uncleanable part starts at the first segment that reaches the active segment, the high
+ *   watermark or the first unstable offset (the first offset of the earliest open transaction:
+ *   its data must stay whole until its marker says whether it committed), or whose newest record
+ *   is younger than min.compaction.lag.ms;
  * - a round runs when dirty bytes / (clean + dirty bytes) > min.cleanable.dirty.ratio, or when a
  *   dirty segment's first batch is older than max.compaction.lag.ms (and there are dirty bytes),
  *   or — Strata's addition — when tombstones kept by an earlier round have reached their delete
@@ -56,6 +58,8 @@ export interface LogForPlanning {
   readonly logStartOffset: bigint;
   readonly logEndOffset: bigint;
   readonly highWatermark: bigint;
+  /** The log's transactions (PartitionLog.producerState); without it, no transaction is open. */
+  readonly producerState?: { firstUnstableOffset(): bigint | null };
 }
 
 /** The plan for a round now, or null when the log needs none (or is not compacted). */
@@ -93,6 +97,9 @@ export function planCleaning(
   }
 
   let uncleanable = active.baseOffset < log.highWatermark ? active.baseOffset : log.highWatermark;
+  // Kafka's firstUncleanableOffset starts from the last stable offset: min(first unstable, HW).
+  const unstable = log.producerState?.firstUnstableOffset() ?? null;
+  if (unstable !== null && unstable < uncleanable) uncleanable = unstable;
   if (cfg.minCompactionLagMs > 0) {
     const young = closed.find((s) => s.end > firstDirty && Number(s.maxTimestamp) > nowMs - cfg.minCompactionLagMs);
     if (young && young.baseOffset < uncleanable) uncleanable = young.baseOffset;

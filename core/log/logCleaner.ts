@@ -9,7 +9,10 @@ import type { FromCleanerWorker, ToCleanerWorker } from './cleanerWorker';
 import { CompactionConfig, EffectiveCompactionConfig, effectiveCompactionConfig } from './logConfig';
 import { OFFSET_MAP_BYTES_PER_SLOT } from './offsetMap';
 import type { PartitionLog } from './partitionLog';
-import { CleanRoundInput, CleanRoundResult, CleanerStats, emptyStats } from './segmentCleaner';
+import type { AbortedTxn } from './producerState';
+import { CleanRoundInput, CleanRoundResult, CleanerStats, ProducerLastBatch, emptyStats } from './segmentCleaner';
+import { txnIndexFileName } from './segmentFiles';
+import { TransactionIndex } from './txnIndex';
 
 /**
  * Log compaction (cleanup.policy=compact, and compact,delete): keeps the latest record per key in
@@ -245,7 +248,7 @@ export class LogCleaner {
     return new Promise<CleanRoundResult>((resolve, reject) => {
       const onMessage = (m: FromCleanerWorker): void => {
         if (m.type === 'swap') {
-          const ok = !this.closed && this.swap(log, m.group.ids, m.group.baseOffset, swaps);
+          const ok = !this.closed && this.swap(log, input, m.group.ids, m.group.baseOffset, swaps);
           w.postMessage({ type: 'swapped', ok } satisfies ToCleanerWorker);
         } else if (m.type === 'done') {
           done();
@@ -281,9 +284,14 @@ export class LogCleaner {
   }
 
   /** One group's swap on the main thread; false refuses it (the worker then stops the round). */
-  private swap(log: PartitionLog, ids: number[], baseOffset: bigint, swaps: { max: number; count: number }): boolean {
+  private swap(log: PartitionLog, input: CleanRoundInput, ids: number[], baseOffset: bigint, swaps: { max: number; count: number }): boolean {
     const t0 = performance.now();
     try {
+      const stale = staleTransactionState(log, input);
+      if (stale !== null) {
+        this.logger.info(`not swapping cleaned segment ${baseOffset} into ${log.dir}: ${stale}`);
+        return false;
+      }
       // A refused swap's .cleaned files are removed by the worker (runCleanRound).
       const ok = log.replaceWithCleanedSegment(ids);
       if (ok) swaps.count++;
@@ -316,7 +324,12 @@ export class LogCleaner {
   }
 }
 
-/** The worker's input for a round of `plan` on `log` (exported for tests that run rounds in-process). */
+/**
+ * The worker's input for a round of `plan` on `log` (exported for tests that run rounds in-process).
+ * Gathers on the main thread, as the round starts, what the worker needs of the log's
+ * transactions: the aborted transactions with data in the round's segments (from the segments'
+ * transaction indexes), the last batch of every producer with state, and the first unstable offset.
+ */
 export function cleanRoundInput(
   log: PartitionLog,
   plan: CleaningPlan,
@@ -336,7 +349,74 @@ export function cleanRoundInput(
     maxIndexBytes: lc.segmentIndexBytes,
     indexIntervalBytes: lc.indexIntervalBytes,
     ...limits,
+    abortedTxns: abortedTxnsOfRound(log, plan),
+    activeProducers: lastBatchesOfProducers(log),
+    firstUnstableOffset: log.producerState.firstUnstableOffset(),
   };
+}
+
+/**
+ * Every aborted transaction with data in the round's segments, wherever its marker is
+ * (PartitionLog.collectAbortedTransactions over [log start, firstUncleanable)), with the
+ * lastStableOffset of its index entry when that entry is in one of the round's segments (the
+ * only ones a cleaned index may keep; read from their `.txnindex` files, which no append
+ * changes once a segment is closed).
+ */
+function abortedTxnsOfRound(log: PartitionLog, plan: CleaningPlan): AbortedTxn[] {
+  if (plan.segments.length === 0) return [];
+  const ranges = log.collectAbortedTransactions(log.logStartOffset, plan.firstUncleanableOffset);
+  if (ranges.length === 0) return [];
+  const byMarker = new Map<bigint, AbortedTxn>();
+  for (const s of plan.segments) {
+    const index = TransactionIndex.open(path.join(log.dir, txnIndexFileName(s.baseOffset)), { logger: () => undefined });
+    try {
+      for (const t of index.entries()) byMarker.set(t.lastOffset, t);
+    } finally {
+      index.close();
+    }
+  }
+  return ranges.map((r) => {
+    const entry = byMarker.get(r.lastOffset);
+    if (entry !== undefined) return entry;
+    if (r.lastOffset < plan.firstUncleanableOffset) {
+      // Never guess a lastStableOffset a cleaned index would keep: a too high one would end
+      // read_committed searches early. (The files hold what the in-memory indexes hold.)
+      throw new StrataError('STORAGE_IO', `${log.dir}: no transaction index entry for the aborted transaction of producer ${r.producerId} ended at ${r.lastOffset}`);
+    }
+    // Its marker is past the round: the entry stays where it is and its LSO is not used here.
+    return { ...r, lastStableOffset: r.lastOffset + 1n };
+  });
+}
+
+/** Kafka's UnifiedLog.lastRecordsOfActiveProducers. */
+function lastBatchesOfProducers(log: PartitionLog): ProducerLastBatch[] {
+  return log.producerState.activeProducers().map((e) => ({
+    producerId: e.producerId,
+    producerEpoch: e.producerEpoch,
+    lastDataOffset: e.batches.length > 0 ? e.batches[e.batches.length - 1].lastOffset : null,
+  }));
+}
+
+/**
+ * Why a round's output no longer fits the log's transactions (the segment ids checked by
+ * PartitionLog.replaceWithCleanedSegment cannot see a truncation inside the active segment, which
+ * rebuilds the producer state), or null when it still does:
+ *   - a transaction is open again from below the round's end (its marker was truncated away):
+ *     the round dropped its data as aborted or its marker as finished;
+ *   - a producer's last data batch is now below the round's end and is not the one the round
+ *     kept for it (its later batches were truncated away): the round may have dropped it.
+ */
+export function staleTransactionState(log: PartitionLog, input: CleanRoundInput): string | null {
+  const end = input.firstUncleanableOffset;
+  const unstable = log.producerState.firstUnstableOffset();
+  if (unstable !== null && unstable < end) return `a transaction is open from offset ${unstable}, below the round's end ${end}`;
+  const kept = new Map(input.activeProducers.map((p) => [p.producerId, p.lastDataOffset]));
+  for (const p of lastBatchesOfProducers(log)) {
+    if (p.lastDataOffset !== null && p.lastDataOffset < end && kept.get(p.producerId) !== p.lastDataOffset) {
+      return `producer ${p.producerId}'s last batch (offset ${p.lastDataOffset}) changed during the round`;
+    }
+  }
+  return null;
 }
 
 function earliest(a: number, b: number): number {
@@ -352,7 +432,8 @@ function describe(r: CleanResult): string {
   return (
     `${r.outcome} ${r.dir} (${r.reason}, dirty ratio ${r.dirtyRatio.toFixed(2)}): dirty section [${r.firstDirtyOffset}, ${r.endOffset}) ` +
     `in ${r.durationMs.toFixed(0)} ms; read ${mib(s.bytesRead)} MiB / ${s.recordsRead} records, wrote ${mib(s.bytesWritten)} MiB / ${s.recordsKept} records ` +
-    `(${smaller}% smaller); removed ${s.recordsSuperseded} superseded, ${s.tombstonesRemoved} tombstones, ${s.keylessRemoved} keyless; ` +
+    `(${smaller}% smaller); removed ${s.recordsSuperseded} superseded, ${s.tombstonesRemoved} tombstones, ${s.keylessRemoved} keyless, ` +
+    `${s.abortedRecordsRemoved} aborted, ${s.markersRemoved} markers; ` +
     `${s.batchesKeptWhole} batches kept whole; map ${s.mapEntries}/${s.mapSlots} slots from ${mib(s.mapBytesRead)} MiB; ` +
     `${r.groupsSwapped} of ${s.groups} groups swapped (longest swap ${r.maxSwapMs.toFixed(1)} ms)`
   );

@@ -716,6 +716,10 @@ export class PartitionLog {
    * copy the bytes they return). The old segments' descriptors stay open until the new segment is
    * open; if that fails (STORAGE_IO is thrown) the old ones keep serving reads from their
    * descriptors although their files are gone, and the next open finds the new files.
+   *
+   * The aborted-transaction index goes with the segment: the cleaner writes the cleaned one as
+   * `<base>.txnindex.cleaned` (only the entries of the ABORT markers it keeps; none, no file), and
+   * the swap replaces the old segments' `.txnindex` files with it like their other files.
    */
   replaceWithCleanedSegment(replaced: readonly number[]): boolean {
     const first = this.closed ? -1 : this.segs.findIndex((s) => s.id === replaced[0]);
@@ -727,21 +731,14 @@ export class PartitionLog {
     if (!valid) return false;
     const old = this.segs.slice(first, first + replaced.length);
     const base = old[0].baseOffset;
-    // The cleaner keeps every marker and every aborted record (see README), so the cleaned
-    // segment keeps every aborted-transaction entry of the segments it replaces. They go into
-    // the first one's .txnindex before the swap (which leaves .txnindex files alone): a crash
-    // before the swap commits leaves entries listed twice (harmless), after it only orphans of
-    // the other segments (removed on open).
-    for (const s of old.slice(1)) for (const t of s.txnIndex.entries()) old[0].txnIndex.append(t);
-    old[0].txnIndex.flush();
     swapInCleanedSegment(this.dir, old.map((s) => s.baseOffset), base);
     const seg = Segment.open(this.dir, base, 'trust', this.segmentOptions(this.now()));
     seg.seal();
     this.segs.splice(first, old.length, seg);
     for (const s of old) {
       try {
+        // Only descriptors: the swap renamed the files away (the new segment owns the names now).
         s.close();
-        if (s !== old[0]) s.txnIndex.deleteFile();
       } catch (e) {
         this.logger(`closing replaced segment ${s.logPath}: ${(e as Error).message}`);
       }

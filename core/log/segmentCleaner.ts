@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { StrataError } from '../common/errors';
 import {
   KeptRecords,
@@ -11,7 +12,9 @@ import {
   walkRecords,
 } from './batchFilter';
 import type { PlannedSegment } from './cleaningPlan';
+import { type ControlRecord, readControlRecord } from './controlRecords';
 import { OffsetMap } from './offsetMap';
+import type { AbortedTxn } from './producerState';
 import {
   BASE_OFFSET_OFFSET,
   BATCH_LENGTH_OFFSET,
@@ -20,31 +23,68 @@ import {
   MAX_TIMESTAMP_OFFSET,
   MIN_BATCH_LENGTH,
   RECORDS_COUNT_OFFSET,
+  RECORD_BATCH_HEADER_SIZE,
 } from './recordBatch';
 import { AppendedBatch, Segment } from './segment';
+import { txnIndexFileName } from './segmentFiles';
 import { removeCleanedFiles } from './segmentSwap';
+import { ABORTED_TXN_SIZE, TransactionIndex } from './txnIndex';
 
 /**
  * One cleaning round over files (Kafka's Cleaner.doClean), written to run in the cleaner's
  * worker thread: it only reads closed segment files and writes `.cleaned` files; every change to
  * the live log is the `swap` callback, which the worker forwards to the main thread.
  *
- * 1. Offset map: for every keyed record of the dirty section [firstDirty, firstUncleanable), key →
- *    latest offset, in a map of bounded size. When the map fills up, the round stops there: the
- *    map's last offset + 1 is where the next round's dirty section starts.
+ * 1. Offset map: for every keyed record of the dirty section [firstDirty, firstUncleanable) that
+ *    is not part of an aborted transaction, key → latest offset, in a map of bounded size. When
+ *    the map fills up, the round stops there: the map's last offset + 1 is where the next round's
+ *    dirty section starts.
  * 2. Groups: the segments below that end, in runs whose sizes (log, offset index, time index) fit
  *    one segment (segment.bytes, segment.index.bytes) and whose offsets fit int32 deltas.
- * 3. Each group is copied into one `.cleaned` segment at the group's first base offset, keeping a
- *    record when it is past the map's range, or when it has a key and is the latest record for it
- *    — a tombstone only until its batch's delete horizon. Keyless records are dropped (Kafka's
- *    cleaner counts them as invalid). Batches that no record survives are dropped, except the one
- *    ending the round (kept empty, so its last offset survives); control batches, and batches
- *    whose codec is not available (snappy, lz4, zstd), are kept whole. Then `swap` replaces the
+ * 3. Each group is copied into one `.cleaned` segment at the group's first base offset (with its
+ *    `.txnindex.cleaned`, see below), batch by batch in offset order (Kafka's cleanInto:
+ *    checkBatchRetention, then shouldRetainRecord):
+ *
+ *      batch                           its records                          when none stays
+ *      data of an aborted transaction  all go, whatever the codec           the batch goes
+ *      other data                      a record past the map's range; a     the batch goes
+ *                                      keyed record latest for its key — a
+ *                                      tombstone only until its horizon
+ *      transaction marker (control)    stays until its transaction has no   the batch goes
+ *                                      data left and its horizon passed
+ *      codec not available (snappy,    kept whole (never lost, never shrunk)
+ *      lz4, zstd) or too large
+ *
+ *    except that two batches are never dropped, only emptied (header only, offsets, producer id,
+ *    epoch and base sequence kept, Kafka's RETAIN_EMPTY): the last batch of each producer that
+ *    still has state (its sequence and epoch survive, so producer state rebuilt from the log
+ *    knows where the producer is), and the batch ending the round (its last offset survives).
+ *    A marker among them is kept whole rather than emptied, so this cleaner never writes an
+ *    empty control batch (it reads one like Kafka: a marker whose transaction has no data).
+ *    Keyless records go (Kafka's cleaner counts them as invalid). Then `swap` replaces the
  *    group's segments, and the next group follows.
+ *
+ * Transactions (TxnWalk below): the round never reaches the first unstable offset (cleaningPlan.ts),
+ * so every transactional batch it reads belongs to a completed transaction: an aborted one if the
+ * aborted-transaction indexes say so (the main thread gathers them when the round starts), a
+ * committed one otherwise. A marker keeps its transaction's outcome readable while data of it is
+ * in the log; once a clean finds none, it gets a delete horizon (now + delete.retention.ms, as
+ * tombstones, KIP-534) and goes with the first clean after that. The cleaned segment's
+ * aborted-transaction index holds the entries of the ABORT markers it keeps whose data the
+ * round still saw — exactly what a read_committed fetch needs, and what rebuilding the index
+ * from the cleaned log would find.
  *
  * Every batch read is checked against its CRC first: a corrupt batch fails the round
  * (BATCH_CORRUPT) rather than be re-encoded with a valid CRC.
  */
+
+/** A producer with state when the round starts, and its last batch (Kafka's LastRecord). */
+export interface ProducerLastBatch {
+  producerId: bigint;
+  producerEpoch: number;
+  /** Last offset of its last data batch; null when it has none (its last write was a marker). */
+  lastDataOffset: bigint | null;
+}
 
 export interface CleanRoundInput {
   dir: string;
@@ -66,6 +106,16 @@ export interface CleanRoundInput {
   mapLoadFactor: number;
   /** Largest decompressed gzip records section handled; bigger batches are kept whole. */
   maxDecompressedBytes: number;
+  /**
+   * The aborted transactions with data in the round's segments (whatever segment holds their
+   * marker), as their index entries; an entry whose marker is outside the round's segments is
+   * never written to a cleaned index, and its lastStableOffset is not used.
+   */
+  abortedTxns: AbortedTxn[];
+  /** Every producer with state when the round started (Kafka's lastRecordsOfActiveProducers). */
+  activeProducers: ProducerLastBatch[];
+  /** The log's first unstable offset when the round started (null: none); the round stays below it. */
+  firstUnstableOffset: bigint | null;
 }
 
 export interface CleanGroup {
@@ -86,6 +136,10 @@ export interface CleanerStats {
   recordsSuperseded: number;
   tombstonesRemoved: number;
   keylessRemoved: number;
+  /** Records of aborted transactions removed. */
+  abortedRecordsRemoved: number;
+  /** Transaction markers removed (their transaction had no data left and their horizon passed). */
+  markersRemoved: number;
   /** Batches copied whole because their records could not be read (codec not available, too large). */
   batchesKeptWhole: number;
   /** Bytes and records read to build the offset map, and its fill. */
@@ -102,7 +156,7 @@ export interface CleanerStats {
 export interface CleanRoundResult {
   /** Where the next round's dirty section starts (the new checkpoint). */
   endOffset: bigint;
-  /** Earliest delete horizon of a tombstone kept in the cleaned segments, -1 when none. */
+  /** Earliest delete horizon of a tombstone or removable marker kept in the cleaned segments, -1 when none. */
   deleteHorizonMs: number;
   /** A swap was refused (the log changed): the round stopped there and moves no checkpoint. */
   aborted: boolean;
@@ -119,6 +173,8 @@ export function emptyStats(): CleanerStats {
     recordsSuperseded: 0,
     tombstonesRemoved: 0,
     keylessRemoved: 0,
+    abortedRecordsRemoved: 0,
+    markersRemoved: 0,
     batchesKeptWhole: 0,
     mapBytesRead: 0,
     mapRecords: 0,
@@ -134,7 +190,112 @@ const READ_CHUNK_BYTES = 1 << 20;
 const WRITE_CHUNK_BYTES = 1 << 20;
 const INT32_MAX = 0x7fffffffn;
 
+const byOffset = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The transactions a walk over the log in offset order is inside of (Kafka's
+ * CleanedTransactionMetadata): which data batches belong to aborted transactions, and whether a
+ * marker's transaction had data in the walk. The offset map's pass has one, the cleaning pass
+ * another that runs through every group of the round, so a transaction spanning groups is seen
+ * whole.
+ *
+ *   offset  10   11   12   13   14     index: pid 7 aborted [10, 14]
+ *           d7   d9   d7   C9   A7
+ *           drop keep drop ↑    ↑
+ *                          │    └ kept, and its index entry: data of pid 7's transaction was seen
+ *                          └ kept: data of pid 9's transaction was seen
+ *
+ * In the next round the same walk sees no data before C9 and A7: both get a delete horizon,
+ * A7's index entry is left out, and a round after the horizon removes them.
+ */
+export class TxnWalk {
+  private readonly pending: AbortedTxn[];
+  private next = 0;
+  /** Per producer: the aborted transaction the walk is inside of, and whether data of it was seen. */
+  private readonly aborted = new Map<bigint, { txn: AbortedTxn; seen: boolean }>();
+  /** Producers whose (committed) transactional data was seen since their last marker. */
+  private readonly committed = new Set<bigint>();
+  /** Where the entries of the ABORT markers that stay go: the group's cleaned index. */
+  index: TransactionIndex | null = null;
+
+  constructor(aborted: readonly AbortedTxn[]) {
+    this.pending = [...aborted].sort((a, b) => byOffset(a.firstOffset, b.firstOffset));
+  }
+
+  /** A data batch: true when it belongs to an aborted transaction (it goes whole). */
+  onData(b: StoredBatch): boolean {
+    this.enterUpTo(b.lastOffset);
+    if (!b.isTransactional) return false;
+    const a = this.aborted.get(b.producerId);
+    if (a !== undefined && a.txn.lastOffset > b.lastOffset) {
+      a.seen = true;
+      return true;
+    }
+    // (An entry whose marker is behind the batch belongs to a marker this walk did not read.)
+    if (a !== undefined) this.aborted.delete(b.producerId);
+    this.committed.add(b.producerId);
+    return false;
+  }
+
+  /**
+   * A control batch and its record (null for an empty one): true when the transaction it ends
+   * had no data in the walk, so the marker may go once its delete horizon passed. Types other
+   * than COMMIT and ABORT always stay (Kafka's rule). An empty control batch (left by a cleaner
+   * that empties markers, as Kafka's does) ends nothing that still has data.
+   */
+  onControl(b: StoredBatch, record: ControlRecord | null): boolean {
+    this.enterUpTo(b.lastOffset);
+    const a = this.aborted.get(b.producerId);
+    if (record === null) {
+      if (a !== undefined && a.txn.lastOffset === b.baseOffset) this.aborted.delete(b.producerId);
+      return true;
+    }
+    if (record.type === 'ABORT') {
+      this.aborted.delete(b.producerId);
+      if (a === undefined || !a.seen) return true;
+      this.index?.append(a.txn);
+      return false;
+    }
+    if (record.type === 'COMMIT') return !this.committed.delete(b.producerId);
+    return false;
+  }
+
+  private enterUpTo(offset: bigint): void {
+    while (this.next < this.pending.length && this.pending[this.next].firstOffset <= offset) {
+      const t = this.pending[this.next++];
+      if (!this.aborted.has(t.producerId)) this.aborted.set(t.producerId, { txn: t, seen: false });
+    }
+  }
+}
+
+/** What the cleaning pass carries from group to group. */
+export interface RoundTxnState {
+  txns: TxnWalk;
+  lastBatches: Map<bigint, ProducerLastBatch>;
+}
+
+export function roundTxnState(input: CleanRoundInput): RoundTxnState {
+  return { txns: new TxnWalk(input.abortedTxns), lastBatches: new Map(input.activeProducers.map((p) => [p.producerId, p])) };
+}
+
+/**
+ * Kafka's isBatchLastRecordOfProducer: the batch holding the producer's last data offset or, for
+ * a producer whose last write was a marker, its markers of the current epoch.
+ */
+function isLastBatchOfProducer(b: StoredBatch, lastBatches: ReadonlyMap<bigint, ProducerLastBatch>): boolean {
+  if (b.producerId < 0n) return false;
+  const p = lastBatches.get(b.producerId);
+  if (p === undefined) return false;
+  if (p.lastDataOffset !== null) return b.lastOffset === p.lastDataOffset;
+  return b.isControl && b.producerEpoch === p.producerEpoch;
+}
+
 export async function runCleanRound(input: CleanRoundInput, swap: (g: CleanGroup) => Promise<boolean>): Promise<CleanRoundResult> {
+  if (input.firstUnstableOffset !== null && input.firstUncleanableOffset > input.firstUnstableOffset) {
+    // The plan bounds rounds by the first unstable offset; a round past it would treat an open
+    // transaction's data as committed.
+    throw new StrataError('STORAGE_IO', `cannot clean ${input.dir} up to ${input.firstUncleanableOffset}: a transaction is open from ${input.firstUnstableOffset}`);
+  }
   const stats = emptyStats();
   const { map, endOffset } = buildOffsetMap(input, stats);
   const groups = groupSegments(
@@ -142,10 +303,11 @@ export async function runCleanRound(input: CleanRoundInput, swap: (g: CleanGroup
     input.segmentBytes,
     input.maxIndexBytes,
   );
+  const round = roundTxnState(input);
   let horizon = Infinity;
   let swapped = 0;
   for (const group of groups) {
-    const out = cleanGroup(input, group, map, endOffset, stats);
+    const out = cleanGroup(input, group, map, endOffset, stats, round);
     if (out.deleteHorizonMs < horizon) horizon = out.deleteHorizonMs;
     if (!out.changed) continue;
     const g: CleanGroup = { ids: group.map((s) => s.id), baseOffsets: group.map((s) => s.baseOffset), baseOffset: group[0].baseOffset };
@@ -160,7 +322,8 @@ export async function runCleanRound(input: CleanRoundInput, swap: (g: CleanGroup
 
 /**
  * Step 1: the offset map of the dirty section, sized from a header pass that counts its records
- * (so a small dirty section takes a small map), and the round's end offset.
+ * (so a small dirty section takes a small map), and the round's end offset. Records of aborted
+ * transactions never enter it, so they cannot shadow a committed value of their key.
  */
 export function buildOffsetMap(input: CleanRoundInput, stats: CleanerStats): { map: OffsetMap; endOffset: bigint } {
   const firstDirty = input.firstDirtyOffset;
@@ -180,6 +343,9 @@ export function buildOffsetMap(input: CleanRoundInput, stats: CleanerStats): { m
   const map = new OffsetMap(slots, firstDirty);
   const capacity = Math.max(1, Math.floor(slots * input.mapLoadFactor));
   stats.mapSlots = slots;
+  // As Kafka's buildOffsetMap: the aborted transactions overlapping the dirty section (an
+  // earlier one's marker is never read by this walk, which starts at firstDirty).
+  const txns = new TxnWalk(input.abortedTxns.filter((t) => t.lastOffset >= firstDirty));
 
   let full = false;
   for (const s of dirty) {
@@ -189,7 +355,9 @@ export function buildOffsetMap(input: CleanRoundInput, stats: CleanerStats): { m
       if (!batchCrcOk(b)) throw corruptBatch(s, info);
       stats.mapBytesRead += b.length;
       const batchRel = Number(info.baseOffset - firstDirty);
-      const section = info.isControl ? null : recordsSection(b, info, input.maxDecompressedBytes);
+      let section: Buffer | null = null;
+      if (info.isControl) txns.onControl(info, controlRecordOf(b, s, info));
+      else if (!txns.onData(info)) section = recordsSection(b, info, input.maxDecompressedBytes);
       if (section !== null) {
         const complete = walkRecords(section, info.recordCount, (r) => {
           const rel = batchRel + r.offsetDelta;
@@ -249,9 +417,11 @@ export function groupSegments(segments: readonly PlannedSegment[], segmentBytes:
 }
 
 /**
- * Step 3 for one group: writes `<base>.*.cleaned` (sealed, fsynced, closed). `changed` is false
- * when the output would equal the input (one segment, every batch copied as it was): the
- * `.cleaned` files are then removed and no swap is needed.
+ * Step 3 for one group: writes `<base>.*.cleaned` (sealed, fsynced, closed), and
+ * `<base>.txnindex.cleaned` when it keeps an ABORT marker with an index entry. `changed` is false
+ * when the output would equal the input (one segment, every batch copied as it was, the same
+ * index): the `.cleaned` files are then removed and no swap is needed. `round` carries the
+ * transaction walk from group to group (a fresh one when omitted: a round of this group alone).
  */
 export function cleanGroup(
   input: CleanRoundInput,
@@ -259,6 +429,7 @@ export function cleanGroup(
   map: OffsetMap,
   endOffset: bigint,
   stats: CleanerStats,
+  round: RoundTxnState = roundTxnState(input),
 ): { changed: boolean; deleteHorizonMs: number } {
   const base = group[0].baseOffset;
   removeCleanedFiles(input.dir, base);
@@ -273,9 +444,14 @@ export function cleanGroup(
   const now = BigInt(input.nowMs);
   const newHorizon = BigInt(input.nowMs + input.deleteRetentionMs);
   const kept = new KeptRecords();
+  const { txns, lastBatches } = round;
   let changed = group.length > 1;
   let horizon = Infinity;
+  const earliestHorizon = (h: bigint): void => {
+    if (Number(h) < horizon) horizon = Number(h);
+  };
   try {
+    txns.index = seg.txnIndex;
     for (const s of group) {
       stats.segmentsCleaned++;
       forEachBatch(s.path, s.size, (b) => {
@@ -283,11 +459,62 @@ export function cleanGroup(
         if (!batchCrcOk(b)) throw corruptBatch(s, info);
         stats.bytesRead += b.length;
         stats.recordsRead += info.recordCount;
-        const section = info.isControl ? null : recordsSection(b, info, input.maxDecompressedBytes);
+        // Kafka's RETAIN_EMPTY: these batches stay, emptied rather than dropped.
+        const keepEmpty = isLastBatchOfProducer(info, lastBatches) || info.lastOffset + 1n === input.firstUncleanableOffset;
+        /** None of the batch's records stays: the batch goes, or its header stays. */
+        const dropRecords = (): void => {
+          if (!keepEmpty) {
+            changed = true;
+          } else if (info.recordCount === 0 && b.length === RECORD_BATCH_HEADER_SIZE) {
+            out.write(b, info); // emptied by an earlier round already
+          } else {
+            changed = true;
+            out.write(emptyBatch(b, info), info);
+          }
+        };
+
+        if (info.isControl) {
+          const noData = txns.onControl(info, controlRecordOf(b, s, info));
+          const horizonPassed = info.deleteHorizonMs !== null && now >= info.deleteHorizonMs;
+          if (info.recordCount === 0) {
+            dropRecords();
+            return;
+          }
+          if (noData && horizonPassed && !keepEmpty) {
+            stats.markersRemoved++;
+            changed = true;
+            return;
+          }
+          // A marker that must stay is kept whole, never emptied (Kafka empties it): its record
+          // keeps the producer's epoch and coordinator epoch for a rebuild of producer state.
+          stats.recordsKept += info.recordCount;
+          if (noData && info.deleteHorizonMs !== null && !horizonPassed) earliestHorizon(info.deleteHorizonMs);
+          const section = noData && info.deleteHorizonMs === null ? recordsSection(b, info, input.maxDecompressedBytes) : null;
+          if (section === null) {
+            out.write(b, info);
+            return;
+          }
+          // The first clean that finds the marker's transaction without data: its horizon starts.
+          kept.reset();
+          walkRecords(section, info.recordCount, (r) => {
+            kept.add(r);
+          });
+          changed = true;
+          earliestHorizon(newHorizon);
+          out.write(filteredBatch(b, info, section, kept, newHorizon), info);
+          return;
+        }
+
+        if (txns.onData(info)) {
+          // An aborted transaction's data: the whole batch, whatever its codec (nothing to read).
+          stats.abortedRecordsRemoved += info.recordCount;
+          dropRecords();
+          return;
+        }
+        const section = recordsSection(b, info, input.maxDecompressedBytes);
         if (section === null) {
-          // Control batches are kept (transactions are not cleaned here yet); unreadable ones
-          // are kept whole rather than lose data.
-          if (!info.isControl) stats.batchesKeptWhole++;
+          // Unreadable (codec not available, too large): kept whole rather than lose data.
+          stats.batchesKeptWhole++;
           stats.recordsKept += info.recordCount;
           out.write(b, info);
           return;
@@ -317,20 +544,23 @@ export function cleanGroup(
         });
         stats.recordsKept += kept.count;
         const needsHorizon = tombstonesKept > 0 && info.deleteHorizonMs === null;
-        if (tombstonesKept > 0) {
-          const h = needsHorizon ? Number(newHorizon) : Number(info.deleteHorizonMs);
-          if (h < horizon) horizon = h;
-        }
-        if (kept.count === info.recordCount && !needsHorizon) {
+        if (tombstonesKept > 0) earliestHorizon(needsHorizon ? newHorizon : (info.deleteHorizonMs as bigint));
+        if (kept.count > 0 && kept.count === info.recordCount && !needsHorizon) {
           out.write(b, info);
           return;
         }
-        changed = true;
-        if (kept.count > 0) out.write(filteredBatch(b, info, section, kept, needsHorizon ? newHorizon : null), info);
-        else if (info.lastOffset + 1n === input.firstUncleanableOffset) out.write(emptyBatch(b, info), info);
+        if (kept.count > 0) {
+          changed = true;
+          out.write(filteredBatch(b, info, section, kept, needsHorizon ? newHorizon : null), info);
+        } else {
+          dropRecords();
+        }
       });
     }
     out.flush();
+    // A segment copied batch for batch can still lose index entries (an ABORT marker kept only
+    // for its delete horizon keeps none): then it is swapped for its new index.
+    if (!changed && seg.txnIndex.sizeInBytes !== txnIndexBytes(input.dir, base)) changed = true;
     stats.bytesWritten += seg.size;
     seg.seal();
     seg.flush();
@@ -338,6 +568,8 @@ export function cleanGroup(
     seg.close();
     removeCleanedFiles(input.dir, base);
     throw e;
+  } finally {
+    txns.index = null;
   }
   seg.close();
   stats.groups++;
@@ -445,6 +677,27 @@ function readFully(fd: number, file: string, buf: Buffer, length: number, positi
 
 function lastOffsetOf(batch: Buffer): bigint {
   return batch.readBigInt64BE(BASE_OFFSET_OFFSET) + BigInt(batch.readInt32BE(LAST_OFFSET_DELTA_OFFSET));
+}
+
+/** The record of a control batch (readControlRecord); a damaged one fails the round as BATCH_CORRUPT. */
+function controlRecordOf(batch: Buffer, s: PlannedSegment, info: StoredBatch): ControlRecord | null {
+  try {
+    return readControlRecord(batch);
+  } catch (e) {
+    throw new StrataError('BATCH_CORRUPT', `${s.path}: control batch ${info.baseOffset}..${info.lastOffset}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Size of the live `<base>.txnindex` in whole entries' bytes (0 when it does not exist). */
+function txnIndexBytes(dir: string, base: bigint): number {
+  const file = path.join(dir, txnIndexFileName(base));
+  try {
+    const size = fs.statSync(file).size;
+    return size - (size % ABORTED_TXN_SIZE);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw new StrataError('STORAGE_IO', `stat ${file}: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 function corruptBatch(s: PlannedSegment, info: StoredBatch): StrataError {

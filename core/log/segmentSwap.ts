@@ -2,22 +2,37 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StrataError } from '../common/errors';
 import { syncDir } from './checkpointFiles';
-import { SEGMENT_FILE_EXTS, SegmentFileExt, SegmentFileSuffix, parseCleanerFileName, segmentPath } from './segmentFiles';
+import {
+  CleanerFileSuffix,
+  SEGMENT_FILE_EXTS,
+  SegmentFileExt,
+  SegmentFileSuffix,
+  TXN_INDEX_EXT,
+  parseCleanerFileName,
+  parseTxnIndexFileName,
+  segmentPath,
+  txnIndexFileName,
+} from './segmentFiles';
 
 /**
  * Replacing segments with the cleaner's output, crash-safely (Kafka's `.cleaned` → `.swap` →
  * rename protocol, with the old segments renamed to `.deleted` *before* the commit so that
  * recovery knows exactly which segments a swap replaces).
  *
- * The cleaner writes (and fsyncs) `B.log.cleaned`, `B.index.cleaned`, `B.timeindex.cleaned`, where
- * B is the base offset of the first segment it replaces. Then, on the main thread:
+ * The cleaner writes (and fsyncs) `B.log.cleaned`, `B.index.cleaned`, `B.timeindex.cleaned` and,
+ * when the cleaned segment keeps an aborted transaction, `B.txnindex.cleaned` (no file means an
+ * empty aborted-transaction index), where B is the base offset of the first segment it replaces.
+ * Then, on the main thread:
  *
- *   1. every file of every replaced segment:   X → X.deleted      (B's own files included)
+ *   1. every file of every replaced segment:   X → X.deleted      (B's own files included;
+ *                                                                  .txnindex too, when it exists)
  *   2. fsync the directory
- *   3. B.index.cleaned → B.index.swap, B.timeindex.cleaned → B.timeindex.swap
+ *   3. B.index.cleaned → B.index.swap, B.timeindex.cleaned → B.timeindex.swap,
+ *      B.txnindex.cleaned → B.txnindex.swap (when it exists)
  *   4. B.log.cleaned → B.log.swap; fsync the directory             ← the commit point
  *   5. remove every X.deleted
- *   6. B.index.swap → B.index, B.timeindex.swap → B.timeindex, B.log.swap → B.log; fsync
+ *   6. B.index.swap → B.index, B.timeindex.swap → B.timeindex, B.txnindex.swap → B.txnindex,
+ *      B.log.swap → B.log; fsync
  *
  * Recovery (`recoverCleanerFiles`, run by PartitionLog.open before it lists segments) decides by
  * one fact: does some `*.log.swap` exist?
@@ -30,9 +45,36 @@ import { SEGMENT_FILE_EXTS, SegmentFileExt, SegmentFileSuffix, parseCleanerFileN
  *
  * Step 5 runs before step 6, so a `.deleted` file never outlives the `.log.swap` that says it
  * is obsolete: "no .log.swap" always means "the .deleted files are the live data". A crash at any
- * point leaves either the old segments or the new one, never both or neither. One swap runs at a
- * time per directory (the cleaner swaps group by group).
+ * point leaves either the old segments or the new one, never both or neither — and with them
+ * exactly their aborted-transaction indexes: the old `.txnindex` files are renamed away in step 1
+ * even when the cleaned segment has none, so a committed swap never keeps an old entry. One swap
+ * runs at a time per directory (the cleaner swaps group by group).
  */
+
+/** The files one segment has, as far as a swap is concerned. */
+type SwapFileKind = SegmentFileExt | typeof TXN_INDEX_EXT;
+
+/** Renamed in this order; the .log last (in step 4 it is the commit, in step 6 the end). */
+const SWAP_FILE_KINDS: readonly SwapFileKind[] = ['.index', '.timeindex', TXN_INDEX_EXT, '.log'];
+const CLEANER_SUFFIXES: readonly CleanerFileSuffix[] = ['.cleaned', '.swap', '.deleted'];
+
+/** `<base><kind><suffix>`: segment file names from segmentFiles.ts, with a cleaner suffix. */
+function swapFilePath(dir: string, base: bigint, kind: SwapFileKind, suffix: SegmentFileSuffix): string {
+  if (kind === TXN_INDEX_EXT) return path.join(dir, txnIndexFileName(base) + suffix);
+  return segmentPath(dir, base, kind, suffix);
+}
+
+/** Inverse of `swapFilePath` for the cleaner's suffixes; null for any other name. */
+function parseSwapFileName(name: string): { baseOffset: bigint; kind: SwapFileKind; suffix: CleanerFileSuffix } | null {
+  const seg = parseCleanerFileName(name);
+  if (seg !== null) return { baseOffset: seg.baseOffset, kind: seg.ext, suffix: seg.suffix };
+  for (const suffix of CLEANER_SUFFIXES) {
+    if (!name.endsWith(suffix)) continue;
+    const base = parseTxnIndexFileName(name.slice(0, name.length - suffix.length));
+    return base === null ? null : { baseOffset: base, kind: TXN_INDEX_EXT, suffix };
+  }
+  return null;
+}
 
 export interface SwapStep {
   /** What the step does, for test names and logs. */
@@ -47,33 +89,31 @@ export interface SwapStep {
  */
 export function swapSteps(dir: string, oldBaseOffsets: readonly bigint[], newBaseOffset: bigint): SwapStep[] {
   const steps: SwapStep[] = [];
-  const move = (base: bigint, ext: SegmentFileExt, from: SegmentFileSuffix, to: SegmentFileSuffix, optional: boolean): void => {
-    const src = segmentPath(dir, base, ext, from);
-    const dst = segmentPath(dir, base, ext, to);
+  const move = (base: bigint, kind: SwapFileKind, from: SegmentFileSuffix, to: SegmentFileSuffix, optional: boolean): void => {
+    const src = swapFilePath(dir, base, kind, from);
+    const dst = swapFilePath(dir, base, kind, to);
     steps.push({ name: `rename ${path.basename(src)} → ${path.basename(dst)}`, run: () => rename(src, dst, optional) });
   };
   const sync = (what: string): void => {
     steps.push({ name: `fsync directory (${what})`, run: () => syncDir(dir) });
   };
   // Index files of a live segment normally exist, but a missing one is rebuilt on open, so its
-  // absence must not stop a swap.
+  // absence must not stop a swap; most segments have no .txnindex (no aborted transaction), and
+  // a cleaned segment has one only when it keeps an aborted transaction's marker.
+  const oldKinds: readonly SwapFileKind[] = [...SEGMENT_FILE_EXTS, TXN_INDEX_EXT];
   for (const base of oldBaseOffsets) {
-    for (const ext of SEGMENT_FILE_EXTS) move(base, ext, '', '.deleted', ext !== '.log');
+    for (const kind of oldKinds) move(base, kind, '', '.deleted', kind !== '.log');
   }
   sync('replaced segments renamed');
-  move(newBaseOffset, '.index', '.cleaned', '.swap', false);
-  move(newBaseOffset, '.timeindex', '.cleaned', '.swap', false);
-  move(newBaseOffset, '.log', '.cleaned', '.swap', false);
+  for (const kind of SWAP_FILE_KINDS) move(newBaseOffset, kind, '.cleaned', '.swap', kind === TXN_INDEX_EXT);
   sync('commit');
   for (const base of oldBaseOffsets) {
-    for (const ext of SEGMENT_FILE_EXTS) {
-      const file = segmentPath(dir, base, ext, '.deleted');
+    for (const kind of oldKinds) {
+      const file = swapFilePath(dir, base, kind, '.deleted');
       steps.push({ name: `remove ${path.basename(file)}`, run: () => remove(file) });
     }
   }
-  move(newBaseOffset, '.index', '.swap', '', false);
-  move(newBaseOffset, '.timeindex', '.swap', '', false);
-  move(newBaseOffset, '.log', '.swap', '', false);
+  for (const kind of SWAP_FILE_KINDS) move(newBaseOffset, kind, '.swap', '', kind === TXN_INDEX_EXT);
   sync('swap finished');
   return steps;
 }
@@ -83,11 +123,11 @@ export function swapInCleanedSegment(dir: string, oldBaseOffsets: readonly bigin
   for (const s of swapSteps(dir, oldBaseOffsets, newBaseOffset)) s.run();
 }
 
-/** Removes a cleaned segment's `.cleaned` files (an abandoned clean). Never throws. */
+/** Removes a cleaned segment's `.cleaned` files, its `.txnindex.cleaned` included (an abandoned clean). Never throws. */
 export function removeCleanedFiles(dir: string, baseOffset: bigint): void {
-  for (const ext of SEGMENT_FILE_EXTS) {
+  for (const kind of SWAP_FILE_KINDS) {
     try {
-      fs.rmSync(segmentPath(dir, baseOffset, ext, '.cleaned'), { force: true });
+      fs.rmSync(swapFilePath(dir, baseOffset, kind, '.cleaned'), { force: true });
     } catch {
       // the directory may be gone (topic deleted); nothing to clean up then
     }
@@ -100,20 +140,20 @@ export function removeCleanedFiles(dir: string, baseOffset: bigint): void {
  */
 export function recoverCleanerFiles(dir: string, names: readonly string[], logger: (msg: string) => void): boolean {
   const files = names.flatMap((name) => {
-    const parsed = parseCleanerFileName(name);
+    const parsed = parseSwapFileName(name);
     return parsed === null ? [] : [{ name, ...parsed }];
   });
   if (files.length === 0) return false;
-  const committed = new Set(files.filter((f) => f.suffix === '.swap' && f.ext === '.log').map((f) => f.baseOffset));
+  const committed = new Set(files.filter((f) => f.suffix === '.swap' && f.kind === '.log').map((f) => f.baseOffset));
   const full = (name: string): string => path.join(dir, name);
-  const liveName = (f: { baseOffset: bigint; ext: SegmentFileExt }): string => segmentPath(dir, f.baseOffset, f.ext);
+  const liveName = (f: { baseOffset: bigint; kind: SwapFileKind }): string => swapFilePath(dir, f.baseOffset, f.kind, '');
 
   for (const f of files.filter((x) => x.suffix === '.cleaned')) remove(full(f.name));
   if (committed.size > 0) {
     logger(`completing an interrupted cleaner swap of segment(s) ${[...committed].join(', ')}`);
     for (const f of files.filter((x) => x.suffix === '.deleted')) remove(full(f.name));
     // Indexes before the log: the .log.swap is what says "committed" until the very end.
-    const swaps = files.filter((x) => x.suffix === '.swap').sort((a, b) => (a.ext === '.log' ? 1 : 0) - (b.ext === '.log' ? 1 : 0));
+    const swaps = files.filter((x) => x.suffix === '.swap').sort((a, b) => (a.kind === '.log' ? 1 : 0) - (b.kind === '.log' ? 1 : 0));
     for (const f of swaps) {
       if (committed.has(f.baseOffset)) rename(full(f.name), liveName(f), false);
       else remove(full(f.name));
