@@ -4,7 +4,9 @@ import type { GroupConsumeResult } from './groupConsume';
 import { QuietResult } from './ioPressure';
 import { Throughput } from './limits';
 import { PhaseResult } from './kcatPhases';
+import type { ProducerMode, ProducerModesResult } from './producerModes';
 import type { RebalanceResult } from './rebalance';
+import type { RecoveryCase, RecoveryResult } from './recovery';
 import type { TierRead, TieredReadsResult } from './tieredReads';
 import { MB, fixed, grouped, median, sizeLabel } from './units';
 
@@ -24,6 +26,10 @@ export const TARGETS = {
   groupConsumeRatio: 0.9,
   /** Reading tiered data from the object store (S3 emulator) ÷ reading the same from local segments. */
   coldReadRatio: 0.5,
+  /** librdkafka with enable.idempotence=true ÷ =false, same records, same broker. */
+  idempotentProduceRatio: 0.9,
+  /** librdkafka with a transactional.id, committing every 100 ms ÷ without, same records, same broker. */
+  transactionalProduceRatio: 0.7,
 };
 
 export interface Limits {
@@ -61,6 +67,10 @@ export interface BenchResults {
   groups?: GroupResults;
   /** Cold (S3 emulator) vs hot (local) reads, on a second broker (absent from older runs). */
   tier?: TieredReadsResult;
+  /** Plain vs idempotent vs transactional produce, librdkafka via python3 (absent from older runs). */
+  producerModes?: ProducerModesResult;
+  /** Opening a partition log after a crash, a clean shutdown, and without producer snapshots (absent from older runs). */
+  recovery?: RecoveryResult;
   /** Conditions that may have lowered the numbers without invalidating them. */
   warnings: string[];
   /** Problems that make the run untrustworthy; non-empty ⇒ exit code 1. */
@@ -122,6 +132,28 @@ export function evaluateTargets(r: BenchResults): TargetOutcome[] {
     },
     ...(r.groups ? groupTargets(r.groups) : []),
     ...(r.tier ? [tierTarget(r.tier)] : []),
+    ...(r.producerModes ? producerModeTargets(r.producerModes) : []),
+  ];
+}
+
+function producerModeTargets(m: ProducerModesResult): TargetOutcome[] {
+  const what = `${sizeLabel(m.recordSize)} records, 1 partition, acks=all`;
+  const rate = (mode: ProducerMode): string => grouped(m.modes[mode]!.recordsPerSec);
+  const problem = (): string => `not measured (${(m.errors[0] ?? 'no valid run').split('\n')[0]})`;
+  const outcome = (name: string, ratio: number | null, mode: ProducerMode, target: number): TargetOutcome => ({
+    name,
+    target: `≥ ${fixed(target, 2)}`,
+    actual: ratio === null ? problem() : `${fixed(ratio, 2)} (${mode} ${rate(mode)} rec/s, plain ${rate('plain')} rec/s, medians)`,
+    pass: ratio === null ? null : ratio >= target,
+  });
+  return [
+    outcome(`idempotent ÷ plain produce (librdkafka enable.idempotence=true vs false), ${what}`, m.idempotentRatio, 'idempotent', TARGETS.idempotentProduceRatio),
+    outcome(
+      `transactional produce, a commit every ${m.commitIntervalMs} ms ÷ plain produce (librdkafka), ${what}`,
+      m.transactionalRatio,
+      'transactional',
+      TARGETS.transactionalProduceRatio,
+    ),
   ];
 }
 
@@ -176,7 +208,8 @@ function groupTargets(g: GroupResults): TargetOutcome[] {
 /** Every kcat phase that read or wrote records, for the RSS peak and the disturbance warnings. */
 export function allPhases(r: BenchResults): PhaseResult[] {
   const tier = r.tier ? [...r.tier.produce, ...[...r.tier.hot, ...r.tier.cold].map((x) => x.phase)] : [];
-  return [...r.phases, ...(r.groups?.consume?.plain ?? []), ...(r.groups?.consume?.group ?? []), ...tier];
+  const modes = r.producerModes?.runs.map((x) => x.phase) ?? [];
+  return [...r.phases, ...(r.groups?.consume?.plain ?? []), ...(r.groups?.consume?.group ?? []), ...modes, ...tier];
 }
 
 /** The larger of the kernel's high-water marks (both brokers) and our own samples (any may be missing). */
@@ -197,7 +230,7 @@ function table(headers: string[], rows: string[][], rightAligned: Set<number>): 
 }
 
 /** The kcat phase table: one row per phase, with ratios to the physical limits. */
-function phaseTable(phases: PhaseResult[], limits: Limits): string[] {
+function phaseTable(phases: PhaseResult[], limits: Limits, clientLabel = 'kcat'): string[] {
   const rows = phases.map((p) => {
     const ratios = Object.entries(ratiosFor(p, limits))
       .map(([name, v]) => `${fixed(v, 3)} of ${name}`)
@@ -217,7 +250,7 @@ function phaseTable(phases: PhaseResult[], limits: Limits): string[] {
     ];
   });
   return table(
-    ['phase', 'records', 'seconds', 'rec/s', 'MB/s', 'broker CPU', 'kcat CPU', 'other CPU', 'I/O stall', 'broker RSS', 'ratio to limit'],
+    ['phase', 'records', 'seconds', 'rec/s', 'MB/s', 'broker CPU', `${clientLabel} CPU`, 'other CPU', 'I/O stall', 'broker RSS', 'ratio to limit'],
     rows,
     new Set([1, 2, 3, 4, 5, 6, 7, 8, 9]),
   );
@@ -332,6 +365,94 @@ function formatTier(t: TieredReadsResult): string[] {
   return out;
 }
 
+const MODE_LABEL: Record<ProducerMode, string> = { plain: 'plain', idempotent: 'idempotent', transactional: 'transactional' };
+const PRODUCER_MODE_ORDER: readonly ProducerMode[] = ['plain', 'idempotent', 'transactional'];
+
+function formatProducerModes(m: ProducerModesResult, limits: Limits): string[] {
+  const out: string[] = [
+    '',
+    `Producer modes: librdkafka${m.client ? ` (${m.client})` : ''} through python3, ${grouped(m.records)} × ${sizeLabel(m.recordSize)} records per run, each run to a new`,
+    ` 1-partition topic of the same broker, acks=all, linger.ms 5; timed from the first produce to the last delivery report; plain = enable.idempotence=false,`,
+    ` idempotent = true, transactional = a transactional.id and commit_transaction after every ${m.commitIntervalMs} ms of producing; the order rotates each round;`,
+    ` "python CPU" = the client process, librdkafka's threads included)`,
+  ];
+  if (m.runs.length === 0) return [...out, '(not measured)'];
+  out.push(...phaseTable(m.runs.map((x) => x.phase), limits, 'python'));
+  const med = (mode: ProducerMode): string => {
+    const s = m.modes[mode];
+    return `${MODE_LABEL[mode]} ${s ? `${grouped(s.recordsPerSec)} rec/s (${fixed(s.mbPerSec)} MB/s)` : '-'}`;
+  };
+  out.push(
+    `median: ${PRODUCER_MODE_ORDER.map(med).join(', ')}; ` +
+      `idempotent ÷ plain ${m.idempotentRatio === null ? '-' : fixed(m.idempotentRatio, 2)}, ` +
+      `transactional ÷ plain ${m.transactionalRatio === null ? '-' : fixed(m.transactionalRatio, 2)}`,
+  );
+  const micros = (mode: ProducerMode, side: 'brokerMicrosPerRecord' | 'clientMicrosPerRecord'): string => {
+    const v = m.modes[mode]?.[side];
+    return `${MODE_LABEL[mode]} ${v === undefined || v === null ? '-' : fixed(v, 2)} µs`;
+  };
+  out.push(
+    `CPU per record (medians): broker ${PRODUCER_MODE_ORDER.map((x) => micros(x, 'brokerMicrosPerRecord')).join(', ')}; ` +
+      `python ${PRODUCER_MODE_ORDER.map((x) => micros(x, 'clientMicrosPerRecord')).join(', ')}`,
+  );
+  const txns = m.runs.filter((x) => x.mode === 'transactional' && x.phase.ok);
+  if (txns.length > 0) {
+    out.push(
+      `transactional runs: ${txns.map((x) => x.transactions).join(', ')} transactions committed (one marker each, all verified in the partition); ` +
+        `longest commit_transaction ${fixed(Math.max(...txns.map((x) => x.maxCommitSeconds)) * 1000, 0)} ms`,
+    );
+  }
+  return out;
+}
+
+const RECOVERY_LABEL: Record<RecoveryCase, string> = {
+  clean: 'clean shutdown (snapshot at the log end)',
+  crash: 'crash (no marker; snapshot at the last roll)',
+  noSnapshots: 'no snapshot files (whole log replayed)',
+};
+
+function formatRecovery(rec: RecoveryResult): string[] {
+  const out: string[] = [''];
+  const l = rec.log;
+  const s = rec.spec;
+  if (l === null) {
+    return [...out, `Recovery: PartitionLog.open of a ${fixed(s.targetBytes / MB, 0)} MB partition log (not measured: ${(rec.errors[0] ?? '').split('\n')[0]})`];
+  }
+  out.push(
+    `Recovery: PartitionLog.open of a ${fixed(l.bytes / MB)} MB partition log: ${l.segments} segments (segment.bytes ${sizeLabel(s.segmentBytes)}, the active one ${fixed(l.activeSegmentBytes / MB)} MB),`,
+    ` ${grouped(l.batches)} batches of ${s.batchRecords} × ${s.valueBytes} B from ${s.idempotentProducers} idempotent and ${s.transactionalProducers} transactional producers ` +
+      `(${grouped(l.markers)} markers, ${grouped(l.aborted)} aborts, ${l.ongoingTxns} transactions left open), written in ${fixed(l.seconds, 1)} s`,
+    ` by a child process that then died by SIGKILL (round 1's crash is that directory; later rounds remove the marker and end snapshot a clean close wrote);`,
+    ` page cache warm (a process restart); median of ${rec.rounds} opens per case; "read" = bytes read(2) during the open; every open must recover the writer's producer state)`,
+  );
+  const rows = RECOVERY_CASES_ORDER.map((c) => {
+    const sum = rec.cases[c];
+    const opens = rec.opens.filter((o) => o.case === c);
+    const same = opens.filter((o) => o.sameState).length;
+    const state = opens.length === 0 ? '-' : same === opens.length ? 'same as written' : `DIFFERS in ${opens.length - same} of ${opens.length}`;
+    return [
+      RECOVERY_LABEL[c],
+      sum ? fixed(sum.medianSeconds, 3) : '-',
+      sum ? fixed(sum.minSeconds, 3) : '-',
+      sum ? fixed(sum.maxSeconds, 3) : '-',
+      sum === null || sum.replayedBatches === null ? '-' : grouped(sum.replayedBatches),
+      sum === null || sum.medianReadBytes === null ? '-' : `${fixed(sum.medianReadBytes / MB)} MB`,
+      sum ? String(sum.producers) : '-',
+      state,
+    ];
+  });
+  out.push(...table(['case', 'seconds', 'min', 'max', 'batches replayed', 'read', 'producers', 'producer state'], rows, new Set([1, 2, 3, 4, 5, 6])));
+  const clean = rec.cases.clean;
+  const none = rec.cases.noSnapshots;
+  if (clean && none && clean.medianSeconds > 0) {
+    out.push(`without snapshots the open takes ${fixed(none.medianSeconds / clean.medianSeconds, 0)} × as long as after a clean shutdown`);
+  }
+  return out;
+}
+
+/** (a), (b), (c) of the issue: clean, crash, no snapshots. */
+const RECOVERY_CASES_ORDER: readonly RecoveryCase[] = ['clean', 'crash', 'noSnapshots'];
+
 export function formatReport(r: BenchResults): string {
   const out: string[] = [];
   out.push(
@@ -366,7 +487,9 @@ export function formatReport(r: BenchResults): string {
   }
   out.push(...phaseTable(r.phases, r.limits));
   if (r.groups) out.push(...formatGroups(r.groups, r.limits));
+  if (r.producerModes) out.push(...formatProducerModes(r.producerModes, r.limits));
   if (r.tier) out.push(...formatTier(r.tier));
+  if (r.recovery) out.push(...formatRecovery(r.recovery));
 
   out.push('', 'Targets');
   for (const t of evaluateTargets(r)) {

@@ -9,21 +9,25 @@ import { consumePhase, producePhase, PhaseResult } from './kcatPhases';
 import { waitForIoQuiet } from './ioPressure';
 import { diskWrite, loopbackNode, loopbackPython, Throughput } from './limits';
 import { writeRecordFile } from './records';
+import { measureProducerModes } from './producerModes';
 import { createGroupTopic, measureRebalance } from './rebalance';
+import { measureRecovery } from './recovery';
+import { RECOVERY_LOG_DEFAULTS } from './recoveryLog';
 import { measureTieredReads } from './tieredReads';
 import { allPhases, formatReport, writeResultsJson, BenchResults, GroupResults, Limits } from './report';
 import { readMemory } from './rss';
-import { MiB, fixed, secondsSince, sizeLabel } from './units';
+import { MB, MiB, fixed, secondsSince, sizeLabel } from './units';
 
 /**
  * `npm run bench [-- --quick] [-- --override key=value ...]`
  *
  * One run measures kcat producing to and consuming from a freshly started broker, then consumer
  * groups on the same broker (rebalance times with kafkajs members, kcat consuming through a group
- * vs directly), then cold (S3 emulator) vs hot (local) reads on a second broker with the AWS
- * backends, then the machine's limits, and prints tables with ratios and PASS/MISS against the
- * targets. Exit code 0 unless the run itself broke (see report.ts); results also go to
- * bench/results/latest.json.
+ * vs directly), then librdkafka producing plain, idempotent and transactional to it, then cold
+ * (S3 emulator) vs hot (local) reads on a second broker with the AWS backends, then how long a
+ * partition log takes to recover with and without producer snapshots, then the machine's limits,
+ * and prints tables with ratios and PASS/MISS against the targets. Exit code 0 unless the run
+ * itself broke (see report.ts); results also go to bench/results/latest.json.
  */
 
 interface Plan {
@@ -49,6 +53,18 @@ interface Plan {
    * every round's cold read misses it.
    */
   tier: { recordSize: number; records: number; segmentBytes: number; rounds: number };
+  /**
+   * The same records produced by librdkafka (python3-confluent-kafka) without idempotence, with
+   * it, and in transactions committed every `commitIntervalMs` (producerModes.ts): `rounds`
+   * rounds of the three, rotated, on the first broker. 1 KiB records, as KIP-98 measured.
+   */
+  producerModes: { recordSize: number; records: number; rounds: number; commitIntervalMs: number };
+  /**
+   * PartitionLog.open of a log of `logBytes` (recovery.ts) after a crash, a clean shutdown and
+   * without snapshots, each `rounds` times. `logBytes` is not a multiple of `segmentBytes`, so the
+   * active segment a crash recovery replays is most of a segment, not a few batches.
+   */
+  recovery: { logBytes: number; segmentBytes: number; rounds: number };
 }
 
 const PLANS: Record<'full' | 'quick', Plan> = {
@@ -63,6 +79,8 @@ const PLANS: Record<'full' | 'quick', Plan> = {
     warmup: 100_000,
     groups: { memberCounts: [2, 10, 50], leaves: 5, partitions: 50, consumeRounds: 3 },
     tier: { recordSize: 1024, records: 250_000, segmentBytes: 8 * MiB, rounds: 3 },
+    producerModes: { recordSize: 1024, records: 300_000, rounds: 3, commitIntervalMs: 100 },
+    recovery: { logBytes: 1000 * MB, segmentBytes: 64 * MiB, rounds: 3 },
   },
   quick: {
     mode: 'quick',
@@ -75,6 +93,9 @@ const PLANS: Record<'full' | 'quick', Plan> = {
     warmup: 20_000,
     groups: { memberCounts: [2, 10, 50], leaves: 3, partitions: 50, consumeRounds: 3 },
     tier: { recordSize: 1024, records: 100_000, segmentBytes: 8 * MiB, rounds: 2 },
+    producerModes: { recordSize: 1024, records: 100_000, rounds: 3, commitIntervalMs: 100 },
+    // A quarter of the full run's 1 GB log: still 3 full segments and a mostly full active one.
+    recovery: { logBytes: 256 * MB, segmentBytes: 64 * MiB, rounds: 3 },
   },
 };
 
@@ -88,6 +109,8 @@ const BENCH_OVERRIDES: Record<string, string> = { 'group.initial.rebalance.delay
 const phaseTimeoutMs = (records: number): number => 20_000 + Math.ceil(records / 50_000) * 1000;
 /** Uploading to the S3 emulator may take 30 s plus 1 s per 10 MB; longer counts as broken. */
 const tieringTimeoutMs = (bytes: number): number => 30_000 + Math.ceil(bytes / 10_000_000) * 1000;
+/** Writing the recovery log may take 30 s plus 1 s per 10 MB. */
+const recoveryWriteTimeoutMs = (bytes: number): number => 30_000 + Math.ceil(bytes / 10_000_000) * 1000;
 
 const USAGE = `Usage: npm run bench [-- --quick] [-- --override key=value]...
   --quick                 smaller run (10–40% of the data) for a fast sanity check
@@ -201,7 +224,8 @@ async function main(argv: string[]): Promise<number> {
     const files = plan.workloads.map((w) => ({ ...w, file: path.join(work, `records-${w.size}.txt`) }));
     const warmup = { size: 100, count: plan.warmup, file: path.join(work, 'records-warmup.txt') };
     const tierFile = { size: plan.tier.recordSize, count: plan.tier.records, file: path.join(work, 'records-tier.txt') };
-    for (const f of [warmup, ...files, tierFile]) {
+    const modesFile = { size: plan.producerModes.recordSize, count: plan.producerModes.records, file: path.join(work, 'records-modes.txt') };
+    for (const f of [warmup, ...files, modesFile, tierFile]) {
       await measure(`generating ${f.count} × ${sizeLabel(f.size)} records`, errors, () => writeRecordFile(f.file, f.count, f.size));
     }
 
@@ -223,6 +247,21 @@ async function main(argv: string[]): Promise<number> {
         await runPhases(broker, [warmup], results.warmup, errors, 'warm-up ');
         await runPhases(broker, files, results.phases, errors);
         results.groups = await runGroupPhases(broker, transitions, plan, results.phases, errors);
+        const modes = await measureProducerModes({
+          bootstrap: broker.bootstrap,
+          brokerPid: broker.pid,
+          python: PYTHON,
+          script: path.join(root, 'bench', 'producerModes.py'),
+          file: modesFile.file,
+          records: modesFile.count,
+          recordSize: modesFile.size,
+          rounds: plan.producerModes.rounds,
+          commitIntervalMs: plan.producerModes.commitIntervalMs,
+          timeoutMs: phaseTimeoutMs(modesFile.count),
+          progress,
+        });
+        results.producerModes = modes;
+        errors.push(...modes.errors);
       } finally {
         transitions.close();
         results.broker.peakRssBytes = readMemory(broker.pid)?.hwmBytes ?? null;
@@ -253,6 +292,19 @@ async function main(argv: string[]): Promise<number> {
     results.tier = tier;
     errors.push(...tier.errors);
     results.warnings.push(...tier.warnings);
+
+    // No broker: core/log's PartitionLog in this process, the log written by a child that crashes.
+    await settle('before the recovery measurement', results);
+    const recovery = await measureRecovery({
+      workDir: work,
+      writer: path.join(root, 'dist', 'bench', 'recoveryLog.js'),
+      spec: { ...RECOVERY_LOG_DEFAULTS, targetBytes: plan.recovery.logBytes, segmentBytes: plan.recovery.segmentBytes },
+      rounds: plan.recovery.rounds,
+      timeoutMs: recoveryWriteTimeoutMs(plan.recovery.logBytes),
+      progress,
+    });
+    results.recovery = recovery;
+    errors.push(...recovery.errors);
 
     await settle('before the physical limits', results);
     const limits: Limits = results.limits;
@@ -385,7 +437,7 @@ function disturbedPhases(phases: PhaseResult[]): string[] {
 }
 
 // Re-exported for the benchmark's own tests.
-export { parseArgs, PLANS, phaseTimeoutMs, tieringTimeoutMs };
+export { parseArgs, PLANS, phaseTimeoutMs, tieringTimeoutMs, recoveryWriteTimeoutMs };
 export type { Throughput };
 
 if (require.main === module) {

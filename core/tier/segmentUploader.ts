@@ -21,8 +21,8 @@ import { newSegmentId, remoteObjectKey, remoteSegmentKeys } from './remoteSegmen
  *      deletes the files meanwhile), then check that the segment is still the log's: the
  *      cleaner's swap puts another segment's files under the same names, so files opened after
  *      a swap (or some before it and some after) are not the segment that was planned. The
- *      .txnindex is read in the same synchronous step as that check (a swap appends the merged
- *      segments' entries to it in place, so only a read in that step is this segment's)
+ *      .txnindex is read in the same synchronous step as that check (a swap renames the cleaned
+ *      segment's .txnindex over it, so only a read in that step is this segment's)
  *   2. read the producer snapshot at the segment's end (`<snapshotOffset>.snapshot`, taken when
  *      the next segment rolled), if there is one and it decodes
  *   3. put .index, .timeindex, .txnindex, .snapshot, then .log (streamed, never held in memory

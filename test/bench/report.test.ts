@@ -3,6 +3,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { PhaseResult } from '../../bench/kcatPhases';
 import type { GroupConsumeResult } from '../../bench/groupConsume';
+import { summarize, type ModeRun, type ProducerMode, type ProducerModesResult } from '../../bench/producerModes';
+import type { RecoveryOpen, RecoveryResult } from '../../bench/recovery';
+import { summarizeRecovery } from '../../bench/recovery';
+import { RECOVERY_LOG_DEFAULTS } from '../../bench/recoveryLog';
 import type { RebalanceResult } from '../../bench/rebalance';
 import { BenchResults, evaluateTargets, formatReport, GroupResults, peakRss, ratiosFor, s3Limit, writeResultsJson } from '../../bench/report';
 import type { TierRead, TieredReadsResult } from '../../bench/tieredReads';
@@ -248,6 +252,144 @@ describe('bench report', () => {
       const t = tier([1000], [200]);
       t.cold.push(read('cold read #2', 0, false));
       expect(formatReport(withTier(t))).toMatch(/cold read #2 +1,000,000 +- +- .*FAILED: consumed 10 records/);
+    });
+  });
+  describe('producer modes', () => {
+    function modes(rates: Partial<Record<ProducerMode, number[]>>, over: Partial<ProducerModesResult> = {}): ProducerModesResult {
+      const runs: ModeRun[] = [];
+      for (const mode of ['plain', 'idempotent', 'transactional'] as const) {
+        (rates[mode] ?? []).forEach((rate, i) => {
+          const p = { ...phase('produce', 1024, rate, 130 + i), name: `produce 1 KiB, ${mode}, round ${i + 1}`, records: 300_000, expectedRecords: 300_000 };
+          p.seconds = 300_000 / rate;
+          runs.push({ mode, round: i + 1, phase: p, transactions: mode === 'transactional' ? 12 + i : 0, maxCommitSeconds: mode === 'transactional' ? 0.04 : 0 });
+        });
+      }
+      return {
+        records: 300_000, recordSize: 1024, rounds: 3, commitIntervalMs: 100, client: 'confluent-kafka 1.7.0, librdkafka 2.0.2',
+        runs, ...summarize(runs), ok: true, errors: [], ...over,
+      };
+    }
+    const withModes = (m: ProducerModesResult): BenchResults => ({ ...results([]), producerModes: m });
+    const modeTargets = (m: ProducerModesResult) => evaluateTargets(withModes(m)).slice(3);
+
+    it('idempotent ÷ plain against 0.9 and transactional ÷ plain against 0.7, from the medians', () => {
+      const t = modeTargets(modes({ plain: [200_000, 250_000, 210_000], idempotent: [200_000, 190_000, 205_000], transactional: [140_000, 150_000, 160_000] }));
+      expect(t).toEqual([
+        {
+          name: 'idempotent ÷ plain produce (librdkafka enable.idempotence=true vs false), 1 KiB records, 1 partition, acks=all',
+          target: '≥ 0.90',
+          actual: '0.95 (idempotent 200,000 rec/s, plain 210,000 rec/s, medians)',
+          pass: true,
+        },
+        {
+          name: 'transactional produce, a commit every 100 ms ÷ plain produce (librdkafka), 1 KiB records, 1 partition, acks=all',
+          target: '≥ 0.70',
+          actual: '0.71 (transactional 150,000 rec/s, plain 210,000 rec/s, medians)',
+          pass: true,
+        },
+      ]);
+      const miss = modeTargets(modes({ plain: [200_000], idempotent: [170_000], transactional: [130_000] }));
+      expect(miss.map((x) => x.pass)).toEqual([false, false]);
+      expect(evaluateTargets(results([]))).toHaveLength(3); // older runs: no producer-mode targets
+    });
+
+    it('N/A with the first error when a mode has no valid run', () => {
+      const m = modes({ plain: [200_000], idempotent: [190_000] }, { ok: false, errors: ['produce 1 KiB, transactional, round 1: python3 exited with code 1: Traceback\nmore'] });
+      const t = modeTargets(m);
+      expect(t.map((x) => x.pass)).toEqual([true, null]);
+      expect(t[1]!.actual).toBe('not measured (produce 1 KiB, transactional, round 1: python3 exited with code 1: Traceback)');
+    });
+
+    it('prints every run with the client\'s CPU, the medians and the transactions; its phases count for the RSS peak', () => {
+      const r = withModes(modes({ plain: [200_000, 250_000, 210_000], idempotent: [200_000, 190_000, 205_000], transactional: [140_000, 150_000, 160_000] }));
+      const text = formatReport(r);
+      expect(text).toContain('Producer modes: librdkafka (confluent-kafka 1.7.0, librdkafka 2.0.2) through python3, 300,000 × 1 KiB records per run');
+      expect(text).toContain('commit_transaction after every 100 ms of producing');
+      expect(text).toMatch(/phase +records +seconds +rec\/s +MB\/s +broker CPU +python CPU +other CPU/);
+      expect(text).toMatch(/produce 1 KiB, idempotent, round 2 +300,000 +1\.58 +190,000 +194\.6 +0\.90 +0\.97/);
+      expect(text).toContain(
+        'median: plain 210,000 rec/s (215.0 MB/s), idempotent 200,000 rec/s (204.8 MB/s), transactional 150,000 rec/s (153.6 MB/s); ' +
+          'idempotent ÷ plain 0.95, transactional ÷ plain 0.71',
+      );
+      // phase(): 1 CPU second over 300,000 records on the broker and in the client
+      expect(text).toContain('CPU per record (medians): broker plain 3.33 µs, idempotent 3.33 µs, transactional 3.33 µs; python plain 3.33 µs, idempotent 3.33 µs');
+      expect(text).toContain('transactional runs: 12, 13, 14 transactions committed (one marker each, all verified in the partition); longest commit_transaction 40 ms');
+      expect(text).toMatch(/PASS +idempotent ÷ plain produce/);
+      r.broker.peakRssBytes = null;
+      expect(peakRss(r)).toBe(132e6);
+    });
+
+    it('marks a failed run', () => {
+      const m = modes({ plain: [200_000], idempotent: [190_000], transactional: [150_000] });
+      m.runs[2]!.phase = { ...m.runs[2]!.phase, ok: false, error: 'the last stable offset is 12, below the high watermark 300012: a transaction was left open' };
+      expect(formatReport(withModes(m))).toMatch(/produce 1 KiB, transactional, round 1 +300,000 +- +- .*FAILED: the last stable offset is 12/);
+    });
+  });
+
+  describe('recovery', () => {
+    const MiB = 1024 * 1024;
+    const open = (c: RecoveryOpen['case'], round: number, seconds: number, sameState = true): RecoveryOpen => ({
+      case: c, round, seconds, sameState, genuineCrash: c === 'crash' && round === 1, producers: 12,
+      replayedBatches: { clean: 0, crash: 3_700, noSnapshots: 61_800 }[c],
+      readBytes: { clean: 200_000, crash: 61e6, noSnapshots: 900e6 }[c],
+      snapshots: { clean: 15, crash: 14, noSnapshots: 0 }[c],
+    });
+    function recovery(opens: RecoveryOpen[], over: Partial<RecoveryResult> = {}): RecoveryResult {
+      return {
+        spec: { ...RECOVERY_LOG_DEFAULTS, targetBytes: 1e9, segmentBytes: 64 * MiB },
+        rounds: 3,
+        log: { bytes: 1_000_016_000, segments: 15, activeSegmentBytes: 60_491_000, batches: 60_000, markers: 1_800, aborted: 360, seconds: 12.3, producers: 12, ongoingTxns: 4 },
+        opens,
+        cases: summarizeRecovery(opens),
+        ok: true,
+        errors: [],
+        ...over,
+      };
+    }
+    const withRecovery = (rec: RecoveryResult): BenchResults => ({ ...results([]), recovery: rec });
+    const rounds = (): RecoveryOpen[] =>
+      [1, 2, 3].flatMap((round) => [open('crash', round, 0.05 * round), open('clean', round, 0.01 + round / 1000), open('noSnapshots', round, 1 + round / 10)]);
+
+    it('prints the log, one row per case in the issue\'s order (clean, crash, none) and how much longer a full replay takes', () => {
+      const text = formatReport(withRecovery(recovery(rounds())));
+      expect(text).toContain('Recovery: PartitionLog.open of a 1000.0 MB partition log: 15 segments (segment.bytes 64 MiB, the active one 60.5 MB),');
+      expect(text).toContain('60,000 batches of 16 × 1000 B from 8 idempotent and 4 transactional producers (1,800 markers, 360 aborts, 4 transactions left open), written in 12.3 s');
+      expect(text).toContain('median of 3 opens per case');
+      expect(text).toMatch(/clean shutdown \(snapshot at the log end\) +0\.012 +0\.011 +0\.013 +0 +0\.2 MB +12 +same as written\n/);
+      expect(text).toMatch(/crash \(no marker; snapshot at the last roll\) +0\.100 +0\.050 +0\.150 +3,700 +61\.0 MB +12 +same as written\n/);
+      expect(text).toMatch(/no snapshot files \(whole log replayed\) +1\.200 +1\.100 +1\.300 +61,800 +900\.0 MB +12 +same as written\n/);
+      expect(text.indexOf('clean shutdown (snapshot')).toBeLessThan(text.indexOf('crash (no marker'));
+      expect(text).toContain('without snapshots the open takes 100 × as long as after a clean shutdown');
+      expect(evaluateTargets(withRecovery(recovery(rounds())))).toHaveLength(3); // reported, no target
+    });
+
+    it('shows a recovery that lost state, and a log that was never written', () => {
+      const opens = rounds();
+      opens[3] = open('crash', 2, 0.07, false);
+      expect(formatReport(withRecovery(recovery(opens)))).toMatch(/crash \(no marker; snapshot at the last roll\) +0\.100 +0\.050 +0\.150 .* DIFFERS in 1 of 3\n/);
+      const broken = recovery([], { log: null, ok: false, errors: ['recovery: the log writer exited with code 1 instead of crashing after its work: ENOSPC\nmore'] });
+      expect(formatReport(withRecovery(broken))).toContain(
+        'Recovery: PartitionLog.open of a 1000 MB partition log (not measured: recovery: the log writer exited with code 1 instead of crashing after its work: ENOSPC)',
+      );
+    });
+
+    it('goes into the JSON with the producer modes and their targets', () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bench-report-'));
+      try {
+        const file = path.join(dir, 'latest.json');
+        const runs: ModeRun[] = (['plain', 'idempotent', 'transactional'] as const).map((mode) => ({
+          mode, round: 1, phase: phase('produce', 1024, 100_000, 120), transactions: 0, maxCommitSeconds: 0,
+        }));
+        const m: ProducerModesResult = { records: 1, recordSize: 1024, rounds: 1, commitIntervalMs: 100, client: null, runs, ...summarize(runs), ok: true, errors: [] };
+        writeResultsJson(file, { ...withRecovery(recovery(rounds())), producerModes: m });
+        const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+        expect(doc.recovery.cases.noSnapshots.medianSeconds).toBeCloseTo(1.2);
+        expect(doc.producerModes.idempotentRatio).toBe(1);
+        expect(doc.targets).toHaveLength(5);
+        expect(doc.targets[4]).toMatchObject({ pass: true, target: '≥ 0.70' });
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 });

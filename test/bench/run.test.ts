@@ -1,5 +1,5 @@
 import { READ_CACHE_DEFAULTS } from '../../core/tier/readCache';
-import { parseArgs, phaseTimeoutMs, PLANS, tieringTimeoutMs } from '../../bench/run';
+import { parseArgs, phaseTimeoutMs, PLANS, recoveryWriteTimeoutMs, tieringTimeoutMs } from '../../bench/run';
 
 describe('bench command line', () => {
   it('parses --quick, --keep and repeated --override', () => {
@@ -49,5 +49,30 @@ describe('bench command line', () => {
     expect(PLANS.quick.tier.records).toBeLessThan(PLANS.full.tier.records);
     // Uploading 256 MB may take 30 s + 26 s.
     expect(tieringTimeoutMs(256_000_000)).toBe(56_000);
+  });
+  it('produces the same records in every mode, 3 rotated rounds (each mode once in each position), commits every 100 ms', () => {
+    for (const plan of [PLANS.full, PLANS.quick]) {
+      const m = plan.producerModes;
+      expect(m.recordSize).toBe(1024); // KIP-98 measured transactions with 1 KB records
+      expect(m.commitIntervalMs).toBe(100);
+      expect(m.rounds % 3).toBe(0);
+      // A run lasts at least one commit interval even at 1,000,000 rec/s.
+      expect(m.records).toBeGreaterThanOrEqual(100_000);
+    }
+    expect(PLANS.quick.producerModes.records).toBeLessThan(PLANS.full.producerModes.records);
+  });
+
+  it('recovers a 1 GB log (quick: a quarter), of many segments, whose active segment is most of one', () => {
+    expect(PLANS.full.recovery.logBytes).toBe(1e9);
+    expect(PLANS.quick.recovery.logBytes).toBeLessThan(PLANS.full.recovery.logBytes);
+    for (const plan of [PLANS.full, PLANS.quick]) {
+      const { logBytes, segmentBytes, rounds } = plan.recovery;
+      expect(logBytes / segmentBytes).toBeGreaterThanOrEqual(3);
+      // What a crash replays is the active segment: not a sliver of one.
+      expect(logBytes % segmentBytes).toBeGreaterThanOrEqual(segmentBytes / 2);
+      expect(rounds).toBeGreaterThanOrEqual(3); // a median of at least 3
+    }
+    expect(PLANS.full.recovery.logBytes / PLANS.full.recovery.segmentBytes).toBeGreaterThanOrEqual(10);
+    expect(recoveryWriteTimeoutMs(1e9)).toBe(130_000);
   });
 });
