@@ -242,7 +242,7 @@ export class Broker {
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());
       const metricsListener = parseMetricsListener(config.metricsListener);
-      if (metricsListener) metrics = new BrokerMetrics({ topics, tier, groups, connections: () => server.connectionCount }, logger.child('metrics'));
+      if (metricsListener) metrics = new BrokerMetrics({ topics, tier, groups, txn, connections: () => server.connectionCount }, logger.child('metrics'));
       dispatcher = new Dispatcher(context, [versions, ...handlers].map((h: ApiHandler) => guardHandler(h, check)), metrics?.requests ?? null);
       const server = new KafkaServer(
         { host: listener.host, port: listener.port, maxRequestBytes: config.socketRequestMaxBytes, idleTimeoutMs: config.connectionsMaxIdleMs, logger: logger.child('network') },

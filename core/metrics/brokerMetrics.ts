@@ -4,6 +4,8 @@ import type { TopicRegistry } from '../broker/topicRegistry';
 import type { GroupCoordinator } from '../group/coordinator';
 import type { GroupState } from '../group/groupState';
 import type { TierManager } from '../tier/tierManager';
+import type { TransactionCoordinator } from '../txn/txnCoordinator';
+import { TXN_STATES } from '../txn/transactionMetadata';
 import { metricsUrl, type MetricsListener } from './metricsListener';
 import { MetricsServer } from './metricsServer';
 import { registerProcessMetrics } from './processMetrics';
@@ -22,6 +24,7 @@ export interface BrokerMetricsSources {
   topics: TopicRegistry;
   tier: TierManager;
   groups: GroupCoordinator;
+  txn: TransactionCoordinator;
   /** Open Kafka connections. */
   connections: () => number;
 }
@@ -35,6 +38,8 @@ interface PartitionRow {
   startOffset: bigint;
   sizeBytes: number;
   segments: number;
+  lastStableOffsetLag: bigint;
+  producers: number;
 }
 
 export class BrokerMetrics {
@@ -52,6 +57,7 @@ export class BrokerMetrics {
     registerLogMetrics(this.registry, sources);
     registerTierMetrics(this.registry, sources.tier);
     registerGroupMetrics(this.registry, sources.groups);
+    registerTransactionMetrics(this.registry, sources.txn);
     this.registry.collected({ name: 'strata_connections', help: 'Open Kafka client connections (Kafka: connection-count).', type: 'gauge', collect: (emit) => emit(sources.connections()) });
     registerProcessMetrics(this.registry);
   }
@@ -89,6 +95,8 @@ function registerLogMetrics(registry: MetricsRegistry, { topics }: BrokerMetrics
           startOffset: partition.logStartOffset,
           sizeBytes: log.size,
           segments: log.segments().length,
+          lastStableOffsetLag: log.highWatermark - log.lastStableOffset,
+          producers: log.producerState.size,
         });
       }
     }
@@ -108,6 +116,22 @@ function registerLogMetrics(registry: MetricsRegistry, { topics }: BrokerMetrics
   perPartition('strata_log_start_offset', 'First offset readable, across both tiers for tiered topics (Kafka: LogStartOffset).', (r) => r.startOffset);
   perPartition('strata_log_size_bytes', 'Bytes of the partition\'s local segments (Kafka: Size).', (r) => r.sizeBytes);
   perPartition('strata_log_segments', 'Local segments of the partition, the active one included (Kafka: NumLogSegments).', (r) => r.segments);
+  perPartition('strata_log_last_stable_offset_lag', 'High watermark minus last stable offset: records read_committed consumers wait for, held back by open transactions (Kafka: LastStableOffsetLag).', (r) => r.lastStableOffsetLag);
+  perPartition('strata_log_producers', 'Producer ids with idempotence or transaction state in the partition (Kafka: ProducerIdCount).', (r) => r.producers);
+}
+
+function registerTransactionMetrics(registry: MetricsRegistry, txn: TransactionCoordinator): void {
+  registry.collected({
+    name: 'strata_transactions',
+    help: 'Transactional ids this broker coordinates, by the state of their transaction.',
+    type: 'gauge',
+    labelNames: ['state'],
+    collect: (emit) => {
+      const count = new Map<string, number>(TXN_STATES.filter((st) => st !== 'Dead' && st !== 'PrepareEpochFence').map((st) => [st, 0]));
+      for (const t of txn.listTransactions({ states: [], producerIds: [], durationFilterMs: -1n }).transactionStates) count.set(t.transactionState, (count.get(t.transactionState) ?? 0) + 1);
+      for (const [state, n] of count) emit(n, [state]);
+    },
+  });
 }
 
 function registerTierMetrics(registry: MetricsRegistry, tier: TierManager): void {

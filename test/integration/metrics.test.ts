@@ -193,6 +193,31 @@ describe('the metrics endpoint of a real broker', () => {
     expect(value(s, 'strata_groups{state="Stable"}')).toBe(0);
   }, 60_000);
 
+  test('an open transaction shows as LSO lag and an Ongoing transactional id; its commit clears both', async () => {
+    await client.createTopics([{ name: 'metered-txn', numPartitions: 1, replicationFactor: 1 }]);
+    const kafka = new Kafka({ clientId: 'metrics-txn', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+    const producer = kafka.producer({ transactionalId: 'metered-tx', idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const p = '{topic="metered-txn",partition="0"}';
+    try {
+      await client.produce('metered-txn', 0, [{ value: 'plain' }]);
+      const txn = await producer.transaction();
+      await txn.send({ topic: 'metered-txn', messages: [{ value: 'a' }, { value: 'b' }] });
+      await client.produce('metered-txn', 0, [{ value: 'after' }]);
+      let s = await scrape(url);
+      expect(value(s, `strata_log_last_stable_offset_lag${p}`)).toBe(3); // 'a', 'b' and 'after' wait
+      expect(value(s, `strata_log_producers${p}`)).toBe(1);
+      expect(value(s, 'strata_transactions{state="Ongoing"}')).toBe(1);
+      await txn.commit();
+      s = await scrape(url);
+      expect(value(s, `strata_log_last_stable_offset_lag${p}`)).toBe(0);
+      expect(value(s, 'strata_transactions{state="Ongoing"}')).toBe(0);
+      expect(value(s, 'strata_transactions{state="CompleteCommit"}')).toBe(1);
+    } finally {
+      await producer.disconnect();
+    }
+  }, 60_000);
+
   test('every documented metric is served with its documented type, and every served one is documented', async () => {
     const documented = documentedMetrics();
     expect(documented.size).toBeGreaterThan(30);
