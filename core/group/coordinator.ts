@@ -827,14 +827,10 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     const now = this.now();
     const expireTimestamp = p.retentionTimeMs === -1n ? null : now + Number(p.retentionTimeMs);
     const entries: { topic: string; partition: number; value: CommittedOffset }[] = [];
-    const entryIndex: number[] = [];
-    for (const i of valid) {
+    const entryIndex = this.withinMetadataLimit(valid, p.offsets, codes);
+    for (const i of entryIndex) {
       const o = p.offsets[i];
       const metadata = o.metadata ?? '';
-      if (metadata.length > this.config.offsetMetadataMaxBytes) {
-        codes[i] = ErrorCode.OFFSET_METADATA_TOO_LARGE;
-        continue;
-      }
       entries.push({
         topic: o.topic,
         partition: o.partition,
@@ -847,7 +843,6 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
           topicId: this.topics(o.topic)!.topicId,
         },
       });
-      entryIndex.push(i);
     }
     const results = await this.offsets.commit(p.groupId, entries);
     // Every group with offsets is a known group, even if an expiration pass dropped the
@@ -879,6 +874,15 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
       return codes;
     };
     return { codes, valid, fail };
+  }
+
+  /** The `valid` indexes whose metadata fits offset.metadata.max.bytes; the others get OFFSET_METADATA_TOO_LARGE. */
+  private withinMetadataLimit(valid: readonly number[], offsets: readonly { metadata: string | null }[], codes: number[]): number[] {
+    return valid.filter((i) => {
+      if ((offsets[i].metadata ?? '').length <= this.config.offsetMetadataMaxBytes) return true;
+      codes[i] = ErrorCode.OFFSET_METADATA_TOO_LARGE;
+      return false;
+    });
   }
 
   private validateOffsetCommit(group: ClassicGroup, p: OffsetCommitParams): number | null {
@@ -935,18 +939,11 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     if (verified !== ErrorCode.NONE) return refuse(verified);
 
     const now = this.now();
-    const entries: PendingTxnOffset[] = [];
-    const entryIndex: number[] = [];
-    for (const i of valid) {
+    const entryIndex = this.withinMetadataLimit(valid, p.offsets, codes);
+    const entries: PendingTxnOffset[] = entryIndex.map((i) => {
       const o = p.offsets[i];
-      const metadata = o.metadata ?? '';
-      if (metadata.length > this.config.offsetMetadataMaxBytes) {
-        codes[i] = ErrorCode.OFFSET_METADATA_TOO_LARGE;
-        continue;
-      }
-      entries.push({ topic: o.topic, partition: o.partition, producerEpoch: p.producerEpoch, offset: o.offset, leaderEpoch: o.leaderEpoch, metadata, commitTimestamp: now, topicId: this.topics(o.topic)!.topicId });
-      entryIndex.push(i);
-    }
+      return { topic: o.topic, partition: o.partition, producerEpoch: p.producerEpoch, offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata ?? '', commitTimestamp: now, topicId: this.topics(o.topic)!.topicId };
+    });
     const results = await txnOffsets.put(p.groupId, p.producerId, entries);
     const written: number[] = [];
     results.forEach((err, k) => {

@@ -12,22 +12,14 @@ import { ApiKey } from '../../protocol/generated/index';
 import type { OffsetCommitRequest } from '../../protocol/generated/OffsetCommitRequest';
 import type { OffsetCommitResponse } from '../../protocol/generated/OffsetCommitResponse';
 import type { ApiHandler } from './types';
+import { codesByTopic, requestedOffsets } from './offsetCommitShape';
 
 export const offsetCommitHandler: ApiHandler<OffsetCommitRequest, OffsetCommitResponse> = {
   apiKey: ApiKey.OffsetCommit,
   minImplemented: 0,
 
   async handle(req, ctx) {
-    const offsets = req.topics.flatMap((t) =>
-      t.partitions.map((p) => ({
-        topic: t.name,
-        partition: p.partitionIndex,
-        offset: p.committedOffset,
-        leaderEpoch: p.committedLeaderEpoch ?? -1,
-        metadata: p.committedMetadata,
-        commitTimestamp: p.commitTimestamp ?? -1n,
-      })),
-    );
+    const offsets = requestedOffsets(req.topics);
     const codes = await ctx.broker.groups.commitOffsets({
       groupId: req.groupId,
       memberId: req.memberId ?? '',
@@ -36,17 +28,10 @@ export const offsetCommitHandler: ApiHandler<OffsetCommitRequest, OffsetCommitRe
       retentionTimeMs: req.retentionTimeMs ?? -1n,
       offsets,
     });
-    let i = 0;
-    return {
-      throttleTimeMs: 0,
-      topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: codes[i++] })) })),
-    };
+    return { throttleTimeMs: 0, topics: codesByTopic(req.topics, (i) => codes[i]) };
   },
 
   errorResponse(req, errorCode) {
-    return {
-      throttleTimeMs: 0,
-      topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode })) })),
-    };
+    return { throttleTimeMs: 0, topics: codesByTopic(req.topics, () => errorCode) };
   },
 };

@@ -14,6 +14,7 @@ import { ApiKey } from '../../protocol/generated/index';
 import type { TxnOffsetCommitRequest } from '../../protocol/generated/TxnOffsetCommitRequest';
 import type { TxnOffsetCommitResponse } from '../../protocol/generated/TxnOffsetCommitResponse';
 import type { ApiHandler } from './types';
+import { codesByTopic, requestedOffsets } from './offsetCommitShape';
 
 export const txnOffsetCommitHandler: ApiHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse> = {
   apiKey: ApiKey.TxnOffsetCommit,
@@ -21,15 +22,7 @@ export const txnOffsetCommitHandler: ApiHandler<TxnOffsetCommitRequest, TxnOffse
 
   async handle(req, ctx) {
     const { groups, txn } = ctx.broker;
-    const offsets = req.topics.flatMap((t) =>
-      t.partitions.map((p) => ({
-        topic: t.name,
-        partition: p.partitionIndex,
-        offset: p.committedOffset,
-        leaderEpoch: p.committedLeaderEpoch ?? -1,
-        metadata: p.committedMetadata,
-      })),
-    );
+    const offsets = requestedOffsets(req.topics);
     const codes = await groups.commitTransactionalOffsets({
       groupId: req.groupId,
       producerId: req.producerId,
@@ -40,17 +33,10 @@ export const txnOffsetCommitHandler: ApiHandler<TxnOffsetCommitRequest, TxnOffse
       offsets,
       verify: () => txn.verifyTxnOffsetCommit(req.transactionalId, req.producerId, req.producerEpoch, req.groupId),
     });
-    let i = 0;
-    return {
-      throttleTimeMs: 0,
-      topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: codes[i++] })) })),
-    };
+    return { throttleTimeMs: 0, topics: codesByTopic(req.topics, (i) => codes[i]) };
   },
 
   errorResponse(req, errorCode) {
-    return {
-      throttleTimeMs: 0,
-      topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode })) })),
-    };
+    return { throttleTimeMs: 0, topics: codesByTopic(req.topics, () => errorCode) };
   },
 };
