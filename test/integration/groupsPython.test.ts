@@ -149,11 +149,14 @@ for t in threads:
 deadline = time.time() + 40
 while time.time() < deadline and not (len(got) == n and len(assignments) == 2 and all(len(a) == 2 for a in assignments.values())):
     time.sleep(0.05)
+# The split as it was when both members held their share: once stop is set, a member that closes
+# first leaves the group and the other may briefly own everything before it closes too.
+final = {k: list(v) for k, v in assignments.items()}
 stop.set()
 for t in threads:
     t.join()
 offsets = admin.list_consumer_group_offsets('kafka-python-group')
-print(json.dumps({'got': len(got), 'assignments': assignments, 'committed': sorted(m.offset for m in offsets.values())}))
+print(json.dumps({'got': len(got), 'assignments': final, 'committed': sorted(m.offset for m in offsets.values())}))
 `;
 
 test('kafka-python 2.0.2 (JoinGroup v2, no member id handshake): two members split the partitions and commit', async () => {
