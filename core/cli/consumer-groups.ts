@@ -449,6 +449,7 @@ async function reset(client: StrataClient, args: ParsedArgs, spec: ResetSpec, io
       ? (await client.offsetFetch(d.groupId, null)).map((c) => ({ topic: c.topic, partition: c.partition }))
       : await resolveTopicArgs(client, args.list('topic'));
     const plan = await planOffsetReset(client, d.groupId, partitions, spec);
+    for (const w of plan.clamped) await writeOut(io.stderr, `WARN ${w}\n`);
     for (const w of plan.warnings) await writeOut(io.stdout, `\n${w}\n`);
     if (execute && plan.rows.length > 0) {
       await client.offsetCommit(

@@ -37,6 +37,11 @@ export interface ResetPlan {
   rows: ResetPlanRow[];
   /** Kafka's "Warn: ..." lines (e.g. a partition without records after the timestamp). */
   warnings: string[];
+  /**
+   * Kafka's logged warnings (stderr) for targets outside the log: "New offset (N) is higher than
+   * latest offset for topic partition T-P. Value will be set to E" (or lower than earliest).
+   */
+  clamped: string[];
 }
 
 /**
@@ -49,6 +54,7 @@ export async function planOffsetReset(client: StrataClient, groupId: string, par
   await checkPartitionsExist(client, sorted);
   const committed = new Map((await client.offsetFetch(groupId, null)).map((c) => [tpKey(c), c.offset]));
   const warnings: string[] = [];
+  const clamped: string[] = [];
   const listed = (ts: bigint) => Promise.all(sorted.map((tp) => client.listOffsets(tp.topic, tp.partition, ts).then((r) => r.offset)));
   let next: bigint[];
   switch (spec.kind) {
@@ -64,7 +70,7 @@ export async function planOffsetReset(client: StrataClient, groupId: string, par
       break;
     }
     case 'offset':
-      next = await clamp(client, sorted, sorted.map(() => spec.offset));
+      next = await clamp(client, sorted, sorted.map(() => spec.offset), clamped);
       break;
     case 'shift': {
       const wanted = sorted.map((tp) => {
@@ -74,7 +80,7 @@ export async function planOffsetReset(client: StrataClient, groupId: string, par
         }
         return current + spec.by;
       });
-      next = await clamp(client, sorted, wanted);
+      next = await clamp(client, sorted, wanted, clamped);
       break;
     }
     case 'timestamp': {
@@ -88,16 +94,30 @@ export async function planOffsetReset(client: StrataClient, groupId: string, par
       break;
     }
   }
-  return { rows: sorted.map((tp, i) => ({ ...tp, previous: committed.get(tpKey(tp)) ?? null, next: next[i] })), warnings };
+  return { rows: sorted.map((tp, i) => ({ ...tp, previous: committed.get(tpKey(tp)) ?? null, next: next[i] })), warnings, clamped };
 }
 
-/** Kafka's checkOffsetsRange: an offset past the log end goes to the end, one before the log start to the start. */
-async function clamp(client: StrataClient, partitions: TopicPartitionRef[], wanted: bigint[]): Promise<bigint[]> {
+/**
+ * Kafka's checkOffsetsRange: an offset past the log end goes to the end, one before the log
+ * start to the start, each with Kafka's warning added to `notices`.
+ */
+async function clamp(client: StrataClient, partitions: TopicPartitionRef[], wanted: bigint[], notices: string[]): Promise<bigint[]> {
   const [starts, ends] = await Promise.all([
     Promise.all(partitions.map((tp) => client.listOffsets(tp.topic, tp.partition, EARLIEST_TIMESTAMP).then((r) => r.offset))),
     Promise.all(partitions.map((tp) => client.listOffsets(tp.topic, tp.partition, LATEST_TIMESTAMP).then((r) => r.offset))),
   ]);
-  return wanted.map((o, i) => (o > ends[i] ? ends[i] : o < starts[i] ? starts[i] : o));
+  return wanted.map((o, i) => {
+    const tp = `${partitions[i].topic}-${partitions[i].partition}`;
+    if (o > ends[i]) {
+      notices.push(`New offset (${o}) is higher than latest offset for topic partition ${tp}. Value will be set to ${ends[i]}`);
+      return ends[i];
+    }
+    if (o < starts[i]) {
+      notices.push(`New offset (${o}) is lower than earliest offset for topic partition ${tp}. Value will be set to ${starts[i]}`);
+      return starts[i];
+    }
+    return o;
+  });
 }
 
 async function checkPartitionsExist(client: StrataClient, partitions: TopicPartitionRef[]): Promise<void> {
