@@ -18,6 +18,7 @@ const AWS_PROJECT_SKIPS = [
   'tierOutage', // stops its own S3 emulator
   'compactionMillion', // the cleaner works on local segments; one run of 1M records is enough
   'brokerLease', // its own emulators: brokers sharing one table
+  'npmStart', // the start script on embedded defaults
 ];
 
 /** @type {import('jest').Config} */
