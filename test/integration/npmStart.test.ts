@@ -10,6 +10,9 @@ import { REPO_ROOT } from '../helpers/build';
 import { waitFor } from '../helpers/waitFor';
 
 test('starts the broker without rebuilding a current dist/, and passes a SIGTERM on to it', async () => {
+  // globalSetup built dist/; mark it newer than any source edited since (another editor's save).
+  const now = new Date();
+  fs.utimesSync(path.join(REPO_ROOT, 'dist', 'core', 'cli', 'main.js'), now, now);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-npm-start-'));
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts', 'start.mjs'), '--data-dir', dataDir, '--listeners', 'PLAINTEXT://127.0.0.1:0'], {
     cwd: REPO_ROOT,
