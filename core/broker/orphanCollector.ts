@@ -6,6 +6,10 @@ import type { TopicRegistry } from './topicRegistry';
 /** How often the broker looks for what interrupted changes left behind. */
 export const ORPHAN_COLLECTION_INTERVAL_MS = 5 * 60_000;
 
+/** First and longest wait between retries of removals that failed (the wait doubles in between). */
+export const REMOVAL_RETRY_MIN_MS = 1_000;
+export const REMOVAL_RETRY_MAX_MS = 5 * 60_000;
+
 /**
  * Cleans up after crashes in the middle of multi-record changes, which the metadata store
  * cannot make atomic (no DynamoDB transactions; dynalite lacks them):
@@ -16,10 +20,19 @@ export const ORPHAN_COLLECTION_INTERVAL_MS = 5 * 60_000;
  *   broker's registry or the metadata store names it.
  * Runs at the first housekeeping tick and then every ORPHAN_COLLECTION_INTERVAL_MS, one run
  * at a time; a failure is logged and retried at the next interval.
+ *
+ * It also finishes removals this process could not make when it should have
+ * (TopicRegistry.finishUnfinishedRemovals): the store record of a topic whose creation failed
+ * after the record was written (the client was told it failed, so it must not appear later),
+ * and directories of deleted partitions. Those are retried from REMOVAL_RETRY_MIN_MS on,
+ * doubling up to REMOVAL_RETRY_MAX_MS, until done.
  */
 export class OrphanCollector {
   private nextRun = 0;
   private current: Promise<void> | null = null;
+  private nextRemovalRetry = 0;
+  private removalBackoffMs = REMOVAL_RETRY_MIN_MS;
+  private removals: Promise<void> | null = null;
 
   constructor(
     private readonly store: MetadataStore,
@@ -29,8 +42,9 @@ export class OrphanCollector {
     private readonly intervalMs = ORPHAN_COLLECTION_INTERVAL_MS,
   ) {}
 
-  /** Starts a run if one is due and none is running. */
+  /** Starts a run if one is due and none is running; retries unfinished removals when due. */
   maybeRun(now: number): void {
+    this.maybeFinishRemovals(now);
     if (this.current || now < this.nextRun) return;
     this.nextRun = now + this.intervalMs;
     this.current = this.run().finally(() => {
@@ -39,8 +53,30 @@ export class OrphanCollector {
   }
 
   /** Resolves once no run is in progress (the broker waits for it before closing its stores). */
-  idle(): Promise<void> {
-    return this.current ?? Promise.resolve();
+  async idle(): Promise<void> {
+    await Promise.all([this.current, this.removals]);
+  }
+
+  private maybeFinishRemovals(now: number): void {
+    if (this.removals) return;
+    if (!this.topics.hasUnfinishedRemovals) {
+      this.removalBackoffMs = REMOVAL_RETRY_MIN_MS;
+      return;
+    }
+    if (now < this.nextRemovalRetry) return;
+    this.removals = this.topics
+      .finishUnfinishedRemovals()
+      .then(
+        (left) => {
+          if (left === 0) return;
+          this.nextRemovalRetry = Date.now() + this.removalBackoffMs;
+          this.removalBackoffMs = Math.min(this.removalBackoffMs * 2, REMOVAL_RETRY_MAX_MS);
+        },
+        (e: unknown) => this.logger.warn(`finishing failed removals failed: ${(e as Error).message}`),
+      )
+      .finally(() => {
+        this.removals = null;
+      });
   }
 
   private async run(): Promise<void> {

@@ -1,7 +1,15 @@
-import { StrataError } from '../common/errors';
+import { StrataError, isStrataError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { MetadataStore, PartitionStateInit, TopicRecord } from '../meta/metadataStore';
-import { validateTopicName } from '../config/topicName';
+import {
+  COLLISION_CHARS_WARNING,
+  collidingTopic,
+  collisionMessage,
+  hasCollisionChars,
+  isReservedTopicName,
+  reservedTopicMessage,
+  validateTopicName,
+} from '../config/topicName';
 import { normalizeTopicConfigs, resolveTopicConfig, type ResolvedTopicConfig } from '../config/topicConfig';
 import { checkTieredStorageRules } from '../config/tieredStorageRules';
 import type { BrokerConfig } from '../config/brokerConfig';
@@ -25,14 +33,30 @@ export interface TopicObserver {
   topicDeleted(state: TopicState): Promise<void>;
 }
 
+/** A topic whose creation failed after its record was stored, and whose record could not be deleted yet. */
+interface UnfinishedRollback {
+  readonly name: string;
+  readonly topicId: string;
+}
+
 /**
  * The broker's view of its topics: the metadata store's records plus their partitions, which
  * the partition manager opens. Reads are synchronous (the produce and fetch paths never wait on
- * the store); admin changes are serialised and go to the store first, then to local state.
+ * the store); admin changes are serialised.
+ *
+ * A change a client is told failed must not appear later (after a restart, from the store).
+ * New partitions are therefore opened locally first (a directory that cannot be made, a full
+ * disk, no file descriptors: the error is answered and the store never hears of it), then
+ * written to the store, then served. What fails after the store write (opening the tiered
+ * view) is undone: the topic's record and partition states are deleted again before the error
+ * is answered; if the store refuses that too, the topic stays hidden here and the orphan
+ * collector retries the deletion (`finishUnfinishedRemovals`) until it is done.
  */
 export class TopicRegistry {
   private readonly byNameMap = new Map<string, TopicState>();
   private readonly byIdMap = new Map<string, TopicState>();
+  /** Failed creates whose record is still in the store, by topic id. */
+  private readonly rollbacks = new Map<string, UnfinishedRollback>();
   private adminChain: Promise<unknown> = Promise.resolve();
   private observer: TopicObserver | null = null;
 
@@ -74,11 +98,19 @@ export class TopicRegistry {
     return this.byNameMap.get(topic)?.partitions[index];
   }
 
-  /** Validates and creates a topic. Throws StrataError with the Kafka-mappable reason. */
+  /**
+   * Validates and creates a topic. Throws StrataError with the Kafka-mappable reason; when it
+   * throws, the topic does not exist (nor will it after a restart), except when the store's
+   * answer was lost and the store cannot be read either (then the removal is retried).
+   */
   create(name: string, numPartitions: number, replicationFactor: number, configs: Record<string, string>, validateOnly = false): Promise<TopicState | null> {
     return this.serialised(async () => {
       validateTopicName(name);
+      // CreateTopics answers INVALID_REQUEST before it gets here; auto-creation never asks.
+      if (isReservedTopicName(name)) throw new StrataError('TOPIC_NAME_INVALID', reservedTopicMessage(name));
       if (this.byNameMap.has(name)) throw new StrataError('TOPIC_EXISTS', `Topic '${name}' already exists.`);
+      const colliding = collidingTopic(name, this.byNameMap.keys());
+      if (colliding !== undefined) throw new StrataError('TOPIC_NAME_INVALID', collisionMessage(name, colliding));
       if (!Number.isInteger(numPartitions) || numPartitions < 1) {
         throw new StrataError('PARTITIONS_INVALID', `Number of partitions must be larger than 0 (got ${numPartitions}).`);
       }
@@ -89,19 +121,43 @@ export class TopicRegistry {
         throw new StrataError('REPLICATION_FACTOR_INVALID', `Replication factor: ${replicationFactor} larger than available brokers: 1.`);
       }
       const normalized = normalizeTopicConfigs(configs);
-      checkTieredStorageRules(resolveTopicConfig(normalized, this.brokerConfig));
+      const config = resolveTopicConfig(normalized, this.brokerConfig);
+      checkTieredStorageRules(config);
       if (validateOnly) return null;
-      const record = await this.store.createTopic({
-        name,
-        topicId: randomUuid(),
-        partitions: numPartitions,
-        replicationFactor,
-        configs: normalized,
-        createdAt: Date.now(),
-      }, this.initialStates(0, numPartitions));
+      await this.finishRollbackOf(name);
+
+      const topicId = randomUuid();
+      let opened: Partition[];
+      try {
+        opened = this.openPartitions(name, topicId, 0, numPartitions, config);
+      } catch (e) {
+        this.logger.warn(`creating topic ${name} failed, nothing was stored: ${(e as Error).message}`);
+        throw e;
+      }
+      let record: TopicRecord;
+      try {
+        record = await this.store.createTopic(
+          { name, topicId, partitions: numPartitions, replicationFactor, configs: normalized, createdAt: Date.now() },
+          this.initialStates(0, numPartitions),
+        );
+      } catch (e) {
+        const landed = await this.recordIfLanded(name, topicId, e);
+        if (landed === null) {
+          this.dropPartitions(opened);
+          throw e;
+        }
+        record = landed;
+      }
+      const state = this.install(record, undefined, opened);
+      try {
+        await this.observer?.partitionsOpened(state, 0);
+      } catch (e) {
+        await this.undoCreate(state, e);
+        throw asLocalFailure(e, `opening topic ${name}`);
+      }
       this.logger.info(`created topic ${name} (${record.topicId}) with ${numPartitions} partition(s)`);
-      const state = this.install(record);
-      await this.observer?.partitionsOpened(state, 0);
+      if (hasCollisionChars(name)) this.logger.warn(`topic ${name}: ${COLLISION_CHARS_WARNING}`);
+      this.warnDeprecated(name, normalized);
       return state;
     });
   }
@@ -113,8 +169,14 @@ export class TopicRegistry {
       await this.store.deleteTopic(name, t.record.version);
       this.byNameMap.delete(name);
       this.byIdMap.delete(t.topicId);
-      await this.observer?.topicDeleted(t);
-      for (const p of t.partitions) this.partitionManager.drop(p);
+      // The topic is gone from the store: its local data goes whatever else fails (the orphan
+      // collector removes tiered data of unknown topic ids, the log manager retries directories).
+      try {
+        await this.observer?.topicDeleted(t);
+      } catch (e) {
+        this.logger.warn(`deleted topic ${name} (${t.topicId}): closing its tiered view failed: ${(e as Error).message}`);
+      }
+      this.dropPartitions(t.partitions);
       this.logger.info(`deleted topic ${name} (${t.topicId})`);
       return t;
     });
@@ -134,8 +196,20 @@ export class TopicRegistry {
         );
       }
       if (validateOnly) return;
-      const record = await this.store.updateTopic(name, t.record.version, { partitions: count, newPartitionStates: this.initialStates(current, count) });
-      const state = this.install(record, t);
+      // Opened first, as in create: a local failure is answered with nothing in the store.
+      const opened = this.openPartitions(name, t.topicId, current, count, t.config);
+      let record: TopicRecord;
+      try {
+        record = await this.store.updateTopic(name, t.record.version, { partitions: count, newPartitionStates: this.initialStates(current, count) });
+      } catch (e) {
+        const landed = await this.store.getTopic(name).catch(() => null);
+        if (landed === null || landed.topicId !== t.topicId || landed.version === t.record.version || landed.partitions !== count) {
+          this.dropPartitions(opened);
+          throw e;
+        }
+        record = landed; // the write landed though its answer was lost
+      }
+      const state = this.install(record, t, opened);
       await this.observer?.partitionsOpened(state, current);
       this.logger.info(`topic ${name}: partitions ${current} -> ${count}`);
     });
@@ -150,7 +224,33 @@ export class TopicRegistry {
       checkTieredStorageRules(resolveTopicConfig(normalized, this.brokerConfig), t.config);
       if (validateOnly) return;
       const record = await this.store.updateTopic(name, t.record.version, { configs: normalized });
+      this.warnDeprecated(name, normalized);
       await this.observer?.configChanged(this.install(record, t));
+    });
+  }
+
+  /** Whether failed creates still have records in the store, or deleted partitions still have directories on disk. */
+  get hasUnfinishedRemovals(): boolean {
+    return this.rollbacks.size > 0 || this.partitionManager.logs.pendingDeletions > 0;
+  }
+
+  /**
+   * Retries what could not be removed when it should have been (the orphan collector calls it
+   * with backoff while there is any): records of failed creates, directories of deleted
+   * partitions. Returns how many are still left; failures are logged.
+   */
+  finishUnfinishedRemovals(): Promise<number> {
+    return this.serialised(async () => {
+      for (const r of [...this.rollbacks.values()]) {
+        try {
+          await this.removeRecord(r);
+          this.rollbacks.delete(r.topicId);
+          this.logger.info(`deleted the record of topic ${r.name} (${r.topicId}), whose creation had failed`);
+        } catch (e) {
+          this.logger.warn(`deleting the record of topic ${r.name} (${r.topicId}), whose creation had failed, failed again (retried later): ${(e as Error).message}`);
+        }
+      }
+      return this.rollbacks.size + (await this.partitionManager.logs.retryDeletions());
     });
   }
 
@@ -175,17 +275,114 @@ export class TopicRegistry {
     return next;
   }
 
-  /** Makes `record` the live state: opens missing partitions, applies configs to open ones. */
-  private install(record: TopicRecord, previous?: TopicState): TopicState {
+  /** Opens partitions [from, to) of a topic, all or none: on a failure the ones opened are dropped again. */
+  private openPartitions(name: string, topicId: string, from: number, to: number, config: ResolvedTopicConfig): Partition[] {
+    const opened: Partition[] = [];
+    try {
+      for (let p = from; p < to; p++) opened.push(this.partitionManager.open(name, topicId, p, config));
+      return opened;
+    } catch (e) {
+      this.dropPartitions(opened);
+      throw asLocalFailure(e, `opening partition ${name}-${from + opened.length}`);
+    }
+  }
+
+  /** Stops serving partitions and removes their directories (failures are logged and retried by the log manager). */
+  private dropPartitions(partitions: readonly Partition[]): void {
+    for (const p of partitions) {
+      try {
+        this.partitionManager.drop(p);
+      } catch (e) {
+        this.logger.warn(`dropping ${p.label}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * After createTopic failed: the record, if the write landed though its answer was an error
+   * (a lost acknowledgement, a retried write), else null. When the store cannot even be read,
+   * the outcome is unknown: the record is removed later if it is there.
+   */
+  private async recordIfLanded(name: string, topicId: string, error: unknown): Promise<TopicRecord | null> {
+    try {
+      const stored = await this.store.getTopic(name);
+      return stored !== null && stored.topicId === topicId ? stored : null;
+    } catch (e) {
+      if (!isStrataError(error, 'TOPIC_EXISTS')) {
+        this.rollbacks.set(topicId, { name, topicId });
+        this.logger.warn(`creating topic ${name} (${topicId}) failed (${(error as Error).message}) and the store cannot be read (${(e as Error).message}): its record is deleted later if it was written`);
+      }
+      return null;
+    }
+  }
+
+  /** A create failed after its record was stored: hide the topic, drop its partitions, delete the record (or retry later). */
+  private async undoCreate(state: TopicState, cause: unknown): Promise<void> {
+    this.byNameMap.delete(state.name);
+    this.byIdMap.delete(state.topicId);
+    try {
+      await this.observer?.topicDeleted(state);
+    } catch (e) {
+      this.logger.warn(`closing the tiered view of ${state.name}: ${(e as Error).message}`);
+    }
+    this.dropPartitions(state.partitions);
+    const what = `creating topic ${state.name} (${state.topicId}) failed after its record was stored: ${(cause as Error).message}`;
+    const r: UnfinishedRollback = { name: state.name, topicId: state.topicId };
+    try {
+      await this.removeRecord(r);
+      this.logger.warn(`${what}; the record was deleted again`);
+    } catch (e) {
+      this.rollbacks.set(r.topicId, r);
+      this.logger.error(`${what}; deleting the record failed too (${(e as Error).message}): the topic stays hidden and the deletion is retried`);
+    }
+  }
+
+  /** Before a create of `name`: an earlier failed create of that name must be gone from the store first. */
+  private async finishRollbackOf(name: string): Promise<void> {
+    for (const r of [...this.rollbacks.values()]) {
+      if (r.name !== name) continue;
+      try {
+        await this.removeRecord(r);
+        this.rollbacks.delete(r.topicId);
+      } catch (e) {
+        throw new StrataError('STORE_UNAVAILABLE', `Topic '${name}' cannot be created yet: the record of an earlier failed creation is still being deleted (${(e as Error).message}).`);
+      }
+    }
+  }
+
+  /** Deletes the store's record of `r` (and its partition states) if it is still that topic's. */
+  private async removeRecord(r: UnfinishedRollback): Promise<void> {
+    const stored = await this.store.getTopic(r.name);
+    if (stored === null || stored.topicId !== r.topicId) return;
+    try {
+      await this.store.deleteTopic(r.name, stored.version);
+    } catch (e) {
+      if (!isStrataError(e, 'TOPIC_NOT_FOUND')) throw e;
+    }
+  }
+
+  private warnDeprecated(name: string, configs: Record<string, string>): void {
+    const v = configs['message.format.version'];
+    if (v !== undefined) {
+      this.logger.warn(`topic ${name}: message.format.version=${v} is deprecated and ignored (as in Kafka 3.x from inter.broker.protocol.version 3.0): batches are always stored in message format v2`);
+    }
+  }
+
+  /**
+   * Makes `record` the live state: partitions of `previous` get the new configs, `opened` ones
+   * (opened by the caller) are taken as they are, and any others are opened here.
+   */
+  private install(record: TopicRecord, previous?: TopicState, opened: readonly Partition[] = []): TopicState {
     const config = resolveTopicConfig(record.configs, this.brokerConfig);
     const partitions: Partition[] = [];
+    const fresh = new Map(opened.map((p) => [p.index, p]));
     for (let p = 0; p < record.partitions; p++) {
       const existing = previous?.partitions[p];
       if (existing) {
         existing.updateConfig(config);
         partitions.push(existing);
       } else {
-        partitions.push(this.partitionManager.open(record.name, record.topicId, p, config));
+        partitions.push(fresh.get(p) ?? this.partitionManager.open(record.name, record.topicId, p, config));
       }
     }
     const state: TopicState = { name: record.name, topicId: record.topicId, record, config, partitions };
@@ -193,4 +390,10 @@ export class TopicRegistry {
     this.byIdMap.set(record.topicId, state);
     return state;
   }
+}
+
+/** An unexpected local failure (a Node error: ENOSPC, EMFILE, ENOTDIR, ...) as STORAGE_IO, Kafka's KAFKA_STORAGE_ERROR. */
+function asLocalFailure(e: unknown, what: string): StrataError {
+  if (e instanceof StrataError) return e;
+  return new StrataError('STORAGE_IO', `${what} failed: ${(e as Error).message}`, { cause: e });
 }

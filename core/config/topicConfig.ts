@@ -48,6 +48,29 @@ const throttledReplicas: Validator = {
   },
 };
 
+// Kafka 3.x's MetadataVersionValidator for the deprecated message.format.version: any
+// inter-broker protocol version from 0.8.0 to 3.9, with or without its "-IVn" suffix; extra
+// segments are ignored ("2.8.1" is 2.8, "0.10.2.1" is 0.10.2), as MetadataVersion.fromVersionString does.
+const IBP_SUBVERSIONS: Record<string, number> = {
+  '0.8.0': 0, '0.8.1': 0, '0.8.2': 0, '0.9.0': 0, '0.10.0': 2, '0.10.1': 3, '0.10.2': 1, '0.11.0': 3,
+  '1.0': 1, '1.1': 1, '2.0': 2, '2.1': 3, '2.2': 2, '2.3': 2, '2.4': 2, '2.5': 1, '2.6': 1, '2.7': 3, '2.8': 2,
+  '3.0': 2, '3.1': 1, '3.2': 1, '3.3': 4, '3.4': 1, '3.5': 3, '3.6': 3, '3.7': 5, '3.8': 1, '3.9': 1,
+};
+
+/** Whether `v` names a Kafka 3.x inter-broker protocol / message format version. */
+export function isMessageFormatVersion(v: string): boolean {
+  const key = v.split('.').slice(0, v.startsWith('0.') ? 3 : 2).join('.');
+  const m = /^(.*?)(?:-IV(0|[1-9]\d*))?$/.exec(key)!;
+  if (!Object.prototype.hasOwnProperty.call(IBP_SUBVERSIONS, m[1])) return false;
+  return m[2] === undefined || Number(m[2]) < IBP_SUBVERSIONS[m[1]];
+}
+
+const messageFormatVersion: Validator = {
+  kind: 'custom',
+  describe: '[0.8.0, 0.8.1, ..., 3.0-IV1, 3.0, ..., 3.9-IV0, 3.9]',
+  check: (v) => (isMessageFormatVersion(v as string) ? null : `Version ${String(v)} is not a valid version`),
+};
+
 function topic(
   name: string,
   type: ConfigEntry['type'],
@@ -89,6 +112,8 @@ export const TOPIC_CONFIGS: readonly ConfigEntry[] = [
     'Largest record batch the topic accepts, after compression.'),
   topic('message.downconversion.enable', 'boolean', 'true', undefined, ['log.message.downconversion.enable'],
     'Whether old fetch versions may be served by down-converting batches (accepted for compatibility).'),
+  topic('message.format.version', 'string', '3.0-IV1', messageFormatVersion, ['log.message.format.version'],
+    '[DEPRECATED] Accepted and ignored, as Kafka 3.x does from inter.broker.protocol.version 3.0: batches are always stored in message format v2. Kafka 4.0 removed it.'),
   topic('message.timestamp.after.max.ms', 'long', LONG_MAX, atLeast(0), ['log.message.timestamp.after.max.ms'],
     'How far a CreateTime timestamp may be ahead of the broker\'s clock.'),
   topic('message.timestamp.before.max.ms', 'long', LONG_MAX, atLeast(0), ['log.message.timestamp.before.max.ms'],
@@ -152,6 +177,7 @@ export const BROKER_TOPIC_DEFAULT_CONFIGS: readonly ConfigEntry[] = [
   broker('log.cleaner.max.compaction.lag.ms', 'long', LONG_MAX, atLeast(1), 'Default max.compaction.lag.ms for topics.'),
   broker('message.max.bytes', 'int', '1048588', atLeast(0), 'Default max.message.bytes for topics: the largest record batch accepted.'),
   broker('log.message.downconversion.enable', 'boolean', 'true', undefined, 'Default message.downconversion.enable for topics.'),
+  broker('log.message.format.version', 'string', '3.0-IV1', messageFormatVersion, '[DEPRECATED] Default message.format.version for topics; ignored.'),
   broker('log.message.timestamp.after.max.ms', 'long', LONG_MAX, atLeast(0), 'Default message.timestamp.after.max.ms for topics.'),
   broker('log.message.timestamp.before.max.ms', 'long', LONG_MAX, atLeast(0), 'Default message.timestamp.before.max.ms for topics.'),
   broker('log.message.timestamp.difference.max.ms', 'long', LONG_MAX, atLeast(0), 'Default message.timestamp.difference.max.ms for topics.'),
@@ -201,6 +227,7 @@ export type TopicConfigName =
   | 'max.compaction.lag.ms'
   | 'max.message.bytes'
   | 'message.downconversion.enable'
+  | 'message.format.version'
   | 'message.timestamp.after.max.ms'
   | 'message.timestamp.before.max.ms'
   | 'message.timestamp.difference.max.ms'
@@ -239,6 +266,8 @@ export interface TopicConfigValues {
   'max.compaction.lag.ms': number;
   'max.message.bytes': number;
   'message.downconversion.enable': boolean;
+  /** Deprecated, no effect. */
+  'message.format.version': string;
   'message.timestamp.after.max.ms': number;
   'message.timestamp.before.max.ms': number;
   'message.timestamp.difference.max.ms': number;

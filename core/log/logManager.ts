@@ -10,6 +10,22 @@ export function partitionDirName(topic: string, partition: number): string {
   return `${topic}-${partition}`;
 }
 
+/** Kafka's suffix of a directory scheduled for deletion (LogFileUtils.DELETE_DIR_SUFFIX). */
+const DELETE_DIR_SUFFIX = '-delete';
+
+/** Longest file name on common file systems (ext4, xfs, tmpfs), in bytes; topic names are ASCII. */
+const MAX_FILE_NAME_BYTES = 255;
+
+/**
+ * Where a deleted partition's directory goes before removal: `<topic>-<partition>.<topicId>-delete`,
+ * the topic cut short so that the whole stays within 255 bytes (Kafka's
+ * LocalLog.logDirNameWithSuffixCappedLength, with the topic id as the unique part).
+ */
+export function deleteDirName(topic: string, partition: number, topicId: string): string {
+  const suffix = `-${partition}.${topicId}${DELETE_DIR_SUFFIX}`;
+  return topic.slice(0, Math.max(0, MAX_FILE_NAME_BYTES - suffix.length)) + suffix;
+}
+
 /** Written into each partition directory, so a directory left by a deleted topic of the same name is recognised. */
 const PARTITION_METADATA = 'partition.metadata';
 
@@ -88,25 +104,96 @@ export class LogManager {
     return log;
   }
 
-  /** Closes a deleted partition's log and removes its directory (renamed first, so a re-created topic never sees it). */
+  /**
+   * Deleted partitions' directories still on disk because removing them failed: the path to
+   * remove, and the topic id a `<topic>-<partition>` directory (whose rename failed) must still
+   * carry; null for a renamed `…-delete` directory. Retried by retryDeletions.
+   */
+  private readonly undeleted = new Map<string, string | null>();
+
+  /**
+   * Closes a deleted partition's log and removes its directory. It is renamed first to
+   * `<topic>-<partition>.<topicId>-delete` (Kafka's form, the topic cut short so that the name
+   * fits in 255 bytes whatever the topic's length), so a re-created topic of the same name never
+   * sees it, and a removal cut short by a crash is finished at the next start. Nothing here
+   * throws: a failure is logged, and retried by retryDeletions (the broker calls it with backoff).
+   */
   dropLog(log: PartitionLog, topic: string, partition: number, topicId: string): void {
-    const dir = path.join(this.logsDir, partitionDirName(topic, partition));
-    log.close();
-    const doomed = `${dir}.${topicId}-delete`;
+    const label = partitionDirName(topic, partition);
+    const dir = path.join(this.logsDir, label);
     try {
-      fs.renameSync(dir, doomed);
-    } catch {
-      return;
+      log.close();
+    } catch (e) {
+      this.opts.logger.warn(`${label}: closing the log of a deleted partition: ${(e as Error).message}`);
     }
-    fs.rm(doomed, { recursive: true, force: true }, () => undefined);
+    void this.removeDeleted(dir, topicId, false);
   }
 
-  /** At start, once every known partition is open: removes leftovers of deletions, warns of unknown directories. */
+  /** How many deleted partitions' directories are still on disk after a failed removal. */
+  get pendingDeletions(): number {
+    return this.undeleted.size;
+  }
+
+  /** Retries every failed removal of a deleted partition's directory; returns how many are still left. */
+  async retryDeletions(): Promise<number> {
+    const pending = [...this.undeleted];
+    await Promise.all(pending.map(([dir, topicId]) => this.removeDeleted(dir, topicId, true)));
+    return this.undeleted.size;
+  }
+
+  /**
+   * Renames (when `topicId` is given: `dir` is still `<topic>-<partition>`) and removes one
+   * deleted partition's directory, forgetting it once it is gone; logs a failure and keeps it
+   * for the next retry. A `<topic>-<partition>` directory whose partition.metadata no longer
+   * names `topicId` belongs to a topic re-created since (which removed the old data itself).
+   */
+  private removeDeleted(dir: string, topicId: string | null, retry: boolean): Promise<void> {
+    let doomed = dir;
+    if (topicId !== null) {
+      if (retry && readPartitionMetadata(path.join(dir, PARTITION_METADATA)) !== topicId) {
+        this.undeleted.delete(dir);
+        return Promise.resolve();
+      }
+      const m = /^(.*)-(\d+)$/.exec(path.basename(dir))!;
+      doomed = path.join(this.logsDir, deleteDirName(m[1], Number(m[2]), topicId));
+      try {
+        fs.renameSync(dir, doomed);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !fs.existsSync(dir)) {
+          this.undeleted.delete(dir); // nothing on disk
+        } else {
+          this.undeleted.set(dir, topicId);
+          this.opts.logger.warn(`deleting ${dir}: renaming it to ${path.basename(doomed)} failed (retried later): ${(e as Error).message}`);
+        }
+        return Promise.resolve();
+      }
+      this.undeleted.delete(dir);
+    }
+    return fs.promises.rm(doomed, { recursive: true, force: true }).then(
+      () => {
+        if (this.undeleted.delete(doomed) || retry) this.opts.logger.info(`removed ${doomed}, left by a deleted partition`);
+      },
+      (e: Error) => {
+        this.undeleted.set(doomed, null);
+        this.opts.logger.warn(`removing ${doomed}, left by a deleted partition, failed (retried later): ${e.message}`);
+      },
+    );
+  }
+
+  /**
+   * At start, once every known partition is open: removes leftovers of deletions (a failure is
+   * logged and retried later, the broker starts), warns of unknown directories.
+   */
   removeStaleDirs(isKnown: (topic: string, partition: number) => boolean): void {
     for (const entry of fs.readdirSync(this.logsDir)) {
       const full = path.join(this.logsDir, entry);
-      if (entry.endsWith('-delete')) {
-        fs.rmSync(full, { recursive: true, force: true });
+      if (entry.endsWith(DELETE_DIR_SUFFIX)) {
+        try {
+          fs.rmSync(full, { recursive: true, force: true });
+        } catch (e) {
+          this.undeleted.set(full, null);
+          this.opts.logger.warn(`removing ${full}, left by a deleted partition, failed (retried later): ${(e as Error).message}`);
+        }
         continue;
       }
       const m = /^(.+)-(\d+)$/.exec(entry);

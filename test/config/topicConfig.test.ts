@@ -5,6 +5,7 @@ import {
   TOPIC_CONFIGS,
   effectiveLocalRetentionMs,
   effectiveTimestampBounds,
+  isMessageFormatVersion,
   normalizeTopicConfigs,
   resolveTopicConfig,
   validateTopicConfigs,
@@ -259,4 +260,26 @@ test('effective helpers apply Kafka\'s -2 and deprecated-difference conventions'
   expect(effectiveTimestampBounds(resolveTopicConfig({ 'message.timestamp.difference.max.ms': '60000' }).values)).toEqual({ beforeMaxMs: 60000, afterMaxMs: 60000 });
   expect(effectiveTimestampBounds(resolveTopicConfig({ 'message.timestamp.difference.max.ms': '60000', 'message.timestamp.after.max.ms': '5' }).values))
     .toEqual({ beforeMaxMs: 60000, afterMaxMs: 5 });
+});
+
+describe('message.format.version (deprecated, accepted as a no-op)', () => {
+  test("accepts Kafka 3.x's version strings, as MetadataVersion.fromVersionString reads them", () => {
+    for (const v of ['0.8.0', '0.10.0', '0.10.0-IV1', '0.10.2.1', '0.11.0', '1.0', '2.8', '2.8.1', '2.8-IV1', '3.0', '3.0-IV1', '3.3-IV3', '3.9']) {
+      expect([v, isMessageFormatVersion(v)]).toEqual([v, true]);
+    }
+    for (const v of ['', '3', '0.10', '0.8.0-IV0', '3.0-IV2', '3.0-IV01', '4.0', '9.9', 'banana', 'constructor']) {
+      expect([v, isMessageFormatVersion(v)]).toEqual([v, false]);
+    }
+  });
+
+  test('is stored as given, defaults to 3.0-IV1 through log.message.format.version, and refuses a bad version', () => {
+    expect(normalizeTopicConfigs({ 'message.format.version': ' 2.8 ' })).toEqual({ 'message.format.version': '2.8' });
+    const def = resolveTopicConfig({}).entries.find((e) => e.name === 'message.format.version')!;
+    expect(def).toMatchObject({ value: '3.0-IV1', isDefault: true });
+    expect(def.synonyms).toEqual([{ name: 'log.message.format.version', value: '3.0-IV1', source: ConfigSource.DEFAULT_CONFIG }]);
+    expect(resolveTopicConfig({}, { 'log.message.format.version': '2.8' }).values['message.format.version']).toBe('2.8');
+    expect(() => normalizeTopicConfigs({ 'message.format.version': '9.9' })).toThrow(
+      'Invalid value 9.9 for configuration message.format.version: Version 9.9 is not a valid version',
+    );
+  });
 });

@@ -1,5 +1,5 @@
 import { isStrataError } from '../../core/common/errors';
-import { hasCollision, hasCollisionChars, isInternalTopic, unifyCollisionChars, validateTopicName } from '../../core/config/topicName';
+import { collidingTopic, collisionMessage, hasCollision, hasCollisionChars, isInternalTopic, isReservedTopicName, unifyCollisionChars, validateTopicName } from '../../core/config/topicName';
 
 function messageOf(name: string): string {
   try {
@@ -45,4 +45,20 @@ test('collision helpers: "." and "_" collide in metric names', () => {
   expect(hasCollision('metrics.cpu', 'metrics-cpu')).toBe(false);
   expect(isInternalTopic('__consumer_offsets')).toBe(true);
   expect(isInternalTopic('orders')).toBe(false);
+});
+
+test("Kafka's internal topics and its metadata log are reserved; only the internal ones are marked internal", () => {
+  for (const n of ['__consumer_offsets', '__transaction_state', '__share_group_state']) {
+    expect([n, isInternalTopic(n), isReservedTopicName(n)]).toEqual([n, true, true]);
+  }
+  expect([isInternalTopic('__cluster_metadata'), isReservedTopicName('__cluster_metadata')]).toEqual([false, true]);
+  expect(isReservedTopicName('__consumer_offsets2')).toBe(false);
+});
+
+test("a new name collides with an existing one when '.' and '_' are treated alike", () => {
+  expect(collidingTopic('a.b', ['a-b', 'a_b'])).toBe('a_b');
+  expect(collidingTopic('a_b', ['a.b'])).toBe('a.b');
+  expect(collidingTopic('a.b', ['a.b'])).toBeUndefined();
+  expect(collidingTopic('ab', ['ab'])).toBeUndefined();
+  expect(collisionMessage('a.b', 'a_b')).toBe("Topic 'a.b' collides with existing topic: a_b");
 });

@@ -1,13 +1,15 @@
 /**
  * DescribeCluster (api key 60). Flexible from v0; v1 endpoint type (1 = brokers; 2 =
  * controllers, which a Strata broker also answers for since it holds the controller role).
+ * Cluster authorized operations are answered when asked: all 7, as Kafka without an
+ * authorizer (AuthHelper.computeDescribeClusterResponse; see singleNode.ts).
  */
 import { ApiKey } from '../../protocol/generated/index';
 import type { DescribeClusterRequest } from '../../protocol/generated/DescribeClusterRequest';
 import type { DescribeClusterResponse } from '../../protocol/generated/DescribeClusterResponse';
 import { ErrorCode } from '../../protocol/errorCodes';
 import type { ApiHandler } from './types';
-import { AUTHORIZED_OPERATIONS_OMITTED } from '../singleNode';
+import { AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS, authorizedOperations } from '../singleNode';
 
 
 export const describeClusterHandler: ApiHandler<DescribeClusterRequest, DescribeClusterResponse> = {
@@ -27,7 +29,7 @@ export const describeClusterHandler: ApiHandler<DescribeClusterRequest, Describe
       clusterId: b.clusterId,
       controllerId: b.nodeId,
       brokers: [{ brokerId: b.nodeId, host: b.advertised.host, port: b.advertised.port, rack: b.rack }],
-      clusterAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+      clusterAuthorizedOperations: authorizedOperations(req.includeClusterAuthorizedOperations, CLUSTER_AUTHORIZED_OPERATIONS),
     };
   },
   errorResponse(req, errorCode, ctx) {

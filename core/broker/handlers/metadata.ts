@@ -10,6 +10,11 @@
  * Auto-creation follows Kafka: a requested topic that does not exist is created with
  * num.partitions and default.replication.factor when auto.create.topics.enable is true and
  * the request allows it. Creation here is synchronous, so the answer already has leaders.
+ * Kafka's reserved names (__consumer_offsets, __transaction_state, ...) are never created:
+ * Strata has no internal topics, so they are unknown (UNKNOWN_TOPIC_OR_PARTITION, marked
+ * is_internal as Kafka marks them by name). Without auto-creation an illegal name answers
+ * INVALID_TOPIC_EXCEPTION (KafkaApis.getTopicMetadata). Authorized operations (v8+) are
+ * answered when asked: every operation, as Kafka without an authorizer (see singleNode.ts).
  */
 import { ApiKey } from '../../protocol/generated/index';
 import type { MetadataRequest } from '../../protocol/generated/MetadataRequest';
@@ -17,17 +22,17 @@ import type { MetadataResponse, MetadataResponseTopic } from '../../protocol/gen
 import { ErrorCode } from '../../protocol/errorCodes';
 import { ZERO_UUID } from '../../protocol/writer';
 import { isStrataError, toKafkaErrorCode } from '../../common/errors';
+import { isInternalTopic, isReservedTopicName, validateTopicName } from '../../config/topicName';
 import type { TopicState } from '../topicRegistry';
 import type { ApiHandler, BrokerContext, RequestContext } from './types';
-import { LEADER_EPOCH, AUTHORIZED_OPERATIONS_OMITTED } from '../singleNode';
-
+import { LEADER_EPOCH, AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS, TOPIC_AUTHORIZED_OPERATIONS, authorizedOperations } from '../singleNode';
 
 export function describeTopic(t: TopicState, nodeId: number): MetadataResponseTopic {
   return {
     errorCode: ErrorCode.NONE,
     name: t.name,
     topicId: t.topicId,
-    isInternal: false,
+    isInternal: isInternalTopic(t.name),
     partitions: t.partitions.map((_, i) => ({
       errorCode: ErrorCode.NONE,
       partitionIndex: i,
@@ -42,7 +47,24 @@ export function describeTopic(t: TopicState, nodeId: number): MetadataResponseTo
 }
 
 function missingTopic(name: string | null, topicId: string | undefined, errorCode: number): MetadataResponseTopic {
-  return { errorCode, name, topicId: topicId ?? ZERO_UUID, isInternal: false, partitions: [], topicAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED };
+  return {
+    errorCode,
+    name,
+    topicId: topicId ?? ZERO_UUID,
+    isInternal: name !== null && isInternalTopic(name),
+    partitions: [],
+    topicAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+  };
+}
+
+/** Kafka's answer for a named topic that does not exist and is not created: unknown, or an illegal name. */
+function unknownName(name: string): MetadataResponseTopic {
+  try {
+    validateTopicName(name);
+    return missingTopic(name, undefined, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  } catch {
+    return missingTopic(name, undefined, ErrorCode.INVALID_TOPIC_EXCEPTION);
+  }
 }
 
 async function resolveTopic(broker: BrokerContext, name: string | null, topicId: string | undefined, allowAutoCreate: boolean): Promise<MetadataResponseTopic> {
@@ -52,7 +74,9 @@ async function resolveTopic(broker: BrokerContext, name: string | null, topicId:
   }
   const existing = broker.topics.get(name);
   if (existing) return describeTopic(existing, broker.nodeId);
-  if (!allowAutoCreate || !broker.config.autoCreateTopicsEnable) return missingTopic(name, undefined, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  if (!allowAutoCreate || !broker.config.autoCreateTopicsEnable) return unknownName(name);
+  // Kafka would create its own internal topic here; Strata has none, and a user topic must not take the name.
+  if (isReservedTopicName(name)) return missingTopic(name, undefined, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
   try {
     const created = await broker.topics.create(name, broker.config.numPartitions, broker.config.defaultReplicationFactor, {});
     return describeTopic(created!, broker.nodeId);
@@ -77,13 +101,18 @@ export const metadataHandler: ApiHandler<MetadataRequest, MetadataResponse> = {
     const topics = all
       ? broker.topics.list().map((t) => describeTopic(t, broker.nodeId))
       : await Promise.all(req.topics!.map((t) => resolveTopic(broker, t.name ?? null, t.topicId, allowAutoCreate)));
+    // Kafka sets them on every topic it answers by name (topics looked up by an unknown id get none).
+    if (version >= 8 && req.includeTopicAuthorizedOperations) {
+      for (const t of topics) if (t.name !== null) t.topicAuthorizedOperations = TOPIC_AUTHORIZED_OPERATIONS;
+    }
     return {
       throttleTimeMs: 0,
       brokers: [{ nodeId: broker.nodeId, host: broker.advertised.host, port: broker.advertised.port, rack: broker.rack }],
       clusterId: broker.clusterId,
       controllerId: broker.nodeId,
       topics,
-      clusterAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+      // v8-10 only: from v11 clients ask DescribeCluster instead.
+      clusterAuthorizedOperations: authorizedOperations(version >= 8 && version <= 10 && req.includeClusterAuthorizedOperations, CLUSTER_AUTHORIZED_OPERATIONS),
     };
   },
 

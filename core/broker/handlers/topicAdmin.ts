@@ -6,6 +6,12 @@
  * answer; v7 topic ids. DeleteTopics: v4 flexible; v5 error messages; v6 topics by name or
  * id. CreatePartitions: v2 flexible. Manual replica assignments are accepted only when they
  * name this broker (a single-node cluster has nowhere else to put a replica).
+ *
+ * CreateTopics refuses Kafka's reserved names (__consumer_offsets, __transaction_state,
+ * __share_group_state, __cluster_metadata) with INVALID_REQUEST, as Kafka's ControllerApis
+ * refuses __cluster_metadata: Strata keeps that state in its metadata store, and a user topic
+ * under such a name would mislead every tool that reads it. Names colliding with an existing
+ * topic once '.' and '_' are alike are refused by the registry (INVALID_TOPIC_EXCEPTION).
  */
 import { ApiKey } from '../../protocol/generated/index';
 import type { CreateTopicsRequest } from '../../protocol/generated/CreateTopicsRequest';
@@ -17,6 +23,7 @@ import type { CreatePartitionsResponse } from '../../protocol/generated/CreatePa
 import { ErrorCode } from '../../protocol/errorCodes';
 import { ZERO_UUID } from '../../protocol/writer';
 import { toKafkaErrorCode } from '../../common/errors';
+import { isReservedTopicName, reservedTopicMessage } from '../../config/topicName';
 import { describeTopicConfigs } from './configs';
 import type { ApiHandler, BrokerContext } from './types';
 
@@ -46,6 +53,10 @@ export const createTopicsHandler: ApiHandler<CreateTopicsRequest, CreateTopicsRe
       const base: CreatableTopicResult = { name: t.name, topicId: ZERO_UUID, errorCode: ErrorCode.NONE, errorMessage: null, numPartitions: -1, replicationFactor: -1, configs: [] };
       if (seen.get(t.name)! > 1) {
         topics.push({ ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Create topics request from client contains multiple entries for topic ${t.name}` });
+        continue;
+      }
+      if (isReservedTopicName(t.name)) {
+        topics.push({ ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: reservedTopicMessage(t.name) });
         continue;
       }
       const assignmentError = t.assignments.length > 0 ? checkAssignments(b, t.assignments) : null;
