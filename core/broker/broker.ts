@@ -55,6 +55,7 @@ import { writeTxnMarkersHandler } from './handlers/writeTxnMarkers';
 import { describeProducersHandler } from './handlers/describeProducers';
 import { describeTransactionsHandler } from './handlers/describeTransactions';
 import { listTransactionsHandler } from './handlers/listTransactions';
+import { saslHandshakeHandler } from './handlers/saslHandshake';
 
 /** How often the broker checks time-based log policies (flush.ms, segment.ms). */
 const HOUSEKEEPING_INTERVAL_MS = 1000;
@@ -238,6 +239,7 @@ export class Broker {
         describeProducersHandler,
         describeTransactionsHandler,
         listTransactionsHandler,
+        saslHandshakeHandler,
       ];
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());
@@ -245,7 +247,17 @@ export class Broker {
       if (metricsListener) metrics = new BrokerMetrics({ topics, tier, groups, txn, connections: () => server.connectionCount }, logger.child('metrics'));
       dispatcher = new Dispatcher(context, [versions, ...handlers].map((h: ApiHandler) => guardHandler(h, check)), metrics?.requests ?? null);
       const server = new KafkaServer(
-        { host: listener.host, port: listener.port, maxRequestBytes: config.socketRequestMaxBytes, idleTimeoutMs: config.connectionsMaxIdleMs, logger: logger.child('network') },
+        {
+          host: listener.host,
+          port: listener.port,
+          listenerName: config.listenerName,
+          maxRequestBytes: config.socketRequestMaxBytes,
+          idleTimeoutMs: config.connectionsMaxIdleMs,
+          maxConnections: config.maxConnections,
+          maxConnectionsPerIp: config.maxConnectionsPerIp,
+          maxConnectionsPerIpOverrides: config.maxConnectionsPerIpOverrides,
+          logger: logger.child('network'),
+        },
         dispatcher,
       );
       // Bound before the Kafka listener, logged after its line (which tests and tools parse).

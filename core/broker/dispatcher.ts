@@ -43,7 +43,8 @@ export class Dispatcher implements FrameHandler {
     const meta = API_MESSAGES.get(header.apiKey);
     const handler = this.handlers.get(header.apiKey);
     if (!meta || !handler) {
-      throw new Error(`unsupported api key ${header.apiKey} (correlation id ${header.correlationId}, client ${header.clientId})`);
+      const name = meta ? ` (${meta.name}, which Strata does not serve)` : '';
+      throw new Error(`unsupported api key ${header.apiKey}${name} (correlation id ${header.correlationId}, client ${header.clientId})`);
     }
     const version = header.apiVersion;
     if (version < meta.minVersion || version > meta.maxVersion) {

@@ -1,4 +1,7 @@
+import * as dns from 'node:dns';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { StrataError } from '../common/errors';
 import type { Logger } from '../common/logger';
 
 /**
@@ -10,12 +13,24 @@ export interface FrameHandler {
   handle(frame: Buffer, conn: ConnectionInfo): Buffer[] | null | Promise<Buffer[] | null>;
 }
 
+/** Kafka's connection limits (SocketServer's ConnectionQuotas); unset means no limit. */
+export interface ListenerSettings {
+  /** The listener's name in `listeners` (NAME://HOST:PORT), for messages. Default PLAINTEXT. */
+  listenerName?: string;
+  /** max.connections: connections beyond it are closed as soon as they are accepted. */
+  maxConnections?: number;
+  /** max.connections.per.ip */
+  maxConnectionsPerIp?: number;
+  /** max.connections.per.ip.overrides: IP address or host name → its own limit. */
+  maxConnectionsPerIpOverrides?: Record<string, number>;
+}
+
 export interface ConnectionInfo {
   readonly id: number;
   readonly remote: string;
 }
 
-export interface ServerOptions {
+export interface ServerOptions extends ListenerSettings {
   host: string;
   port: number;
   /** socket.request.max.bytes: larger (or negative) size prefixes close the connection. */
@@ -23,10 +38,20 @@ export interface ServerOptions {
   /** connections.max.idle.ms */
   idleTimeoutMs: number;
   logger: Logger;
+  /** A repeated warning (refused connections, non-Kafka clients, EMFILE) is logged at most once per this; default 10 s. */
+  warnIntervalMs?: number;
 }
 
 /** Above this many queued response bytes, stop reading requests until the socket drains. */
 const WRITE_HIGH_WATER = 32 * 1024 * 1024;
+const DEFAULT_WARN_INTERVAL_MS = 10_000;
+/**
+ * How often the listener checks that a file descriptor can still be opened. libuv swallows
+ * EMFILE on accept (it accepts and closes the waiting connections with a reserve descriptor,
+ * and tells nobody), so without this probe clients are dropped without a log line.
+ */
+const FD_PROBE_INTERVAL_MS = 1000;
+const NO_LIMIT = 2147483647;
 
 /**
  * The Kafka TCP listener: int32 size-prefixed frames in, responses out in request order.
@@ -35,23 +60,64 @@ const WRITE_HIGH_WATER = 32 * 1024 * 1024;
  * until its response is sent: a pipelining client still gets ordered responses, and
  * side effects (appends) happen in request order. Frames that are already buffered are
  * handled synchronously in one pass and their responses written under one cork.
+ *
+ * Connections above max.connections or max.connections.per.ip are closed as soon as they are
+ * accepted (Kafka closes per-IP excess the same way; for max.connections it stops accepting
+ * until a slot frees, which Node cannot do). Running out of file descriptors (EMFILE/ENFILE,
+ * which libuv hides on accept: a probe finds it) is logged with what to raise, and the broker
+ * carries on. Those warnings, and
+ * those about non-Kafka clients (HTTP, TLS), are rate-limited so that a flood does not flood
+ * the log.
  */
 export class KafkaServer {
   private readonly server: net.Server;
   private readonly connections = new Set<Connection>();
+  /** Open connections by remote IP address (IPv4-mapped IPv6 addresses as IPv4). */
+  private readonly perIp = new Map<string, number>();
+  private readonly settings: Required<ListenerSettings>;
+  /** Per-IP limits by IP address, host names of the overrides resolved by listen(). */
+  private overrides = new Map<string, number>();
+  private readonly warnings: WarningThrottle;
+  /** listeners' NAME://HOST:PORT as bound, for messages. */
+  private label: string;
+  /** The soft RLIMIT_NOFILE read at listen(), for the EMFILE message; null where unknown. */
+  private fdLimit: number | null = null;
+  private fdProbe: NodeJS.Timeout | null = null;
   private nextId = 1;
 
   constructor(private readonly opts: ServerOptions, private readonly handler: FrameHandler) {
+    this.settings = {
+      listenerName: opts.listenerName ?? 'PLAINTEXT',
+      maxConnections: opts.maxConnections ?? NO_LIMIT,
+      maxConnectionsPerIp: opts.maxConnectionsPerIp ?? NO_LIMIT,
+      maxConnectionsPerIpOverrides: opts.maxConnectionsPerIpOverrides ?? {},
+    };
+    this.label = listenerLabel(this.settings.listenerName, opts.host, opts.port);
+    this.warnings = new WarningThrottle(opts.logger, opts.warnIntervalMs ?? DEFAULT_WARN_INTERVAL_MS);
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
-  listen(): Promise<{ host: string; port: number }> {
+  /**
+   * Binds the listener. A failure is a StrataError naming the listener and address and what to
+   * do (EADDRINUSE: another process holds it; EACCES: a privileged port; ...), as Kafka's
+   * "Socket server failed to bind to HOST:PORT" does, with the fix added.
+   */
+  async listen(): Promise<{ host: string; port: number }> {
+    this.overrides = await resolveOverrides(this.settings.maxConnectionsPerIpOverrides, this.opts.logger);
+    this.fdLimit = readFdLimit();
     return new Promise((resolve, reject) => {
-      const onError = (e: Error) => reject(e);
+      const onError = (e: NodeJS.ErrnoException): void => {
+        reject(new StrataError('CONFIG_INVALID', listenErrorMessage(e, this.settings.listenerName, this.opts.host, this.opts.port), { cause: e }));
+      };
       this.server.once('error', onError);
       this.server.listen(this.opts.port, this.opts.host, () => {
         this.server.off('error', onError);
+        // From now on errors come from accept(2): log them; never let one take the broker down.
+        this.server.on('error', (e: NodeJS.ErrnoException) => this.onAcceptError(e));
+        this.fdProbe = setInterval(() => this.probeFds(), FD_PROBE_INTERVAL_MS);
+        this.fdProbe.unref();
         const addr = this.server.address() as net.AddressInfo;
+        this.label = listenerLabel(this.settings.listenerName, this.opts.host, addr.port);
         resolve({ host: this.opts.host, port: addr.port });
       });
     });
@@ -62,16 +128,210 @@ export class KafkaServer {
   }
 
   async close(): Promise<void> {
+    if (this.fdProbe !== null) clearInterval(this.fdProbe);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.connections) c.destroy();
     await closed;
+    this.warnings.close();
   }
 
   private accept(socket: net.Socket): void {
-    const conn = new Connection(this.nextId++, socket, this.opts, this.handler);
+    const ip = normalizeIp(socket.remoteAddress);
+    if (ip === null) {
+      // Reset by the client before we got to it.
+      socket.destroy();
+      return;
+    }
+    const { maxConnections, maxConnectionsPerIp } = this.settings;
+    if (this.connections.size >= maxConnections) {
+      socket.destroy();
+      this.warnings.warn(
+        'max.connections',
+        `refused a connection from ${ip} on ${this.label}: the broker already has ${this.connections.size} connections (max.connections=${maxConnections}). ` +
+          'Raise max.connections, or find the client that opens so many.',
+      );
+      return;
+    }
+    const count = this.perIp.get(ip) ?? 0;
+    const max = this.overrides.get(ip) ?? maxConnectionsPerIp;
+    if (count >= max) {
+      socket.destroy();
+      const which = this.overrides.has(ip) ? `max.connections.per.ip.overrides for ${ip}` : 'max.connections.per.ip';
+      this.warnings.warn(
+        'max.connections.per.ip',
+        `refused a connection from ${ip} on ${this.label}: that address already has the configured maximum of ${max} connections (${which}=${max}).`,
+      );
+      return;
+    }
+    this.perIp.set(ip, count + 1);
+    const conn = new Connection(this.nextId++, socket, this.opts, this.handler, { label: () => this.label, warnings: this.warnings });
     this.connections.add(conn);
-    socket.once('close', () => this.connections.delete(conn));
+    socket.once('close', () => {
+      this.connections.delete(conn);
+      const n = (this.perIp.get(ip) ?? 1) - 1;
+      if (n <= 0) this.perIp.delete(ip);
+      else this.perIp.set(ip, n);
+    });
   }
+
+  /** Opens and closes /dev/null: EMFILE/ENFILE here means new connections are being dropped. */
+  private probeFds(): void {
+    try {
+      fs.closeSync(fs.openSync('/dev/null', 'r'));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EMFILE' || code === 'ENFILE') this.onAcceptError(e as NodeJS.ErrnoException);
+    }
+  }
+
+  private onAcceptError(e: NodeJS.ErrnoException): void {
+    const clients = this.connections.size;
+    if (e.code === 'EMFILE') {
+      const limit = this.fdLimit === null ? 'all the file descriptors' : `all ${this.fdLimit} file descriptors`;
+      this.warnings.warn(
+        'EMFILE',
+        `out of file descriptors (EMFILE): ${limit} this process may open (ulimit -n) are in use, ${clients} by client connections; ` +
+          `new connections to ${this.label} are dropped and files cannot be opened. ` +
+          'Raise the limit: `ulimit -n 65536` in the shell that starts the broker, LimitNOFILE=65536 in its systemd unit, ' +
+          '--ulimit nofile=65536:65536 for docker run; or set max.connections well below it.',
+      );
+    } else if (e.code === 'ENFILE') {
+      this.warnings.warn(
+        'ENFILE',
+        `out of file descriptors (ENFILE): the system-wide table of open files is full (this process holds ${clients} client connections); ` +
+          `new connections to ${this.label} are dropped. Raise fs.file-max (sysctl -w fs.file-max=N), or find the process holding so many files.`,
+      );
+    } else {
+      this.warnings.warn('accept', `accepting a connection on ${this.label} failed: ${e.message}`);
+    }
+  }
+}
+
+/** NAME://HOST:PORT, with an IPv6 host in brackets. */
+function listenerLabel(name: string, host: string, port: number): string {
+  return `${name}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * The message for a listener that cannot be bound: which listener and address, why, and what
+ * to do about it.
+ */
+export function listenErrorMessage(e: NodeJS.ErrnoException, listenerName: string, host: string, port: number): string {
+  const where = `Cannot listen on ${listenerLabel(listenerName, host, port)} (listener ${listenerName})`;
+  const elsewhere = `pick another port with --listeners ${listenerLabel(listenerName, host, 0).replace(/:0$/, ':PORT')} (listeners= in a properties file; port 0 picks a free one)`;
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return `${where}: the address is already in use (EADDRINUSE): another process holds port ${port} (another broker? \`ss -ltnp 'sport = :${port}'\` names it). Stop it, or ${elsewhere}.`;
+    case 'EACCES':
+      return (
+        `${where}: permission denied (EACCES): ports below 1024 are privileged. Use a port of 1024 or above: ${elsewhere}; ` +
+        'or let the broker bind it (AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd unit, or setcap cap_net_bind_service=+ep on the node binary).'
+      );
+    case 'EADDRNOTAVAIL':
+      return `${where}: ${host} is not an address of this machine (EADDRNOTAVAIL). Use one of its addresses, or an empty host (${listenerLabel(listenerName, '', port)}) for every interface.`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `${where}: the host name ${host} does not resolve (${e.code}). Use an address of this machine, or an empty host for every interface.`;
+    default:
+      return `${where}: ${e.message}`;
+  }
+}
+
+/** '::ffff:1.2.3.4' → '1.2.3.4'; other IPv6 addresses in their compressed lower-case form. */
+function normalizeIp(address: string | undefined): string | null {
+  if (address === undefined || address === '') return null;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1];
+  if (net.isIPv6(address)) {
+    try {
+      return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+    } catch {
+      return address.toLowerCase();
+    }
+  }
+  return address;
+}
+
+/** The per-IP overrides by IP address: IP keys as they are, host names resolved (a host that does not resolve is skipped, with a warning). */
+async function resolveOverrides(overrides: Record<string, number>, logger: Logger): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const [host, limit] of Object.entries(overrides)) {
+    if (net.isIP(host) !== 0) {
+      out.set(normalizeIp(host)!, limit);
+      continue;
+    }
+    try {
+      for (const a of await dns.promises.lookup(host, { all: true })) out.set(normalizeIp(a.address)!, limit);
+    } catch (e) {
+      logger.warn(`max.connections.per.ip.overrides: host ${host} does not resolve (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); its override is not applied.`);
+    }
+  }
+  return out;
+}
+
+/** The soft limit on open files (ulimit -n), from /proc on Linux; null elsewhere. */
+function readFdLimit(): number | null {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    return m && m[1] !== 'unlimited' ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Logs a warning of each kind at once, then at most once per interval: what came in between is
+ * counted and reported with the next line (or when the interval ends), so a flood of refused
+ * connections costs one line per interval.
+ */
+class WarningThrottle {
+  private readonly kinds = new Map<string, { lastLogged: number; suppressed: number; last: string; timer: NodeJS.Timeout | null }>();
+
+  constructor(private readonly logger: Logger, private readonly intervalMs: number) {}
+
+  warn(kind: string, message: string): void {
+    const now = Date.now();
+    const k = this.kinds.get(kind);
+    if (k === undefined) {
+      this.kinds.set(kind, { lastLogged: now, suppressed: 0, last: message, timer: null });
+      this.logger.warn(message);
+      return;
+    }
+    if (k.suppressed === 0 && now - k.lastLogged >= this.intervalMs) {
+      k.lastLogged = now;
+      this.logger.warn(message);
+      return;
+    }
+    k.suppressed++;
+    k.last = message;
+    if (k.timer === null) {
+      k.timer = setTimeout(() => this.flush(kind), Math.max(0, k.lastLogged + this.intervalMs - now));
+      k.timer.unref();
+    }
+  }
+
+  /** Logs what was held back (so no count is lost), and stops the timers. */
+  close(): void {
+    for (const kind of this.kinds.keys()) this.flush(kind);
+  }
+
+  private flush(kind: string): void {
+    const k = this.kinds.get(kind);
+    if (k === undefined) return;
+    if (k.timer !== null) clearTimeout(k.timer);
+    k.timer = null;
+    if (k.suppressed === 0) return;
+    const seconds = Math.max(1, Math.round((Date.now() - k.lastLogged) / 1000));
+    this.logger.warn(`${k.last} (${k.suppressed} time${k.suppressed === 1 ? '' : 's'} in the last ${seconds} s)`);
+    k.lastLogged = Date.now();
+    k.suppressed = 0;
+  }
+}
+
+/** What a connection shares with its server: the listener's label and the warning throttle. */
+interface ConnectionContext {
+  label(): string;
+  readonly warnings: WarningThrottle;
 }
 
 class Connection implements ConnectionInfo {
@@ -80,12 +340,15 @@ class Connection implements ConnectionInfo {
   private buffered = 0;
   private busy = false;
   private closed = false;
+  /** Whether a whole frame has been read: only a connection's first bytes are checked for HTTP or TLS. */
+  private sawFrame = false;
 
   constructor(
     readonly id: number,
     private readonly socket: net.Socket,
     private readonly opts: ServerOptions,
     private readonly handler: FrameHandler,
+    private readonly ctx: ConnectionContext,
   ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.setTimeout(opts.idleTimeoutMs, () => {
@@ -129,9 +392,14 @@ class Connection implements ConnectionInfo {
     const size = this.peekSize();
     if (size === null) return null;
     if (size < 0 || size > this.opts.maxRequestBytes) {
-      this.opts.logger.warn(
-        `closing connection ${this.remote}: request size ${size} is outside 0..${this.opts.maxRequestBytes} (socket.request.max.bytes)`,
-      );
+      const foreign = this.sawFrame ? null : recognizeForeignProtocol(Buffer.concat(this.chunks, Math.min(this.buffered, 512)));
+      if (foreign !== null) {
+        this.ctx.warnings.warn(foreign.kind, `closing connection ${this.remote}: ${foreign.what}: ${foreign.advice(this.ctx.label())}`);
+      } else {
+        this.opts.logger.warn(
+          `closing connection ${this.remote}: request size ${size} is outside 0..${this.opts.maxRequestBytes} (socket.request.max.bytes)`,
+        );
+      }
       this.destroy();
       return null;
     }
@@ -149,6 +417,7 @@ class Connection implements ConnectionInfo {
       this.chunks = all.length > total ? [all.subarray(total)] : [];
     }
     this.buffered -= total;
+    this.sawFrame = true;
     return frame;
   }
 
@@ -192,4 +461,38 @@ class Connection implements ConnectionInfo {
       }
     }
   }
+}
+
+const HTTP_METHODS = ['GET ', 'POST', 'PUT ', 'HEAD', 'DELE', 'OPTI', 'PATC', 'CONN', 'TRAC', 'PRI '];
+
+/**
+ * Recognises the first bytes of an HTTP request or a TLS ClientHello, whose int32 "size" is
+ * far above any request size (the bytes 'GET ' read as 1195725856). Kafka only says "Invalid
+ * receive (size = …)"; naming the protocol tells the operator what was pointed at the port.
+ */
+export function recognizeForeignProtocol(head: Buffer): { kind: 'http' | 'tls'; what: string; advice: (listener: string) => string } | null {
+  if (head.length < 4) return null;
+  const start = head.toString('latin1', 0, 4);
+  if (HTTP_METHODS.includes(start)) {
+    const text = head.toString('latin1');
+    const end = text.search(/[\r\n]/);
+    const line = (end < 0 ? text : text.slice(0, end)).replace(/[^\x20-\x7e]/g, '?').slice(0, 100);
+    return {
+      kind: 'http',
+      what: `it sent an HTTP request ("${line}")`,
+      advice: (listener) =>
+        `this is a Kafka listener (${listener}), which speaks only the Kafka protocol; point a Kafka client at it (bootstrap.servers), ` +
+        'and HTTP clients at the metrics endpoint (metrics.listener) instead',
+    };
+  }
+  // A TLS record: content type 22 (handshake), protocol version 3.x.
+  if (head[0] === 0x16 && head[1] === 0x03 && head[2] <= 0x04) {
+    return {
+      kind: 'tls',
+      what: 'it started a TLS handshake',
+      advice: (listener) =>
+        `this listener (${listener}) is PLAINTEXT and Strata has no TLS yet; configure the client with security.protocol=PLAINTEXT`,
+    };
+  }
+  return null;
 }

@@ -14,10 +14,15 @@ export const brokerSpec: CommandSpec = {
     { name: 'metadata', kind: 'value', valueName: 'URL', description: 'metadata store: embedded:PATH (default embedded:<data-dir>/meta) or dynamodb://TABLE_PREFIX' },
     { name: 'object-store', kind: 'value', valueName: 'URL', description: 'object store for tiered segments: file://PATH (default file://<data-dir>/tier) or s3://BUCKET/PREFIX' },
     { name: 'metrics-listener', kind: 'value', valueName: 'URL', description: 'serve Prometheus metrics at URL/metrics, e.g. http://127.0.0.1:9644 (port 0 = ephemeral; default: off)' },
-    { name: 'config', kind: 'value', valueName: 'FILE', description: 'a Kafka-style server.properties file' },
+    { name: 'config', kind: 'value', valueName: 'FILE', description: 'a Kafka server.properties (KRaft or ZooKeeper mode); settings and controller listeners Strata has no use for are ignored with a warning' },
     { name: 'override', kind: 'repeatable', valueName: 'KEY=VALUE', description: 'set any broker config (Kafka names, e.g. num.partitions=3); repeatable' },
   ],
-  examples: ['strata broker', 'strata broker --data-dir /var/lib/strata --listeners PLAINTEXT://0.0.0.0:9092 --advertised-listeners PLAINTEXT://broker1:9092', 'strata broker --override num.partitions=3 --override log.retention.hours=24'],
+  examples: [
+    'strata broker',
+    'strata broker --data-dir /var/lib/strata --listeners PLAINTEXT://0.0.0.0:9092 --advertised-listeners PLAINTEXT://broker1:9092',
+    'strata broker --override num.partitions=3 --override log.retention.hours=24',
+    'strata broker --config config/kraft/server.properties --data-dir /var/lib/strata',
+  ],
 };
 
 const FLAG_TO_CONFIG: Record<string, string> = {

@@ -45,6 +45,19 @@ export interface Listener {
 }
 
 const atLeast = (min: number): Validator => ({ kind: 'range', min });
+const INT_MAX = 2147483647;
+const perIpOverridesSyntax: Validator = {
+  kind: 'custom',
+  describe: 'HOST:COUNT,...',
+  check: (v) => {
+    try {
+      parsePerIpOverrides(v as string);
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  },
+};
 // Listeners are checked by loadBrokerConfig, which knows listener.security.protocol.map; the
 // validator only gives the docs their "Valid values" text.
 const listenersSyntax: Validator = { kind: 'custom', describe: 'NAME://HOST:PORT,...', check: () => null };
@@ -80,9 +93,10 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
   entry('kafka', 'broker.id', 'int', null, atLeast(0), 'Older name of node.id; if both are set they must be equal.'),
   entry('kafka', 'broker.rack', 'string', null, undefined, 'Rack (availability zone) of this broker, reported to clients for rack-aware consumption.'),
   entry('kafka', 'listeners', 'string', 'PLAINTEXT://127.0.0.1:9092', listenersSyntax,
-    'Where the broker listens, as NAME://HOST:PORT; an empty host means every interface, port 0 an ephemeral port (Kafka\'s default is PLAINTEXT://:9092).'),
+    'Where the broker listens, as NAME://HOST:PORT; an empty host means every interface, port 0 an ephemeral port (Kafka\'s default is PLAINTEXT://:9092). ' +
+      'Strata serves the first client listener; KRaft controller listeners (those named in controller.listener.names, or CONTROLLER when that is unset) are ignored with a log line.'),
   entry('kafka', 'advertised.listeners', 'string', null, listenersSyntax,
-    'What clients are told to connect to; defaults to listeners, with the bound port when it was 0.'),
+    'What clients are told to connect to; defaults to listeners, with the bound port when it was 0. Controller listeners in it are ignored, as Kafka does.'),
   entry('kafka', 'listener.security.protocol.map', 'string', 'PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL', undefined,
     'Security protocol of each listener name, as NAME:PROTOCOL pairs; Strata supports PLAINTEXT only.'),
   entry('kafka', 'log.dirs', 'string', null, undefined, 'The directory holding segments and the embedded metadata store (--data-dir); Strata supports one.'),
@@ -93,6 +107,12 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
   entry('kafka', 'socket.request.max.bytes', 'int', '104857600', atLeast(1), 'Largest request the broker reads; a larger size prefix closes the connection.'),
   entry('kafka', 'delete.topic.enable', 'boolean', 'true', undefined, 'Whether DeleteTopics is allowed.'),
   entry('kafka', 'connections.max.idle.ms', 'long', '600000', undefined, 'Idle connections are closed after this long.'),
+  entry('kafka', 'max.connections', 'int', String(INT_MAX), atLeast(0),
+    'Most connections the broker holds at once. A new connection beyond it is closed as soon as it is accepted, with a log line (at most one per 10 s, with a count of the rest); Kafka instead stops accepting until a connection closes.'),
+  entry('kafka', 'max.connections.per.ip', 'int', String(INT_MAX), atLeast(0),
+    'Most connections from one IP address, unless max.connections.per.ip.overrides names it; a new connection beyond it is closed with a log line, as in Kafka. 0 only together with overrides.'),
+  entry('kafka', 'max.connections.per.ip.overrides', 'string', '', perIpOverridesSyntax,
+    'Per-address exceptions to max.connections.per.ip, as HOST:COUNT pairs, e.g. hostName:100,127.0.0.1:200 (host names are resolved when the listener starts).'),
   entry('kafka', 'group.initial.rebalance.delay.ms', 'int', '3000', undefined, 'How long the first rebalance of an empty group waits for more members.'),
   entry('kafka', 'group.min.session.timeout.ms', 'int', '6000', undefined, 'Shortest session timeout a consumer may ask for.'),
   entry('kafka', 'group.max.session.timeout.ms', 'int', '1800000', undefined, 'Longest session timeout a consumer may ask for.'),
@@ -140,6 +160,10 @@ const IGNORED: [string, ConfigEntry['type'], string | null][] = [
   ['zookeeper.connect', 'string', null],
   ['zookeeper.connection.timeout.ms', 'int', null],
   ['process.roles', 'list', ''],
+  ['share.coordinator.state.topic.replication.factor', 'short', '3'],
+  ['share.coordinator.state.topic.min.isr', 'short', '2'],
+  ['metadata.log.dir', 'string', null],
+  ['zookeeper.session.timeout.ms', 'int', '18000'],
   ['controller.quorum.voters', 'list', ''],
   ['controller.quorum.bootstrap.servers', 'list', ''],
   ['controller.listener.names', 'string', null],
@@ -170,9 +194,18 @@ export type BrokerConfigLayer = 'flag' | 'env' | 'file';
 export interface BrokerConfig {
   nodeId: number;
   brokerRack: string | null;
-  /** The listeners string, validated (parse it with parseListeners). */
+  /**
+   * The one listener Strata serves, as PROTOCOL://HOST:PORT (always PLAINTEXT today; parse it
+   * with parseListeners): the first client listener of `listeners`, controller listeners and
+   * any further client listeners left out (each with a warning). Its name is listenerName.
+   */
   listeners: string;
-  /** advertised.listeners when set explicitly, else null: clients are told the bound listener. */
+  /** The served listener's name as configured (PLAINTEXT, INTERNAL, ...), for messages. */
+  listenerName: string;
+  /**
+   * advertised.listeners' entry for the served listener, as PROTOCOL://HOST:PORT, when
+   * advertised.listeners is set and names it; else null: clients are told the bound listener.
+   */
   advertisedListeners: string | null;
   /** The one data directory, as given (log.dirs, else log.dir); resolve it against the cwd. */
   logDirs: string;
@@ -183,6 +216,12 @@ export interface BrokerConfig {
   messageMaxBytes: number;
   deleteTopicEnable: boolean;
   connectionsMaxIdleMs: number;
+  /** max.connections */
+  maxConnections: number;
+  /** max.connections.per.ip */
+  maxConnectionsPerIp: number;
+  /** max.connections.per.ip.overrides, parsed: host or IP address → its limit. */
+  maxConnectionsPerIpOverrides: Record<string, number>;
   groupInitialRebalanceDelayMs: number;
   groupMinSessionTimeoutMs: number;
   groupMaxSessionTimeoutMs: number;
@@ -311,13 +350,21 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
   const explicitValues: Record<string, string> = {};
   const explicitOrigins: Record<string, BrokerConfigLayer> = {};
   const parsed = new Map<string, ParsedValue>();
+  // Kafka settings Strata has no use for, by where they came from: one log line per source.
+  const ignoredBySource = new Map<string, string[]>();
   for (const [name, { raw, layer, where }] of [...values].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const e = BY_NAME.get(name)!;
     const v = withWhere(where, () => parseConfigValue(e, raw));
     parsed.set(name, v);
     explicitValues[name] = formatConfigValue(e.type, v);
     explicitOrigins[name] = layer;
-    if (e.origin === 'ignored') warnings.push(`${name} has no effect in Strata (${where}).`);
+    if (e.origin === 'ignored') {
+      const source = layer === 'file' ? opts.file! : layer === 'env' ? 'environment' : 'flags';
+      ignoredBySource.set(source, [...(ignoredBySource.get(source) ?? []), name]);
+    }
+  }
+  for (const [source, names] of ignoredBySource) {
+    warnings.push(`Ignoring Kafka settings Strata has no use for (${source}): ${names.join(', ')}.`);
   }
 
   const get = (name: string): ParsedValue | null => {
@@ -360,27 +407,30 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
         `broker.session.timeout.ms (${int('broker.session.timeout.ms')}, ${whereOf('broker.session.timeout.ms')}).`,
     );
   }
-  const bound = withWhere(whereOf('listeners'), () => parseListeners(listeners, protocolMap));
-  if (advertised !== null) {
-    withWhere(whereOf('advertised.listeners'), () => {
-      const adv = parseListeners(advertised, protocolMap);
-      checkAdvertised(adv);
-      const names = new Set(bound.map((l) => l.name));
-      const stray = adv.find((l) => !names.has(l.name));
-      if (stray) {
-        throw new StrataError(
-          'CONFIG_INVALID',
-          `advertised.listeners listener names must be equal to or a subset of the ones defined in listeners; ${stray.name} is not in listeners.`,
-        );
-      }
-    });
+  const served = resolveListeners({
+    listeners,
+    advertised,
+    protocolMap,
+    controllerListenerNames: get('controller.listener.names') as string | null,
+    whereOf,
+    warnings,
+  });
+
+  const maxConnectionsPerIp = int('max.connections.per.ip');
+  const perIpOverrides = parsePerIpOverrides(get('max.connections.per.ip.overrides') as string);
+  if (maxConnectionsPerIp === 0 && Object.keys(perIpOverrides).length === 0) {
+    throw new StrataError(
+      'CONFIG_INVALID',
+      `max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides is set (${whereOf('max.connections.per.ip')}).`,
+    );
   }
 
   return {
     nodeId: int(brokerId !== undefined && nodeId === undefined ? 'broker.id' : 'node.id'),
     brokerRack: (get('broker.rack') as string | null) ?? null,
-    listeners,
-    advertisedListeners: advertised,
+    listeners: served.listeners,
+    listenerName: served.listenerName,
+    advertisedListeners: served.advertised,
     logDirs: dirs[0],
     autoCreateTopicsEnable: get('auto.create.topics.enable') as boolean,
     numPartitions: int('num.partitions'),
@@ -389,6 +439,9 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
     messageMaxBytes: int('message.max.bytes'),
     deleteTopicEnable: get('delete.topic.enable') as boolean,
     connectionsMaxIdleMs: int('connections.max.idle.ms'),
+    maxConnections: int('max.connections'),
+    maxConnectionsPerIp,
+    maxConnectionsPerIpOverrides: perIpOverrides,
     groupInitialRebalanceDelayMs: int('group.initial.rebalance.delay.ms'),
     groupMinSessionTimeoutMs: int('group.min.session.timeout.ms'),
     groupMaxSessionTimeoutMs: int('group.max.session.timeout.ms'),
@@ -433,20 +486,16 @@ const SECURITY_PROTOCOLS = new Set(['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_
 // NAME://HOST:PORT where HOST may be empty, a name, an IPv4 address or a bracketed IPv6 address.
 const LISTENER = /^([A-Za-z0-9_]+):\/\/(\[[0-9A-Fa-f:.%a-zA-Z]*\]|[^:/[\]\s]*):(-?\d+)$/;
 
-/**
- * Parses a Kafka listeners string: comma-separated NAME://HOST:PORT. Names map to a security
- * protocol through listener.security.protocol.map (by default each protocol name maps to
- * itself); Strata speaks PLAINTEXT only, so SSL and SASL listeners are refused with a clear
- * message rather than bound and then failing every handshake.
- */
-export function parseListeners(
-  s: string,
-  protocolMap = 'PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL',
-): Listener[] {
-  const map = parseProtocolMap(protocolMap);
+/** One NAME://HOST:PORT entry of a listeners string, before its name is mapped to a protocol. */
+interface Endpoint extends Listener {
+  /** As written, for messages. */
+  item: string;
+}
+
+function parseEndpoints(s: string): Endpoint[] {
   const items = s.split(',').map((x) => x.trim()).filter((x) => x !== '');
   if (items.length === 0) throw new StrataError('CONFIG_INVALID', `No listeners in '${s}': expected NAME://HOST:PORT, e.g. PLAINTEXT://127.0.0.1:9092.`);
-  const out: Listener[] = [];
+  const out: Endpoint[] = [];
   for (const item of items) {
     const m = LISTENER.exec(item);
     if (!m) {
@@ -458,6 +507,17 @@ export function parseListeners(
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new StrataError('CONFIG_INVALID', `Invalid port ${m[3]} in listener ${item}: must be 0..65535 (0 = ephemeral).`);
     }
+    if (out.some((l) => l.name === name)) {
+      throw new StrataError('CONFIG_INVALID', `Each listener must have a different name, listeners: ${s}`);
+    }
+    out.push({ name, host, port, item });
+  }
+  return out;
+}
+
+/** Checks that each endpoint's name maps to PLAINTEXT, the one protocol Strata speaks. */
+function checkPlaintext(endpoints: Endpoint[], map: Map<string, string>): Listener[] {
+  return endpoints.map(({ name, host, port, item }) => {
     const protocol = map.get(name);
     if (protocol === undefined) {
       throw new StrataError('CONFIG_INVALID', `No security protocol defined for listener ${name} (add it to listener.security.protocol.map).`);
@@ -465,10 +525,124 @@ export function parseListeners(
     if (protocol !== 'PLAINTEXT') {
       throw new StrataError('CONFIG_INVALID', `Listener ${item} uses ${protocol}, which Strata does not support yet; use a PLAINTEXT listener.`);
     }
-    if (out.some((l) => l.name === name)) {
-      throw new StrataError('CONFIG_INVALID', `Each listener must have a different name, listeners: ${s}`);
+    return { name, host, port };
+  });
+}
+
+/**
+ * Parses a Kafka listeners string: comma-separated NAME://HOST:PORT. Names map to a security
+ * protocol through listener.security.protocol.map (by default each protocol name maps to
+ * itself); Strata speaks PLAINTEXT only, so SSL and SASL listeners are refused with a clear
+ * message rather than bound and then failing every handshake.
+ */
+export function parseListeners(
+  s: string,
+  protocolMap = 'PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL',
+): Listener[] {
+  const map = parseProtocolMap(protocolMap);
+  return checkPlaintext(parseEndpoints(s), map);
+}
+
+/** PROTOCOL://HOST:PORT, with an IPv6 host in brackets. */
+function formatListener(protocol: string, l: Listener): string {
+  return `${protocol}://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`;
+}
+
+interface ResolveListenersInput {
+  listeners: string;
+  advertised: string | null;
+  protocolMap: string;
+  controllerListenerNames: string | null;
+  whereOf: (name: string) => string;
+  warnings: string[];
+}
+
+/**
+ * Picks the listener Strata serves, as Kafka picks its data-plane listeners
+ * (KafkaConfig.dataPlaneListeners, effectiveAdvertisedBrokerListeners): listeners named in
+ * controller.listener.names are the KRaft controller's, which Strata does not have, so they
+ * are left out of listeners and advertised.listeners with one warning naming them (their
+ * security mapping is not needed). When controller.listener.names is unset, a listener called
+ * CONTROLLER is taken to be one too. Strata binds one listener: the first client listener;
+ * further ones are named in a warning. A file that names no client listener is refused.
+ */
+function resolveListeners(input: ResolveListenersInput): { listeners: string; listenerName: string; advertised: string | null } {
+  const { whereOf, warnings } = input;
+  const map = parseProtocolMap(input.protocolMap);
+  const controllerNames = new Set(
+    (input.controllerListenerNames ?? '')
+      .split(',')
+      .map((n) => n.trim().toUpperCase())
+      .filter((n) => n !== ''),
+  );
+  if (input.controllerListenerNames === null) controllerNames.add('CONTROLLER');
+  const isController = (l: Endpoint): boolean => controllerNames.has(l.name);
+
+  const all = withWhere(whereOf('listeners'), () => parseEndpoints(input.listeners));
+  const controllers = all.filter(isController);
+  const clients = withWhere(whereOf('listeners'), () => checkPlaintext(all.filter((l) => !isController(l)), map));
+  if (clients.length === 0) {
+    throw new StrataError(
+      'CONFIG_INVALID',
+      `listeners (${whereOf('listeners')}) names no listener for clients: ${controllers.map((l) => l.item).join(', ')} ` +
+        `${controllers.length === 1 ? 'is a KRaft controller listener' : 'are KRaft controller listeners'} (controller.listener.names), which Strata has no use for. ` +
+        'Add a client listener, e.g. listeners=PLAINTEXT://:9092,' + controllers.map((l) => l.item).join(',') + ', or pass --listeners PLAINTEXT://127.0.0.1:9092.',
+    );
+  }
+  const served = clients[0];
+  const ignoredNotes: string[] = [];
+  if (controllers.length > 0) ignoredNotes.push(`${controllers.map((l) => l.item).join(', ')} (KRaft controller: Strata has no controller quorum)`);
+  if (clients.length > 1) {
+    ignoredNotes.push(`${clients.slice(1).map((l) => formatListener(l.name, l)).join(', ')} (Strata serves one listener, the first: ${formatListener(served.name, served)})`);
+  }
+
+  let advertised: string | null = null;
+  if (input.advertised !== null) {
+    const adv = withWhere(whereOf('advertised.listeners'), () => {
+      const endpoints = parseEndpoints(input.advertised!);
+      const advControllers = endpoints.filter(isController);
+      if (advControllers.length > 0) ignoredNotes.push(`advertised ${advControllers.map((l) => l.item).join(', ')} (KRaft controller)`);
+      const brokers = checkPlaintext(endpoints.filter((l) => !isController(l)), map);
+      if (brokers.length === 0) {
+        throw new StrataError(
+          'CONFIG_INVALID',
+          'There must be at least one broker advertised listener. Perhaps all listeners appear in controller.listener.names?',
+        );
+      }
+      checkAdvertised(brokers);
+      const names = new Set(clients.map((l) => l.name));
+      const stray = brokers.find((l) => !names.has(l.name));
+      if (stray) {
+        throw new StrataError(
+          'CONFIG_INVALID',
+          `advertised.listeners listener names must be equal to or a subset of the ones defined in listeners; ${stray.name} is not in listeners.`,
+        );
+      }
+      return brokers;
+    });
+    const mine = adv.find((l) => l.name === served.name);
+    advertised = mine ? formatListener('PLAINTEXT', mine) : null;
+  }
+  if (ignoredNotes.length > 0) warnings.push(`Ignoring listeners Strata has no use for: ${ignoredNotes.join('; ')}.`);
+  return { listeners: formatListener('PLAINTEXT', served), listenerName: served.name, advertised };
+}
+
+/**
+ * max.connections.per.ip.overrides: comma-separated HOST:COUNT, split at the last ':' as Kafka
+ * does (so an IPv6 address may be written bare or in brackets). Keys are returned as written,
+ * brackets removed.
+ */
+export function parsePerIpOverrides(s: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const pair of s.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    const colon = pair.lastIndexOf(':');
+    let host = colon > 0 ? pair.slice(0, colon).trim() : '';
+    const count = colon > 0 ? pair.slice(colon + 1).trim() : '';
+    if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+    if (host === '' || !/^[0-9a-zA-Z\-%._:]+$/.test(host) || !/^\d+$/.test(count) || Number(count) > INT_MAX) {
+      throw new StrataError('CONFIG_INVALID', `Invalid max.connections.per.ip.overrides entry '${pair}': expected HOST:COUNT, e.g. 127.0.0.1:200.`);
     }
-    out.push({ name, host, port });
+    out[host] = Number(count);
   }
   return out;
 }

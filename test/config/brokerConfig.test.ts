@@ -215,13 +215,119 @@ log.retention.check.interval.ms=300000
 `);
   const c = loadBrokerConfig({ flags: {}, file });
   expect(c.nodeId).toBe(1);
-  expect(parseListeners(c.listeners, c.explicitValues['listener.security.protocol.map'])).toEqual([
-    { name: 'PLAINTEXT', host: '', port: 9092 },
-    { name: 'CONTROLLER', host: '', port: 9093 },
-  ]);
+  // The KRaft controller listener is left out of both lists (Kafka's data-plane listeners).
+  expect(c.listeners).toBe('PLAINTEXT://:9092');
+  expect(c.listenerName).toBe('PLAINTEXT');
   expect(c.advertisedListeners).toBe('PLAINTEXT://localhost:9092');
   expect(c.logDirs).toBe('/tmp/kraft-combined-logs');
-  expect(c.warnings).toContain(`num.io.threads has no effect in Strata (${file} line 12).`);
+  expect(c.warnings).toEqual([
+    `Ignoring Kafka settings Strata has no use for (${file}): controller.listener.names, controller.quorum.voters, inter.broker.listener.name, ` +
+      'num.io.threads, num.network.threads, num.recovery.threads.per.data.dir, offsets.topic.replication.factor, process.roles, ' +
+      'socket.receive.buffer.bytes, socket.send.buffer.bytes, transaction.state.log.min.isr, transaction.state.log.replication.factor.',
+    'Ignoring listeners Strata has no use for: CONTROLLER://:9093 (KRaft controller: Strata has no controller quorum).',
+  ]);
+  // DescribeConfigs still reports what the file set.
+  expect(c.explicitValues.listeners).toBe('PLAINTEXT://:9092,CONTROLLER://:9093');
+});
+
+describe('stock Kafka config files (../shared/kafka-config) load unchanged', () => {
+  const STOCK = path.resolve(__dirname, '..', '..', '..', 'shared', 'kafka-config');
+
+  test('KRaft combined: CONTROLLER left out of listeners and advertised.listeners, one line per kind of thing ignored', () => {
+    const file = path.join(STOCK, 'kraft-server.properties');
+    const c = loadBrokerConfig({ flags: {}, file });
+    expect(c).toMatchObject({ nodeId: 1, listeners: 'PLAINTEXT://:9092', listenerName: 'PLAINTEXT', advertisedListeners: 'PLAINTEXT://localhost:9092' });
+    expect(c.warnings).toHaveLength(2);
+    expect(c.warnings[0].startsWith(`Ignoring Kafka settings Strata has no use for (${file}): `)).toBe(true);
+    for (const key of ['process.roles', 'controller.quorum.voters', 'controller.listener.names', 'share.coordinator.state.topic.replication.factor']) {
+      expect(c.warnings[0]).toContain(key);
+    }
+    expect(c.warnings[1]).toBe(
+      'Ignoring listeners Strata has no use for: CONTROLLER://:9093 (KRaft controller: Strata has no controller quorum); advertised CONTROLLER://localhost:9093 (KRaft controller).',
+    );
+  });
+
+  test('KRaft broker-only: the controller is elsewhere (controller.quorum.bootstrap.servers); share coordinator settings ignored', () => {
+    const file = path.join(STOCK, 'kraft-broker.properties');
+    const c = loadBrokerConfig({ flags: {}, file });
+    expect(c).toMatchObject({ nodeId: 2, listeners: 'PLAINTEXT://localhost:9092', advertisedListeners: 'PLAINTEXT://localhost:9092', logDirs: '/tmp/kraft-broker-logs' });
+    expect(c.warnings).toHaveLength(1);
+    expect(c.warnings[0]).toContain('controller.quorum.bootstrap.servers');
+    expect(c.warnings[0]).toContain('share.coordinator.state.topic.min.isr');
+  });
+
+  test('ZooKeeper mode: broker.id is the node id, zookeeper.* ignored, Strata\'s default listener', () => {
+    const file = path.join(STOCK, 'zookeeper-server.properties');
+    const c = loadBrokerConfig({ flags: {}, file });
+    expect(c).toMatchObject({ nodeId: 0, listeners: 'PLAINTEXT://127.0.0.1:9092', advertisedListeners: null, groupInitialRebalanceDelayMs: 0 });
+    expect(c.warnings).toHaveLength(1);
+    expect(c.warnings[0]).toContain('zookeeper.connect, zookeeper.connection.timeout.ms');
+  });
+
+  test('flags still override the file (the tests move data and port this way)', () => {
+    const c = loadBrokerConfig({ flags: { 'data-dir': '/tmp/x', listeners: 'PLAINTEXT://127.0.0.1:0' }, file: path.join(STOCK, 'kraft-server.properties') });
+    expect(c.logDirs).toBe('/tmp/x');
+    expect(c.listeners).toBe('PLAINTEXT://127.0.0.1:0');
+    // The file's advertised PLAINTEXT entry still applies, as in Kafka.
+    expect(c.advertisedListeners).toBe('PLAINTEXT://localhost:9092');
+  });
+});
+
+describe('listeners: controller listeners, several client listeners, none usable', () => {
+  test('controller.listener.names decides which listeners are the controller\'s; they need no protocol mapping', () => {
+    const c = loadBrokerConfig({ flags: { listeners: 'CTRL://:9093,PLAINTEXT://127.0.0.1:9092', 'controller.listener.names': 'CTRL' } });
+    expect(c.listeners).toBe('PLAINTEXT://127.0.0.1:9092');
+    expect(c.warnings[1]).toBe('Ignoring listeners Strata has no use for: CTRL://:9093 (KRaft controller: Strata has no controller quorum).');
+  });
+
+  test('a file that names only controller listeners is refused, saying what to add', () => {
+    const file = propertiesFile('process.roles=controller\nnode.id=1\nlisteners=CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\n');
+    expect(errorOf(() => loadBrokerConfig({ flags: {}, file })).message).toBe(
+      `listeners (${file} line 3) names no listener for clients: CONTROLLER://:9093 is a KRaft controller listener (controller.listener.names), ` +
+        'which Strata has no use for. Add a client listener, e.g. listeners=PLAINTEXT://:9092,CONTROLLER://:9093, or pass --listeners PLAINTEXT://127.0.0.1:9092.',
+    );
+  });
+
+  test('advertised.listeners naming only controller listeners is refused, as in Kafka', () => {
+    expect(errorOf(() => loadBrokerConfig({ flags: { 'advertised.listeners': 'CONTROLLER://h:9093' } })).message).toMatch(
+      /^There must be at least one broker advertised listener. Perhaps all listeners appear in controller.listener.names\?/,
+    );
+  });
+
+  test('a custom listener name mapped to PLAINTEXT is served as PLAINTEXT; further client listeners are named as not served', () => {
+    const c = loadBrokerConfig({
+      flags: {
+        listeners: 'INTERNAL://[::1]:9092,EXTERNAL://:9094',
+        'advertised.listeners': 'EXTERNAL://public:9094,INTERNAL://internal:9092',
+        'listener.security.protocol.map': 'INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT',
+      },
+    });
+    expect(c.listeners).toBe('PLAINTEXT://[::1]:9092');
+    expect(c.listenerName).toBe('INTERNAL');
+    expect(parseListeners(c.listeners)).toEqual([{ name: 'PLAINTEXT', host: '::1', port: 9092 }]);
+    expect(c.advertisedListeners).toBe('PLAINTEXT://internal:9092');
+    expect(c.warnings).toEqual(['Ignoring listeners Strata has no use for: EXTERNAL://:9094 (Strata serves one listener, the first: INTERNAL://[::1]:9092).']);
+  });
+});
+
+describe('connection limits', () => {
+  test('Kafka\'s names and defaults (no limit)', () => {
+    expect(loadBrokerConfig({ flags: {} })).toMatchObject({ maxConnections: 2147483647, maxConnectionsPerIp: 2147483647, maxConnectionsPerIpOverrides: {} });
+    const c = loadBrokerConfig({ flags: { 'max.connections': '1000', 'max.connections.per.ip': '0', 'max.connections.per.ip.overrides': 'hostName:100, 127.0.0.1:200,[::1]:5,fe80::1:7' } });
+    expect(c).toMatchObject({ maxConnections: 1000, maxConnectionsPerIp: 0 });
+    expect(c.maxConnectionsPerIpOverrides).toEqual({ hostName: 100, '127.0.0.1': 200, '::1': 5, 'fe80::1': 7 });
+  });
+
+  test('bad values are refused as Kafka refuses them', () => {
+    expect(errorOf(() => loadBrokerConfig({ flags: { 'max.connections.per.ip': '0' } })).message).toBe(
+      'max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides is set (flag --max.connections.per.ip).',
+    );
+    expect(errorOf(() => loadBrokerConfig({ flags: { 'max.connections': '-1' } })).message).toMatch(/max.connections/);
+    expect(errorOf(() => loadBrokerConfig({ flags: { 'max.connections.per.ip.overrides': 'host' } })).message).toMatch(
+      /Invalid max.connections.per.ip.overrides entry 'host': expected HOST:COUNT/,
+    );
+    expect(errorOf(() => loadBrokerConfig({ flags: { 'max.connections.per.ip.overrides': 'a b:3' } })).message).toMatch(/expected HOST:COUNT/);
+  });
 });
 
 describe('parseListeners', () => {
