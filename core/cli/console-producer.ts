@@ -4,6 +4,7 @@ import { Acks, StrataClient } from '../client/client';
 import { KafkaResponseError } from '../client/errors';
 import { BatchingProducer } from '../client/producer';
 import { CompressionName } from '../client/records';
+import { codecFor } from '../log/codecs';
 import { CommandSpec, ParsedArgs, UsageError, parseIntStrict } from './args';
 import { kafkaErrorText } from './errorText';
 import { CliIO, bootstrapServers, keyValues, writeOut } from './io';
@@ -34,7 +35,7 @@ export const consoleProducerSpec: CommandSpec = {
       description: `Line parsing: parse.key=true, key.separator=<TAB>, parse.headers=true (h1:v1,h2:v2<TAB> before the key), headers.delimiter, headers.separator, headers.key.separator, ignore.error, null.marker.`,
     },
     { name: 'request-required-acks', kind: 'value', valueName: 'all|-1|1|0', description: 'Same as --producer-property acks=... (default all).' },
-    { name: 'compression-codec', kind: 'value', valueName: 'none|gzip', description: 'Same as --producer-property compression.type=...' },
+    { name: 'compression-codec', kind: 'value', valueName: 'none|gzip|snappy|lz4|zstd', description: 'Same as --producer-property compression.type=...' },
     { name: 'batch-size', kind: 'value', valueName: 'BYTES', description: 'Send a partition\'s batch once it holds this many bytes (batch.size, default 16384).' },
     { name: 'timeout', kind: 'value', valueName: 'MS', description: 'Longest a record waits for its batch to fill (linger.ms, default 5).' },
     { name: 'partition', kind: 'value', valueName: 'P', description: 'Send every record to this partition instead of choosing by key.' },
@@ -43,7 +44,7 @@ export const consoleProducerSpec: CommandSpec = {
   examples: [
     'printf "a\\nb\\n" | strata console-producer --bootstrap-server 127.0.0.1:9092 --topic orders',
     'printf "k1,v1\\nk2,v2\\n" | strata console-producer --bootstrap-server 127.0.0.1:9092 --topic orders --property parse.key=true --property key.separator=,',
-    'strata console-producer --bootstrap-server 127.0.0.1:9092 --topic orders --producer-property acks=1 --producer-property compression.type=gzip < records.txt',
+    'strata console-producer --bootstrap-server 127.0.0.1:9092 --topic orders --producer-property acks=1 --producer-property compression.type=zstd < records.txt',
   ],
 };
 
@@ -52,7 +53,7 @@ function producerPropertyNames(): string[] {
   return ['acks', 'compression.type', 'linger.ms', 'batch.size', 'max.in.flight.requests.per.connection', 'request.timeout.ms', 'client.id'];
 }
 
-const COMPRESSIONS: readonly CompressionName[] = ['none', 'gzip'];
+const COMPRESSIONS: readonly CompressionName[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
 
 export function parseAcks(raw: string): Acks {
   switch (raw.trim().toLowerCase()) {
@@ -68,13 +69,17 @@ export function parseAcks(raw: string): Acks {
   }
 }
 
-function parseCompression(raw: string): CompressionName {
-  const c = raw.trim().toLowerCase();
-  if ((COMPRESSIONS as readonly string[]).includes(c)) return c as CompressionName;
-  if (['snappy', 'lz4', 'zstd'].includes(c)) {
-    throw new UsageError(`compression.type=${c} is not available in this build; use gzip or none`, consoleProducerSpec);
+/** A producer's compression.type (Kafka's values). */
+export function parseCompression(raw: string): CompressionName {
+  const name = raw.trim().toLowerCase();
+  if (!(COMPRESSIONS as readonly string[]).includes(name)) {
+    throw new UsageError(`compression.type must be one of ${COMPRESSIONS.join(', ')}, got '${raw}'`, consoleProducerSpec);
   }
-  throw new UsageError(`compression.type must be none or gzip, got '${raw}'`, consoleProducerSpec);
+  // A codec whose library did not load here is refused before anything is read or sent.
+  if (name !== 'none' && codecFor(name as CompressionName) === null) {
+    throw new UsageError(`compression.type=${name} is not available in this process: its library did not load (run npm ci)`, consoleProducerSpec);
+  }
+  return name as CompressionName;
 }
 
 export async function runConsoleProducer(args: ParsedArgs, io: CliIO & { signal?: AbortSignal }): Promise<number> {

@@ -5,9 +5,10 @@ import { decodeRecordBatches } from '../log/recordDecoder';
 
 /**
  * The client's view of records: what callers hand to `produce` (strings welcome) and what
- * `fetch` returns. Encoding and decoding are core/log's; this module only adapts shapes and
- * applies the consumer-side rules (skip control batches, skip records before the fetch offset,
- * compute where the next fetch starts).
+ * `fetch` returns. Encoding and decoding are core/log's, with every Kafka codec (gzip, snappy,
+ * lz4, zstd: core/log/codecs.ts; inflates bounded to 64 MiB a batch); this module only adapts
+ * shapes and applies the consumer-side rules (skip control batches, skip records before the
+ * fetch offset, compute where the next fetch starts).
  */
 
 export type { CompressionName };
@@ -34,7 +35,11 @@ function toBytes(v: Buffer | string | null | undefined): Buffer | null {
   return typeof v === 'string' ? Buffer.from(v) : v;
 }
 
-/** Encodes records as one RecordBatch v2 (baseOffset 0: the broker assigns offsets). */
+/**
+ * Encodes records as one RecordBatch v2 (baseOffset 0: the broker assigns offsets), compressed
+ * as a Kafka client would (snappy xerial-framed and lz4 in 64 KiB frame blocks, as the Java
+ * client writes them). COMPRESSION_UNSUPPORTED when the codec's library did not load here.
+ */
 export function encodeRecordBatch(records: ProduceRecord[], compression: CompressionName): Buffer {
   if (records.length === 0) throw new StrataError('BATCH_INVALID', 'produce needs at least one record');
   const inputs: RecordInput[] = records.map((r) => ({

@@ -1,5 +1,5 @@
-import { gunzipSync, gzipSync } from 'node:zlib';
 import { StrataError } from '../common/errors';
+import { InflateLimitError, codecFor, compressRecords, decompressRecords } from './codecs';
 import { crc32c } from './crc32c';
 import {
   ATTRIBUTES_OFFSET,
@@ -134,20 +134,21 @@ export function batchCrcOk(batch: Buffer): boolean {
 }
 
 /**
- * The records section of a batch, inflated when it is gzip; null when its codec is not available
- * here (snappy, lz4, zstd: no codec is installed, see README) or when gzip output would exceed
- * `maxDecompressedBytes` (bounded memory whatever the batch claims). Throws BATCH_CORRUPT when
- * gzip data is damaged.
+ * The records section of a batch, inflated when it is compressed (codecs.ts: gzip, snappy, lz4,
+ * zstd); null when its codec's library is not available in this process or when the inflated
+ * section would exceed `maxDecompressedBytes` (bounded memory whatever the batch claims): such a
+ * batch cannot be read, only kept or dropped whole. Throws BATCH_CORRUPT when the compressed
+ * data is damaged.
  */
 export function recordsSection(batch: Buffer, info: StoredBatch, maxDecompressedBytes: number): Buffer | null {
   const raw = batch.subarray(RECORD_BATCH_HEADER_SIZE);
   if (info.codec === 'none') return raw;
-  if (info.codec !== 'gzip') return null;
+  if (codecFor(info.codec) === null) return null;
   try {
-    return gunzipSync(raw, { maxOutputLength: maxDecompressedBytes });
+    return decompressRecords(info.codec, raw, maxDecompressedBytes);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return null;
-    throw corrupt(`gzip records could not be decompressed: ${(e as Error).message}`);
+    if (e instanceof InflateLimitError) return null;
+    throw e;
   }
 }
 
@@ -192,8 +193,8 @@ export class KeptRecords {
 
 /**
  * Writes `original` keeping only `kept` records of its records section `section`. The result has
- * the original baseOffset, lastOffsetDelta, partition leader epoch, producer fields, codec (gzip
- * recompressed; only 'none' and 'gzip' batches are ever filtered) and base timestamp — or
+ * the original baseOffset, lastOffsetDelta, partition leader epoch, producer fields, codec (the
+ * kept records compressed again with the batch's own codec, as its producer wrote it) and base timestamp — or
  * `deleteHorizonMs` as base timestamp with the horizon attribute set — and recordsCount = kept
  * count. maxTimestamp is recomputed from the kept records for CreateTime batches (the largest
  * record may be gone), kept for LogAppendTime ones (every record carries it).
@@ -222,7 +223,7 @@ export function filteredBatch(original: Buffer, info: StoredBatch, section: Buff
     else p = reencode(section, heads[i], kept.end(i), shift, records, p);
   }
   if (info.logAppendTime) maxTimestamp = info.maxTimestamp;
-  if (info.codec === 'gzip') records = gzipSync(records);
+  if (info.codec !== 'none') records = compressRecords(info.codec, records);
   let attributes = info.attributes;
   if (deleteHorizonMs !== null) attributes |= DELETE_HORIZON_MASK;
   return writeBatch(original, records, attributes, baseTimestamp, maxTimestamp, kept.count);

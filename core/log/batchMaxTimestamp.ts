@@ -1,12 +1,13 @@
 import { readStoredBatch, recordsSection } from './batchFilter';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES } from './codecs';
 import type { BatchInfo } from './recordBatch';
 import { ByteCursor } from './varint';
 
 /** Kafka's RecordBatch.NO_TIMESTAMP. */
 export const NO_TIMESTAMP = -1n;
 
-/** Cap on one gzip batch's inflated records when its timestamps must be read (as the cleaner's). */
-const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
+/** Cap on one compressed batch's inflated records when its timestamps must be read (as the cleaner's). */
+const MAX_INFLATED_BYTES = DEFAULT_MAX_DECOMPRESSED_BYTES;
 
 /**
  * The maxTimestamp a CreateTime batch is stored with. Kafka's LogValidator stores the largest
@@ -17,15 +18,14 @@ const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
  * - uncompressed: the validator already computed it while walking the records;
  * - compressed with a plausible header (baseTimestamp >= 0, maxTimestamp >= baseTimestamp):
  *   the header, as sent (inflating every compressed produce would cost more than the CRC);
- * - compressed with an implausible one: gzip is inflated (bounded) and the records read; a
- *   codec this broker cannot inflate gives NO_TIMESTAMP, so the batch counts as having no
- *   timestamp (time retention then goes by the segment file's age, as Kafka's does) rather than
- *   as one from 1970.
+ * - compressed with an implausible one: the records are inflated (any codec, bounded) and read;
+ *   a batch this broker cannot inflate (codec library not available, larger than the cap,
+ *   damaged) gives NO_TIMESTAMP, so the batch counts as having no timestamp (time retention
+ *   then goes by the segment file's age, as Kafka's does) rather than as one from 1970.
  */
 export function storedMaxTimestamp(records: Buffer, b: BatchInfo): bigint {
   if (b.recordsMaxTimestamp !== null) return b.recordsMaxTimestamp;
   if (b.baseTimestamp >= 0n && b.maxTimestamp >= b.baseTimestamp) return b.maxTimestamp;
-  if (b.compression !== 'gzip') return NO_TIMESTAMP;
   const batch = records.subarray(b.position, b.position + b.size);
   let section: Buffer | null;
   try {

@@ -1,5 +1,6 @@
 import { ErrorCode } from '../protocol/errorCodes';
 import { RecordView, readStoredBatch, recordsSection, walkRecords } from './batchFilter';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES, codecFor } from './codecs';
 import type { BatchInfo } from './recordBatch';
 
 /**
@@ -10,12 +11,13 @@ import type { BatchInfo } from './recordBatch';
  *
  * Call after `validateRecords` succeeded, with its batches, for partitions of compacted topics:
  *   - uncompressed batches: their records are walked (framing was already checked), no copies;
- *   - gzip batches: inflated (node:zlib) with at most `maxDecompressedBytes` of output, then
- *     walked; one that inflates to more is refused with INVALID_RECORD rather than inflated
- *     without bound;
- *   - snappy, lz4, zstd batches: cannot be inflated here (no codec is installed), so they are
- *     accepted unchecked and counted in `unchecked`. No data can be lost by that: the cleaner
- *     keeps batches it cannot read whole;
+ *   - compressed batches (gzip, snappy, lz4, zstd: codecs.ts): inflated with at most
+ *     `maxDecompressedBytes` of output, then walked; one that inflates to more is refused with
+ *     INVALID_RECORD rather than inflated without bound, one whose data is damaged with
+ *     CORRUPT_MESSAGE;
+ *   - a codec whose library is not available in this process: its batches are accepted
+ *     unchecked and counted in `unchecked`. No data can be lost by that: the cleaner keeps
+ *     batches it cannot read whole;
  *   - control batches (transaction markers, which the coordinator writes) are not checked.
  */
 
@@ -42,25 +44,23 @@ export type CompactedTopicValidation =
     };
 
 export interface CompactedTopicValidationOptions {
-  /** Cap on one gzip batch's inflated records (default 64 MiB). */
+  /** Cap on one compressed batch's inflated records (default 64 MiB). */
   maxDecompressedBytes?: number;
 }
-
-const DEFAULT_MAX_DECOMPRESSED = 64 * 1024 * 1024;
 
 export function validateRecordKeysForCompaction(
   records: Buffer,
   batches: readonly BatchInfo[],
   opts: CompactedTopicValidationOptions = {},
 ): CompactedTopicValidation {
-  const max = opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED;
+  const max = opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
   let unchecked = 0;
   let firstBatch = -1;
   const recordErrors: RecordError[] = [];
   for (let i = 0; i < batches.length; i++) {
     const b = batches[i];
     if (b.isControl) continue;
-    if (b.compression !== 'none' && b.compression !== 'gzip') {
+    if (b.compression !== 'none' && codecFor(b.compression) === null) {
       unchecked++;
       continue;
     }
@@ -68,7 +68,7 @@ export function validateRecordKeysForCompaction(
     try {
       const section = recordsSection(bytes, readStoredBatch(bytes), max);
       if (section === null) {
-        return { ok: false, errorCode: ErrorCode.INVALID_RECORD, message: `batch ${i}: gzip records inflate to more than ${max} bytes`, batch: i, recordErrors: [] };
+        return { ok: false, errorCode: ErrorCode.INVALID_RECORD, message: `batch ${i}: ${b.compression} records inflate to more than ${max} bytes`, batch: i, recordErrors: [] };
       }
       let n = 0;
       walkRecords(section, b.recordCount, (r: RecordView) => {

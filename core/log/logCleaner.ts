@@ -41,7 +41,7 @@ export interface LogCleanerOptions {
   dedupeBufferBytes?: number;
   /** log.cleaner.io.buffer.load.factor: share of the map filled before a round stops (0.9). */
   loadFactor?: number;
-  /** Largest decompressed gzip records section the cleaner filters (64 MiB); larger batches stay whole. */
+  /** Largest decompressed records section (any codec) the cleaner filters (64 MiB); larger batches stay whole. */
   maxDecompressedBytes?: number;
   logger?: CleanerLogger;
   /** Wall clock (ms) when cleanIfNeeded gets no nowMs; default Date.now. */

@@ -1,5 +1,5 @@
-import { gzipSync } from 'node:zlib';
 import { StrataError } from '../common/errors';
+import { compressRecords } from './codecs';
 import { crc32c } from './crc32c';
 import {
   ATTRIBUTES_OFFSET,
@@ -46,7 +46,7 @@ export type Compressor = (records: Buffer) => Buffer;
 export interface BuildBatchOptions {
   records: RecordInput[];
   compression?: CompressionName;
-  /** Codecs other than gzip (built in via node:zlib) must be supplied here. */
+  /** Replaces the built-in codec (codecs.ts: gzip, snappy, lz4, zstd) for these codecs. */
   compressors?: Partial<Record<CompressionName, Compressor>>;
   baseOffset?: bigint;
   partitionLeaderEpoch?: number;
@@ -60,10 +60,6 @@ export interface BuildBatchOptions {
   /** Timestamp for records that have none; defaults to Date.now(). */
   now?: bigint;
 }
-
-const BUILTIN_COMPRESSORS: Partial<Record<CompressionName, Compressor>> = {
-  gzip: (b) => gzipSync(b),
-};
 
 /**
  * Encodes records as one RecordBatch v2 with its CRC filled in: what a producer sends. Used by the
@@ -116,11 +112,9 @@ export function buildRecordBatch(opts: BuildBatchOptions): Buffer {
 
   const compression = opts.compression ?? 'none';
   if (compression !== 'none') {
-    const compress = opts.compressors?.[compression] ?? BUILTIN_COMPRESSORS[compression];
-    if (!compress) {
-      throw new StrataError('BATCH_INVALID', `no compressor for ${compression}; pass one in opts.compressors`);
-    }
-    section = compress(section);
+    const custom = opts.compressors?.[compression];
+    // COMPRESSION_UNSUPPORTED when the codec's library is not available in this process.
+    section = custom ? custom(section) : compressRecords(compression, section);
   }
 
   let attributes = COMPRESSION_CODECS.indexOf(compression);

@@ -1,5 +1,5 @@
-import { gunzipSync } from 'node:zlib';
 import { StrataError } from '../common/errors';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES, decompressRecords } from './codecs';
 import { crc32c } from './crc32c';
 import {
   ATTRIBUTES_OFFSET,
@@ -62,15 +62,13 @@ export interface DecodedBatch {
 export type Decompressor = (data: Buffer) => Buffer;
 
 export interface DecodeOptions {
-  /** snappy, lz4 and zstd are not built in; gzip is (node:zlib) unless overridden here. */
+  /** Replaces the built-in codec (codecs.ts: gzip, snappy, lz4, zstd) for these codecs. */
   decompressors?: Partial<Record<CompressionName, Decompressor>>;
   /** Check each batch's CRC-32C (default true, like a consumer's check.crcs). */
   verifyCrc?: boolean;
-  /** Cap on the inflated size of one gzip batch (default 64 MiB): a guard against gzip bombs. */
+  /** Cap on the inflated size of one compressed batch (default 64 MiB): a guard against zip bombs. */
   maxDecompressedBytes?: number;
 }
-
-const DEFAULT_MAX_DECOMPRESSED = 64 * 1024 * 1024;
 
 /**
  * Decodes concatenated RecordBatch v2 into records, for clients, the CLI and tests. A partial
@@ -194,18 +192,16 @@ function readBytes(c: ByteCursor, buf: Buffer): Buffer | null {
   return c.ok ? buf.subarray(start, start + len) : null;
 }
 
-function inflate(codec: CompressionName, data: Buffer, opts: DecodeOptions): Buffer {
+/**
+ * The inflated records section: BATCH_CORRUPT when damaged or larger than the cap,
+ * COMPRESSION_UNSUPPORTED when the codec's library is not available in this process.
+ */
+function inflate(codec: Exclude<CompressionName, 'none'>, data: Buffer, opts: DecodeOptions): Buffer {
   const custom = opts.decompressors?.[codec];
+  if (custom === undefined) return decompressRecords(codec, data, opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES);
   try {
-    if (custom) return custom(data);
-    if (codec === 'gzip') {
-      return gunzipSync(data, { maxOutputLength: opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED });
-    }
+    return custom(data);
   } catch (e) {
     throw new StrataError('BATCH_CORRUPT', `${codec} records could not be decompressed: ${(e as Error).message}`, { cause: e });
   }
-  throw new StrataError(
-    'COMPRESSION_UNSUPPORTED',
-    `no ${codec} decompressor is installed; pass one in decompressors.${codec}`,
-  );
 }

@@ -52,8 +52,12 @@ import { ABORTED_TXN_SIZE, TransactionIndex } from './txnIndex';
  *                                      tombstone only until its horizon
  *      transaction marker (control)    stays until its transaction has no   the batch goes
  *                                      data left and its horizon passed
- *      codec not available (snappy,    kept whole (never lost, never shrunk)
- *      lz4, zstd) or too large
+ *      unreadable: its codec's library kept whole (never lost, never shrunk)
+ *      did not load, or it inflates
+ *      past maxDecompressedBytes
+ *
+ *    A filtered batch is compressed again with its own codec (gzip, snappy, lz4 or zstd:
+ *    codecs.ts), so compaction never changes the codec a producer chose.
  *
  *    except that two batches are never dropped, only emptied (header only, offsets, producer id,
  *    epoch and base sequence kept, Kafka's RETAIN_EMPTY): the last batch of each producer that
@@ -104,7 +108,7 @@ export interface CleanRoundInput {
   maxMapSlots: number;
   /** Share of the slots the map fills before the round stops (Kafka: 0.9). */
   mapLoadFactor: number;
-  /** Largest decompressed gzip records section handled; bigger batches are kept whole. */
+  /** Largest decompressed records section handled (any codec); bigger batches are kept whole. */
   maxDecompressedBytes: number;
   /**
    * The aborted transactions with data in the round's segments (whatever segment holds their
@@ -513,7 +517,7 @@ export function cleanGroup(
         }
         const section = recordsSection(b, info, input.maxDecompressedBytes);
         if (section === null) {
-          // Unreadable (codec not available, too large): kept whole rather than lose data.
+          // Unreadable (codec library not loaded, too large): kept whole rather than lose data.
           stats.batchesKeptWhole++;
           stats.recordsKept += info.recordCount;
           out.write(b, info);

@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { StrataClient } from '../../core/client/client';
 import { formatRecord, recordFormat } from '../../core/cli/console-consumer';
 import { ApiKey } from '../../core/protocol/generated/index';
@@ -23,6 +25,17 @@ describe('strata console-consumer', () => {
     await client.produce('t', 0, ['a', 'b', 'c', 'd'].map((value) => ({ value })));
     const r = await consume('--from-beginning', '--max-messages', '3');
     expect(r).toEqual({ code: 0, stdout: 'a\nb\nc\n', stderr: 'Processed a total of 3 messages\n' });
+  });
+
+  it('prints batches librdkafka compressed with gzip, snappy, lz4 and zstd (kcat captures)', async () => {
+    broker.createTopic('t', 1);
+    const codecs = ['gzip', 'snappy', 'lz4', 'zstd'];
+    for (const c of codecs) await client.produce('t', 0, fs.readFileSync(path.join(__dirname, `../fixtures/codecs/kcat-${c}.batch`)));
+    const r = await consume('--from-beginning', '--max-messages', '16', '--property', 'print.key=true', '--property', 'key.separator=|');
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').filter(Boolean).map((l) => l.replace(/-[abc]+$/, ''))).toEqual(
+      codecs.flatMap((c) => [`k1|value-one-${c}`, `k2|value-two-${c}`, `null|keyless-${c}`, `k1|value-three-${c}`]),
+    );
   });
 
   it('reads every partition and exits after --timeout-ms without records', async () => {

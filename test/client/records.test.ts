@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { isStrataError } from '../../core/common/errors';
 import { decodeFetchedRecords, encodeRecordBatch } from '../../core/client/records';
 import { buildRecordBatch } from '../../core/log/recordBatchBuilder';
@@ -23,6 +25,20 @@ describe('decodeFetchedRecords', () => {
       [13n, 'c'],
     ]);
     expect(out.nextOffset).toBe(14n);
+  });
+
+  it('encodes and decodes every codec, and reads batches librdkafka and the Java client compressed', () => {
+    for (const codec of ['gzip', 'snappy', 'lz4', 'zstd'] as const) {
+      const mine = at(encodeRecordBatch([{ key: 'k', value: 'x'.repeat(500) }, { value: 'y' }], codec), 20n);
+      expect(mine.readInt16BE(21) & 0x07).toBe(['none', 'gzip', 'snappy', 'lz4', 'zstd'].indexOf(codec));
+      const java = at(fs.readFileSync(path.join(__dirname, `../fixtures/codecs/java-${codec}.batch`)), 22n);
+      const out = decodeFetchedRecords(Buffer.concat([mine, java]), 21n);
+      expect(out.records.map((r) => `${r.offset}:${r.key}=${r.value!.toString().slice(0, 4)}`)).toEqual([
+        '21:null=y',
+        ...Array.from({ length: 30 }, (_, i) => `${22 + i}:k-${i % 10}=v-${i}`),
+      ]);
+      expect(out.nextOffset).toBe(52n);
+    }
   });
 
   it('ignores a trailing partial batch', () => {

@@ -122,31 +122,62 @@ test('tombstones stay delete.retention.ms after the first clean, then go without
   expect(log.logEndOffset).toBe(5n);
 });
 
-test('gzip batches are filtered and stay gzip; control batches and batches of unavailable codecs are kept whole', async () => {
-  const log = open();
+test('batches of every codec are filtered and keep their codec; control batches stay whole', async () => {
+  const log = open('t-0', 64 * 1024);
   append(log, [
     ['a', 'a1'],
     ['b', 'b1'],
   ], { compression: 'gzip' });
   append(log, [
-    ['a', 'old-in-snappy'],
+    ['a', 'a2-snappy'],
     ['z', 'z1'],
-  ], { compression: 'snappy', compressors: { snappy: (b) => b } });
+  ], { compression: 'snappy' });
+  append(log, [
+    ['z', 'z2-lz4'],
+    ['y', 'y1'],
+  ], { compression: 'lz4' });
   append(log, [['marker', 'commit']], { isControl: true });
   append(log, [
+    ['y', 'y2-zstd'],
+    ['x', 'x1'],
+  ], { compression: 'zstd' });
+  append(log, [
     ['b', 'b2'],
-    ['a', 'a2'],
+    ['a', 'a3'],
   ], { compression: 'gzip' });
   log.roll();
   const r = await cleaner.cleanIfNeeded(log, compactCfg(), NOW);
-  expect(r?.stats.batchesKeptWhole).toBe(1);
-  const batches = batchesOf(log, undefined, { snappy: (b) => b });
+  expect(r?.stats).toMatchObject({ batchesKeptWhole: 0, recordsSuperseded: 5 });
+  const batches = batchesOf(log);
   expect(batches.map((b) => [b.compression, b.isControl, b.records.map((x) => `${x.offset}:${x.key}=${x.value}`)])).toEqual([
-    // a1 and b1 were superseded: their batch is gone. The snappy batch cannot be read, so it
-    // stays whole (its a is stale, its z is the only one); the marker stays.
-    ['snappy', false, ['2:a=old-in-snappy', '3:z=z1']],
-    ['none', true, ['4:marker=commit']],
-    ['gzip', false, ['5:b=b2', '6:a=a2']],
+    // a1 and b1 were superseded: their gzip batch is gone; each other batch keeps what is latest, in its codec.
+    ['lz4', false, ['4:z=z2-lz4']],
+    ['none', true, ['6:marker=commit']],
+    ['zstd', false, ['7:y=y2-zstd', '8:x=x1']],
+    ['gzip', false, ['9:b=b2', '10:a=a3']],
+  ]);
+});
+
+test('a batch that inflates past maxDecompressedBytes is kept whole; its keys do not enter the map', async () => {
+  const log = open('t-0', 64 * 1024);
+  const big = 'v'.repeat(5000);
+  append(log, [
+    ['a', 'a1'],
+    ['z', 'z1'],
+  ], { compression: 'lz4' });
+  append(log, [
+    ['a', `a2-${big}`],
+    ['z', `z2-${big}`],
+  ], { compression: 'zstd' });
+  append(log, [['a', 'a3']], { compression: 'snappy' });
+  log.roll();
+  const r = (await roundInProcess(log, compactCfg(), NOW, undefined, 4096))!;
+  expect(r.result.stats.batchesKeptWhole).toBe(1);
+  expect(batchesOf(log).map((b) => [b.compression, b.records.map((x) => `${x.offset}:${x.key}=${x.value!.toString().slice(0, 6)}`)])).toEqual([
+    // z1 stays: the only later z is in the unreadable batch, which never shadows anything.
+    ['lz4', ['1:z=z1']],
+    ['zstd', ['2:a=a2-vvv', '3:z=z2-vvv']],
+    ['snappy', ['4:a=a3']],
   ]);
 });
 

@@ -300,27 +300,31 @@ test('the last batch of every producer with state survives as an empty batch, an
   expect(() => idemAgain.resend([['g', 'gap']], 9)).toThrow(/sequence 9 does not follow 4/);
 });
 
-test('an aborted batch goes whatever its codec; other batches of unavailable codecs stay whole', async () => {
+test('an aborted batch goes whatever its codec; a committed one is compacted in its own codec', async () => {
   const log = open({ producerIdExpirationMs: 1_000 });
-  const snappy = { snappy: (b: Buffer): Buffer => b };
   const ab = new TestProducer(log, 40n, true);
   const co = new TestProducer(log, 41n, true);
-  ab.send([['s', 'aborted-snappy']], { compression: 'snappy', compressors: snappy }); // 0
+  ab.send([['s', 'aborted-snappy']], { compression: 'snappy' }); // 0
   ab.abort(); // 1
-  co.send([['s', 'committed-snappy']], { compression: 'snappy', compressors: snappy }); // 2
-  co.commit(); // 3
-  ab.send([['g', 'aborted-gzip']], { compression: 'gzip' }); // 4 (a new transaction)
-  ab.abort(); // 5
-  append(log, [['s', 'plain']]); // 6
+  co.send(
+    [
+      ['s', 'committed-zstd'],
+      ['t', 'committed-zstd'],
+    ],
+    { compression: 'zstd' },
+  ); // 2, 3
+  co.commit(); // 4
+  ab.send([['g', 'aborted-lz4']], { compression: 'lz4' }); // 5 (a new transaction)
+  ab.abort(); // 6
+  append(log, [['s', 'plain']]); // 7
   log.roll();
   expect(log.removeExpiredProducers(NOW)).toBe(2);
   const r = (await roundInProcess(log, compactCfg(), NOW))!;
-  expect(r.result.stats).toMatchObject({ abortedRecordsRemoved: 2, batchesKeptWhole: 1 });
-  const batches = batchesOf(log, undefined, snappy);
-  expect(batches.filter((b) => !b.isControl).map((b) => [b.compression, b.records.map((x) => `${x.offset}:${x.key}=${x.value}`)])).toEqual([
-    // Not readable here, so its key did not enter the map and it is kept whole (never lost).
-    ['snappy', ['2:s=committed-snappy']],
-    ['none', ['6:s=plain']],
+  expect(r.result.stats).toMatchObject({ abortedRecordsRemoved: 2, batchesKeptWhole: 0, recordsSuperseded: 1 });
+  const batches = batchesOf(log);
+  expect(batches.filter((b) => !b.isControl).map((b) => [b.compression, b.isTransactional, b.records.map((x) => `${x.offset}:${x.key}=${x.value}`)])).toEqual([
+    ['zstd', true, ['3:t=committed-zstd']],
+    ['none', false, ['7:s=plain']],
   ]);
 });
 

@@ -81,11 +81,12 @@ export async function roundInProcess(
   cfg: CompactionConfig,
   nowMs: number,
   swap: (g: CleanGroup) => Promise<boolean> = async (g) => log.replaceWithCleanedSegment(g.ids),
+  maxDecompressedBytes = 1 << 26,
 ): Promise<{ plan: CleaningPlan; result: CleanRoundResult } | null> {
   const eff = effectiveCompactionConfig(cfg);
   const plan = planCleaning(log, readCleanerCheckpoint(log.dir), eff, nowMs);
   if (plan === null) return null;
-  const input = cleanRoundInput(log, plan, eff, nowMs, { maxMapSlots: 1 << 20, mapLoadFactor: 0.9, maxDecompressedBytes: 1 << 26 });
+  const input = cleanRoundInput(log, plan, eff, nowMs, { maxMapSlots: 1 << 20, mapLoadFactor: 0.9, maxDecompressedBytes });
   return { plan, result: await runCleanRound(input, swap) };
 }
 

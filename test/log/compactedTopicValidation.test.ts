@@ -1,5 +1,9 @@
 import { validateRecordKeysForCompaction } from '../../core/log/compactedTopicValidation';
-import { validateRecords } from '../../core/log/recordBatch';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CODEC_NAMES } from '../../core/log/codecs';
+import { crc32c } from '../../core/log/crc32c';
+import { ATTRIBUTES_OFFSET, CRC_OFFSET, RECORD_BATCH_HEADER_SIZE, validateRecords } from '../../core/log/recordBatch';
 import { ErrorCode } from '../../core/protocol/errorCodes';
 import { Entry, keyedBatch } from './cleanerHelpers';
 
@@ -8,6 +12,9 @@ function check(buf: Buffer, maxDecompressedBytes?: number): ReturnType<typeof va
   if (!v.ok) throw new Error(v.message);
   return validateRecordKeysForCompaction(buf, v.batches, { maxDecompressedBytes });
 }
+
+const CODECS = CODEC_NAMES;
+const readFixture = (name: string): Buffer => fs.readFileSync(path.join(__dirname, '../fixtures/codecs', name));
 
 const keyed: Entry[] = [
   ['a', '1'],
@@ -19,13 +26,14 @@ const withKeyless: Entry[] = [
 ];
 
 describe('validateRecordKeysForCompaction', () => {
-  it('accepts records that all have keys (tombstones included), plain and gzip', () => {
+  it('accepts records that all have keys (tombstones included), in every codec', () => {
     expect(check(keyedBatch(keyed))).toEqual({ ok: true, unchecked: 0 });
-    expect(check(Buffer.concat([keyedBatch(keyed), keyedBatch(keyed, { compression: 'gzip' })]))).toEqual({ ok: true, unchecked: 0 });
+    const all = CODECS.map((compression) => keyedBatch(keyed, { compression }));
+    expect(check(Buffer.concat([keyedBatch(keyed), ...all]))).toEqual({ ok: true, unchecked: 0 });
   });
 
-  it('refuses a keyless record with INVALID_RECORD, naming batch and record', () => {
-    for (const compression of ['none', 'gzip'] as const) {
+  it('refuses a keyless record with INVALID_RECORD, naming batch and record, in every codec', () => {
+    for (const compression of ['none', ...CODECS] as const) {
       const r = check(Buffer.concat([keyedBatch(keyed), keyedBatch(withKeyless, { compression })]));
       expect(r).toEqual({
         ok: false,
@@ -51,14 +59,28 @@ describe('validateRecordKeysForCompaction', () => {
     expect(r.message).toMatch(/due to 10 record errors/);
   });
 
-  it('accepts batches of codecs it cannot inflate, counting them unchecked', () => {
-    const snappy = keyedBatch(withKeyless, { compression: 'snappy', compressors: { snappy: (b) => b } });
-    expect(check(snappy)).toEqual({ ok: true, unchecked: 1 });
+  it('refuses a compressed batch that inflates past the cap instead of inflating it', () => {
+    for (const compression of CODECS) {
+      const r = check(keyedBatch(keyed, { compression }), 8);
+      expect(r).toMatchObject({ ok: false, errorCode: ErrorCode.INVALID_RECORD, message: `batch 0: ${compression} records inflate to more than 8 bytes` });
+    }
   });
 
-  it('refuses a gzip batch that inflates past the cap instead of inflating it', () => {
-    const r = check(keyedBatch(keyed, { compression: 'gzip' }), 8);
-    expect(r).toMatchObject({ ok: false, errorCode: ErrorCode.INVALID_RECORD });
+  it('refuses a batch whose compressed data is damaged (CRC fixed up) with CORRUPT_MESSAGE', () => {
+    for (const compression of CODECS) {
+      const b = keyedBatch(keyed, { compression });
+      b.fill(0xee, RECORD_BATCH_HEADER_SIZE + 4, b.length - 2);
+      b.writeUInt32BE(crc32c(b.subarray(ATTRIBUTES_OFFSET)), CRC_OFFSET);
+      expect(check(b)).toMatchObject({ ok: false, errorCode: ErrorCode.CORRUPT_MESSAGE, batch: 0 });
+    }
+  });
+
+  it('checks the keys of batches librdkafka compressed (kcat captures)', () => {
+    for (const codec of CODECS) {
+      // Each capture holds one keyless record (index 2) among keyed ones.
+      const r = check(readFixture(`kcat-${codec}.batch`));
+      expect(r).toMatchObject({ ok: false, errorCode: ErrorCode.INVALID_RECORD, recordErrors: [{ batchIndex: 2 }] });
+    }
   });
 
   it('skips control batches (transaction markers carry their own keys)', () => {
