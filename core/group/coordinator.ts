@@ -885,17 +885,22 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     });
   }
 
-  private validateOffsetCommit(group: ClassicGroup, p: OffsetCommitParams): number | null {
+  /**
+   * Who may commit for the group: a member of the current generation, or — with generation -1 —
+   * anyone while the group is Empty (an admin client, a consumer assigning partitions itself).
+   * Once the group has members, an OffsetCommit from outside it is refused (UNKNOWN_MEMBER_ID);
+   * a TxnOffsetCommit without member fields (before v3, KIP-447) is let through
+   * (`membersOnly` false), as Kafka's group coordinator does.
+   */
+  private validateOffsetCommit(group: ClassicGroup, p: { generationId: number; memberId: string; groupInstanceId: string | null }, membersOnly = true): number | null {
     if (group.is('Dead')) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-    // Generation -1: an admin client or a consumer that assigns partitions itself; allowed
-    // while the group has no members.
     if (p.generationId < 0 && group.is('Empty')) return null;
     if (p.generationId >= 0 || p.memberId !== '' || p.groupInstanceId !== null) {
       return this.validateCurrentMember(group, p.memberId, p.groupInstanceId) ?? (p.generationId !== group.generationId ? ErrorCode.ILLEGAL_GENERATION : null);
     }
-    // Once the group has members, only they may commit.
-    return ErrorCode.UNKNOWN_MEMBER_ID;
+    return membersOnly ? ErrorCode.UNKNOWN_MEMBER_ID : null;
   }
+
 
   // ---- transactional offsets -----------------------------------------------------------------
 
@@ -933,7 +938,7 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
       this.dropIfUnused(group!);
       return fail(code);
     };
-    const error = this.validateTxnOffsetCommit(group, p);
+    const error = this.validateOffsetCommit(group, p, false);
     if (error !== null) return refuse(error);
     const verified = p.verify?.() ?? ErrorCode.NONE;
     if (verified !== ErrorCode.NONE) return refuse(verified);
@@ -967,15 +972,6 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     const g = this.groups.get(p.groupId);
     if (g !== undefined) this.dropIfUnused(g);
     return codes;
-  }
-
-  private validateTxnOffsetCommit(group: ClassicGroup, p: TxnOffsetCommitParams): number | null {
-    if (group.is('Dead')) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-    if (p.generationId < 0 && group.is('Empty')) return null;
-    if (p.generationId >= 0 || p.memberId !== '' || p.groupInstanceId !== null) {
-      return this.validateCurrentMember(group, p.memberId, p.groupInstanceId) ?? (p.generationId !== group.generationId ? ErrorCode.ILLEGAL_GENERATION : null);
-    }
-    return null;
   }
 
   /**

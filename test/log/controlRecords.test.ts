@@ -1,19 +1,10 @@
-import { isStrataError } from '../../core/common/errors';
 import { MAX_CONTROL_BATCH_BYTES, buildEndTxnMarker, readControlRecord } from '../../core/log/controlRecords';
 import { emptyBatch, readStoredBatch } from '../../core/log/batchFilter';
 import { validateRecords } from '../../core/log/recordBatch';
 import { buildRecordBatch } from '../../core/log/recordBatchBuilder';
 import { decodeRecordBatch } from '../../core/log/recordDecoder';
 import { fixCrc } from './helpers';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return isStrataError(e) ? e.code : `non-strata: ${(e as Error).message}`;
-  }
-  return undefined;
-}
+import { codeOf } from './helpers';
 
 /** A control batch with an arbitrary key/value, as another Kafka component might write one. */
 function controlBatch(key: Buffer | null, value: Buffer | null, compression?: 'gzip'): Buffer {

@@ -1,3 +1,4 @@
+import { isStrataError } from '../../core/common/errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -86,4 +87,14 @@ export function readAll(
   const { decodeRecordBatches } = require('../../core/log/recordDecoder') as typeof import('../../core/log/recordDecoder');
   const r = log.read(from, 1 << 30, { minOneBatch: true });
   return decodeRecordBatches(Buffer.concat(r.records)).flatMap((b) => b.records.map((x): [bigint, string | null] => [x.offset, x.value?.toString() ?? null]));
+}
+
+/** The StrataError code `fn` throws (a message for anything else), or undefined when it does not throw. */
+export function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    return isStrataError(e) ? e.code : `non-strata: ${(e as Error).message}`;
+  }
+  return undefined;
 }

@@ -13,15 +13,7 @@ import {
   txnIndexFileName,
 } from '../../core/log/segmentFiles';
 import { makeTmpDir, removeDir } from './helpers';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return isStrataError(e) ? e.code : `non-strata: ${(e as Error).message}`;
-  }
-  return undefined;
-}
+import { codeOf } from './helpers';
 
 /** The snapshot below, as format v1 writes it: reading it must never change (STYLE: on-disk fixtures). */
 const FIXTURE_STATE: ProducerSnapshotState = {

@@ -1,20 +1,11 @@
 import fc from 'fast-check';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isStrataError } from '../../core/common/errors';
 import type { AbortedTxn } from '../../core/log/producerState';
 import { txnIndexFileName } from '../../core/log/segmentFiles';
 import { ABORTED_TXN_SIZE, TransactionIndex } from '../../core/log/txnIndex';
 import { makeTmpDir, removeDir } from './helpers';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return isStrataError(e) ? e.code : `non-strata: ${(e as Error).message}`;
-  }
-  return undefined;
-}
+import { codeOf } from './helpers';
 
 let dir: string;
 let file: string;
