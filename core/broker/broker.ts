@@ -5,6 +5,7 @@ import type { BrokerConfig } from '../config/brokerConfig';
 import { parseListeners } from '../config/brokerConfig';
 import { LogCleaner } from '../log/logCleaner';
 import { LogManager } from '../log/logManager';
+import { outOfSpaceAtStart } from '../log/diskSpace';
 import { PartitionManager } from '../partition/partitionManager';
 import { LEADER_EPOCH } from './singleNode';
 import { BrokerLease } from '../meta/brokerLease';
@@ -91,6 +92,15 @@ export class Broker {
   ) {}
 
   static async start(config: BrokerConfig, logger: Logger = createLogger('broker')): Promise<Broker> {
+    try {
+      return await Broker.open(config, logger);
+    } catch (e) {
+      // A full disk is named, with the fix, rather than left as a bare ENOSPC.
+      throw outOfSpaceAtStart(e, path.resolve(config.logDirs));
+    }
+  }
+
+  private static async open(config: BrokerConfig, logger: Logger): Promise<Broker> {
     for (const w of config.warnings) logger.warn(w);
     const dataDir = path.resolve(config.logDirs);
     fs.mkdirSync(dataDir, { recursive: true });
@@ -142,6 +152,7 @@ export class Broker {
         producerIdExpirationCheckIntervalMs: config.producerIdExpirationCheckIntervalMs,
         cleaner,
         logger: logger.child('logs'),
+        freeSpaceWarnBytes: config.logDirFreeSpaceWarnBytes,
       });
       partitions = new PartitionManager(logs, { nodeId: config.nodeId, leaderEpoch: LEADER_EPOCH, logger: logger.child('partitions') });
       const topics = new TopicRegistry(store, partitions, config, logger.child('topics'));
@@ -244,7 +255,12 @@ export class Broker {
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());
       const metricsListener = parseMetricsListener(config.metricsListener);
-      if (metricsListener) metrics = new BrokerMetrics({ topics, tier, groups, txn, connections: () => server.connectionCount }, logger.child('metrics'));
+      if (metricsListener) {
+        metrics = new BrokerMetrics(
+          { topics, tier, groups, txn, connections: () => server.connectionCount, logDirFreeBytes: () => logs.diskSpace.freeBytes },
+          logger.child('metrics'),
+        );
+      }
       dispatcher = new Dispatcher(context, [versions, ...handlers].map((h: ApiHandler) => guardHandler(h, check)), metrics?.requests ?? null);
       const server = new KafkaServer(
         {

@@ -131,6 +131,8 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
   entry('kafka', 'log.cleaner.backoff.ms', 'long', '15000', atLeast(0), 'How long the cleaner waits before looking again when no compacted partition was due for cleaning (after a round that cleaned, it looks again at once).'),
   entry('kafka', 'log.cleaner.dedupe.buffer.size', 'long', '134217728', atLeast(0), 'Memory for the cleaner\'s key → offset map (bounds how much of a log one pass can deduplicate).'),
   entry('kafka', 'log.cleaner.io.buffer.load.factor', 'double', '0.9', undefined, 'How full the cleaner\'s offset map may get before a pass stops.'),
+  entry('strata', 'log.dir.free.space.warn.bytes', 'long', '1073741824', atLeast(0),
+    'Free space on the disk holding log.dirs below which the broker logs a warning (at most once a minute while it stays low); 0 turns it off. The strata_log_dir_free_bytes metric shows the free space. Kafka has no such setting.'),
   entry('kafka', 'broker.session.timeout.ms', 'int', '9000', atLeast(1),
     'How long the broker\'s registration (its lease in the metadata store) lasts without a heartbeat. A broker that cannot renew it for this long stops (fenced); a new broker with the same node.id takes over after seeing no renewal for this long.'),
   entry('kafka', 'broker.heartbeat.interval.ms', 'int', '2000', atLeast(1),
@@ -240,6 +242,8 @@ export interface BrokerConfig {
   logCleanerBackoffMs: number;
   logCleanerDedupeBufferSize: number;
   logCleanerIoBufferLoadFactor: number;
+  /** log.dir.free.space.warn.bytes: warn below this much free space on the data dir's disk; 0 = never. */
+  logDirFreeSpaceWarnBytes: number;
   /** broker.session.timeout.ms: the registration lease's length (core/meta/brokerLease.ts). */
   brokerSessionTimeoutMs: number;
   /** broker.heartbeat.interval.ms: how often the lease is renewed; less than the session timeout. */
@@ -460,6 +464,7 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
     logCleanerBackoffMs: int('log.cleaner.backoff.ms'),
     logCleanerDedupeBufferSize: int('log.cleaner.dedupe.buffer.size'),
     logCleanerIoBufferLoadFactor: get('log.cleaner.io.buffer.load.factor') as number,
+    logDirFreeSpaceWarnBytes: int('log.dir.free.space.warn.bytes'),
     brokerSessionTimeoutMs: int('broker.session.timeout.ms'),
     brokerHeartbeatIntervalMs: int('broker.heartbeat.interval.ms'),
     metadata: get('metadata') as string,

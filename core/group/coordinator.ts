@@ -32,6 +32,7 @@
  *   removed and the group rebalances again.
  */
 import type { Logger } from '../common/logger';
+import { WarningThrottle } from '../common/warningThrottle';
 import { StrataError, toKafkaErrorCode } from '../common/errors';
 import { ErrorCode } from '../protocol/errorCodes';
 import { EMPTY_BYTES } from '../protocol/reader';
@@ -222,6 +223,8 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
   private expiryRunning: Promise<void> | null = null;
   private readonly now: () => number;
   private readonly logger: Logger;
+  /** Failed offset writes, logged at most once per 10 s (a full disk refuses every commit). */
+  private readonly commitWarnings: WarningThrottle;
   private readonly topics: TopicLookup;
   private readonly newMemberJoinTimeoutMs: number;
 
@@ -233,6 +236,7 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
   ) {
     this.now = opts.now ?? Date.now;
     this.logger = opts.logger;
+    this.commitWarnings = new WarningThrottle(opts.logger, 10_000);
     this.topics = opts.topics;
     this.newMemberJoinTimeoutMs = config.newMemberJoinTimeoutMs ?? NEW_MEMBER_JOIN_TIMEOUT_MS;
   }
@@ -275,6 +279,7 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     await this.expiryRunning;
     await this.offsets.flush();
     await this.txnOffsets?.flush();
+    this.commitWarnings.close();
   }
 
   // ---- membership ---------------------------------------------------------------------------
@@ -850,7 +855,7 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     if (this.offsets.hasOffsets(p.groupId) && !this.groups.has(p.groupId)) this.groups.set(p.groupId, new ClassicGroup(p.groupId, this.now()));
     results.forEach((err, k) => {
       if (err === null) return;
-      this.logger.warn(`group ${JSON.stringify(p.groupId)}: storing the offset of ${entries[k].topic}-${entries[k].partition} failed: ${err.message}`);
+      this.commitWarnings.warn('store', `group ${JSON.stringify(p.groupId)}: storing the offset of ${entries[k].topic}-${entries[k].partition} failed: ${err.message}`);
       codes[entryIndex[k]] = toKafkaErrorCode(new StrataError('COORDINATOR_UNAVAILABLE', err.message, { cause: err }));
     });
     return codes;

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../common/logger';
+import { DiskSpaceMonitor, isOutOfSpace } from './diskSpace';
 import type { LogCleaner } from './logCleaner';
 import type { CompactionConfig } from './logConfig';
 import { PartitionLog, type LogConfig } from './partitionLog';
@@ -59,6 +60,8 @@ export interface LogManagerOptions {
   /** The log cleaner (compaction), or null when log.cleaner.enable=false. */
   cleaner: LogCleaner | null;
   logger: Logger;
+  /** log.dir.free.space.warn.bytes: housekeeping warns while the disk has less free; 0 = never. Default 0. */
+  freeSpaceWarnBytes?: number;
 }
 
 /**
@@ -71,12 +74,17 @@ export class LogManager {
   private nextRetentionCheck = 0;
   private nextCleanerCheck = 0;
   private nextProducerExpiryCheck = 0;
+  /** Free space of the disk holding the logs, checked on every housekeeping pass. */
+  readonly diskSpace: DiskSpaceMonitor;
+  /** Housekeeping failures for want of space, logged at most once a minute (a full disk lasts). */
+  private outOfSpace = { count: 0, loggedAt: -Infinity };
 
   constructor(
     readonly logsDir: string,
     private readonly opts: LogManagerOptions,
   ) {
     fs.mkdirSync(logsDir, { recursive: true });
+    this.diskSpace = new DiskSpaceMonitor({ dir: logsDir, warnBytes: opts.freeSpaceWarnBytes ?? 0, logger: opts.logger });
   }
 
   get cleaner(): LogCleaner | null {
@@ -99,6 +107,10 @@ export class LogManager {
     const log = PartitionLog.open(dir, config, {
       logger: (m: string) => this.opts.logger.info(`${label}: ${m}`),
       producerIdExpirationMs: this.opts.producerIdExpirationMs,
+      onOffline: (reason) =>
+        this.opts.logger.error(
+          `${label}: log offline: ${reason}. Appends to it are refused (KAFKA_STORAGE_ERROR) until the broker restarts; reads go on. Check the disk (dmesg), then restart: recovery checks the log`,
+        ),
     });
     if (owner !== topicId) fs.writeFileSync(marker, `version: 0\ntopic_id: ${topicId}\n`);
     return log;
@@ -211,6 +223,7 @@ export class LogManager {
    * producer.id.expiration.check.interval.ms, idle producers' state is dropped.
    */
   maintain(logs: Iterable<MaintainedLog>, now: number = Date.now()): void {
+    this.diskSpace.check(now);
     const checkRetention = now >= this.nextRetentionCheck;
     if (checkRetention) this.nextRetentionCheck = now + this.opts.retentionCheckIntervalMs;
     const cleaner = this.opts.cleaner;
@@ -241,7 +254,15 @@ export class LogManager {
           });
         }
       } catch (e) {
-        this.opts.logger.warn(`housekeeping ${label}: ${(e as Error).message}`);
+        if (!isOutOfSpace(e)) {
+          this.opts.logger.warn(`housekeeping ${label}: ${(e as Error).message}`);
+        } else if (now - this.outOfSpace.loggedAt >= 60_000) {
+          const more = this.outOfSpace.count > 0 ? ` (and ${this.outOfSpace.count} more for want of space since the last such line)` : '';
+          this.opts.logger.warn(`housekeeping ${label}: ${(e as Error).message}${more}; retried every pass until the disk has room`);
+          this.outOfSpace = { count: 0, loggedAt: now };
+        } else {
+          this.outOfSpace.count++;
+        }
       }
     }
   }

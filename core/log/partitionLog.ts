@@ -27,6 +27,7 @@ import { CLEANER_CHECKPOINT_FILE, LOG_START_OFFSET_FILE, parseSegmentFileName, p
 import { recoverCleanerFiles, swapInCleanedSegment } from './segmentSwap';
 import { OFFSET_INDEX_ENTRY_SIZE } from './offsetIndex';
 import { TIME_INDEX_ENTRY_SIZE } from './timeIndex';
+import { isTransientIoError } from './diskSpace';
 
 export type { LogConfig } from './logConfig';
 
@@ -39,6 +40,8 @@ export interface PartitionLogOptions {
   now?: () => number;
   /** producer.id.expiration.ms (a broker config): how long an idle producer's sequence state is kept. */
   producerIdExpirationMs?: number;
+  /** Called once when the log goes offline (see `offline`); default: the logger. */
+  onOffline?: (reason: string) => void;
 }
 
 export interface AppendOptions {
@@ -132,8 +135,11 @@ export class PartitionLog {
   private unflushedMessages = 0;
   private lastFlushMs: number;
   private closed = false;
+  /** Why the log takes no more appends until the broker restarts (see `offline`), or null. */
+  private offlineReason: string | null = null;
   private readonly logger: (msg: string) => void;
   private readonly now: () => number;
+  private onOffline: ((reason: string) => void) | undefined;
 
   private constructor(
     readonly dir: string,
@@ -241,7 +247,9 @@ export class PartitionLog {
       for (const seg of segs) seg.close();
       throw e;
     }
-    return new PartitionLog(dir, eff, segs, start, logger, now, ps);
+    const log = new PartitionLog(dir, eff, segs, start, logger, now, ps);
+    log.onOffline = opts.onOffline;
+    return log;
   }
 
   /** Applies changed topic configs; takes effect from the next append. */
@@ -261,6 +269,19 @@ export class PartitionLog {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /**
+   * Why the log is offline for appends, or null. Kafka takes a whole log dir offline on any I/O
+   * error; here a failure that only ran out of something (ENOSPC, EDQUOT, EMFILE: the append is
+   * cut back and refused, and the next one may succeed) leaves the log online, while a device
+   * error (EIO, EROFS, …), a failed fsync (the page cache may have dropped what it held) or an
+   * append that could not be undone takes this log offline: appends are refused with STORAGE_IO
+   * (KAFKA_STORAGE_ERROR) until the broker restarts and recovery has checked the log. Reads of
+   * what the log holds go on.
+   */
+  get offline(): string | null {
+    return this.offlineReason;
   }
 
   get logEndOffset(): bigint {
@@ -305,6 +326,7 @@ export class PartitionLog {
    */
   append(records: Buffer, opts: AppendOptions): AppendResult {
     this.checkOpen();
+    this.checkOnline();
     const v = opts.validated ?? validateRecords(records, { maxMessageBytes: this.config.maxMessageBytes, allowControlBatches: true });
     if (!v.ok) throw validationError(v);
     const batches = v.batches;
@@ -362,8 +384,13 @@ export class PartitionLog {
       for (const b of batches) setLogAppendTime(records, b.position, logAppendTime);
       maxTimestamp = logAppendTime;
     }
-    this.maybeRoll(records.length, maxTimestamp, lastOffset, nowMs);
-    this.active.append(records, stored, baseOffset, logAppendTime >= 0n ? logAppendTime : undefined);
+    try {
+      this.maybeRoll(records.length, maxTimestamp, lastOffset, nowMs);
+      this.active.append(records, stored, baseOffset, logAppendTime >= 0n ? logAppendTime : undefined);
+    } catch (e) {
+      // Nothing was appended (the segment cut back what it wrote); the producer state was only staged.
+      throw this.onWriteFailure(e, `append to ${this.dir} at offset ${baseOffset}`);
+    }
     this.producerState.commit(staged);
     try {
       completeTransactions(this.producerState, staged, this.active.txnIndex);
@@ -376,7 +403,18 @@ export class PartitionLog {
 
     this.unflushedMessages += recordCount;
     if (this.unflushedMessages >= this.config.flushMessages || nowMs - this.lastFlushMs >= this.config.flushMs) {
-      this.flush();
+      try {
+        this.flush();
+      } catch (e) {
+        // Not durable, so not acknowledged: undo it, and stop appending (see `offline`).
+        this.goOffline(`fsync failed: ${(e as Error).message}`);
+        try {
+          this.truncateTo(baseOffset);
+        } catch (undo) {
+          this.logger(`undoing the unflushed append at ${baseOffset} failed: ${(undo as Error).message}`);
+        }
+        throw this.asStorageError(e, `append to ${this.dir} at offset ${baseOffset}: fsync failed, the append was undone`, true);
+      }
     }
     this.hw = this.logEndOffset;
     this.producerState.onHighWatermarkUpdated(this.hw);
@@ -504,13 +542,25 @@ export class PartitionLog {
     const a = this.active;
     if (a.size === 0) return;
     const started = this.now();
-    a.seal();
-    a.flush();
-    const seg = Segment.create(this.dir, a.nextOffset, this.segmentOptions(started));
+    let seg: Segment;
+    try {
+      a.seal();
+      a.flush();
+      seg = Segment.create(this.dir, a.nextOffset, this.segmentOptions(started));
+    } catch (e) {
+      // The active segment stays the active one (a full disk: appends resume in it once there is room).
+      a.unseal();
+      throw this.asStorageError(e, `rolling a new segment of ${this.dir} at offset ${a.nextOffset}`, true);
+    }
     this.segs.push(seg);
     syncDir(this.dir);
     // Kafka snapshots the producer state at each roll: recovery replays at most the active segment.
-    if (this.producerState.endOffset === seg.baseOffset) this.producerState.takeSnapshot();
+    // Without it (a full disk), recovery replays from an older snapshot: slower, not wrong.
+    try {
+      if (this.producerState.endOffset === seg.baseOffset) this.producerState.takeSnapshot();
+    } catch (e) {
+      this.logger(`producer state snapshot at offset ${seg.baseOffset} failed (recovery replays from an older one): ${(e as Error).message}`);
+    }
     this.unflushedMessages = 0;
     this.lastFlushMs = started;
     this.logger(`rolled new segment at offset ${seg.baseOffset} (${reason})`);
@@ -547,7 +597,15 @@ export class PartitionLog {
    */
   maybeFlushOrRoll(nowMs: number = this.now()): void {
     if (this.closed) return;
-    if (this.unflushedMessages > 0 && nowMs - this.lastFlushMs >= this.config.flushMs) this.flush();
+    if (this.unflushedMessages > 0 && nowMs - this.lastFlushMs >= this.config.flushMs) {
+      try {
+        this.flush();
+      } catch (e) {
+        this.goOffline(`fsync failed: ${(e as Error).message}`);
+        throw e;
+      }
+    }
+    if (this.offlineReason !== null) return;
     const a = this.active;
     if (a.size > 0 && this.segmentAge(a, BigInt(nowMs), nowMs) > this.config.segmentMs) this.roll('segment.ms');
   }
@@ -756,8 +814,9 @@ export class PartitionLog {
     this.listeners.clear();
     let flushed = true;
     try {
-      // A clean shutdown leaves a snapshot at the log end: the next open replays nothing.
-      if (this.producerState.endOffset === this.logEndOffset) this.producerState.takeSnapshot();
+      // A clean shutdown leaves a snapshot at the log end: the next open replays nothing. Not
+      // for an offline log: the next open checks and rebuilds everything, as after a crash.
+      if (this.offlineReason === null && this.producerState.endOffset === this.logEndOffset) this.producerState.takeSnapshot();
     } catch (e) {
       this.logger(`producer state snapshot on close failed: ${(e as Error).message}`);
     }
@@ -775,7 +834,7 @@ export class PartitionLog {
         this.logger(`close failed: ${(e as Error).message}`);
       }
     }
-    if (flushed) writeCleanShutdownMarker(this.dir);
+    if (flushed && this.offlineReason === null) writeCleanShutdownMarker(this.dir);
   }
 
   /** Closes the log and removes its directory. */
@@ -816,5 +875,38 @@ export class PartitionLog {
 
   private checkOpen(): void {
     if (this.closed) throw new StrataError('CLOSED', `partition log ${this.dir} is closed`);
+  }
+
+  private checkOnline(): void {
+    if (this.offlineReason !== null) {
+      throw new StrataError(
+        'STORAGE_IO',
+        `partition log ${this.dir} is offline (${this.offlineReason}): it takes no appends until the broker restarts; check the disk, then restart (recovery checks the log)`,
+      );
+    }
+  }
+
+  /**
+   * A write of an append or roll failed: the error to throw (STORAGE_IO), after taking the log
+   * offline unless the failure only ran out of space or descriptors and was cut back cleanly.
+   */
+  private onWriteFailure(e: unknown, doing: string): StrataError {
+    const blocked = this.active.writeBlocked;
+    if (blocked !== null) this.goOffline(`a failed append could not be undone: ${blocked}`);
+    else if (!isTransientIoError(e)) this.goOffline(`${doing} failed: ${(e as Error).message}`);
+    return this.asStorageError(e, doing);
+  }
+
+  private goOffline(reason: string): void {
+    if (this.offlineReason !== null) return;
+    this.offlineReason = reason;
+    if (this.onOffline) this.onOffline(reason);
+    else this.logger(`offline: ${reason}; appends to this partition are refused (KAFKA_STORAGE_ERROR) until the broker restarts, reads go on`);
+  }
+
+  /** STORAGE_IO saying what was being done; a STORAGE_IO from below is kept as is unless `always`. */
+  private asStorageError(e: unknown, doing: string, always = false): StrataError {
+    if (!always && e instanceof StrataError && e.code === 'STORAGE_IO') return e;
+    return new StrataError('STORAGE_IO', `${doing}: ${(e as Error).message}`, { cause: e });
   }
 }

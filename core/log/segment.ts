@@ -106,6 +106,11 @@ export class Segment {
   private bytesSinceLastIndexEntry = 0;
   private _sealed = false;
   private closed = false;
+  /**
+   * Set when a failed append could not be undone: the files may hold part of it, so nothing more
+   * is appended here (reads of what was there before go on). Recovery on the next open cuts it.
+   */
+  private undoFailed: string | null = null;
   private readonly offsetIndex: OffsetIndex;
   private readonly timeIndex: TimeIndex;
   private _txnIndex: TransactionIndex;
@@ -154,20 +159,35 @@ export class Segment {
     const suffix = opts.fileSuffix ?? '';
     const logPath = segmentPath(dir, baseOffset, '.log', suffix);
     const fd = io(() => fs.openSync(logPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644), 'open', logPath);
-    const size = io(() => fs.fstatSync(fd).size, 'stat', logPath);
-    if (size !== 0) {
-      fs.closeSync(fd);
-      throw new StrataError('STORAGE_IO', `cannot create segment ${logPath}: it exists and holds ${size} bytes`);
+    let seg: Segment | null = null;
+    let index: OffsetIndex | null = null;
+    let timeIndex: TimeIndex | null = null;
+    try {
+      const size = io(() => fs.fstatSync(fd).size, 'stat', logPath);
+      if (size !== 0) throw new StrataError('STORAGE_IO', `cannot create segment ${logPath}: it exists and holds ${size} bytes`);
+      index = OffsetIndex.open(segmentPath(dir, baseOffset, '.index', suffix), 0).index;
+      timeIndex = TimeIndex.open(segmentPath(dir, baseOffset, '.timeindex', suffix), 0).index;
+      seg = new Segment(dir, baseOffset, fd, 0, index, timeIndex, opts);
+      // Leftover index files of the same name would be meaningless: start them empty.
+      seg.offsetIndex.beginRebuild();
+      seg.offsetIndex.finishRebuild();
+      seg.timeIndex.beginRebuild();
+      seg.timeIndex.finishRebuild();
+      return seg;
+    } catch (e) {
+      // No descriptor is left behind by a create that failed (a full disk, EMFILE).
+      try {
+        if (seg) seg.close();
+        else {
+          fs.closeSync(fd);
+          index?.close();
+          timeIndex?.close();
+        }
+      } catch {
+        // the failure that matters is e
+      }
+      throw e;
     }
-    const { index } = OffsetIndex.open(segmentPath(dir, baseOffset, '.index', suffix), 0);
-    const { index: timeIndex } = TimeIndex.open(segmentPath(dir, baseOffset, '.timeindex', suffix), 0);
-    const seg = new Segment(dir, baseOffset, fd, 0, index, timeIndex, opts);
-    // Leftover index files of the same name would be meaningless: start them empty.
-    seg.offsetIndex.beginRebuild();
-    seg.offsetIndex.finishRebuild();
-    seg.timeIndex.beginRebuild();
-    seg.timeIndex.finishRebuild();
-    return seg;
   }
 
   /** Opens an existing segment, checking and repairing it as `recovery` says. */
@@ -257,8 +277,13 @@ export class Segment {
   /**
    * Appends already validated and stamped batches, written with one write at the end of the
    * file. `firstOffset` is the first batch's (stamped) baseOffset; `maxTimestampOverride` is the
-   * append time for LogAppendTime topics. On any failure the file and indexes are cut back to
-   * where they were, so a failed append leaves nothing behind.
+   * append time for LogAppendTime topics. On any failure (ENOSPC midway through the log write or
+   * an index write) the .log and both index files are cut back to what they held before, entry
+   * for entry, so a failed append leaves nothing behind and the next one starts where this one
+   * did. Should the cut-back itself fail, the segment takes no more appends (`writeBlocked`).
+   *
+   *   .log     |…batch|new batch (part wri…   → ftruncate to the old size
+   *   .index   |…entry|new en…                → the old entry count, in memory and on disk
    */
   append(
     buf: Buffer,
@@ -269,6 +294,8 @@ export class Segment {
     this.checkWritable();
     const start = this._size;
     const saved = [this._maxTimestamp, this._offsetOfMaxTimestamp, this._firstBatchTimestamp, this.bytesSinceLastIndexEntry] as const;
+    const offsetEntries = this.offsetIndex.entries;
+    const timeEntries = this.timeIndex.entries;
     try {
       let done = 0;
       while (done < buf.length) done += fs.writeSync(this.fd, buf, done, buf.length - done, start + done);
@@ -285,15 +312,25 @@ export class Segment {
     } catch (e) {
       try {
         fs.ftruncateSync(this.fd, start);
-        this.offsetIndex.truncateToPosition(start);
-        this.timeIndex.truncateToOffset(Number(firstOffset - this.baseOffset));
+        // Entries this append added (the time index may have gained one naming an earlier batch,
+        // whose max timestamp it recorded), then any partial entry a failed index write left.
+        if (this.offsetIndex.entries > offsetEntries) this.offsetIndex.truncateToPosition(this.offsetIndex.entry(offsetEntries).position);
+        if (this.timeIndex.entries > timeEntries) this.timeIndex.truncateToOffset(this.timeIndex.entry(timeEntries).relativeOffset);
+        fs.truncateSync(segmentPath(this.dir, this.baseOffset, '.index', this.fileSuffix), this.offsetIndex.sizeInBytes);
+        fs.truncateSync(segmentPath(this.dir, this.baseOffset, '.timeindex', this.fileSuffix), this.timeIndex.sizeInBytes);
       } catch (cleanup) {
-        this.logger(`could not undo a failed append to ${this.logPath}: ${(cleanup as Error).message}`);
+        this.undoFailed = (cleanup as Error).message;
+        this.logger(`could not undo a failed append to ${this.logPath}: ${(cleanup as Error).message}; the segment takes no more appends until the broker restarts`);
       }
       [this._maxTimestamp, this._offsetOfMaxTimestamp, this._firstBatchTimestamp, this.bytesSinceLastIndexEntry] = saved;
       if (e instanceof StrataError) throw e;
       throw new StrataError('STORAGE_IO', `append to ${this.logPath}: ${(e as Error).message}`, { cause: e });
     }
+  }
+
+  /** Why this segment refuses appends after a failed append it could not undo, or null. */
+  get writeBlocked(): string | null {
+    return this.undoFailed;
   }
 
   /**
@@ -606,5 +643,8 @@ export class Segment {
   private checkWritable(): void {
     this.checkOpen();
     if (this._sealed) throw new StrataError('STORAGE_IO', `segment ${this.logPath} is sealed`);
+    if (this.undoFailed !== null) {
+      throw new StrataError('STORAGE_IO', `segment ${this.logPath} takes no appends: a failed append could not be undone (${this.undoFailed})`);
+    }
   }
 }

@@ -40,6 +40,20 @@ import type { BrokerRecord, MetadataStore } from './metadataStore';
  * Exception: a store that admits one process at a time (the embedded store's lock file) cannot
  * be shared by a live holder, so with `exclusiveStore` a held record is taken over at once.
  *
+ * What the lease protects, and why time never fences it on such a store. On a shared store
+ * (DynamoDB) the lease is the only thing keeping a second process with this node.id from
+ * acting on the same table and bucket: after T without a renewal another process may take the
+ * record over, so a holder whose renewals fail must assume it has been replaced and stop when
+ * T has passed — a renewal failure there is a network or store failure that the other process
+ * may not share. On the embedded store the lock file already keeps every other process out of
+ * the store for as long as this one lives (a paused process is alive: its lock is respected),
+ * so no one can take the record over, whatever the time; the store is a local directory, so a
+ * failed renewal means this host's disk is full or failing, which fencing cannot help and a
+ * restart would only make worse (a full disk then refuses the start). So with `exclusiveStore`
+ * the lease does not run out: renewals still run (leaseExpiresAt stays current for people,
+ * and a conflict — the record deleted or rewritten by hand — still fences), their failures
+ * are logged, and the broker keeps serving reads while metadata writes fail on their own.
+ *
  * What the lease cannot do alone: a write that passed checkHeld() just before the process was
  * paused still leaves after it wakes. DESIGN.md's answer (every write conditional on the epoch)
  * needs multi-item conditions (TransactWriteItems), which dynalite lacks; until then the window
@@ -85,6 +99,12 @@ export class BrokerLease {
   private timer: NodeJS.Timeout | null = null;
   private renewing: Promise<boolean> | null = null;
   private onFenced: ((reason: string) => void) | null = null;
+  /** Renewals failed in a row, the first failure's monotonic time and the last error (for logs and the fence reason). */
+  private failures: { count: number; since: number; lastWarnAt: number; last: Error } | null = null;
+  /** Monotonic time of the last renewal attempt (sent), or of the acquisition. */
+  private lastAttemptAt: number;
+  /** A renewal's write is in flight. */
+  private awaitingStore = false;
   private endpoint: { host: string; port: number };
 
   private constructor(
@@ -97,6 +117,7 @@ export class BrokerLease {
     private deadline: number,
   ) {
     this.endpoint = { host: record.host, port: record.port };
+    this.lastAttemptAt = deadline - opts.sessionTimeoutMs;
   }
 
   /**
@@ -173,10 +194,13 @@ export class BrokerLease {
     return this.fencedReason;
   }
 
-  /** Whether the lease is held now: not fenced, not released, and its time not run out. Cheap (no I/O). */
+  /**
+   * Whether the lease is held now: not fenced, not released, and its time not run out (which it
+   * never does on an exclusive store, see above). Cheap (no I/O).
+   */
   isHeld(): boolean {
     if (this.fencedReason !== null || this.released) return false;
-    if (this.clock.monotonic() >= this.deadline) {
+    if (this.opts.exclusiveStore !== true && this.clock.monotonic() >= this.deadline) {
       this.fence(this.expiredReason());
       return false;
     }
@@ -212,6 +236,7 @@ export class BrokerLease {
     if (!this.isHeld()) return false;
     const T = this.opts.sessionTimeoutMs;
     const sentAt = this.clock.monotonic();
+    this.lastAttemptAt = sentAt;
     const next: Omit<BrokerRecord, 'version'> = {
       nodeId: this.record.nodeId,
       host: this.endpoint.host,
@@ -222,10 +247,17 @@ export class BrokerLease {
       leaseExpiresAt: this.clock.now() + T,
     };
     try {
-      const written = await this.store.putBroker(next, this.record.version);
+      let written: BrokerRecord;
+      this.awaitingStore = true;
+      try {
+        written = await this.store.putBroker(next, this.record.version);
+      } finally {
+        this.awaitingStore = false;
+      }
       if (this.fencedReason !== null || this.released) return false;
       this.record = written;
       this.deadline = sentAt + T;
+      this.renewed();
       return true;
     } catch (e) {
       if (this.fencedReason !== null || this.released) return false;
@@ -241,6 +273,7 @@ export class BrokerLease {
         if (found && found.incarnationId === this.incarnationId && found.epoch === this.record.epoch && found.version > this.record.version) {
           this.record = found;
           this.deadline = sentAt + T;
+          this.renewed();
           return true;
         }
         this.fence(
@@ -302,18 +335,57 @@ export class BrokerLease {
   }
 
   private renewalFailed(e: Error): boolean {
+    const now = this.clock.monotonic();
+    const f = this.failures;
+    if (f === null) this.failures = { count: 1, since: now, lastWarnAt: -Infinity, last: e };
+    else {
+      f.count++;
+      f.last = e;
+    }
     if (!this.isHeld()) return false;
-    const left = Math.round(this.deadline - this.clock.monotonic());
-    this.opts.logger?.warn(`could not renew the registration of node.id ${this.record.nodeId}: ${e.message}; the lease runs out in ${left} ms unless a renewal succeeds`);
+    const failures = this.failures!;
+    const id = this.record.nodeId;
+    if (this.opts.exclusiveStore === true) {
+      // Logged at the first failure, then at most once a minute: a full disk can last.
+      if (now - failures.lastWarnAt < 60_000) return false;
+      failures.lastWarnAt = now;
+      this.opts.logger?.warn(
+        `could not renew the registration of node.id ${id} (${failures.count} attempt(s) failed over ${Math.round(now - failures.since)} ms): ${e.message}; ` +
+          'the embedded store admits no other process, so the broker keeps its lease and goes on serving; metadata writes fail until the store can write again',
+      );
+      return false;
+    }
+    const left = Math.round(this.deadline - now);
+    this.opts.logger?.warn(`could not renew the registration of node.id ${id}: ${e.message}; the lease runs out in ${left} ms unless a renewal succeeds`);
     return false;
   }
 
-  private expiredReason(): string {
-    return (
-      `the lease of node.id ${this.opts.nodeId} (broker epoch ${this.record.epoch}) ran out: no renewal succeeded within ` +
-      `broker.session.timeout.ms (${this.opts.sessionTimeoutMs} ms) — the process was paused or the metadata store unreachable — ` +
-      `so another broker may have taken over`
+  /** A renewal succeeded: after failures, say so once. */
+  private renewed(): void {
+    const f = this.failures;
+    if (f === null) return;
+    this.failures = null;
+    this.opts.logger?.info(
+      `renewed the registration of node.id ${this.record.nodeId} again after ${f.count} failed attempt(s) over ${Math.round(this.clock.monotonic() - f.since)} ms`,
     );
+  }
+
+  /** Why the lease ran out, naming the cause this process saw (not merely "another broker"). */
+  private expiredReason(): string {
+    const T = this.opts.sessionTimeoutMs;
+    const head = `the lease of node.id ${this.opts.nodeId} (broker epoch ${this.record.epoch}) ran out: no renewal succeeded within broker.session.timeout.ms (${T} ms)`;
+    const f = this.failures;
+    const quiet = Math.round(this.clock.monotonic() - this.lastAttemptAt);
+    let cause: string;
+    if (this.awaitingStore) {
+      cause = `a renewal sent ${quiet} ms ago has not been answered (the metadata store is unreachable or slow)`;
+    } else if (f !== null && quiet < T) {
+      cause = `the metadata store refused or did not answer ${f.count} renewal(s), the last with: ${f.last.message}`;
+    } else {
+      // No attempt for longer than a session: the process (or its event loop) did not run.
+      cause = `the process did not run for ${quiet} ms (paused — SIGSTOP, a VM freeze — or its event loop blocked)`;
+    }
+    return `${head}: ${cause}. After that long, another broker with node.id ${this.opts.nodeId} may have taken over the registration, so this one stops`;
   }
 
   private fence(reason: string): void {

@@ -30,6 +30,17 @@ import { fsyncDir } from '../common/fsync';
  * On open, the snapshot is loaded (it must be intact: it was renamed into place complete),
  * then journal frames are replayed in order until the first short, corrupt or out-of-sequence
  * frame; the journal is truncated there, since only a torn write can have produced it.
+ *
+ * A write that fails (ENOSPC on a full disk, EIO) changes nothing: memory is updated only after
+ * the frame is durable, and the journal is cut back to the end of the last whole frame, so the
+ * next append starts at a frame boundary (a partial frame left in the middle of the journal
+ * would make replay stop there and drop every later write). The caller gets STORAGE_IO and the
+ * next write may succeed: a full disk stops metadata writes only while it is full. If even the
+ * cut-back fails, the next write retries it first, and reads, served from memory, go on.
+ *
+ *   journal   |frame s=7|frame s=8|fra…          write of s=9 fails midway (ENOSPC)
+ *             |frame s=7|frame s=8|              cut back to journalBytes; seq stays 8
+ *             |frame s=7|frame s=8|frame s=9|    a later write, once there is room
  */
 export interface EmbeddedKvOptions {
   /** Compact once the journal holds this many entries (default 10000). */
@@ -68,10 +79,14 @@ interface Stored {
 
 export class EmbeddedKv implements VersionedKv {
   private closed = false;
-  /** Set when a journal write failed midway: memory and disk may disagree until reopened. */
-  private failure: Error | null = null;
+  /**
+   * Set when a failed append could not be cut back: the journal may end in a partial frame past
+   * journalBytes. The next write cuts it back first (and fails if it still cannot).
+   */
+  private tornTail: Error | null = null;
   private tail: Promise<unknown> = Promise.resolve();
   private journalEntries = 0;
+  /** Bytes of whole frames in the journal: where the next frame starts. */
   private journalBytes = 0;
   /** Last compaction failure, kept for diagnostics; compaction is retried on the next write. */
   lastCompactionError: Error | null = null;
@@ -225,13 +240,9 @@ export class EmbeddedKv implements VersionedKv {
     }
   }
 
+  /** Reads are served from memory, which only ever holds durable writes: a failed write does not stop them. */
   private checkUsable(): void {
     if (this.closed) throw new StrataError('CLOSED', `metadata store ${this.dir} is closed`);
-    if (this.failure) {
-      throw new StrataError('STORAGE_IO', `metadata store ${this.dir} failed a write and must be reopened: ${this.failure.message}`, {
-        cause: this.failure,
-      });
-    }
   }
 
   /** Runs `fn` after every earlier write, so version checks and appends never interleave. */
@@ -245,18 +256,39 @@ export class EmbeddedKv implements VersionedKv {
     return next;
   }
 
+  /**
+   * Appends one frame and makes it durable, or throws STORAGE_IO having left the journal as it
+   * was (see the class comment): the caller applies the write to memory only after this returns.
+   */
   private async append(payload: Buffer): Promise<void> {
     const frame = encodeFrame(payload);
+    if (this.tornTail !== null) {
+      try {
+        await this.cutBack();
+      } catch (e) {
+        throw wrapIo(e, `appending to the metadata journal in ${this.dir}: a partial frame of an earlier failed write cannot be cut off`);
+      }
+    }
     try {
       await writeAll(this.journal, frame);
       await this.journal.datasync();
     } catch (e) {
-      // Part of the frame may be on disk; reopening truncates it. Until then, refuse service.
-      this.failure = e as Error;
-      throw wrapIo(e, `appending to the metadata journal in ${this.dir}`);
+      // Part of the frame may be on disk (a short write, or a whole one whose fsync failed): cut
+      // it off, durably, so that neither the next append nor a replay after a crash sees it.
+      this.tornTail = e as Error;
+      await this.cutBack().catch(() => undefined);
+      const what = this.tornTail === null ? 'nothing was written' : 'nothing was applied; the partial frame is cut off before the next write';
+      throw wrapIo(e, `appending to the metadata journal in ${this.dir} (${what}${isNoSpace(e) ? '; writes resume once the disk has room' : ''})`);
     }
     this.journalEntries++;
     this.journalBytes += frame.length;
+  }
+
+  /** Truncates the journal to its last whole frame and fsyncs that; clears tornTail on success. */
+  private async cutBack(): Promise<void> {
+    await this.journal.truncate(this.journalBytes);
+    await this.journal.datasync();
+    this.tornTail = null;
   }
 
   private async maybeCompact(): Promise<void> {
@@ -274,6 +306,7 @@ export class EmbeddedKv implements VersionedKv {
   private async compactNow(): Promise<void> {
     const tmp = path.join(this.dir, SNAPSHOT_TMP);
     const fh = await fs.open(tmp, 'w');
+    let written = false;
     try {
       const keys = [...this.map.keys()].sort(compareKeys);
       const frames: Buffer[] = [encodeFrame(Buffer.from(`{"t":"snapshot","f":${FORMAT},"s":${this.seq},"c":${keys.length}}`))];
@@ -293,8 +326,11 @@ export class EmbeddedKv implements VersionedKv {
       frames.push(encodeFrame(Buffer.from(`{"t":"end","c":${keys.length}}`)));
       await writeAll(fh, Buffer.concat(frames));
       await fh.sync();
+      written = true;
     } finally {
       await fh.close();
+      // A partial snapshot.tmp (a full disk) would hold on to the space the journal needs.
+      if (!written) await fs.rm(tmp, { force: true }).catch(() => undefined);
     }
     await fs.rename(tmp, path.join(this.dir, SNAPSHOT));
     await fsyncDir(this.dir);
@@ -410,6 +446,11 @@ async function exists(p: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+function isNoSpace(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 function wrapIo(e: unknown, doing: string): unknown {

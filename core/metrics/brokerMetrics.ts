@@ -27,6 +27,8 @@ export interface BrokerMetricsSources {
   txn: TransactionCoordinator;
   /** Open Kafka connections. */
   connections: () => number;
+  /** Free bytes on the disk holding log.dirs, as last checked (-1: unknown). */
+  logDirFreeBytes?: () => number;
 }
 
 /** Groups the coordinator keeps; Dead groups are dropped, so they are not counted. */
@@ -59,6 +61,18 @@ export class BrokerMetrics {
     registerGroupMetrics(this.registry, sources.groups);
     registerTransactionMetrics(this.registry, sources.txn);
     this.registry.collected({ name: 'strata_connections', help: 'Open Kafka client connections (Kafka: connection-count).', type: 'gauge', collect: (emit) => emit(sources.connections()) });
+    const freeBytes = sources.logDirFreeBytes;
+    if (freeBytes) {
+      this.registry.collected({
+        name: 'strata_log_dir_free_bytes',
+        help: 'Free bytes on the disk holding log.dirs (what df shows as available), read when scraped; the broker warns below log.dir.free.space.warn.bytes.',
+        type: 'gauge',
+        collect: (emit) => {
+          const v = freeBytes();
+          if (v >= 0) emit(v);
+        },
+      });
+    }
     registerProcessMetrics(this.registry);
   }
 

@@ -1,5 +1,6 @@
 import { isStrataError, toKafkaErrorCode, type StrataErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
+import { WarningThrottle } from '../common/warningThrottle';
 import { TIMED_OUT, within } from '../common/timeout';
 import type { ResolvedTopicConfig } from '../config/topicConfig';
 import { validateRecordKeysForCompaction, type RecordError } from '../log/compactedTopicValidation';
@@ -19,6 +20,8 @@ import {
 } from '../protocol/listOffsetsTimestamps';
 import type { TieredPartition } from '../tier/tieredPartition';
 
+
+const APPEND_WARN_INTERVAL_MS = 10_000;
 /** Where an append comes from: a producer, or the transaction coordinator writing markers. */
 export type AppendOrigin = 'client' | 'coordinator';
 
@@ -106,6 +109,8 @@ export class Partition implements MaintainedLog {
   tiered: TieredPartition | null = null;
   private _config: ResolvedTopicConfig;
   private _policy: LogPolicy;
+  /** Refused appends are logged once per kind of failure per 10 s: a full disk refuses thousands a second. */
+  private appendWarnings: WarningThrottle | null = null;
 
   constructor(
     readonly topic: string,
@@ -240,7 +245,10 @@ export class Partition implements MaintainedLog {
       };
     } catch (e) {
       // A producer's sequence or epoch being refused is the client's business; log the rest.
-      if (!(isStrataError(e) && PRODUCER_STATE_ERRORS.has(e.code))) this.logger.warn(`append to ${this.label} failed: ${(e as Error).message}`);
+      if (!(isStrataError(e) && PRODUCER_STATE_ERRORS.has(e.code))) {
+        this.appendWarnings ??= new WarningThrottle(this.logger, APPEND_WARN_INTERVAL_MS);
+        this.appendWarnings.warn(isStrataError(e) ? e.code : 'other', `append to ${this.label} failed: ${(e as Error).message}`);
+      }
       return failed(toKafkaErrorCode(e), (e as Error).message);
     }
   }

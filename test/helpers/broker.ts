@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { BROKER_MAIN, CHECKED_ENV, REPO_ROOT, ensureBuilt, lastBuildLog } from './build';
+import { waitFor } from './waitFor';
 
 /**
  * Real broker processes for integration tests: `node dist/core/cli/main.js broker` on an
@@ -89,6 +90,23 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<Broker
     fs.mkdirSync(dataDir, { recursive: true });
   }
   return launch(opts, dataDir);
+}
+
+/**
+ * The URL of a broker's metrics endpoint (started with metrics.listener): from its `metrics on`
+ * line, which follows the listening line startBroker waits for.
+ */
+export async function metricsUrlOf(broker: BrokerProcess): Promise<string> {
+  let url = '';
+  await waitFor(
+    () => {
+      const m = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(broker.output());
+      if (m) url = m[1];
+      return m !== null;
+    },
+    { timeoutMs: 10_000, message: 'the broker logging its metrics URL' },
+  );
+  return url;
 }
 
 /** Stop every broker this test file started (SIGTERM, SIGKILL after the timeout) and remove temp dirs. */

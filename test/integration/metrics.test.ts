@@ -17,7 +17,7 @@ import { KafkaResponseError } from '../../core/client/errors';
 import { ErrorCode } from '../../core/protocol/errorCodes';
 import { awsBackendSelected } from '../helpers/awsBackend';
 import { REPO_ROOT } from '../helpers/build';
-import { startBroker, type BrokerProcess } from '../helpers/broker';
+import { metricsUrlOf, startBroker, type BrokerProcess } from '../helpers/broker';
 import { EXTERNAL_AWS_ENDPOINT, startEmulators, type Emulators } from '../helpers/emulators';
 import { kcat, kcatAvailable, kcatProduce } from '../helpers/kcat';
 import { waitFor } from '../helpers/waitFor';
@@ -65,19 +65,6 @@ function value(s: Scrape, series: string): number {
   const v = s.values.get(series);
   if (v === undefined) throw new Error(`${series} is not in the scrape:\n${s.text}`);
   return v;
-}
-
-async function metricsUrlOf(broker: BrokerProcess): Promise<string> {
-  let url = '';
-  await waitFor(
-    () => {
-      const m = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(broker.output());
-      if (m) url = m[1];
-      return m !== null;
-    },
-    { timeoutMs: 10_000, message: 'the broker logging its metrics URL' },
-  );
-  return url;
 }
 
 /** The metrics documented in docs/operations.md's "Metrics" table: name → type. */

@@ -6,19 +6,33 @@ import { decodeRecordBatches } from '../../core/log/recordDecoder';
 import { Segment } from '../../core/log/segment';
 import { batch, makeTmpDir, quiet, removeDir } from './helpers';
 
-// A switch to make the next fs.writeSync fail after writing part of its bytes (ENOSPC midway).
-const mockFs = { failNextWrite: false };
+// Switches to make the next fs.writeSync (or the one after `writesBeforeFailure` more) fail after
+// writing part of its bytes (ENOSPC midway), and the next ftruncateSync fail (EIO).
+const mockFs = { failNextWrite: false, writesBeforeFailure: -1, failNextFtruncate: false };
 jest.mock('node:fs', () => {
   const real = jest.requireActual('node:fs');
   return {
     ...real,
     writeSync: (fd: number, buf: Buffer, off: number, len: number, pos: number) => {
+      if (mockFs.writesBeforeFailure === 0) {
+        mockFs.writesBeforeFailure = -1;
+        mockFs.failNextWrite = true;
+      } else if (mockFs.writesBeforeFailure > 0) {
+        mockFs.writesBeforeFailure--;
+      }
       if (mockFs.failNextWrite) {
         mockFs.failNextWrite = false;
         real.writeSync(fd, buf, off, Math.floor(len / 2), pos);
         throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
       }
       return real.writeSync(fd, buf, off, len, pos);
+    },
+    ftruncateSync: (fd: number, len: number) => {
+      if (mockFs.failNextFtruncate) {
+        mockFs.failNextFtruncate = false;
+        throw Object.assign(new Error('EIO: i/o error, ftruncate'), { code: 'EIO' });
+      }
+      return real.ftruncateSync(fd, len);
     },
   };
 });
@@ -113,6 +127,51 @@ describe('Segment', () => {
     append(seg, batch({ count: 1 }));
     expect(seg.nextOffset).toBe(next + 1n);
     expect(decodeRecordBatches(seg.read(0, seg.size)).map((d) => d.baseOffset)).toEqual([10n, 13n]);
+  });
+
+  /** What an append must leave as it was when it fails: sizes in memory and on disk, entries of both indexes. */
+  function shape(s: Segment): unknown {
+    const file = (ext: string): number => fs.statSync(path.join(dir, `00000000000000000010${ext}`)).size;
+    return { size: s.size, next: s.nextOffset, max: s.maxTimestamp, at: s.offsetOfMaxTimestamp, oi: s.offsetIndexBytes, ti: s.timeIndexBytes, files: ['.log', '.index', '.timeindex'].map(file) };
+  }
+
+  it('keeps nothing of an append whose index write fails midway, not even a partial entry or a time-index entry naming an earlier batch', () => {
+    // A (ts 1000) gets no index entry; B (ts 500) does, and its time-index entry names A (the max so far).
+    append(seg, batch({ count: 3, timestamp: 1000n, valueSize: 40 }));
+    const before = shape(seg);
+    // [B, C] in one append: log write, B's two index entries, then C's offset-index entry fails midway.
+    const two = Buffer.concat([batch({ count: 3, timestamp: 500n, valueSize: 40 }), batch({ count: 3, timestamp: 600n, valueSize: 40 })]);
+    mockFs.writesBeforeFailure = 3;
+    expect(() => append(seg, two)).toThrow(expect.objectContaining({ code: 'STORAGE_IO' }));
+    expect(shape(seg)).toEqual(before);
+    // The first index write of an append failing midway leaves no partial entry either.
+    mockFs.writesBeforeFailure = 1;
+    expect(() => append(seg, batch({ count: 3, timestamp: 500n, valueSize: 40 }))).toThrow(expect.objectContaining({ code: 'STORAGE_IO' }));
+    expect(shape(seg)).toEqual(before);
+    // Appends go on, and the indexes are exactly what a rebuild from the log produces.
+    append(seg, two);
+    const after = shape(seg);
+    seg.close();
+    seg = Segment.open(dir, 10n, 'tail', opts);
+    expect(shape(seg)).toEqual(after);
+    seg.close();
+    seg = Segment.open(dir, 10n, 'full', opts);
+    expect(shape(seg)).toEqual(after);
+  });
+
+  it('takes no more appends when a failed append cannot be undone; reads go on, and recovery cuts the rest', () => {
+    append(seg, batch({ count: 3 }));
+    const size = seg.size;
+    mockFs.failNextWrite = true;
+    mockFs.failNextFtruncate = true;
+    expect(() => append(seg, batch({ count: 20, valueSize: 50 }))).toThrow(expect.objectContaining({ code: 'STORAGE_IO' }));
+    expect(seg.writeBlocked).toMatch(/EIO/);
+    expect(() => append(seg, batch({ count: 1 }))).toThrow(/takes no appends: a failed append could not be undone/);
+    expect(decodeRecordBatches(seg.readFrom(0, 1 << 20, 1000n, false).bytes!).map((d) => d.baseOffset)).toEqual([10n]);
+    expect(fs.statSync(seg.logPath).size).toBeGreaterThan(size); // the partial write is still there
+    seg.close();
+    seg = Segment.open(dir, 10n, 'full', opts);
+    expect([seg.size, seg.nextOffset, seg.writeBlocked]).toEqual([size, 13n, null]);
   });
 
   it('refuses to create over an existing non-empty segment', () => {

@@ -284,11 +284,48 @@ describe.each(backings)('broker lease over %s', (_name, makeBacking) => {
     }
     world.advance(T - 4 * H);
     expect(await a.renew()).toBe(false);
-    expect(a.fenced).toMatch(/ran out.*paused or the metadata store unreachable/);
+    expect(a.fenced).toMatch(/ran out.*the metadata store refused or did not answer 4 renewal\(s\), the last with: metadata store unreachable \(injected\)/);
     faulty.mode = 'ok';
     expect(await a.renew()).toBe(false);
     await a.release();
     expect(await storeB.getBroker(NODE)).toEqual(written);
+  });
+
+  test('a holder that did not run for a session timeout is told so when it wakes (not that the store failed)', async () => {
+    const a = await lease(storeA, options('hostA', hostClock(world)));
+    world.advance(T + 1);
+    expect(await a.renew()).toBe(false);
+    expect(a.fenced).toMatch(/ran out: .*the process did not run for 9001 ms \(paused/);
+  });
+
+  test('on a store that admits one process, failing renewals (a full disk) and pauses never fence; conflicts still do', async () => {
+    const faulty = new FaultyStore(storeA);
+    const lines: string[] = [];
+    const logger = { debugEnabled: false, debug: () => undefined, info: (m: string) => lines.push(`INFO ${m}`), warn: (m: string) => lines.push(`WARN ${m}`), error: (m: string) => lines.push(`ERROR ${m}`), child: () => logger };
+    const a = await lease(faulty.store, options('hostA', hostClock(world), { exclusiveStore: true, logger }));
+    const fenced: string[] = [];
+    a.start((r) => fenced.push(r));
+    faulty.mode = 'down';
+    for (let i = 0; i < 20; i++) {
+      world.advance(H);
+      expect(await a.renew()).toBe(false);
+    }
+    world.advance(10 * T); // and a long pause on top
+    expect(a.isHeld()).toBe(true);
+    expect(() => a.checkHeld()).not.toThrow();
+    expect(fenced).toEqual([]);
+    // Logged once (rate-limited), naming the cause and what the broker does about it.
+    const warnings = lines.filter((l) => l.startsWith('WARN'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/could not renew .*metadata store unreachable \(injected\).*keeps its lease/);
+    faulty.mode = 'ok';
+    expect(await a.renew()).toBe(true);
+    expect(lines[lines.length - 1]).toMatch(/^INFO renewed the registration of node\.id 3 again after 20 failed attempt/);
+    // Someone rewrote the record by hand: that still fences.
+    const cur = (await storeB.getBroker(NODE))!;
+    await storeB.putBroker({ ...cur, incarnationId: 'someone-else' }, cur.version);
+    expect(await a.renew()).toBe(false);
+    expect(fenced).toHaveLength(1);
   });
 
   test('a renewal whose first attempt landed but whose response was lost is recognised as its own', async () => {

@@ -128,6 +128,113 @@ describe('torn journal recovery', () => {
   });
 });
 
+/**
+ * Faults injected into the journal's file handle, the way a full disk produces them: a write
+ * that stops short and then fails with ENOSPC, a failing fsync, a failing truncate.
+ */
+function injectFaults(kv: EmbeddedKv): { writes: ('short' | 'enospc')[]; syncs: number; truncates: number } {
+  const faults = { writes: [] as ('short' | 'enospc')[], syncs: 0, truncates: 0 };
+  const fh = (kv as unknown as { journal: import('node:fs/promises').FileHandle }).journal;
+  const enospc = (call: string): Error => Object.assign(new Error(`ENOSPC: no space left on device, ${call}`), { code: 'ENOSPC' });
+  const write = fh.write.bind(fh) as (b: Buffer, o: number, l: number) => Promise<{ bytesWritten: number; buffer: Buffer }>;
+  const datasync = fh.datasync.bind(fh);
+  const truncate = fh.truncate.bind(fh);
+  Object.assign(fh, {
+    write: (b: Buffer, o: number, l: number) => {
+      const f = faults.writes.shift();
+      if (f === 'enospc') return Promise.reject(enospc('write'));
+      return write(b, o, f === 'short' ? Math.max(1, l >> 1) : l);
+    },
+    datasync: () => (faults.syncs > 0 && faults.syncs-- > 0 ? Promise.reject(enospc('fdatasync')) : datasync()),
+    truncate: (n: number) => (faults.truncates > 0 && faults.truncates-- > 0 ? Promise.reject(new Error('EIO: i/o error, ftruncate')) : truncate(n)),
+  });
+  return faults;
+}
+
+describe('a write that fails (full disk) changes nothing and does not stop the store', () => {
+  test('a short write then ENOSPC: refused with STORAGE_IO, the journal cut back, reads go on, the next write succeeds', async () => {
+    let kv = await EmbeddedKv.open(dir);
+    await kv.put('a', 1, null);
+    await kv.put('b', 'x', null);
+    const before = fs.statSync(journal()).size;
+    const faults = injectFaults(kv);
+    faults.writes.push('short', 'enospc');
+    await expectCode(kv.put('a', 2, 1), 'STORAGE_IO');
+    await expect(kv.put('c', 3, null)).resolves.toBe(1);
+    expect(faults.writes).toEqual([]);
+    // The failed write left nothing in memory: version 1 of 'a' is still the current one.
+    expect(await kv.get('a')).toEqual({ key: 'a', value: 1, version: 1 });
+    faults.writes.push('enospc');
+    await expectCode(kv.delete('b'), 'STORAGE_IO');
+    expect(await kv.get('b')).toEqual({ key: 'b', value: 'x', version: 1 });
+    await expect(kv.put('a', 4, 1)).resolves.toBe(2);
+    await kv.delete('b');
+    expect(fs.statSync(journal()).size).toBeGreaterThan(before);
+    const expected = await dump(kv);
+    await kv.close();
+    // Every frame is whole: replay reads all of them, and cuts nothing.
+    kv = await EmbeddedKv.open(dir);
+    expect(kv.recovery.truncatedBytes).toBe(0);
+    expect(await dump(kv)).toEqual(expected);
+    expect(expected).toEqual({ a: [4, 2], c: [3, 1] });
+    await kv.close();
+  });
+
+  test('a whole frame whose fsync fails is cut back too, so a restart does not apply a write that was refused', async () => {
+    let kv = await EmbeddedKv.open(dir);
+    await kv.put('a', 1, null);
+    const size = fs.statSync(journal()).size;
+    injectFaults(kv).syncs = 1;
+    await expectCode(kv.put('a', 2, 1), 'STORAGE_IO');
+    expect(fs.statSync(journal()).size).toBe(size);
+    await kv.close();
+    kv = await EmbeddedKv.open(dir);
+    expect(await kv.get('a')).toEqual({ key: 'a', value: 1, version: 1 });
+    await kv.close();
+  });
+
+  test('when the cut-back fails too, the next write retries it first, and fails while it cannot', async () => {
+    let kv = await EmbeddedKv.open(dir);
+    await kv.put('a', 1, null);
+    const faults = injectFaults(kv);
+    faults.writes.push('short', 'enospc');
+    faults.truncates = 2; // the cut-back after the failure, and the retry before the next write
+    await expectCode(kv.put('b', 1, null), 'STORAGE_IO');
+    expect(fs.statSync(journal()).size).toBeGreaterThan(0);
+    await expect(kv.put('c', 1, null)).rejects.toThrow(/partial frame of an earlier failed write/);
+    expect(await kv.list('')).toHaveLength(1);
+    await kv.put('d', 1, null); // the cut-back works now
+    await kv.close();
+    kv = await EmbeddedKv.open(dir);
+    expect(kv.recovery.truncatedBytes).toBe(0);
+    expect(Object.keys(await dump(kv))).toEqual(['a', 'd']);
+    await kv.close();
+  });
+
+  test('a compaction that fails on a full disk removes its partial snapshot.tmp and keeps the journal', async () => {
+    const kv = await EmbeddedKv.open(dir, { compactAfterEntries: 3 });
+    const realOpen = fs.promises.open;
+    const spy = jest.spyOn(fs.promises, 'open').mockImplementation(async (file, flags, mode) => {
+      const fh = await realOpen(file, flags, mode);
+      if (String(file).endsWith('snapshot.tmp')) {
+        Object.assign(fh, { write: () => Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })) });
+      }
+      return fh;
+    });
+    try {
+      for (const k of ['a', 'b', 'c']) await kv.put(k, 1, null);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(kv.lastCompactionError?.message).toMatch(/ENOSPC/);
+    expect(fs.existsSync(path.join(dir, 'snapshot.tmp'))).toBe(false);
+    await kv.put('d', 1, null); // compacts now
+    expect(kv.lastCompactionError).toBeNull();
+    expect(Object.keys(await dump(kv))).toEqual(['a', 'b', 'c', 'd']);
+    await kv.close();
+  });
+});
+
 function big(_k: string, v: unknown): unknown {
   return typeof v === 'bigint' ? `${v}n` : v;
 }
