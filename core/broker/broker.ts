@@ -20,6 +20,8 @@ import { parseMetricsListener } from '../metrics/metricsListener';
 import { KafkaServer } from './server';
 import { Dispatcher } from './dispatcher';
 import { TopicRegistry } from './topicRegistry';
+import { DynamicBrokerConfigs } from './dynamicBrokerConfigs';
+import { BROKER_CONFIGS_NAMESPACE } from '../meta/brokerConfigStore';
 import type { ApiHandler, BrokerContext } from './handlers/types';
 import { apiVersionsHandler } from './handlers/apiVersions';
 import { metadataHandler } from './handlers/metadata';
@@ -157,6 +159,10 @@ export class Broker {
       partitions = new PartitionManager(logs, { nodeId: config.nodeId, leaderEpoch: LEADER_EPOCH, logger: logger.child('partitions') });
       const topics = new TopicRegistry(store, partitions, config, logger.child('topics'));
       topics.setObserver(new TierBridge(tier, logger.child('tier'), cleaner));
+      // Dynamic broker configs before the topics load, so that every topic opens with them.
+      const dynamicConfigs = await DynamicBrokerConfigs.load(store.namespace(BROKER_CONFIGS_NAMESPACE), config, logger.child('configs'));
+      await topics.setBrokerDefaults(dynamicConfigs.current);
+      dynamicConfigs.onChange((layers) => topics.setBrokerDefaults(layers));
       await topics.load();
       tier.start();
       groups = await GroupCoordinator.start(
@@ -215,6 +221,7 @@ export class Broker {
         txn,
         markers,
         tier,
+        dynamicConfigs,
         logger: logger.child('requests'),
       };
       const handlers = [

@@ -10,7 +10,7 @@ import {
   reservedTopicMessage,
   validateTopicName,
 } from '../config/topicName';
-import { normalizeTopicConfigs, resolveTopicConfig, type ResolvedTopicConfig } from '../config/topicConfig';
+import { normalizeTopicConfigs, resolveTopicConfig, type BrokerDynamicLayers, type ResolvedTopicConfig } from '../config/topicConfig';
 import { checkTieredStorageRules } from '../config/tieredStorageRules';
 import type { BrokerConfig } from '../config/brokerConfig';
 import type { Partition } from '../partition/partition';
@@ -59,6 +59,8 @@ export class TopicRegistry {
   private readonly rollbacks = new Map<string, UnfinishedRollback>();
   private adminChain: Promise<unknown> = Promise.resolve();
   private observer: TopicObserver | null = null;
+  /** Dynamic broker configs (cluster-wide defaults, this broker's own) that topics inherit over the static ones. */
+  private dynamic: BrokerDynamicLayers = {};
 
   constructor(
     private readonly store: MetadataStore,
@@ -121,7 +123,7 @@ export class TopicRegistry {
         throw new StrataError('REPLICATION_FACTOR_INVALID', `Replication factor: ${replicationFactor} larger than available brokers: 1.`);
       }
       const normalized = normalizeTopicConfigs(configs);
-      const config = resolveTopicConfig(normalized, this.brokerConfig);
+      const config = this.resolve(normalized);
       checkTieredStorageRules(config);
       if (validateOnly) return null;
       await this.finishRollbackOf(name);
@@ -221,11 +223,33 @@ export class TopicRegistry {
       const t = this.byNameMap.get(name);
       if (!t) throw new StrataError('TOPIC_NOT_FOUND', `Topic '${name}' does not exist.`);
       const normalized = normalizeTopicConfigs(configs);
-      checkTieredStorageRules(resolveTopicConfig(normalized, this.brokerConfig), t.config);
+      checkTieredStorageRules(this.resolve(normalized), t.config);
       if (validateOnly) return;
       const record = await this.store.updateTopic(name, t.record.version, { configs: normalized });
       this.warnDeprecated(name, normalized);
       await this.observer?.configChanged(this.install(record, t));
+    });
+  }
+
+  /**
+   * Takes new dynamic broker configs (DynamicBrokerConfigs calls it at start and after every
+   * change): every topic's config is resolved again, and topics whose resolved values changed
+   * hand them to their partitions (and the tiered view) at once, as Kafka's DynamicLogConfig
+   * does. Topics with their own value for a config are unaffected by its default. A topic that
+   * cannot take the change is logged and keeps serving with what it had.
+   */
+  setBrokerDefaults(layers: BrokerDynamicLayers): Promise<void> {
+    return this.serialised(async () => {
+      this.dynamic = layers;
+      for (const t of [...this.byNameMap.values()]) {
+        try {
+          const next = this.resolve(t.record.configs);
+          if (JSON.stringify(next.entries) === JSON.stringify(t.config.entries)) continue;
+          await this.observer?.configChanged(this.install(t.record, t));
+        } catch (e) {
+          this.logger.warn(`topic ${t.name}: applying changed broker defaults failed: ${(e as Error).message}`);
+        }
+      }
     });
   }
 
@@ -361,6 +385,11 @@ export class TopicRegistry {
     }
   }
 
+  /** A topic's configs over the broker's: dynamic per-broker, dynamic cluster-wide, static, defaults. */
+  private resolve(topicConfigs: Record<string, string>): ResolvedTopicConfig {
+    return resolveTopicConfig(topicConfigs, this.brokerConfig, this.dynamic);
+  }
+
   private warnDeprecated(name: string, configs: Record<string, string>): void {
     const v = configs['message.format.version'];
     if (v !== undefined) {
@@ -373,7 +402,7 @@ export class TopicRegistry {
    * (opened by the caller) are taken as they are, and any others are opened here.
    */
   private install(record: TopicRecord, previous?: TopicState, opened: readonly Partition[] = []): TopicState {
-    const config = resolveTopicConfig(record.configs, this.brokerConfig);
+    const config = this.resolve(record.configs);
     const partitions: Partition[] = [];
     const fresh = new Map(opened.map((p) => [p.index, p]));
     for (let p = 0; p < record.partitions; p++) {

@@ -3,6 +3,7 @@ import { StrataError } from '../common/errors';
 import { CommandSpec, UsageError, didYouMean, formatUsage, parseArgs, wantsHelp } from './args';
 import { awsInitSpec, runAwsInit } from './aws-init';
 import { brokerSpec, runBrokerCommand } from './broker';
+import { configsSpec, runConfigs } from './configs';
 import { consoleConsumerSpec, runConsoleConsumer } from './console-consumer';
 import { consoleProducerSpec, runConsoleProducer } from './console-producer';
 import { consumerGroupsSpec, runConsumerGroups } from './consumer-groups';
@@ -27,6 +28,7 @@ interface Command {
 export const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['broker', { spec: brokerSpec, run: (argv) => runBrokerCommand(argv) }],
   ['topics', { spec: topicsSpec, run: (argv, io) => runTopics(parseArgs(argv, topicsSpec), io) }],
+  ['configs', { spec: configsSpec, run: (argv, io) => runConfigs(argv, io) }],
   ['console-producer', { spec: consoleProducerSpec, run: (argv, io) => runConsoleProducer(parseArgs(argv, consoleProducerSpec), io) }],
   ['console-consumer', { spec: consoleConsumerSpec, run: (argv, io) => runConsoleConsumer(parseArgs(argv, consoleConsumerSpec), io) }],
   ['consumer-groups', { spec: consumerGroupsSpec, run: (argv, io) => runConsumerGroups(argv, io) }],

@@ -29,6 +29,7 @@ export const topicsSpec: CommandSpec = {
     { name: 'if-not-exists', kind: 'switch', description: 'With --create: succeed quietly if the topic already exists.' },
     { name: 'if-exists', kind: 'switch', description: 'With --alter/--delete/--describe: succeed quietly if no topic matches.' },
     { name: 'exclude-internal', kind: 'switch', description: 'Leave internal topics (__consumer_offsets...) out of --list/--describe.' },
+    { name: 'topics-with-overrides', kind: 'switch', description: 'With --describe: only topics with configs that are not defaults, without their partitions.' },
   ],
   examples: [
     'strata topics --bootstrap-server 127.0.0.1:9092 --create --topic orders --partitions 3 --replication-factor 1 --config retention.ms=86400000',
@@ -50,6 +51,7 @@ const ONLY_WITH: Record<string, readonly Action[]> = {
   'if-not-exists': ['create'],
   'if-exists': ['alter', 'delete', 'describe'],
   'exclude-internal': ['list', 'describe'],
+  'topics-with-overrides': ['describe'],
 };
 
 /** Thrown for the checks kafka-topics.sh itself makes (e.g. a topic that does not exist). */
@@ -142,9 +144,11 @@ async function describe(client: StrataClient, args: ParsedArgs, io: CliIO): Prom
   const names = await matchingTopics(client, args);
   if (names.length === 0) return;
   const infos = await client.describeTopics(names);
+  const overridesOnly = args.flag('topics-with-overrides');
   for (const info of infos) {
     const configs = await topicConfigs(client, info.name);
-    await writeOut(io.stdout, formatTopicDescription(info, configs));
+    if (overridesOnly && configs.length === 0) continue;
+    await writeOut(io.stdout, formatTopicDescription(info, configs, { partitions: !overridesOnly }));
   }
 }
 
@@ -188,7 +192,10 @@ export function topicMatcher(pattern: string): (topic: string) => boolean {
   }
 }
 
-/** Configs that differ from Kafka's defaults, as kafka-topics.sh shows them. */
+/**
+ * The topic's configs whose source is not DEFAULT_CONFIG, as kafka-topics.sh shows them: its
+ * own, and those it inherits from a dynamic (per-broker or cluster-wide) or static broker config.
+ */
 async function topicConfigs(client: StrataClient, topic: string): Promise<ConfigEntry[]> {
   try {
     return (await client.describeConfigs({ type: ConfigResourceType.TOPIC, name: topic })).filter((c) => !c.isDefault);
@@ -204,12 +211,13 @@ async function topicConfigs(client: StrataClient, topic: string): Promise<Config
  *   \tTopic: T\tPartition: 0\tLeader: 0\tReplicas: 0\tIsr: 0
  * TopicId is left out when the broker reports none (all zeros), as kafka-topics.sh does.
  */
-export function formatTopicDescription(info: TopicInfo, configs: ConfigEntry[]): string {
+export function formatTopicDescription(info: TopicInfo, configs: ConfigEntry[], opts: { partitions?: boolean } = {}): string {
   const configText = configs.map((c) => `${c.name}=${c.value ?? 'null'}`).join(',');
   const replicationFactor = info.partitions[0]?.replicas.length ?? 0;
   let out = `Topic: ${info.name}`;
   if (info.topicId !== ZERO_UUID) out += `\tTopicId: ${info.topicId}`;
   out += `\tPartitionCount: ${info.partitions.length}\tReplicationFactor: ${replicationFactor}\tConfigs: ${configText}\n`;
+  if (opts.partitions === false) return out;
   for (const p of info.partitions) {
     out += `\tTopic: ${info.name}\tPartition: ${p.partition}\tLeader: ${p.leader >= 0 ? p.leader : 'none'}`;
     out += `\tReplicas: ${p.replicas.join(',')}\tIsr: ${p.isr.join(',')}`;

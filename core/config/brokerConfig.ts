@@ -15,7 +15,7 @@ import {
 import { closestName } from './didYouMean';
 import { parseMetricsListener } from '../metrics/metricsListener';
 import { parseProperties } from './properties';
-import { BROKER_TOPIC_DEFAULT_CONFIGS, TOPIC_CONFIGS } from './topicConfig';
+import { BROKER_TOPIC_DEFAULT_CONFIGS, TOPIC_CONFIGS, brokerSynonymGroup, type BrokerDynamicLayers } from './topicConfig';
 
 /**
  * The broker's own config registry, with Kafka's names wherever Kafka has the concept, and
@@ -83,8 +83,8 @@ function entry(
   doc: string,
   synonyms: string[] = [],
 ): BrokerConfigEntry {
-  // Strata has no dynamic broker configs (yet), so every broker config is read-only in
-  // DescribeConfigs, as Kafka reports its static-only configs.
+  // Read-only in DescribeConfigs, as Kafka reports its static-only configs: of the broker
+  // configs only the topic defaults (topicConfig.ts) can change at run time (`strata configs`).
   return { origin, name, type, default: def, validator, doc, synonyms, isSensitive: false, readOnly: true };
 }
 
@@ -676,21 +676,39 @@ function checkAdvertised(listeners: Listener[]): void {
 }
 
 /**
- * Describes the broker's configs for DescribeConfigs on a BROKER resource: explicitly set ones
- * as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG. Ignored Kafka configs are left out
- * unless set. Synonyms follow Kafka: node.id lists broker.id when that is what was set.
+ * Describes the broker's configs for DescribeConfigs on a BROKER resource, as Kafka's
+ * ConfigHelper does: each config's synonyms (its other-unit names, brokerSynonymGroup) layer by
+ * layer — this broker's dynamic configs (DYNAMIC_BROKER_CONFIG), the cluster-wide dynamic
+ * defaults (DYNAMIC_DEFAULT_BROKER_CONFIG), the explicitly set ones (STATIC_BROKER_CONFIG), the
+ * defaults (DEFAULT_CONFIG) — less those ahead of the config's own name (describing
+ * log.retention.hours leaves out a log.retention.ms above it); the head is the value in
+ * effect. Ignored Kafka configs are left out unless set. node.id lists broker.id (Strata's
+ * synonym for it) when that is what was set, even ahead of node.id's default.
  */
-export function describeBrokerConfig(config: BrokerConfig): DescribedConfig[] {
+export function describeBrokerConfig(config: BrokerConfig, dynamic: BrokerDynamicLayers = {}): DescribedConfig[] {
+  const layers: [Record<string, string>, DescribedConfig['source']][] = [
+    [dynamic.broker ?? {}, ConfigSource.DYNAMIC_BROKER_CONFIG],
+    [dynamic.clusterDefault ?? {}, ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG],
+    [config.explicitValues, ConfigSource.STATIC_BROKER_CONFIG],
+  ];
   const out: DescribedConfig[] = [];
   for (const e of BROKER_CONFIGS) {
     const explicit = config.explicitValues[e.name];
     if (e.origin === 'ignored' && explicit === undefined) continue;
+    const group = brokerSynonymGroup(e.name);
+    const names = group.length > 1 ? group : [e.name, ...e.synonyms];
     const synonyms: DescribedConfig['synonyms'] = [];
-    for (const name of [e.name, ...e.synonyms]) {
-      const v = config.explicitValues[name];
-      if (v !== undefined) synonyms.push({ name, value: v, source: ConfigSource.STATIC_BROKER_CONFIG });
+    for (const [values, source] of layers) {
+      for (const name of names) {
+        const v = values[name];
+        if (v !== undefined) synonyms.push({ name, value: v, source });
+      }
     }
-    if (e.default !== null) synonyms.push({ name: e.name, value: e.default, source: ConfigSource.DEFAULT_CONFIG });
+    for (const name of names) {
+      const def = BY_NAME.get(name)?.default ?? null;
+      if (def !== null) synonyms.push({ name, value: def, source: ConfigSource.DEFAULT_CONFIG });
+    }
+    if (group.length > 1) while (synonyms.length > 0 && synonyms[0].name !== e.name) synonyms.shift();
     const head = synonyms[0];
     const source = head ? head.source : ConfigSource.DEFAULT_CONFIG;
     out.push({
@@ -717,15 +735,17 @@ export function renderConfigDocs(): string {
   const text = (s: string): string => s.replace(/\|/g, '\\|');
   const lines: string[] = [];
   lines.push('## Broker configs', '');
-  lines.push('Set with `--override NAME=VALUE`, a `STRATA_NAME_WITH_UNDERSCORES` environment variable or a server.properties file (`--config`); that is also the precedence order.', '');
+  lines.push('Set with `--override NAME=VALUE`, a `STRATA_NAME_WITH_UNDERSCORES` environment variable or a server.properties file (`--config`); that is also the precedence order. ' +
+    'Those marked *dynamic* can also be changed while the broker runs, cluster-wide or per broker, with `strata configs --entity-type brokers --alter`; dynamic values win over these.', '');
   lines.push('| Name | Type | Default | Valid values | Description |', '| --- | --- | --- | --- | --- |');
   for (const e of BROKER_CONFIGS.filter((x) => x.origin !== 'ignored')) {
     const tag = e.origin === 'strata' ? ' (Strata)' : '';
     const syn = e.synonyms.length > 0 ? ` Synonyms: ${e.synonyms.map((s) => `\`${s}\``).join(', ')}.` : '';
-    lines.push(`| \`${e.name}\`${tag} | ${e.type} | ${cell(e.default)} | ${cell(describeValidator(e.validator))} | ${text(e.doc)}${syn} |`);
+    const dynamic = e.readOnly ? '' : ' *Dynamic.*';
+    lines.push(`| \`${e.name}\`${tag} | ${e.type} | ${cell(e.default)} | ${cell(describeValidator(e.validator))} | ${text(e.doc)}${syn}${dynamic} |`);
   }
   lines.push('', '## Topic configs', '');
-  lines.push('Set per topic with CreateTopics or AlterConfigs; a topic without its own value uses the first broker synonym that is set, else the default.', '');
+  lines.push('Set per topic with CreateTopics or AlterConfigs (`strata topics --create --config`, `strata configs --entity-type topics --alter`); a topic without its own value uses the first broker synonym that is set (dynamic per-broker, dynamic cluster-wide, then static), else the default.', '');
   lines.push('| Name | Type | Default | Valid values | Broker synonyms | Description |', '| --- | --- | --- | --- | --- | --- |');
   for (const e of TOPIC_CONFIGS) {
     const syn = e.synonyms.map((s) => `\`${s}\``).join(', ');

@@ -159,11 +159,23 @@ function broker(
 }
 
 /**
+ * The broker configs Kafka updates without a restart among the topic defaults (its
+ * DynamicLogConfig.ReconfigurableConfigs): each topic config's first broker synonym, except
+ * message.format.version's. log.retention.hours/minutes, log.roll.hours, log.roll.jitter.hours
+ * and log.flush.scheduler.interval.ms are not dynamic in Kafka either: set the first synonym.
+ * In Kafka's terms they are "cluster-wide": settable as a cluster default or per broker.
+ */
+const DYNAMIC_TOPIC_DEFAULTS: ReadonlySet<string> = new Set(
+  TOPIC_CONFIGS.filter((e) => e.name !== 'message.format.version' && e.synonyms.length > 0).map((e) => e.synonyms[0]),
+);
+
+/**
  * The broker-level configs that supply topic defaults, with Kafka's types and defaults. The
  * broker registry includes them; they live here because their meaning is the topic config's.
  * A null default means "unset, fall through to the next synonym" (log.retention.ms → minutes → hours).
+ * Those Kafka can change at run time are not read-only (DYNAMIC_TOPIC_DEFAULTS).
  */
-export const BROKER_TOPIC_DEFAULT_CONFIGS: readonly ConfigEntry[] = [
+export const BROKER_TOPIC_DEFAULT_CONFIGS: readonly ConfigEntry[] = ([
   broker('log.cleanup.policy', 'list', 'delete', { kind: 'list', values: ['compact', 'delete'] }, 'Default cleanup.policy for topics.'),
   broker('compression.type', 'string', 'producer', oneOf(...COMPRESSION_TYPES), 'Default compression.type for topics.'),
   broker('log.cleaner.delete.retention.ms', 'long', '86400000', atLeast(0), 'Default delete.retention.ms for topics.'),
@@ -197,7 +209,7 @@ export const BROKER_TOPIC_DEFAULT_CONFIGS: readonly ConfigEntry[] = [
   broker('log.roll.ms', 'long', null, undefined, 'Default segment.ms for topics; takes precedence over log.roll.hours.'),
   broker('log.roll.hours', 'int', '168', atLeast(1), 'Default segment.ms for topics, in hours.'),
   broker('unclean.leader.election.enable', 'boolean', 'false', undefined, 'Default unclean.leader.election.enable for topics.'),
-];
+] as ConfigEntry[]).map((e) => ({ ...e, readOnly: !DYNAMIC_TOPIC_DEFAULTS.has(e.name) }));
 
 /** Broker synonyms expressed in a coarser unit than the topic config's milliseconds. */
 const SYNONYM_SCALE: Record<string, bigint> = {
@@ -317,6 +329,24 @@ export function topicConfigEntry(name: string): ConfigEntry | undefined {
 
 export function isTopicConfigName(name: string): name is TopicConfigName {
   return TOPIC_BY_NAME.has(name);
+}
+
+/** Whether a broker config is a topic default Kafka (and Strata) can change without a restart. */
+export function isDynamicTopicDefault(name: string): boolean {
+  return DYNAMIC_TOPIC_DEFAULTS.has(name);
+}
+
+/**
+ * The broker configs that name the same setting in other units, highest precedence first, as
+ * Kafka's DynamicBrokerConfig.brokerConfigSynonyms lists them: every retention name gives the
+ * three, either roll (or jitter) name gives both, log.flush.interval.ms gives itself and its
+ * fallback log.flush.scheduler.interval.ms; any other name is alone.
+ */
+export function brokerSynonymGroup(name: string): readonly string[] {
+  const topicName = TOPIC_FOR_SYNONYM.get(name);
+  const group = topicName === undefined ? undefined : TOPIC_BY_NAME.get(topicName)!.synonyms;
+  if (group === undefined || group.length < 2 || name === 'log.flush.scheduler.interval.ms') return [name];
+  return group;
 }
 
 /** The registry entry of a broker-level topic default (log.retention.hours, message.max.bytes, ...). */

@@ -59,6 +59,14 @@ describe('strata topics', () => {
     expect(all.stdout.split('\n').filter((l) => l.startsWith('Topic: ')).map((l) => l.split('\t')[0])).toEqual(['Topic: orders', 'Topic: other']);
   });
 
+  it('--topics-with-overrides: only topics with non-default configs, without partitions, as kafka-topics.sh', async () => {
+    const t = broker.createTopic('orders', 2, { 'retention.ms': '1000' });
+    broker.createTopic('plain', 1);
+    const r = await topics('--describe', '--topics-with-overrides');
+    expect(r).toEqual({ code: 0, stdout: `Topic: orders\tTopicId: ${t.id}\tPartitionCount: 2\tReplicationFactor: 1\tConfigs: retention.ms=1000\n`, stderr: '' });
+    expect((await topics('--list', '--topics-with-overrides')).code).toBe(2);
+  });
+
   it('fails for a topic that does not exist, unless --if-exists', async () => {
     for (const action of ['--describe', '--delete']) {
       const r = await topics(action, '--topic', 'ghost');

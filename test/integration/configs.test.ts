@@ -61,9 +61,29 @@ test('bad configs are rejected with INVALID_CONFIG and a message naming the key'
     errorMessage: expect.stringMatching(/segment\.bytes/),
   });
   await expect(client.incrementalAlterConfigs(topic, [{ name: 'retention.ms', op: 'append', value: '5' }])).rejects.toMatchObject({ errorName: 'INVALID_CONFIG' });
+  // A broker config that cannot change at run time: Kafka's INVALID_REQUEST (test/integration/brokerConfigs.test.ts has more).
   await expect(client.incrementalAlterConfigs({ type: ConfigResourceType.BROKER, name: '0' }, [{ name: 'num.partitions', op: 'set', value: '3' }])).rejects.toMatchObject({
-    errorName: 'INVALID_CONFIG',
+    errorName: 'INVALID_REQUEST',
+    errorMessage: 'Cannot update these configs dynamically: Set(num.partitions)',
   });
+});
+
+test('resource types the broker has no configs for are INVALID_REQUEST, as in Kafka', async () => {
+  // GROUP (32), CLIENT_METRICS (16): Kafka 3.7 knows neither and answers "Unknown resource type".
+  for (const type of [32, 16] as unknown as (typeof ConfigResourceType.TOPIC)[]) {
+    await expect(client.incrementalAlterConfigs({ type, name: 'g' }, [{ name: 'consumer.session.timeout.ms', op: 'set', value: '45000' }])).rejects.toMatchObject({
+      errorName: 'INVALID_REQUEST',
+      errorMessage: `Unknown resource type ${type as number}`,
+    });
+    await expect(client.alterConfigs({ type, name: 'g' }, { 'consumer.session.timeout.ms': '45000' })).rejects.toMatchObject({ errorName: 'INVALID_REQUEST' });
+  }
+  // Kafka answers one config named twice in a resource, or a SET without a value, the same way.
+  await expect(
+    client.incrementalAlterConfigs(topic, [
+      { name: 'retention.ms', op: 'set', value: '1' },
+      { name: 'retention.ms', op: 'delete' },
+    ]),
+  ).rejects.toMatchObject({ errorName: 'INVALID_REQUEST', errorMessage: 'Error due to duplicate config keys' });
 });
 
 test("tiered topics follow Kafka's retention rules, and remote storage cannot be switched off", async () => {

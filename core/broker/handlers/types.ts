@@ -8,6 +8,7 @@ import type { GroupCoordinator } from '../../group/coordinator';
 import type { PartitionManager } from '../../partition/partitionManager';
 import type { TransactionCoordinator } from '../../txn/txnCoordinator';
 import type { MarkerWriter } from '../../txn/markerWriter';
+import type { DynamicBrokerConfigs } from '../dynamicBrokerConfigs';
 
 /** The broker as handlers see it: identity, advertised endpoint, topics, the group coordinator. */
 export interface BrokerContext {
@@ -28,6 +29,8 @@ export interface BrokerContext {
   readonly txn: TransactionCoordinator;
   /** Appends transaction markers to this broker's partitions (the coordinator's and WriteTxnMarkers' path). */
   readonly markers: MarkerWriter;
+  /** Dynamic broker configs (AlterConfigs on BROKER resources); absent in contexts built without them: broker configs are then read-only. */
+  readonly dynamicConfigs?: DynamicBrokerConfigs;
   readonly logger: Logger;
 }
 
