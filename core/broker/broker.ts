@@ -59,6 +59,7 @@ import { describeProducersHandler } from './handlers/describeProducers';
 import { describeTransactionsHandler } from './handlers/describeTransactions';
 import { listTransactionsHandler } from './handlers/listTransactions';
 import { saslHandshakeHandler } from './handlers/saslHandshake';
+import { describeLogDirsHandler } from './handlers/describeLogDirs';
 
 /** How often the broker checks time-based log policies (flush.ms, segment.ms). */
 const HOUSEKEEPING_INTERVAL_MS = 1000;
@@ -258,6 +259,7 @@ export class Broker {
         describeTransactionsHandler,
         listTransactionsHandler,
         saslHandshakeHandler,
+        describeLogDirsHandler,
       ];
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());

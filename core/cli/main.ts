@@ -8,6 +8,7 @@ import { consoleConsumerSpec, runConsoleConsumer } from './console-consumer';
 import { consoleProducerSpec, runConsoleProducer } from './console-producer';
 import { consumerGroupsSpec, runConsumerGroups } from './consumer-groups';
 import { deleteRecordsSpec, runDeleteRecords } from './deleteRecords';
+import { logDirsSpec, runLogDirs } from './logDirs';
 import { CliIO, processIO } from './io';
 import { runTopics, topicsSpec } from './topics';
 import { runTransactions, transactionsSpec } from './transactions';
@@ -34,6 +35,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['consumer-groups', { spec: consumerGroupsSpec, run: (argv, io) => runConsumerGroups(argv, io) }],
   ['delete-records', { spec: deleteRecordsSpec, run: (argv, io) => runDeleteRecords(parseArgs(argv, deleteRecordsSpec), io) }],
   ['transactions', { spec: transactionsSpec, run: (argv, io) => runTransactions(argv, io) }],
+  ['log-dirs', { spec: logDirsSpec, run: (argv, io) => runLogDirs(argv, io) }],
   ['aws-init', { spec: awsInitSpec, run: (argv, io) => runAwsInit(parseArgs(argv, awsInitSpec), io) }],
 ]);
 

@@ -644,11 +644,12 @@ export class StrataClient {
         };
         const res = await conn.send<FetchResponse>(ApiKey.Fetch, request, { version, timeoutMs: this.requestTimeoutMs + maxWaitMs });
         throwIfError(res.errorCode ?? ErrorCode.NONE, { api: 'Fetch', resource: `topic '${topic}'` });
-        const topicResponse = res.responses.find((t) => (version >= 13 ? t.topicId === info.topicId : t.topic === topic));
+        // A topic may appear more than once (Kafka lists the partitions it knows first, the rest after).
+        const topicResponses = res.responses.filter((t) => (version >= 13 ? t.topicId === info.topicId : t.topic === topic));
         for (const i of indexes) {
           const { partition, offset } = positions[i];
           const resource = `${topic}-${partition}`;
-          const p = topicResponse?.partitions.find((x) => x.partitionIndex === partition);
+          const p = topicResponses.flatMap((t) => t.partitions).find((x) => x.partitionIndex === partition);
           if (!p) {
             out[i].error = missingInResponse('Fetch', resource);
           } else if (p.errorCode !== ErrorCode.NONE) {

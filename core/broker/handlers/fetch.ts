@@ -3,10 +3,20 @@
  *
  * v0-3 return magic 0/1 message sets (Kafka down-converts); Strata serves only the stored
  * RecordBatch v2 bytes, so those versions get UNSUPPORTED_VERSION. v4 adds isolation level,
- * last stable offset and aborted transactions; v5 logStartOffset; v7 fetch sessions (KIP-227:
- * Strata answers session id 0, "no session", so clients send full fetches); v9 current leader
- * epoch; v11 rack id / preferred read replica; v12 flexible, diverging epoch; v13 topic ids
- * instead of names; v15 replica state; v16 node endpoints; v17 replica directory id.
+ * last stable offset and aborted transactions; v5 logStartOffset; v7 fetch sessions (KIP-227,
+ * fetchSession.ts: incremental fetches name only changed partitions, and their answers only
+ * partitions with something to say); v9 current leader epoch; v11 rack id / preferred read
+ * replica; v12 flexible, diverging epoch; v13 topic ids instead of names; v15 replica state; v16
+ * node endpoints; v17 replica directory id.
+ *
+ * The answer's shape is Kafka's (FetchResponse.toMessage, KafkaApis.handleFetchRequest): one
+ * entry per partition fetched (a partition named twice is fetched once), those that resolve in
+ * fetch order, then those that do not (unknown topic, topic id or partition); consecutive
+ * partitions of one topic share a topic entry, and a topic never appears without partitions.
+ * A full fetch (session epoch 0 or -1) answers every partition it names, data or not; an
+ * incremental one only those with records, a new high watermark or log start offset, or an
+ * error. A request failing as a whole answers the top-level error; before v13 every partition
+ * carries it too, from v13 no partition is listed (FetchRequest.getErrorResponse).
  *
  * isolation_level 1 (read_committed) stops at the last stable offset and lists the aborted
  * transactions overlapping the records returned, so the client drops their batches (the abort
@@ -25,8 +35,8 @@ import type { RecordsInput } from '../../protocol/writer';
 import { ErrorCode } from '../../protocol/errorCodes';
 import { isStrataError, toKafkaErrorCode } from '../../common/errors';
 import type { IsolationLevel, Partition } from '../../partition/partition';
-import type { TopicState } from '../topicRegistry';
 import type { ApiHandler, RequestContext } from './types';
+import { FetchSessions, INVALID_SESSION_ID, type FetchTarget, type PartitionAnswer } from './fetchSession';
 
 /**
  * Kafka's fetch.max.bytes (55 MiB): the most one response carries whatever the client asks
@@ -39,13 +49,17 @@ type FetchResponse = WireFetchResponse<RecordsInput>;
 type FetchableTopicResponse = WireTopic<RecordsInput>;
 type PartitionData = WirePartition<RecordsInput>;
 
+/** One partition of this fetch, resolved once; its answer is rewritten by each read pass. */
 interface PartitionPlan {
-  topic: FetchableTopicResponse;
-  partitionIndex: number;
-  fetchOffset: bigint;
-  maxBytes: number;
+  target: FetchTarget;
+  /** The topic's name (v13+: '' when the id is unknown) and id, as the answer names them. */
+  topicName: string;
+  topicId: string | undefined;
   partition: Partition | null;
+  /** Set when the partition cannot be read at all (unknown topic, id, partition or leader epoch). */
   errorCode: number;
+  answer: PartitionData;
+  recordBytes: number;
 }
 
 function emptyPartition(partitionIndex: number, errorCode: number, partition: Partition | null = null): PartitionData {
@@ -61,44 +75,51 @@ function emptyPartition(partitionIndex: number, errorCode: number, partition: Pa
   };
 }
 
-/** Resolves every requested partition once; reads may then be repeated after a wait. */
-function plan(req: FetchRequest, ctx: RequestContext): { topics: FetchableTopicResponse[]; parts: PartitionPlan[] } {
+/**
+ * Resolves every partition once (reads may then be repeated after a wait), in Kafka's answer
+ * order: partitions that resolve in fetch order, then the unknown ones.
+ */
+function plan(targets: readonly FetchTarget[], ctx: RequestContext): PartitionPlan[] {
   const useIds = ctx.version >= 13;
-  const topics: FetchableTopicResponse[] = [];
-  const parts: PartitionPlan[] = [];
-  for (const ft of req.topics) {
-    const state: TopicState | undefined = useIds ? ctx.broker.topics.getById(ft.topicId!) : ctx.broker.topics.get(ft.topic!);
-    const topic: FetchableTopicResponse = { topic: state?.name ?? ft.topic ?? '', topicId: ft.topicId, partitions: [] };
-    topics.push(topic);
-    for (const fp of ft.partitions) {
-      const partition = state?.partitions[fp.partition] ?? null;
-      let errorCode: number = ErrorCode.NONE;
-      if (!state) errorCode = useIds ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-      else if (!partition) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-      else errorCode = partition.checkLeaderEpoch(fp.currentLeaderEpoch);
-      parts.push({ topic, partitionIndex: fp.partition, fetchOffset: fp.fetchOffset, maxBytes: fp.partitionMaxBytes, partition, errorCode });
-    }
+  const known: PartitionPlan[] = [];
+  const unknown: PartitionPlan[] = [];
+  for (const target of targets) {
+    const state = useIds ? ctx.broker.topics.getById(target.topicId!) : ctx.broker.topics.get(target.topicName!);
+    const partition = state?.partitions[target.partition] ?? null;
+    let errorCode: number = ErrorCode.NONE;
+    if (!state) errorCode = useIds ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+    else if (!partition) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+    const p: PartitionPlan = {
+      target,
+      topicName: state?.name ?? target.topicName ?? '',
+      topicId: target.topicId,
+      partition,
+      errorCode: partition ? partition.checkLeaderEpoch(target.currentLeaderEpoch) : errorCode,
+      answer: emptyPartition(target.partition, errorCode, partition),
+      recordBytes: 0,
+    };
+    (partition ? known : unknown).push(p);
   }
-  return { topics, parts };
+  return [...known, ...unknown];
 }
 
 /** One pass over the planned partitions; returns the bytes gathered. Only tiered reads wait. */
 async function readAll(parts: PartitionPlan[], responseMaxBytes: number, isolation: IsolationLevel): Promise<{ bytes: number; hasError: boolean }> {
-  for (const p of parts) p.topic.partitions = [];
   let budget = responseMaxBytes;
   let total = 0;
   let hasError = false;
   for (const p of parts) {
     const partition = p.partition;
+    p.recordBytes = 0;
     if (p.errorCode !== ErrorCode.NONE || !partition) {
-      p.topic.partitions.push(emptyPartition(p.partitionIndex, p.errorCode, partition));
+      p.answer = emptyPartition(p.target.partition, p.errorCode, partition);
       hasError = true;
       continue;
     }
-    const res = emptyPartition(p.partitionIndex, ErrorCode.NONE, partition);
+    const res = emptyPartition(p.target.partition, ErrorCode.NONE, partition);
     try {
-      const limit = Math.max(0, Math.min(p.maxBytes, budget));
-      const read = await partition.read(p.fetchOffset, limit, { minOneBatch: total === 0, isolation });
+      const limit = Math.max(0, Math.min(p.target.maxBytes, budget));
+      const read = await partition.read(p.target.fetchOffset, limit, { minOneBatch: total === 0, isolation });
       res.highWatermark = read.highWatermark;
       res.lastStableOffset = read.lastStableOffset;
       res.logStartOffset = read.logStartOffset;
@@ -106,6 +127,7 @@ async function readAll(parts: PartitionPlan[], responseMaxBytes: number, isolati
       res.abortedTransactions = isolation === 'read_committed' ? read.abortedTransactions.map((t) => ({ producerId: t.producerId, firstOffset: t.firstOffset })) : null;
       if (read.bytes > 0) {
         res.records = read.records;
+        p.recordBytes = read.bytes;
         total += read.bytes;
         budget -= read.bytes;
       }
@@ -113,41 +135,88 @@ async function readAll(parts: PartitionPlan[], responseMaxBytes: number, isolati
       res.errorCode = isStrataError(e, 'OFFSET_OUT_OF_RANGE') ? ErrorCode.OFFSET_OUT_OF_RANGE : toKafkaErrorCode(e);
       hasError = true;
     }
-    p.topic.partitions.push(res);
+    p.answer = res;
   }
   return { bytes: total, hasError };
 }
 
-export const fetchHandler: ApiHandler<FetchRequest, FetchResponse> = {
-  apiKey: ApiKey.Fetch,
-  minImplemented: 4,
+function sessionAnswer(p: PartitionPlan): PartitionAnswer {
+  return { errorCode: p.answer.errorCode, highWatermark: p.answer.highWatermark, logStartOffset: p.answer.logStartOffset ?? -1n, recordBytes: p.recordBytes };
+}
 
-  async handle(req, ctx) {
-    const { topics, parts } = plan(req, ctx);
-    const maxBytes = ctx.version >= 3 ? Math.max(0, Math.min(req.maxBytes ?? FETCH_MAX_BYTES, FETCH_MAX_BYTES)) : FETCH_MAX_BYTES;
-    const deadline = Date.now() + Math.max(0, req.maxWaitMs);
-    const waitable = parts.flatMap((p) => (p.partition ? [p.partition] : []));
-    const isolation: IsolationLevel = (req.isolationLevel ?? 0) === 1 ? 'read_committed' : 'read_uncommitted';
-    let read = await readAll(parts, maxBytes, isolation);
-    while (read.bytes < req.minBytes && !read.hasError && waitable.length > 0) {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) break;
-      await ctx.broker.partitions.awaitData(waitable, remaining);
-      read = await readAll(parts, maxBytes, isolation);
+/**
+ * Kafka's FetchResponse.toMessage: partitions in order, consecutive partitions of one topic
+ * (by id from v13, by name before) under one topic entry; no topic without partitions.
+ */
+export function groupByTopic(parts: ReadonlyArray<{ topicName: string; topicId: string | undefined; answer: PartitionData }>, useIds: boolean): FetchableTopicResponse[] {
+  const out: FetchableTopicResponse[] = [];
+  let last: FetchableTopicResponse | undefined;
+  for (const p of parts) {
+    const same = last !== undefined && (useIds ? last.topicId === p.topicId : last.topic === p.topicName);
+    if (same) {
+      last!.partitions.push(p.answer);
+    } else {
+      last = { topic: p.topicName, topicId: p.topicId, partitions: [p.answer] };
+      out.push(last);
     }
-    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses: topics };
-  },
+  }
+  return out;
+}
 
-  errorResponse(req, errorCode) {
-    return {
-      throttleTimeMs: 0,
-      errorCode,
-      sessionId: 0,
-      responses: req.topics.map((ft) => ({
-        topic: ft.topic,
-        topicId: ft.topicId,
-        partitions: ft.partitions.map((fp) => emptyPartition(fp.partition, errorCode)),
-      })),
-    };
-  },
-};
+/** The Fetch handler with its own fetch sessions (one per connection at most). */
+export function createFetchHandler(sessions: FetchSessions = new FetchSessions()): ApiHandler<FetchRequest, FetchResponse> {
+  return {
+    apiKey: ApiKey.Fetch,
+    minImplemented: 4,
+
+    async handle(req, ctx) {
+      const context = sessions.newContext(ctx.conn, ctx.version, req);
+      if (context.kind === 'sessionError') return { throttleTimeMs: 0, errorCode: context.errorCode, sessionId: INVALID_SESSION_ID, responses: [] };
+      const parts = plan(context.targets, ctx);
+      const maxBytes = Math.max(0, Math.min(req.maxBytes ?? FETCH_MAX_BYTES, FETCH_MAX_BYTES));
+      const deadline = Date.now() + Math.max(0, req.maxWaitMs);
+      const waitable = parts.flatMap((p) => (p.partition ? [p.partition] : []));
+      const isolation: IsolationLevel = (req.isolationLevel ?? 0) === 1 ? 'read_committed' : 'read_uncommitted';
+      let read = await readAll(parts, maxBytes, isolation);
+      while (read.bytes < req.minBytes && !read.hasError && waitable.length > 0) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) break;
+        await ctx.broker.partitions.awaitData(waitable, remaining);
+        read = await readAll(parts, maxBytes, isolation);
+      }
+      const useIds = ctx.version >= 13;
+      const answered = parts.map((p) => ({ target: p.target, answer: sessionAnswer(p) }));
+      switch (context.kind) {
+        case 'sessionless':
+          return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: INVALID_SESSION_ID, responses: groupByTopic(parts, useIds) };
+        case 'full': {
+          const sessionId = sessions.open(ctx.conn, ctx.version, answered);
+          return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId, responses: groupByTopic(parts, useIds) };
+        }
+        case 'incremental': {
+          const keep = sessions.select(context.session, answered);
+          return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: context.session.id, responses: groupByTopic(parts.filter((_, i) => keep[i]), useIds) };
+        }
+      }
+    },
+
+    errorResponse(req, errorCode, ctx) {
+      // Kafka's FetchRequest.getErrorResponse: from v13 the top-level error alone.
+      return {
+        throttleTimeMs: 0,
+        errorCode,
+        sessionId: req.sessionId ?? INVALID_SESSION_ID,
+        responses:
+          ctx.version >= 13
+            ? []
+            : req.topics.map((ft) => ({
+                topic: ft.topic,
+                topicId: ft.topicId,
+                partitions: ft.partitions.map((fp) => emptyPartition(fp.partition, errorCode)),
+              })),
+      };
+    },
+  };
+}
+
+export const fetchHandler = createFetchHandler();
