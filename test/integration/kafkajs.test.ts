@@ -75,7 +75,9 @@ describe('topic administration', () => {
 
 describe('producing with kafkajs', () => {
   test('keys, headers and timestamps are preserved', async () => {
-    await admin.createTopics({ topics: [{ topic: 'kjs-records', numPartitions: 1 }] });
+    // Timestamps from 2024 are past the default retention.ms: without retention.ms=-1 a
+    // retention pass between produce and consume deletes them (as Kafka would).
+    await admin.createTopics({ topics: [{ topic: 'kjs-records', numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '-1' }] }] });
     const base = Date.UTC(2024, 0, 1);
     const messages = Array.from({ length: 50 }, (_, i) => ({
       key: i % 2 === 0 ? `key-${i}` : null,
@@ -103,7 +105,7 @@ describe('producing with kafkajs', () => {
   });
 
   test('ListOffsets by timestamp finds the first record at or after it', async () => {
-    await admin.createTopics({ topics: [{ topic: 'kjs-times', numPartitions: 1 }] });
+    await admin.createTopics({ topics: [{ topic: 'kjs-times', numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '-1' }] }] });
     const base = Date.UTC(2024, 5, 1);
     // Ten sends = ten batches, one minute apart.
     for (let b = 0; b < 10; b++) {
