@@ -18,6 +18,8 @@ import { TierBridge } from './tierBridge';
 import { BrokerMetrics } from '../metrics/brokerMetrics';
 import { parseMetricsListener } from '../metrics/metricsListener';
 import { KafkaServer } from './server';
+import { ResponseBufferBudget } from './responseStream';
+import { loadZeroCopy, zeroCopyUnavailableReason } from '../net/zeroCopy';
 import { Dispatcher } from './dispatcher';
 import { TopicRegistry } from './topicRegistry';
 import { DynamicBrokerConfigs } from './dynamicBrokerConfigs';
@@ -60,6 +62,9 @@ import { describeTransactionsHandler } from './handlers/describeTransactions';
 import { listTransactionsHandler } from './handlers/listTransactions';
 import { saslHandshakeHandler } from './handlers/saslHandshake';
 import { describeLogDirsHandler } from './handlers/describeLogDirs';
+
+/** The most of a segment one connection reads into memory at a time when it cannot use sendfile. */
+const STREAM_CHUNK_BYTES = 256 * 1024;
 
 /** How often the broker checks time-based log policies (flush.ms, segment.ms). */
 const HOUSEKEEPING_INTERVAL_MS = 1000;
@@ -156,6 +161,7 @@ export class Broker {
         cleaner,
         logger: logger.child('logs'),
         freeSpaceWarnBytes: config.logDirFreeSpaceWarnBytes,
+        maxOpenFiles: config.logMaxOpenFiles,
       });
       partitions = new PartitionManager(logs, { nodeId: config.nodeId, leaderEpoch: LEADER_EPOCH, logger: logger.child('partitions') });
       const topics = new TopicRegistry(store, partitions, config, logger.child('topics'));
@@ -263,13 +269,21 @@ export class Broker {
       ];
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());
+      const zeroCopy = loadZeroCopy();
+      const responseBuffer = new ResponseBufferBudget(config.fetchResponseMaxBufferBytes);
       const metricsListener = parseMetricsListener(config.metricsListener);
       if (metricsListener) {
         metrics = new BrokerMetrics(
-          { topics, tier, groups, txn, connections: () => server.connectionCount, logDirFreeBytes: () => logs.diskSpace.freeBytes },
+          { topics, tier, groups, txn, connections: () => server.connectionCount, logDirFreeBytes: () => logs.diskSpace.freeBytes, responseBuffer },
           logger.child('metrics'),
         );
       }
+      logger.info(
+        zeroCopy !== null
+          ? 'fetch responses are sent with sendfile(2) (zero-copy)'
+          : `fetch responses are sent through a buffer (${zeroCopyUnavailableReason()}); at most fetch.response.max.buffer.bytes=${config.fetchResponseMaxBufferBytes} in memory`,
+      );
+      logger.info(`segment files: at most ${config.logMaxOpenFiles} open (log.max.open.files)`);
       dispatcher = new Dispatcher(context, [versions, ...handlers].map((h: ApiHandler) => guardHandler(h, check)), metrics?.requests ?? null);
       const server = new KafkaServer(
         {
@@ -282,6 +296,7 @@ export class Broker {
           maxConnectionsPerIp: config.maxConnectionsPerIp,
           maxConnectionsPerIpOverrides: config.maxConnectionsPerIpOverrides,
           logger: logger.child('network'),
+          stream: { zeroCopy, budget: responseBuffer, chunkBytes: STREAM_CHUNK_BYTES },
         },
         dispatcher,
       );

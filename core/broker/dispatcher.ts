@@ -4,6 +4,7 @@ import { encodeFrame, readRequestHeader, responseHeaderVersion, writeResponseHea
 import { API_MESSAGES, ApiKey } from '../protocol/generated/index';
 import { ErrorCode } from '../protocol/errorCodes';
 import type { ConnectionInfo, FrameHandler } from './server';
+import type { ResponseChunk } from '../common/fileRegion';
 import type { ApiHandler, BrokerContext, RequestContext } from './handlers/types';
 import type { RequestMetrics } from '../metrics/requestMetrics';
 
@@ -37,7 +38,7 @@ export class Dispatcher implements FrameHandler {
       });
   }
 
-  handle(frame: Buffer, conn: ConnectionInfo): Buffer[] | null | Promise<Buffer[] | null> {
+  handle(frame: Buffer, conn: ConnectionInfo): ResponseChunk[] | null | Promise<ResponseChunk[] | null> {
     const r = new Reader(frame);
     const header = readRequestHeader(r);
     const meta = API_MESSAGES.get(header.apiKey);
@@ -79,10 +80,10 @@ export class Dispatcher implements FrameHandler {
     return out === null ? null : this.encode(header.apiKey, version, header.correlationId, out);
   }
 
-  private encode(apiKey: number, version: number, correlationId: number, body: unknown): Buffer[] {
+  private encode(apiKey: number, version: number, correlationId: number, body: unknown): ResponseChunk[] {
     const w = new Writer();
     writeResponseHeader(w, correlationId, responseHeaderVersion(apiKey, version));
     API_MESSAGES.get(apiKey)!.writeResponse(w, version, body);
-    return encodeFrame(w.toChunks());
+    return encodeFrame(w.toResponseChunks());
   }
 }

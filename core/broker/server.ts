@@ -2,16 +2,20 @@ import * as dns from 'node:dns';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { StrataError } from '../common/errors';
+import { releaseChunks, type ResponseChunk } from '../common/fileRegion';
 import type { Logger } from '../common/logger';
 import { WarningThrottle } from '../common/warningThrottle';
+import { readFdLimit } from '../common/fdLimit';
+import { ResponseBufferBudget, hasFileRegions, streamResponse, type StreamOptions } from './responseStream';
 
 /**
  * What the server hands a frame to: returns the response frame's chunks (size prefix
- * included), null when the request gets no response (Produce with acks=0), or a promise of
- * either. Throwing closes the connection (Kafka does the same for requests it cannot parse).
+ * included; fetched records may be file regions, sent from the file as the socket drains),
+ * null when the request gets no response (Produce with acks=0), or a promise of either.
+ * Throwing closes the connection (Kafka does the same for requests it cannot parse).
  */
 export interface FrameHandler {
-  handle(frame: Buffer, conn: ConnectionInfo): Buffer[] | null | Promise<Buffer[] | null>;
+  handle(frame: Buffer, conn: ConnectionInfo): ResponseChunk[] | null | Promise<ResponseChunk[] | null>;
 }
 
 /** Kafka's connection limits (SocketServer's ConnectionQuotas); unset means no limit. */
@@ -41,6 +45,8 @@ export interface ServerOptions extends ListenerSettings {
   logger: Logger;
   /** A repeated warning (refused connections, non-Kafka clients, EMFILE) is logged at most once per this; default 10 s. */
   warnIntervalMs?: number;
+  /** How responses holding file regions are streamed (zero-copy or buffered, and the shared buffer budget); default buffered, 64 MiB. */
+  stream?: Omit<StreamOptions, 'onProgress'>;
 }
 
 /** Above this many queued response bytes, stop reading requests until the socket drains. */
@@ -270,16 +276,6 @@ async function resolveOverrides(overrides: Record<string, number>, logger: Logge
   return out;
 }
 
-/** The soft limit on open files (ulimit -n), from /proc on Linux; null elsewhere. */
-function readFdLimit(): number | null {
-  try {
-    const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
-    return m && m[1] !== 'unlimited' ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
-}
-
 /** What a connection shares with its server: the listener's label and the warning throttle. */
 interface ConnectionContext {
   label(): string;
@@ -391,14 +387,29 @@ class Connection implements ConnectionInfo {
           }
           this.socket.pause();
           out = await out;
-          if (this.closed) return;
+          if (this.closed) {
+            releaseChunks(out);
+            return;
+          }
+        }
+        if (out !== null && hasFileRegions(out)) {
+          // Streamed from the files as the socket drains; the connection stays muted until the
+          // whole response is out (as Kafka mutes a channel until its response is sent).
+          if (corked) {
+            this.socket.uncork();
+            corked = false;
+          }
+          this.socket.pause();
+          const stream = this.opts.stream ?? defaultStreamOptions();
+          await streamResponse(this.socket, out, { ...stream, onProgress: () => this.socket.setTimeout(this.opts.idleTimeoutMs) });
+          continue;
         }
         if (out !== null) {
           if (!corked) {
             this.socket.cork();
             corked = true;
           }
-          for (const c of out) this.socket.write(c);
+          for (const c of out as Buffer[]) this.socket.write(c);
         }
       }
     } catch (e) {
@@ -413,6 +424,14 @@ class Connection implements ConnectionInfo {
       }
     }
   }
+}
+
+let defaultStream: Omit<StreamOptions, 'onProgress'> | null = null;
+
+/** Buffered streaming within 64 MiB, for servers built without stream options (tests). */
+function defaultStreamOptions(): Omit<StreamOptions, 'onProgress'> {
+  defaultStream ??= { zeroCopy: null, budget: new ResponseBufferBudget(64 * 1024 * 1024), chunkBytes: 256 * 1024 };
+  return defaultStream;
 }
 
 const HTTP_METHODS = ['GET ', 'POST', 'PUT ', 'HEAD', 'DELE', 'OPTI', 'PATC', 'CONN', 'TRAC', 'PRI '];

@@ -15,6 +15,7 @@ import {
 import { closestName } from './didYouMean';
 import { parseMetricsListener } from '../metrics/metricsListener';
 import { parseProperties } from './properties';
+import { readFdLimit } from '../common/fdLimit';
 import { BROKER_TOPIC_DEFAULT_CONFIGS, TOPIC_CONFIGS, brokerSynonymGroup, type BrokerDynamicLayers } from './topicConfig';
 
 /**
@@ -133,6 +134,10 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
   entry('kafka', 'log.cleaner.io.buffer.load.factor', 'double', '0.9', undefined, 'How full the cleaner\'s offset map may get before a pass stops.'),
   entry('strata', 'log.dir.free.space.warn.bytes', 'long', '1073741824', atLeast(0),
     'Free space on the disk holding log.dirs below which the broker logs a warning (at most once a minute while it stays low); 0 turns it off. The strata_log_dir_free_bytes metric shows the free space. Kafka has no such setting.'),
+  entry('strata', 'log.max.open.files', 'int', null, atLeast(1),
+    'Segment and index file descriptors the broker keeps open at once; beyond it the least recently used are closed (and reopened when used again), so descriptor use follows the partitions being written and read, not every partition on disk. Default: half of the open-file limit (ulimit -n) at start, at least 64. Kafka keeps every segment open instead.'),
+  entry('strata', 'fetch.response.max.buffer.bytes', 'long', '67108864', atLeast(1),
+    'Memory for fetched record bytes being sent, across all connections, where they cannot go zero-copy (sendfile): each connection reads at most 256 KiB of a segment at a time, as its socket drains, and waits when this is spent. With sendfile no record byte enters the broker\'s memory.'),
   entry('kafka', 'broker.session.timeout.ms', 'int', '9000', atLeast(1),
     'How long the broker\'s registration (its lease in the metadata store) lasts without a heartbeat. A broker that cannot renew it for this long stops (fenced); a new broker with the same node.id takes over after seeing no renewal for this long.'),
   entry('kafka', 'broker.heartbeat.interval.ms', 'int', '2000', atLeast(1),
@@ -244,6 +249,10 @@ export interface BrokerConfig {
   logCleanerIoBufferLoadFactor: number;
   /** log.dir.free.space.warn.bytes: warn below this much free space on the data dir's disk; 0 = never. */
   logDirFreeSpaceWarnBytes: number;
+  /** log.max.open.files, resolved (half the open-file limit by default). */
+  logMaxOpenFiles: number;
+  /** fetch.response.max.buffer.bytes */
+  fetchResponseMaxBufferBytes: number;
   /** broker.session.timeout.ms: the registration lease's length (core/meta/brokerLease.ts). */
   brokerSessionTimeoutMs: number;
   /** broker.heartbeat.interval.ms: how often the lease is renewed; less than the session timeout. */
@@ -465,6 +474,8 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
     logCleanerDedupeBufferSize: int('log.cleaner.dedupe.buffer.size'),
     logCleanerIoBufferLoadFactor: get('log.cleaner.io.buffer.load.factor') as number,
     logDirFreeSpaceWarnBytes: int('log.dir.free.space.warn.bytes'),
+    logMaxOpenFiles: get('log.max.open.files') === null ? defaultMaxOpenFiles() : int('log.max.open.files'),
+    fetchResponseMaxBufferBytes: int('fetch.response.max.buffer.bytes'),
     brokerSessionTimeoutMs: int('broker.session.timeout.ms'),
     brokerHeartbeatIntervalMs: int('broker.heartbeat.interval.ms'),
     metadata: get('metadata') as string,
@@ -673,6 +684,12 @@ function checkAdvertised(listeners: Listener[]): void {
       );
     }
   }
+}
+
+/** log.max.open.files when not set: half the open-file limit, leaving the rest to connections and the stores. */
+function defaultMaxOpenFiles(): number {
+  const limit = readFdLimit();
+  return limit === null ? 10_000 : Math.max(64, Math.floor(limit / 2));
 }
 
 /**

@@ -16,6 +16,9 @@ import {
   RECORD_BATCH_HEADER_SIZE,
 } from './recordBatch';
 
+/** A descriptor, or a file that opens on use (a CachedFile: its descriptor may be closed between reads). */
+export type ScannedFile = number | { use<T>(fn: (fd: number) => T): T };
+
 /** Why a scan stopped: clean end of file, a batch cut short by the end of file, or bad bytes. */
 export type ScanStop = 'end' | 'torn' | 'corrupt';
 
@@ -52,7 +55,7 @@ export class BatchScanner {
   private nextPos: number;
 
   constructor(
-    private readonly fd: number,
+    private readonly fd: ScannedFile,
     private readonly file: string,
     private readonly fileSize: number,
     start: number,
@@ -125,13 +128,18 @@ export class BatchScanner {
   private fill(p: number): void {
     const want = Math.min(this.buf.length, this.fileSize - p);
     let got = 0;
-    try {
+    const read = (fd: number): void => {
       while (got < want) {
-        const n = fs.readSync(this.fd, this.buf, got, want - got, p + got);
+        const n = fs.readSync(fd, this.buf, got, want - got, p + got);
         if (n === 0) break;
         got += n;
       }
+    };
+    try {
+      if (typeof this.fd === 'number') read(this.fd);
+      else this.fd.use(read);
     } catch (e) {
+      if (e instanceof StrataError) throw e;
       throw new StrataError('STORAGE_IO', `read ${this.file}: ${(e as Error).message}`, { cause: e });
     }
     this.bufStart = p;

@@ -1,20 +1,26 @@
 import * as fs from 'node:fs';
 import { StrataError } from '../common/errors';
+import { UNBOUNDED_FILE_CACHE, type CachedFile, type FileCache } from './fileCache';
 
 /**
  * The file underneath a sparse index: fixed-size entries appended at the end, read whole on open.
  * Indexes are small (one entry per ~4 KiB of log), so they are kept in memory as typed arrays and
  * the file is only written, never read again while open. They are not checksummed: a damaged index
  * is detected by its shape and rebuilt from the log (Kafka's approach too).
+ *
+ * Its descriptor comes from the broker's file cache: opened when written, maybe closed between
+ * writes (a closed segment's index is never written again, so it costs no descriptor).
  */
 export class IndexFile {
-  private fd: number;
+  private readonly file: CachedFile;
   /** Whether the file was there before this open (a missing index must be rebuilt). */
   readonly existed: boolean;
 
-  constructor(readonly path: string) {
+  constructor(readonly path: string, files: FileCache = UNBOUNDED_FILE_CACHE) {
     this.existed = fs.existsSync(path);
-    this.fd = io(() => fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644), 'open', path);
+    this.file = files.file(path, { create: true });
+    // Created now (not at the first write), so that the file is there as it always was.
+    if (!this.existed) this.file.use(() => undefined);
   }
 
   /**
@@ -22,12 +28,12 @@ export class IndexFile {
    * make us allocate an arbitrary amount; the caller rebuilds instead).
    */
   readAll(maxBytes: number): Buffer | null {
-    const size = io(() => fs.fstatSync(this.fd).size, 'stat', this.path);
+    const size = this.file.use((fd) => io(() => fs.fstatSync(fd).size, 'stat', this.path));
     if (size > maxBytes) return null;
     const buf = Buffer.allocUnsafe(size);
     let done = 0;
     while (done < size) {
-      const n = io(() => fs.readSync(this.fd, buf, done, size - done, done), 'read', this.path);
+      const n = this.file.use((fd) => io(() => fs.readSync(fd, buf, done, size - done, done), 'read', this.path));
       if (n === 0) return buf.subarray(0, done);
       done += n;
     }
@@ -38,12 +44,12 @@ export class IndexFile {
   write(bytes: Uint8Array, position: number): void {
     let done = 0;
     while (done < bytes.length) {
-      done += io(() => fs.writeSync(this.fd, bytes, done, bytes.length - done, position + done), 'write', this.path);
+      done += this.file.use((fd) => io(() => fs.writeSync(fd, bytes, done, bytes.length - done, position + done), 'write', this.path));
     }
   }
 
   truncate(size: number): void {
-    io(() => fs.ftruncateSync(this.fd, size), 'truncate', this.path);
+    this.file.use((fd) => io(() => fs.ftruncateSync(fd, size), 'truncate', this.path));
   }
 
   /** Replaces the whole contents. */
@@ -53,14 +59,11 @@ export class IndexFile {
   }
 
   sync(): void {
-    io(() => fs.fsyncSync(this.fd), 'fsync', this.path);
+    this.file.use((fd) => io(() => fs.fsyncSync(fd), 'fsync', this.path));
   }
 
   close(): void {
-    if (this.fd < 0) return;
-    const fd = this.fd;
-    this.fd = -1;
-    io(() => fs.closeSync(fd), 'close', this.path);
+    this.file.dispose();
   }
 }
 

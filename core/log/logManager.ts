@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../common/logger';
 import { DiskSpaceMonitor, isOutOfSpace } from './diskSpace';
+import { FileCache, UNBOUNDED_FILE_CACHE } from './fileCache';
 import type { LogCleaner } from './logCleaner';
 import type { CompactionConfig } from './logConfig';
 import { PartitionLog, type LogConfig } from './partitionLog';
@@ -62,6 +63,8 @@ export interface LogManagerOptions {
   logger: Logger;
   /** log.dir.free.space.warn.bytes: housekeeping warns while the disk has less free; 0 = never. Default 0. */
   freeSpaceWarnBytes?: number;
+  /** log.max.open.files: segment file descriptors open at once (least recently used closed first). Default unbounded. */
+  maxOpenFiles?: number;
 }
 
 /**
@@ -78,6 +81,8 @@ export class LogManager {
   readonly diskSpace: DiskSpaceMonitor;
   /** Housekeeping failures for want of space, logged at most once a minute (a full disk lasts). */
   private outOfSpace = { count: 0, loggedAt: -Infinity };
+  /** Every log's segment and index file descriptors, bounded by log.max.open.files. */
+  readonly files: FileCache;
 
   constructor(
     readonly logsDir: string,
@@ -85,6 +90,7 @@ export class LogManager {
   ) {
     fs.mkdirSync(logsDir, { recursive: true });
     this.diskSpace = new DiskSpaceMonitor({ dir: logsDir, warnBytes: opts.freeSpaceWarnBytes ?? 0, logger: opts.logger });
+    this.files = opts.maxOpenFiles === undefined ? UNBOUNDED_FILE_CACHE : new FileCache(opts.maxOpenFiles);
   }
 
   get cleaner(): LogCleaner | null {
@@ -107,6 +113,7 @@ export class LogManager {
     const log = PartitionLog.open(dir, config, {
       logger: (m: string) => this.opts.logger.info(`${label}: ${m}`),
       producerIdExpirationMs: this.opts.producerIdExpirationMs,
+      files: this.files,
       onOffline: (reason) =>
         this.opts.logger.error(
           `${label}: log offline: ${reason}. Appends to it are refused (KAFKA_STORAGE_ERROR) until the broker restarts; reads go on. Check the disk (dmesg), then restart: recovery checks the log`,

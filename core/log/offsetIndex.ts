@@ -1,4 +1,5 @@
 import { IndexFile } from './indexFile';
+import type { FileCache } from './fileCache';
 
 /**
  * Sparse offset index of one segment: entries (relativeOffset int32, position int32), 8 bytes each,
@@ -31,8 +32,8 @@ export class OffsetIndex {
    * file is well formed for a log of `logSize` bytes; otherwise it says why it must be rebuilt
    * and the index is loaded empty.
    */
-  static open(path: string, logSize: number): { index: OffsetIndex; problem: string | null } {
-    const index = new OffsetIndex(new IndexFile(path));
+  static open(path: string, logSize: number, files?: FileCache): { index: OffsetIndex; problem: string | null } {
+    const index = new OffsetIndex(new IndexFile(path, files));
     // At most one entry per batch, and a batch is at least 61 bytes.
     const bytes = index.file.readAll(OFFSET_INDEX_ENTRY_SIZE * (Math.floor(logSize / 61) + 1));
     const problem =
@@ -103,6 +104,28 @@ export class OffsetIndex {
       }
     }
     return found < 0 ? 0 : this.pos[found];
+  }
+
+  /**
+   * Where a header scan should start to reach the last batch ending at or before `position`
+   * and the batch before it: the position of the entry before the last entry at or below
+   * `position`, or 0 (the segment start). Entries are batch starts every index.interval.bytes,
+   * so the scan from there covers about two intervals.
+   */
+  scanStartBefore(position: number): number {
+    let lo = 0;
+    let hi = this.n - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.pos[mid] <= position) {
+        found = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return found < 1 ? 0 : this.pos[found - 1];
   }
 
   /** Drops every entry at or past `position` (the log was truncated there). */

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StrataError } from '../common/errors';
+import type { FileRegion } from '../common/fileRegion';
+import type { FileCache } from './fileCache';
 import {
   readLogStartOffset,
   syncDir,
@@ -18,7 +20,7 @@ import {
   validateRecords,
   validationError,
 } from './recordBatch';
-import { Segment, SegmentOptions } from './segment';
+import { Segment, SegmentOptions, type SegmentSpan } from './segment';
 import { storedMaxTimestamp } from './batchMaxTimestamp';
 import { ProducerStateManager, appendBatchOf, type AppendOrigin, type AppendBatch } from './producerState';
 import { completeTransactions, rebuildProducerState } from './producerStateLoader';
@@ -42,6 +44,8 @@ export interface PartitionLogOptions {
   producerIdExpirationMs?: number;
   /** Called once when the log goes offline (see `offline`); default: the logger. */
   onOffline?: (reason: string) => void;
+  /** The broker's segment file descriptors (log.max.open.files); default unbounded. */
+  files?: FileCache;
 }
 
 export interface AppendOptions {
@@ -82,9 +86,9 @@ export interface ReadOptions {
   maxOffset?: bigint;
 }
 
-export interface ReadResult {
+export interface ReadResult<C extends Buffer | FileRegion = Buffer> {
   /** Whole batches, one chunk per segment touched; empty when there is nothing to return. */
-  records: Buffer[];
+  records: C[];
   bytes: number;
   /** baseOffset of the first batch returned (fetchOffset when none). */
   firstOffset: bigint;
@@ -140,6 +144,7 @@ export class PartitionLog {
   private readonly logger: (msg: string) => void;
   private readonly now: () => number;
   private onOffline: ((reason: string) => void) | undefined;
+  private files: FileCache | undefined;
 
   private constructor(
     readonly dir: string,
@@ -213,7 +218,7 @@ export class PartitionLog {
       if (base !== null && !logSet.has(base)) fs.rmSync(path.join(dir, name), { force: true });
     }
 
-    const segOpts: SegmentOptions = { indexIntervalBytes: eff.indexIntervalBytes, logger, nowMs: now() };
+    const segOpts: SegmentOptions = { indexIntervalBytes: eff.indexIntervalBytes, logger, nowMs: now(), files: opts.files };
     const persistedStart = readLogStartOffset(dir);
     const segs: Segment[] = [];
     try {
@@ -249,6 +254,7 @@ export class PartitionLog {
     }
     const log = new PartitionLog(dir, eff, segs, start, logger, now, ps);
     log.onOffline = opts.onOffline;
+    log.files = opts.files;
     return log;
   }
 
@@ -446,6 +452,22 @@ export class PartitionLog {
    * Throws OFFSET_OUT_OF_RANGE when fetchOffset < logStartOffset or > logEndOffset.
    */
   read(fetchOffset: bigint, maxBytes: number, opts: ReadOptions): ReadResult {
+    const { spans, ...found } = this.locate(fetchOffset, maxBytes, opts);
+    return { ...found, records: spans.map(({ segment, span }) => segment.read(span.position, span.length)) };
+  }
+
+  /**
+   * As read, but the batches come as regions of the segment files (pinned until released; see
+   * fileRegion.ts), for a response that is sent from the files as the socket drains: nothing is
+   * read into memory here. The caller owns the regions and must release them.
+   */
+  readRegions(fetchOffset: bigint, maxBytes: number, opts: ReadOptions): ReadResult<FileRegion> {
+    const { spans, ...found } = this.locate(fetchOffset, maxBytes, opts);
+    return { ...found, records: spans.map(({ segment, span }) => segment.region(span.position, span.length)) };
+  }
+
+  /** Where the batches read() returns are: one span per segment touched. */
+  private locate(fetchOffset: bigint, maxBytes: number, opts: ReadOptions): Omit<ReadResult, 'records'> & { spans: { segment: Segment; span: SegmentSpan }[] } {
     this.checkOpen();
     const leo = this.logEndOffset;
     if (fetchOffset < this._logStartOffset || fetchOffset > leo) {
@@ -455,7 +477,7 @@ export class PartitionLog {
       );
     }
     const limit = opts.maxOffset === undefined || opts.maxOffset > leo ? leo : opts.maxOffset;
-    const result: ReadResult = { records: [], bytes: 0, firstOffset: fetchOffset, nextOffset: fetchOffset };
+    const result = { spans: [] as { segment: Segment; span: SegmentSpan }[], bytes: 0, firstOffset: fetchOffset, nextOffset: fetchOffset };
     if (fetchOffset >= limit) return result;
     let i = this.segmentIndexFor(fetchOffset);
     let position = this.segs[i].findBatch(fetchOffset)?.position ?? -1;
@@ -468,14 +490,14 @@ export class PartitionLog {
       const budget = maxBytes - result.bytes;
       const minOne = opts.minOneBatch && result.bytes === 0;
       if (budget < RECORD_BATCH_HEADER_SIZE && !minOne) break;
-      const r = this.segs[i].readFrom(position, budget, limit, minOne);
-      if (r.bytes !== null) {
-        if (result.bytes === 0) result.firstOffset = r.firstOffset;
-        result.records.push(r.bytes);
-        result.bytes += r.bytes.length;
-        result.nextOffset = r.nextOffset;
+      const span = this.segs[i].locate(position, budget, limit, minOne);
+      if (span.length > 0) {
+        if (result.bytes === 0) result.firstOffset = span.firstOffset;
+        result.spans.push({ segment: this.segs[i], span });
+        result.bytes += span.length;
+        result.nextOffset = span.nextOffset;
       }
-      if (r.stop !== 'end') break;
+      if (span.stop !== 'end') break;
     }
     return result;
   }
@@ -870,7 +892,7 @@ export class PartitionLog {
   }
 
   private segmentOptions(nowMs: number): SegmentOptions {
-    return { indexIntervalBytes: this.config.indexIntervalBytes, logger: this.logger, nowMs };
+    return { indexIntervalBytes: this.config.indexIntervalBytes, logger: this.logger, nowMs, files: this.files };
   }
 
   private checkOpen(): void {

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StrataError } from '../common/errors';
+import type { FileRegion } from '../common/fileRegion';
+import { UNBOUNDED_FILE_CACHE, type CachedFile, type FileCache } from './fileCache';
 import { BatchScanner } from './batchScanner';
 import { io } from './indexFile';
 import { OffsetIndex } from './offsetIndex';
@@ -44,6 +46,8 @@ export interface SegmentOptions {
    * (see segmentSwap.ts). Default '' (a live segment).
    */
   fileSuffix?: SegmentFileSuffix;
+  /** The broker's file cache (log.max.open.files); default unbounded. */
+  files?: FileCache;
 }
 
 /** What append needs to know of each batch it writes. */
@@ -69,6 +73,19 @@ export interface BatchLocation {
   lastOffset: bigint;
   maxTimestamp: bigint;
   attributes: number;
+}
+
+/** Whole batches located in one segment (not read), and why locating stopped. */
+export interface SegmentSpan {
+  position: number;
+  /** 0 when no batch qualified. */
+  length: number;
+  /** baseOffset of the first batch, -1n when none. */
+  firstOffset: bigint;
+  /** One past the last offset of the last batch, -1n when none. */
+  nextOffset: bigint;
+  /** 'end': this segment has nothing more; 'budget': maxBytes reached; 'limit': maxOffset reached. */
+  stop: 'end' | 'budget' | 'limit';
 }
 
 /** Whole batches read from one segment, and why reading stopped. */
@@ -97,7 +114,7 @@ export class Segment {
   /** Unique per Segment object in this process: lets the cleaner notice a segment was replaced. */
   readonly id = nextSegmentId++;
   private readonly fileSuffix: SegmentFileSuffix;
-  private fd: number;
+  private readonly file: CachedFile;
   private _size: number;
   private _nextOffset: bigint;
   private _maxTimestamp = -1n;
@@ -124,7 +141,7 @@ export class Segment {
   private constructor(
     readonly dir: string,
     readonly baseOffset: bigint,
-    fd: number,
+    file: CachedFile,
     size: number,
     offsetIndex: OffsetIndex,
     timeIndex: TimeIndex,
@@ -132,7 +149,7 @@ export class Segment {
   ) {
     this.fileSuffix = opts.fileSuffix ?? '';
     this.logPath = segmentPath(dir, baseOffset, '.log', this.fileSuffix);
-    this.fd = fd;
+    this.file = file;
     this._size = size;
     this._nextOffset = baseOffset;
     this.offsetIndex = offsetIndex;
@@ -143,12 +160,12 @@ export class Segment {
     const txnPath = path.join(dir, txnIndexFileName(baseOffset) + this.fileSuffix);
     let lost = false;
     try {
-      this._txnIndex = TransactionIndex.open(txnPath, { logger: opts.logger });
+      this._txnIndex = TransactionIndex.open(txnPath, { logger: opts.logger, files: opts.files });
     } catch (e) {
       // Unreadable (not merely torn): rebuilt from the log's markers by the partition log.
       opts.logger(`removing ${txnPath}: ${(e as Error).message}; it is rebuilt from the log`);
       fs.rmSync(txnPath, { force: true });
-      this._txnIndex = TransactionIndex.open(txnPath, { logger: opts.logger });
+      this._txnIndex = TransactionIndex.open(txnPath, { logger: opts.logger, files: opts.files });
       lost = true;
     }
     this.txnIndexLost = lost;
@@ -158,16 +175,17 @@ export class Segment {
   static create(dir: string, baseOffset: bigint, opts: SegmentOptions): Segment {
     const suffix = opts.fileSuffix ?? '';
     const logPath = segmentPath(dir, baseOffset, '.log', suffix);
-    const fd = io(() => fs.openSync(logPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644), 'open', logPath);
+    const files = opts.files ?? UNBOUNDED_FILE_CACHE;
+    const file = files.file(logPath, { create: true });
     let seg: Segment | null = null;
     let index: OffsetIndex | null = null;
     let timeIndex: TimeIndex | null = null;
     try {
-      const size = io(() => fs.fstatSync(fd).size, 'stat', logPath);
+      const size = file.use((fd) => io(() => fs.fstatSync(fd).size, 'stat', logPath));
       if (size !== 0) throw new StrataError('STORAGE_IO', `cannot create segment ${logPath}: it exists and holds ${size} bytes`);
-      index = OffsetIndex.open(segmentPath(dir, baseOffset, '.index', suffix), 0).index;
-      timeIndex = TimeIndex.open(segmentPath(dir, baseOffset, '.timeindex', suffix), 0).index;
-      seg = new Segment(dir, baseOffset, fd, 0, index, timeIndex, opts);
+      index = OffsetIndex.open(segmentPath(dir, baseOffset, '.index', suffix), 0, files).index;
+      timeIndex = TimeIndex.open(segmentPath(dir, baseOffset, '.timeindex', suffix), 0, files).index;
+      seg = new Segment(dir, baseOffset, file, 0, index, timeIndex, opts);
       // Leftover index files of the same name would be meaningless: start them empty.
       seg.offsetIndex.beginRebuild();
       seg.offsetIndex.finishRebuild();
@@ -179,7 +197,7 @@ export class Segment {
       try {
         if (seg) seg.close();
         else {
-          fs.closeSync(fd);
+          file.dispose();
           index?.close();
           timeIndex?.close();
         }
@@ -194,15 +212,22 @@ export class Segment {
   static open(dir: string, baseOffset: bigint, recovery: SegmentRecovery, opts: SegmentOptions): Segment {
     const suffix = opts.fileSuffix ?? '';
     const logPath = segmentPath(dir, baseOffset, '.log', suffix);
-    const fd = io(() => fs.openSync(logPath, fs.constants.O_RDWR), 'open', logPath);
-    const size = io(() => fs.fstatSync(fd).size, 'stat', logPath);
+    const files = opts.files ?? UNBOUNDED_FILE_CACHE;
+    const file = files.file(logPath);
+    let size: number;
+    try {
+      size = file.use((fd) => io(() => fs.fstatSync(fd).size, 'stat', logPath));
+    } catch (e) {
+      file.dispose();
+      throw e;
+    }
     if (size > INT32_MAX) {
-      fs.closeSync(fd);
+      file.dispose();
       throw new StrataError('STORAGE_IO', `segment ${logPath} is ${size} bytes, more than a segment may hold`);
     }
-    const oi = OffsetIndex.open(segmentPath(dir, baseOffset, '.index', suffix), size);
-    const ti = TimeIndex.open(segmentPath(dir, baseOffset, '.timeindex', suffix), size);
-    const seg = new Segment(dir, baseOffset, fd, size, oi.index, ti.index, opts);
+    const oi = OffsetIndex.open(segmentPath(dir, baseOffset, '.index', suffix), size, files);
+    const ti = TimeIndex.open(segmentPath(dir, baseOffset, '.timeindex', suffix), size, files);
+    const seg = new Segment(dir, baseOffset, file, size, oi.index, ti.index, opts);
     if (recovery === 'full') {
       seg.recover('unclean shutdown');
     } else {
@@ -240,7 +265,7 @@ export class Segment {
   largestTimestamp(): bigint {
     if (this._maxTimestamp >= 0n) return this._maxTimestamp;
     this.checkOpen();
-    return BigInt(Math.floor(io(() => fs.fstatSync(this.fd).mtimeMs, 'stat', this.logPath)));
+    return BigInt(Math.floor(this.file.use((fd) => io(() => fs.fstatSync(fd).mtimeMs, 'stat', this.logPath))));
   }
 
   /** Base offset of the batch where maxTimestamp was first reached, -1n when empty. */
@@ -292,13 +317,18 @@ export class Segment {
     maxTimestampOverride?: bigint,
   ): void {
     this.checkWritable();
+    // Opening the file (after eviction) may fail (EMFILE): then nothing was written, nothing to undo.
+    this.file.use((fd) => this.appendTo(fd, buf, batches, firstOffset, maxTimestampOverride));
+  }
+
+  private appendTo(fd: number, buf: Buffer, batches: ReadonlyArray<AppendedBatch>, firstOffset: bigint, maxTimestampOverride: bigint | undefined): void {
     const start = this._size;
     const saved = [this._maxTimestamp, this._offsetOfMaxTimestamp, this._firstBatchTimestamp, this.bytesSinceLastIndexEntry] as const;
     const offsetEntries = this.offsetIndex.entries;
     const timeEntries = this.timeIndex.entries;
     try {
       let done = 0;
-      while (done < buf.length) done += fs.writeSync(this.fd, buf, done, buf.length - done, start + done);
+      while (done < buf.length) done += fs.writeSync(fd, buf, done, buf.length - done, start + done);
       let pos = start;
       let offset = firstOffset;
       for (const b of batches) {
@@ -311,7 +341,7 @@ export class Segment {
       this._nextOffset = offset;
     } catch (e) {
       try {
-        fs.ftruncateSync(this.fd, start);
+        fs.ftruncateSync(fd, start);
         // Entries this append added (the time index may have gained one naming an earlier batch,
         // whose max timestamp it recorded), then any partial entry a failed index write left.
         if (this.offsetIndex.entries > offsetEntries) this.offsetIndex.truncateToPosition(this.offsetIndex.entry(offsetEntries).position);
@@ -366,7 +396,7 @@ export class Segment {
     this._offsetOfMaxTimestamp = -1n;
     this._firstBatchTimestamp = -1n;
     this.bytesSinceLastIndexEntry = 0;
-    const s = new BatchScanner(this.fd, this.logPath, this._size, 0, { verifyCrc: true });
+    const s = new BatchScanner(this.file, this.logPath, this._size, 0, { verifyCrc: true });
     let expect = this.baseOffset;
     let bad: string | null = null;
     let validEnd = 0;
@@ -382,7 +412,7 @@ export class Segment {
     if (bad === null && s.stop !== 'end') bad = s.detail;
     if (validEnd < this._size) {
       this.logger(`truncating ${this.logPath} from ${this._size} to ${validEnd} bytes: ${bad}`);
-      io(() => fs.ftruncateSync(this.fd, validEnd), 'truncate', this.logPath);
+      this.file.use((fd) => io(() => fs.ftruncateSync(fd, validEnd), 'truncate', this.logPath));
       this._size = validEnd;
     }
     this._nextOffset = expect;
@@ -402,7 +432,7 @@ export class Segment {
     this._offsetOfMaxTimestamp = lastTime ? this.baseOffset + BigInt(lastTime.relativeOffset) : -1n;
     this.bytesSinceLastIndexEntry = 0;
     let expect = last ? this.baseOffset + BigInt(last.relativeOffset) : this.baseOffset;
-    const s = new BatchScanner(this.fd, this.logPath, this._size, last ? last.position : 0, { verifyCrc });
+    const s = new BatchScanner(this.file, this.logPath, this._size, last ? last.position : 0, { verifyCrc });
     // The first offset-index entry always comes with a time-index entry.
     if (last !== null && lastTime === null) return 'time index is empty but the offset index is not';
     let first = true;
@@ -428,7 +458,7 @@ export class Segment {
     this._nextOffset = expect;
     this._firstBatchTimestamp = -1n;
     if (this._size > 0) {
-      const head = new BatchScanner(this.fd, this.logPath, this._size, 0, { chunkSize: RECORD_BATCH_HEADER_SIZE });
+      const head = new BatchScanner(this.file, this.logPath, this._size, 0, { chunkSize: RECORD_BATCH_HEADER_SIZE });
       if (head.next()) this._firstBatchTimestamp = head.maxTimestamp;
     }
     return null;
@@ -459,11 +489,11 @@ export class Segment {
   /** A scanner over the batch headers from `position` (a batch boundary) to the end of the segment. */
   scanner(position: number): BatchScanner {
     this.checkOpen();
-    return new BatchScanner(this.fd, this.logPath, this._size, position);
+    return new BatchScanner(this.file, this.logPath, this._size, position);
   }
 
   private scanFrom(position: number, match: (s: BatchScanner) => boolean): BatchLocation | null {
-    const s = new BatchScanner(this.fd, this.logPath, this._size, position, { chunkSize: LOOKUP_CHUNK });
+    const s = new BatchScanner(this.file, this.logPath, this._size, position, { chunkSize: LOOKUP_CHUNK });
     while (s.next()) {
       if (match(s)) {
         return {
@@ -481,55 +511,73 @@ export class Segment {
   }
 
   /**
-   * Reads whole batches starting at `position` (a batch boundary): as many as fit in maxBytes,
-   * stopping before the first batch whose lastOffset >= maxOffset. With minOneBatch, a first
-   * batch larger than maxBytes is returned whole. One read covers the common case; memory is
-   * bounded by maxBytes, or by one batch.
+   * Locates whole batches starting at `position` (a batch boundary) without reading them: as
+   * many as fit in maxBytes, stopping before the first batch whose lastOffset >= maxOffset. With
+   * minOneBatch, a first batch larger than maxBytes is taken whole. Costs a lookup in the offset
+   * index and a header scan of about two index intervals (plus one to find maxOffset when it
+   * lies inside this segment), whatever maxBytes is: a 55 MiB fetch reads no record bytes here.
    */
-  readFrom(position: number, maxBytes: number, maxOffset: bigint, minOneBatch: boolean): SegmentRead {
+  locate(position: number, maxBytes: number, maxOffset: bigint, minOneBatch: boolean): SegmentSpan {
     this.checkOpen();
-    const available = this._size - position;
-    const none = (stop: SegmentRead['stop']): SegmentRead => ({ bytes: null, firstOffset: -1n, nextOffset: -1n, stop });
-    if (available <= 0) return none('end');
-    let buf = this.read(position, Math.min(available, Math.max(maxBytes, RECORD_BATCH_HEADER_SIZE)));
-    let p = 0;
+    const none = (stop: SegmentSpan['stop']): SegmentSpan => ({ position, length: 0, firstOffset: -1n, nextOffset: -1n, stop });
+    if (position >= this._size) return none('end');
+    // Where the first batch reaching maxOffset starts: nothing from there on qualifies.
+    let limitPos = this._size;
+    if (maxOffset < this._nextOffset) limitPos = this.findBatch(maxOffset)?.position ?? this._size;
+    if (limitPos <= position) return none('limit');
+    const bound = Math.min(limitPos, position + Math.max(0, maxBytes));
+    const from = Math.max(position, this.offsetIndex.scanStartBefore(bound));
+    const s = new BatchScanner(this.file, this.logPath, this._size, from, { chunkSize: LOOKUP_CHUNK });
+    let end = position;
     let firstOffset = -1n;
     let nextOffset = -1n;
-    let stop: SegmentRead['stop'] = 'end';
-    while (p + RECORD_BATCH_HEADER_SIZE <= buf.length) {
-      const size = LOG_OVERHEAD + buf.readInt32BE(p + BATCH_LENGTH_OFFSET);
-      if (size < RECORD_BATCH_HEADER_SIZE) {
-        throw new StrataError('STORAGE_IO', `segment ${this.logPath} is damaged: bad batch header at ${position + p}`);
+    let first: { size: number; lastOffset: bigint } | null = null;
+    while (s.next()) {
+      if (s.position === position) {
+        firstOffset = s.baseOffset;
+        first = { size: s.size, lastOffset: s.lastOffset };
       }
-      const base = buf.readBigInt64BE(p + BASE_OFFSET_OFFSET);
-      const last = base + BigInt(buf.readInt32BE(p + LAST_OFFSET_DELTA_OFFSET));
-      if (last >= maxOffset) {
-        stop = 'limit';
-        break;
-      }
-      if (p + size > maxBytes) {
-        if (p === 0 && minOneBatch && size <= available) {
-          buf = this.read(position, size);
-          p = size;
-          firstOffset = base;
-          nextOffset = last + 1n;
-        }
-        stop = 'budget';
-        break;
-      }
-      if (p + size > buf.length) {
-        throw new StrataError('STORAGE_IO', `segment ${this.logPath} is damaged: batch at ${position + p} runs past its end`);
-      }
-      if (p === 0) firstOffset = base;
-      nextOffset = last + 1n;
-      p += size;
+      if (s.end > bound) break;
+      end = s.end;
+      nextOffset = s.lastOffset + 1n;
     }
-    // The buffer ran out (it holds at most maxBytes) before the segment did.
-    if (stop === 'end' && p < available) stop = 'budget';
-    if (p === 0) return none(stop);
-    // Do not pin a large buffer for a small result.
-    const bytes = buf.length - p > 64 * 1024 ? Buffer.from(buf.subarray(0, p)) : buf.subarray(0, p);
-    return { bytes, firstOffset, nextOffset, stop };
+    if (s.stop !== null && s.stop !== 'end') throw new StrataError('STORAGE_IO', `segment ${this.logPath} is damaged: ${s.detail}`);
+    if (end === position) {
+      // Not even the first batch fits (it starts the scan: no index entry lies inside a batch).
+      if (minOneBatch && first !== null && first.lastOffset < maxOffset) {
+        return { position, length: first.size, firstOffset, nextOffset: first.lastOffset + 1n, stop: 'budget' };
+      }
+      return none('budget');
+    }
+    if (firstOffset < 0n) firstOffset = this.batchAt(position).baseOffset;
+    const stop = end === this._size ? 'end' : end === limitPos ? 'limit' : 'budget';
+    return { position, length: end - position, firstOffset, nextOffset, stop };
+  }
+
+  /**
+   * Reads whole batches starting at `position` (see locate): memory is bounded by maxBytes, or
+   * by one batch.
+   */
+  readFrom(position: number, maxBytes: number, maxOffset: bigint, minOneBatch: boolean): SegmentRead {
+    const span = this.locate(position, maxBytes, maxOffset, minOneBatch);
+    const bytes = span.length === 0 ? null : this.read(span.position, span.length);
+    return { bytes, firstOffset: span.firstOffset, nextOffset: span.nextOffset, stop: span.stop };
+  }
+
+  /**
+   * `length` bytes at `position` as a region of a response: the descriptor stays open (pinned)
+   * until the region is released, even if the segment is closed or deleted meanwhile.
+   */
+  region(position: number, length: number): FileRegion {
+    this.checkOpen();
+    return this.file.region(position, length);
+  }
+
+  /** The header of the batch at `position` (a batch boundary). */
+  private batchAt(position: number): BatchScanner {
+    const s = new BatchScanner(this.file, this.logPath, this._size, position, { chunkSize: RECORD_BATCH_HEADER_SIZE });
+    if (!s.next()) throw new StrataError('STORAGE_IO', `segment ${this.logPath} is damaged: no batch at ${position} (${s.detail || 'end of file'})`);
+    return s;
   }
 
   /** Reads `length` bytes at `position` (both within the segment). */
@@ -538,7 +586,7 @@ export class Segment {
     const buf = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
-      const n = io(() => fs.readSync(this.fd, buf, done, length - done, position + done), 'read', this.logPath);
+      const n = this.file.use((fd) => io(() => fs.readSync(fd, buf, done, length - done, position + done), 'read', this.logPath));
       if (n === 0) throw new StrataError('STORAGE_IO', `read ${this.logPath}: unexpected end of file at ${position + done}`);
       done += n;
     }
@@ -588,7 +636,7 @@ export class Segment {
     this.checkOpen();
     const loc = this.findBatch(offset);
     if (loc === null) return this._nextOffset;
-    io(() => fs.ftruncateSync(this.fd, loc.position), 'truncate', this.logPath);
+    this.file.use((fd) => io(() => fs.ftruncateSync(fd, loc.position), 'truncate', this.logPath));
     this._size = loc.position;
     this.offsetIndex.truncateToPosition(loc.position);
     this.timeIndex.truncateToOffset(Number(loc.baseOffset - this.baseOffset));
@@ -606,7 +654,7 @@ export class Segment {
   /** fsyncs the log and both indexes. */
   flush(): void {
     this.checkOpen();
-    io(() => fs.fsyncSync(this.fd), 'fsync', this.logPath);
+    this.file.use((fd) => io(() => fs.fsyncSync(fd), 'fsync', this.logPath));
     this.offsetIndex.sync();
     this.timeIndex.sync();
     this._txnIndex.flush();
@@ -615,15 +663,11 @@ export class Segment {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    const fd = this.fd;
-    this.fd = -1;
-    try {
-      io(() => fs.closeSync(fd), 'close', this.logPath);
-    } finally {
-      this.offsetIndex.close();
-      this.timeIndex.close();
-      this._txnIndex.close();
-    }
+    // A descriptor pinned by a response still being sent closes when that response is done.
+    this.file.dispose();
+    this.offsetIndex.close();
+    this.timeIndex.close();
+    this._txnIndex.close();
   }
 
   /** Closes the segment and removes its three files. */

@@ -1,4 +1,5 @@
 import { IndexFile } from './indexFile';
+import type { FileCache } from './fileCache';
 
 /**
  * Sparse time index of one segment: entries (timestamp int64, relativeOffset int32), 12 bytes
@@ -30,8 +31,8 @@ export class TimeIndex {
    * formed, else the reason it must be rebuilt (and the index is loaded empty). Whether entries
    * point past the log is checked by the segment, which knows its last offset.
    */
-  static open(path: string, logSize: number): { index: TimeIndex; problem: string | null } {
-    const index = new TimeIndex(new IndexFile(path));
+  static open(path: string, logSize: number, files?: FileCache): { index: TimeIndex; problem: string | null } {
+    const index = new TimeIndex(new IndexFile(path, files));
     const bytes = index.file.readAll(TIME_INDEX_ENTRY_SIZE * (Math.floor(logSize / 61) + 2));
     const problem =
       !index.file.existed && logSize > 0

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { StrataError } from '../common/errors';
 import { IndexFile } from './indexFile';
+import type { FileCache } from './fileCache';
 import type { AbortedTxn } from './producerState';
 
 /**
@@ -45,6 +46,8 @@ export interface TxnIndexSearchResult {
 export interface TransactionIndexOptions {
   /** Where repair messages go; default console.warn. */
   logger?: (msg: string) => void;
+  /** The broker's file cache (log.max.open.files); default unbounded. */
+  files?: FileCache;
 }
 
 export class TransactionIndex {
@@ -56,6 +59,7 @@ export class TransactionIndex {
     readonly path: string,
     file: IndexFile | null,
     list: AbortedTxn[],
+    private readonly files?: FileCache,
   ) {
     this.file = file;
     this.list = list;
@@ -68,8 +72,8 @@ export class TransactionIndex {
    */
   static open(path: string, opts: TransactionIndexOptions = {}): TransactionIndex {
     const logger = opts.logger ?? ((m: string) => console.warn(`[strata txn index] ${m}`));
-    if (!fs.existsSync(path)) return new TransactionIndex(path, null, []);
-    const file = new IndexFile(path);
+    if (!fs.existsSync(path)) return new TransactionIndex(path, null, [], opts.files);
+    const file = new IndexFile(path, opts.files);
     try {
       // Bounded by the file itself; an index holds one entry per aborted transaction.
       let bytes = file.readAll(Number.MAX_SAFE_INTEGER) as Buffer;
@@ -80,7 +84,7 @@ export class TransactionIndex {
         file.truncate(bytes.length);
       }
       const list = decodeAbortedTxns(bytes, path);
-      return new TransactionIndex(path, file, list);
+      return new TransactionIndex(path, file, list, opts.files);
     } catch (e) {
       file.close();
       throw e;
@@ -109,7 +113,7 @@ export class TransactionIndex {
     buf.writeBigInt64BE(t.firstOffset, 10);
     buf.writeBigInt64BE(t.lastOffset, 18);
     buf.writeBigInt64BE(t.lastStableOffset, 26);
-    this.file ??= new IndexFile(this.path);
+    this.file ??= new IndexFile(this.path, this.files);
     this.file.write(buf, this.sizeInBytes);
     this.list.push({ ...t });
   }

@@ -1,6 +1,7 @@
 import { StrataError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { TopicRegistry } from '../broker/topicRegistry';
+import { streamCounters, type ResponseBufferBudget } from '../broker/responseStream';
 import type { GroupCoordinator } from '../group/coordinator';
 import type { GroupState } from '../group/groupState';
 import type { TierManager } from '../tier/tierManager';
@@ -29,6 +30,8 @@ export interface BrokerMetricsSources {
   connections: () => number;
   /** Free bytes on the disk holding log.dirs, as last checked (-1: unknown). */
   logDirFreeBytes?: () => number;
+  /** The shared buffer of fetch responses streamed without sendfile (fetch.response.max.buffer.bytes). */
+  responseBuffer?: ResponseBufferBudget;
 }
 
 /** Groups the coordinator keeps; Dead groups are dropped, so they are not counted. */
@@ -73,6 +76,7 @@ export class BrokerMetrics {
         },
       });
     }
+    registerFetchStreamMetrics(this.registry, sources.responseBuffer);
     registerProcessMetrics(this.registry);
   }
 
@@ -132,6 +136,33 @@ function registerLogMetrics(registry: MetricsRegistry, { topics }: BrokerMetrics
   perPartition('strata_log_segments', 'Local segments of the partition, the active one included (Kafka: NumLogSegments).', (r) => r.segments);
   perPartition('strata_log_last_stable_offset_lag', 'High watermark minus last stable offset: records read_committed consumers wait for, held back by open transactions (Kafka: LastStableOffsetLag).', (r) => r.lastStableOffsetLag);
   perPartition('strata_log_producers', 'Producer ids with idempotence or transaction state in the partition (Kafka: ProducerIdCount).', (r) => r.producers);
+}
+
+function registerFetchStreamMetrics(registry: MetricsRegistry, buffer: ResponseBufferBudget | undefined): void {
+  registry.collected({
+    name: 'strata_fetch_file_bytes_total',
+    help: 'Record bytes sent from segment files in fetch responses, by path: zero_copy (sendfile) or buffered (read into memory, then written).',
+    type: 'counter',
+    labelNames: ['path'],
+    collect: (emit) => {
+      emit(streamCounters.zeroCopyBytes, ['zero_copy']);
+      emit(streamCounters.bufferedBytes, ['buffered']);
+    },
+  });
+  registry.collected({
+    name: 'strata_fetch_responses_streaming',
+    help: 'Fetch responses being sent now, each waiting for its connection\'s socket to drain (slow readers show here).',
+    type: 'gauge',
+    collect: (emit) => emit(streamCounters.streaming),
+  });
+  if (buffer) {
+    registry.collected({
+      name: 'strata_fetch_response_buffer_bytes',
+      help: 'Bytes of fetch.response.max.buffer.bytes held by responses streamed without sendfile.',
+      type: 'gauge',
+      collect: (emit) => emit(buffer.inUse),
+    });
+  }
 }
 
 function registerTransactionMetrics(registry: MetricsRegistry, txn: TransactionCoordinator): void {

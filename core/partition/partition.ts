@@ -1,6 +1,7 @@
 import { isStrataError, toKafkaErrorCode, type StrataErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { WarningThrottle } from '../common/warningThrottle';
+import { releaseChunks, type ResponseChunk } from '../common/fileRegion';
 import { TIMED_OUT, within } from '../common/timeout';
 import type { ResolvedTopicConfig } from '../config/topicConfig';
 import { validateRecordKeysForCompaction, type RecordError } from '../log/compactedTopicValidation';
@@ -62,7 +63,7 @@ export interface PartitionReadOptions {
   isolation?: IsolationLevel;
 }
 
-export interface PartitionRead extends ReadResult {
+export interface PartitionRead extends ReadResult<ResponseChunk> {
   highWatermark: bigint;
   lastStableOffset: bigint;
   logStartOffset: bigint;
@@ -292,18 +293,24 @@ export class Partition implements MaintainedLog {
   }
 
   /**
-   * Whole batches from `fetchOffset` up to the high watermark, across both tiers. Local reads
-   * are synchronous; tiered ones go through the read cache. Throws StrataError
-   * (OFFSET_OUT_OF_RANGE, STORE_UNAVAILABLE, STORAGE_IO).
+   * Whole batches from `fetchOffset` up to the high watermark, across both tiers: local ones as
+   * regions of the segment files (sent from the files as the socket drains; the caller owns them
+   * and must release them, see fileRegion.ts), tiered ones through the read cache. Throws
+   * StrataError (OFFSET_OUT_OF_RANGE, STORE_UNAVAILABLE, STORAGE_IO), holding nothing.
    */
   async read(fetchOffset: bigint, maxBytes: number, opts: PartitionReadOptions): Promise<PartitionRead> {
     const highWatermark = this.highWatermark;
     const lastStableOffset = this.lastStableOffset;
     const committed = opts.isolation === 'read_committed';
     const readOpts = { minOneBatch: opts.minOneBatch, maxOffset: committed ? lastStableOffset : highWatermark };
-    const r = this.tiered ? await this.tiered.read(fetchOffset, maxBytes, readOpts) : this.log.read(fetchOffset, maxBytes, readOpts);
-    const abortedTransactions = committed && r.bytes > 0 ? await this.collectAbortedTransactions(r.firstOffset, r.nextOffset) : [];
-    return { ...r, highWatermark, lastStableOffset, logStartOffset: this.logStartOffset, abortedTransactions };
+    const r = this.tiered ? await this.tiered.readRegions(fetchOffset, maxBytes, readOpts) : this.log.readRegions(fetchOffset, maxBytes, readOpts);
+    try {
+      const abortedTransactions = committed && r.bytes > 0 ? await this.collectAbortedTransactions(r.firstOffset, r.nextOffset) : [];
+      return { ...r, highWatermark, lastStableOffset, logStartOffset: this.logStartOffset, abortedTransactions };
+    } catch (e) {
+      releaseChunks(r.records);
+      throw e;
+    }
   }
 
   /**

@@ -91,7 +91,7 @@ export function readResponseHeader(r: Reader, headerVersion: 0 | 1): ResponseHea
 }
 
 /** Prepends the int32 size of a message given as chunks; the chunks themselves are not copied. */
-export function encodeFrame(chunks: Buffer[]): Buffer[] {
+export function encodeFrame<C extends { readonly length: number } = Buffer>(chunks: C[]): (Buffer | C)[] {
   let size = 0;
   for (const c of chunks) size += c.length;
   const prefix = Buffer.allocUnsafe(4);

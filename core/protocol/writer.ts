@@ -1,4 +1,5 @@
 import { StrataError } from '../common/errors';
+import { isFileRegion, type ResponseChunk } from '../common/fileRegion';
 
 // Uuid helpers live with the reader; re-exported so code that only builds messages needs one import.
 export { ZERO_UUID, randomUuid } from './reader';
@@ -15,6 +16,9 @@ export { ZERO_UUID, randomUuid } from './reader';
  *   scratch: |---- emitted ----|---- emitted ----|-- pending --|-- free --|
  *                                                ^flushed      ^pos
  *
+ * Records may also be file regions (ranges of segment files, see fileRegion.ts): they become
+ * chunks of their own, and the connection sends them from the file (toResponseChunks).
+ *
  * Bytes already emitted as chunks are never overwritten: writing continues after them, and when
  * the scratch is full the pending bytes become a chunk and a new scratch is allocated (the old
  * one stays alive through the chunks that view it). Nothing is ever copied twice.
@@ -23,8 +27,11 @@ export { ZERO_UUID, randomUuid } from './reader';
  * int64 values must fit in 64 bits.
  */
 
-/** A `records` value to write: one buffer, several buffers that together are the bytes, or null. */
-export type RecordsInput = Buffer | Buffer[] | null;
+/**
+ * A `records` value to write: one buffer, several chunks that together are the bytes (buffers,
+ * or regions of segment files), or null.
+ */
+export type RecordsInput = Buffer | ResponseChunk[] | null;
 
 /** Byte fields at least this long are appended by reference instead of copied. */
 export const BY_REFERENCE_BYTES = 4096;
@@ -41,7 +48,8 @@ export class Writer {
   private scratch: Buffer;
   private pos = 0;
   private flushed = 0;
-  private readonly chunks: Buffer[] = [];
+  private readonly chunks: ResponseChunk[] = [];
+  private regions = 0;
   private chunkBytes = 0;
 
   constructor(initialCapacity = 1024) {
@@ -56,14 +64,21 @@ export class Writer {
   /** The written bytes as a list of chunks (large byte fields are the caller's own buffers). */
   toChunks(): Buffer[] {
     this.flush();
+    if (this.regions > 0) throw encodeError('the message holds file regions: use toResponseChunks');
+    return this.chunks.slice() as Buffer[];
+  }
+
+  /** The written chunks, file regions included (a response the connection sends from the files). */
+  toResponseChunks(): ResponseChunk[] {
+    this.flush();
     return this.chunks.slice();
   }
 
   /** The written bytes in one buffer (copies when there is more than one chunk). */
   toBuffer(): Buffer {
-    this.flush();
-    if (this.chunks.length === 1) return this.chunks[0];
-    return Buffer.concat(this.chunks, this.chunkBytes);
+    const chunks = this.toChunks();
+    if (chunks.length === 1) return chunks[0];
+    return Buffer.concat(chunks, this.chunkBytes);
   }
 
   // ---- buffer management ----------------------------------------------------------------
@@ -93,8 +108,15 @@ export class Writer {
     return 0;
   }
 
-  /** Appends a buffer: copied into the scratch when small, by reference when large. */
-  private append(b: Buffer): void {
+  /** Appends a buffer: copied into the scratch when small, by reference when large; a file region as a chunk of its own. */
+  private append(b: ResponseChunk): void {
+    if (isFileRegion(b)) {
+      this.flush();
+      this.chunks.push(b);
+      this.chunkBytes += b.length;
+      this.regions++;
+      return;
+    }
     const n = b.length;
     if (n >= BY_REFERENCE_BYTES) {
       this.flush();
@@ -320,6 +342,6 @@ export class Writer {
 
   /** Appends everything another writer holds (small parts copied, large ones by reference). */
   appendWriter(other: Writer): void {
-    for (const c of other.toChunks()) this.append(c);
+    for (const c of other.toResponseChunks()) this.append(c);
   }
 }

@@ -1,5 +1,6 @@
 import { StrataError, isStrataError } from '../common/errors';
 import type { Logger } from '../common/logger';
+import type { ResponseChunk } from '../common/fileRegion';
 import type { PartitionLog, ReadOptions, ReadResult, SegmentInfo } from '../log/partitionLog';
 import { decodeProducerSnapshot, encodeProducerSnapshot, type ProducerSnapshotState } from '../log/producerSnapshot';
 import { RECORD_BATCH_HEADER_SIZE } from '../log/recordBatch';
@@ -13,6 +14,9 @@ import { parseRemoteObjectKey, partitionObjectPrefix } from './remoteSegmentKeys
 import { deleteQuietly, uploadSegment, type UploadRequest } from './segmentUploader';
 import { effectiveLocalRetentionBytes, effectiveLocalRetentionMs, type TierTopicConfig } from './tierConfig';
 import { planUploads, type Retier, type UploadPlan } from './uploadPlan';
+
+/** Reads the local log: as buffers, or as regions of its files. */
+type LocalRead<C extends ResponseChunk> = (fetchOffset: bigint, maxBytes: number, opts: ReadOptions) => ReadResult<C>;
 
 /** What every partition shares, owned by the TierManager. */
 export interface TierContext {
@@ -328,7 +332,18 @@ export class TieredPartition {
    * into the local log within the same budget.
    */
   async read(fetchOffset: bigint, maxBytes: number, opts: ReadOptions): Promise<ReadResult> {
-    return this.retryIfReplaced((retry) => this.readOnce(fetchOffset, maxBytes, opts, retry));
+    const local = (o: bigint, m: number, ro: ReadOptions): ReadResult => this.log.read(o, m, ro);
+    return this.retryIfReplaced((retry) => this.readOnce(fetchOffset, maxBytes, opts, retry, local));
+  }
+
+  /**
+   * As read, with the local part as regions of the segment files (PartitionLog.readRegions; the
+   * remote part is in memory already): for fetch responses sent as the socket drains. The caller
+   * releases the regions.
+   */
+  async readRegions(fetchOffset: bigint, maxBytes: number, opts: ReadOptions): Promise<ReadResult<ResponseChunk>> {
+    const local = (o: bigint, m: number, ro: ReadOptions): ReadResult<ResponseChunk> => this.log.readRegions(o, m, ro);
+    return this.retryIfReplaced((retry) => this.readOnce(fetchOffset, maxBytes, opts, retry, local));
   }
 
   /**
@@ -348,15 +363,15 @@ export class TieredPartition {
     }
   }
 
-  private async readOnce(fetchOffset: bigint, maxBytes: number, opts: ReadOptions, retry: boolean): Promise<ReadResult> {
+  private async readOnce<C extends ResponseChunk>(fetchOffset: bigint, maxBytes: number, opts: ReadOptions, retry: boolean, local: LocalRead<C>): Promise<ReadResult<C | Buffer>> {
     const start = this.logStartOffset;
     if (fetchOffset < start) {
       throw new StrataError('OFFSET_OUT_OF_RANGE', `offset ${fetchOffset} is below the log start offset ${start} of ${this.label}`);
     }
-    if (!this.isRemoteOffset(fetchOffset)) return this.log.read(fetchOffset, maxBytes, opts);
+    if (!this.isRemoteOffset(fetchOffset)) return local(fetchOffset, maxBytes, opts);
     const segs = this.segs;
     try {
-      return await this.readRemote(fetchOffset, maxBytes, opts);
+      return await this.readRemote(fetchOffset, maxBytes, opts, local);
     } catch (e) {
       // Replaced under the reader: `read` starts over on the new records.
       if (retry && isStrataError(e, 'NOT_FOUND') && this.segs !== segs) throw e;
@@ -371,11 +386,11 @@ export class TieredPartition {
     }
   }
 
-  private async readRemote(fetchOffset: bigint, maxBytes: number, opts: ReadOptions): Promise<ReadResult> {
+  private async readRemote<C extends ResponseChunk>(fetchOffset: bigint, maxBytes: number, opts: ReadOptions, local: LocalRead<C>): Promise<ReadResult<C | Buffer>> {
     const log = this.log;
     const maxOffset = opts.maxOffset ?? log.highWatermark;
     const segs = this.segs;
-    const result: ReadResult = { records: [], bytes: 0, firstOffset: fetchOffset, nextOffset: fetchOffset };
+    const result: ReadResult<C | Buffer> = { records: [], bytes: 0, firstOffset: fetchOffset, nextOffset: fetchOffset };
     let offset = fetchOffset;
     let i = firstSegmentEndingAtOrAfter(segs, offset);
     while (i < segs.length && offset < log.logStartOffset) {
@@ -415,12 +430,12 @@ export class TieredPartition {
       const minOne = opts.minOneBatch && result.bytes === 0;
       const budget = maxBytes - result.bytes;
       if (budget >= RECORD_BATCH_HEADER_SIZE || minOne) {
-        const local = log.read(offset, Math.max(0, budget), { minOneBatch: minOne, maxOffset });
-        if (local.bytes > 0) {
-          if (result.bytes === 0) result.firstOffset = local.firstOffset;
-          result.records.push(...local.records);
-          result.bytes += local.bytes;
-          result.nextOffset = local.nextOffset;
+        const tail = local(offset, Math.max(0, budget), { minOneBatch: minOne, maxOffset });
+        if (tail.bytes > 0) {
+          if (result.bytes === 0) result.firstOffset = tail.firstOffset;
+          result.records.push(...tail.records);
+          result.bytes += tail.bytes;
+          result.nextOffset = tail.nextOffset;
         }
       }
       return result;

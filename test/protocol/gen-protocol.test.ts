@@ -109,7 +109,7 @@ describe('gen-protocol', () => {
     mkdirSync(join(root, 'core', 'protocol'), { recursive: true });
     mkdirSync(join(root, 'core', 'common'), { recursive: true });
     for (const f of ['reader.ts', 'writer.ts', 'errorCodes.ts']) symlinkSync(join(REPO, 'core', 'protocol', f), join(root, 'core', 'protocol', f));
-    symlinkSync(join(REPO, 'core', 'common', 'errors.ts'), join(root, 'core', 'common', 'errors.ts'));
+    for (const f of ['errors.ts', 'fileRegion.ts']) symlinkSync(join(REPO, 'core', 'common', f), join(root, 'core', 'common', f));
     const out = join(root, 'core', 'protocol', 'generated');
     const res = gen('--schemas', schemas, '--out', out);
     expect(res.stderr).toBe('');

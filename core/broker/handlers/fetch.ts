@@ -22,9 +22,11 @@
  * transactions overlapping the records returned, so the client drops their batches (the abort
  * markers tell it where each ends); read_uncommitted (0) reads up to the high watermark.
  *
- * Records are served as byte ranges of whole batches read from segment files; nothing is
- * decoded. Limits: the response's max_bytes and each partition's max_bytes, except that the
- * first partition with data returns at least one whole batch (KIP-74). When less than
+ * Records are served as byte ranges of whole batches of the segment files (file regions, sent
+ * from the files as the socket drains: sendfile(2) where the addon is built, else a small buffer
+ * at a time; see responseStream.ts); nothing is decoded or copied into the response. Limits:
+ * the response's max_bytes and each partition's max_bytes, except that the first partition
+ * with data returns at least one whole batch (KIP-74). When less than
  * min_bytes is available the request waits in the partition manager's fetch purgatory until an
  * append to one of its partitions, or max_wait_ms.
  */
@@ -34,14 +36,12 @@ import type { FetchResponse as WireFetchResponse, FetchableTopicResponse as Wire
 import type { RecordsInput } from '../../protocol/writer';
 import { ErrorCode } from '../../protocol/errorCodes';
 import { isStrataError, toKafkaErrorCode } from '../../common/errors';
+import { releaseChunks } from '../../common/fileRegion';
 import type { IsolationLevel, Partition } from '../../partition/partition';
 import type { ApiHandler, RequestContext } from './types';
 import { FetchSessions, INVALID_SESSION_ID, type FetchTarget, type PartitionAnswer } from './fetchSession';
 
-/**
- * Kafka's fetch.max.bytes (55 MiB): the most one response carries whatever the client asks
- * for, since a response's segment bytes are read into memory before they are sent.
- */
+/** Kafka's fetch.max.bytes (55 MiB): the most one response carries whatever the client asks for. */
 export const FETCH_MAX_BYTES = 57671680;
 
 // Records go out as the segment chunks they were read as (no copy).
@@ -110,6 +110,8 @@ async function readAll(parts: PartitionPlan[], responseMaxBytes: number, isolati
   let hasError = false;
   for (const p of parts) {
     const partition = p.partition;
+    // A pass after a long-poll wait reads again: the regions the last pass pinned are let go.
+    if (Array.isArray(p.answer.records)) releaseChunks(p.answer.records);
     p.recordBytes = 0;
     if (p.errorCode !== ErrorCode.NONE || !partition) {
       p.answer = emptyPartition(p.target.partition, p.errorCode, partition);
