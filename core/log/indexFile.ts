@@ -68,6 +68,23 @@ export class IndexFile {
 }
 
 /** Runs a synchronous fs call, turning its failure into STORAGE_IO. */
+/** Index of the last of the first `n` ascending `values` that is <= `target`, or -1 when none is (a binary search). */
+export function lastAtOrBelow<T extends number | bigint>(values: ArrayLike<T>, n: number, target: T): number {
+  let lo = 0;
+  let hi = n - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (values[mid] <= target) {
+      found = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return found;
+}
+
 export function io<T>(fn: () => T, what: string, file: string): T {
   try {
     return fn();

@@ -1,4 +1,4 @@
-import { IndexFile } from './indexFile';
+import { IndexFile, lastAtOrBelow } from './indexFile';
 import type { FileCache } from './fileCache';
 
 /**
@@ -91,18 +91,7 @@ export class OffsetIndex {
 
   /** Position of the largest entry with relativeOffset <= target, or 0 (the segment start). */
   lookup(relativeOffset: number): number {
-    let lo = 0;
-    let hi = this.n - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.rel[mid] <= relativeOffset) {
-        found = mid;
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
+    const found = lastAtOrBelow(this.rel, this.n, relativeOffset);
     return found < 0 ? 0 : this.pos[found];
   }
 
@@ -113,18 +102,7 @@ export class OffsetIndex {
    * so the scan from there covers about two intervals.
    */
   scanStartBefore(position: number): number {
-    let lo = 0;
-    let hi = this.n - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.pos[mid] <= position) {
-        found = mid;
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
+    const found = lastAtOrBelow(this.pos, this.n, position);
     return found < 1 ? 0 : this.pos[found - 1];
   }
 

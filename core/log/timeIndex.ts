@@ -1,4 +1,4 @@
-import { IndexFile } from './indexFile';
+import { IndexFile, lastAtOrBelow } from './indexFile';
 import type { FileCache } from './fileCache';
 
 /**
@@ -91,18 +91,7 @@ export class TimeIndex {
 
   /** Relative offset of the largest entry with timestamp <= target, or -1 when there is none. */
   lookup(timestamp: bigint): number {
-    let lo = 0;
-    let hi = this.n - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.ts[mid] <= timestamp) {
-        found = mid;
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
+    const found = lastAtOrBelow(this.ts, this.n, timestamp);
     return found < 0 ? -1 : this.rel[found];
   }
 
