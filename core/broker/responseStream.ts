@@ -14,8 +14,10 @@ import { socketFd, type ZeroCopy } from '../net/zeroCopy';
  * - buffered (no addon, or the socket has no descriptor, e.g. TLS later): one chunk of at most
  *   `chunkBytes` at a time is read into memory and written, the next read waiting until the
  *   previous chunk has reached the kernel. Chunks come out of a budget shared by every
- *   connection (fetch.response.max.buffer.bytes), so many slow readers cannot add up to more
- *   than it; a connection waits for budget when it is spent.
+ *   connection (fetch.response.max.buffer.bytes); once it is spent, connections go on with
+ *   chunks of FLOOR_CHUNK_BYTES (16 KiB), never waiting: a connection that stops reading holds
+ *   its one chunk until it is closed, and waiting on it would let a few hundred stalled readers
+ *   starve every other consumer. Memory: the budget plus 16 KiB per connection at most.
  *
  * The connection sends one response at a time, so nothing else writes to the socket meanwhile.
  * A failure after the first byte (a file cut short under the response, the peer gone) leaves a
@@ -130,11 +132,10 @@ function writable(socket: net.Socket, fd: number, zc: ZeroCopy): Promise<void> {
 async function sendBuffered(socket: net.Socket, r: FileRegion, opts: StreamOptions): Promise<void> {
   let sent = 0;
   while (sent < r.length) {
-    const n = Math.min(opts.chunkBytes, r.length - sent);
-    const grant = await opts.budget.acquire(n);
+    if (socket.destroyed) throw new StrataError('CLOSED', 'the connection closed while a response was being sent');
+    const grant = opts.budget.take(Math.min(opts.chunkBytes, r.length - sent));
     let buf: Buffer;
     try {
-      if (socket.destroyed) throw new StrataError('CLOSED', 'the connection closed while a response was being sent');
       buf = readRegion(r, sent, grant);
     } catch (e) {
       opts.budget.release(grant);
@@ -152,18 +153,22 @@ async function sendBuffered(socket: net.Socket, r: FileRegion, opts: StreamOptio
   }
 }
 
+/** What a connection may always hold for a response being sent, whatever the budget says. */
+export const FLOOR_CHUNK_BYTES = 16 * 1024;
+
 /**
- * The bytes every connection together may hold in memory for responses being streamed from
- * files (fetch.response.max.buffer.bytes). A request for more than is free waits, first come
- * first served; a request for more than the whole budget is granted the whole budget when it is
- * free, so a connection always makes progress.
+ * The bytes the connections together hold in memory for responses being streamed from files
+ * (fetch.response.max.buffer.bytes). A take is never refused or delayed: it gets what it asks
+ * while the budget lasts, then FLOOR_CHUNK_BYTES (counted as an overdraft), so progress never
+ * depends on another connection draining. Each connection holds one chunk at a time, so the
+ * total stays under the budget plus FLOOR_CHUNK_BYTES per connection.
  */
 export class ResponseBufferBudget {
   private used = 0;
-  private readonly waiters: { want: number; grant: (n: number) => void }[] = [];
 
   constructor(private max: number) {}
 
+  /** Bytes held now (may exceed the capacity by the floor chunks of an overdraft). */
   get inUse(): number {
     return this.used;
   }
@@ -172,39 +177,19 @@ export class ResponseBufferBudget {
     return this.max;
   }
 
-  /** Changes the budget (dynamic config): waiters that now fit are let through. */
   set capacity(n: number) {
     this.max = n;
-    this.drain();
   }
 
-  get waiting(): number {
-    return this.waiters.length;
-  }
-
-  /** Resolves with the bytes granted: `want`, or the whole budget if `want` is larger. */
-  acquire(want: number): Promise<number> {
-    const n = Math.max(1, Math.min(want, this.max));
-    if (this.waiters.length === 0 && this.used + n <= this.max) {
-      this.used += n;
-      return Promise.resolve(n);
-    }
-    return new Promise((resolve) => this.waiters.push({ want: n, grant: resolve }));
+  /** Takes up to `want` bytes: all of it while the budget lasts, else at most FLOOR_CHUNK_BYTES. */
+  take(want: number): number {
+    const free = this.max - this.used;
+    const n = Math.max(1, Math.min(want, Math.max(free, FLOOR_CHUNK_BYTES)));
+    this.used += n;
+    return n;
   }
 
   release(n: number): void {
     this.used -= n;
-    this.drain();
-  }
-
-  private drain(): void {
-    while (this.waiters.length > 0) {
-      const w = this.waiters[0];
-      const n = Math.max(1, Math.min(w.want, this.max));
-      if (this.used + n > this.max && this.used > 0) return;
-      this.waiters.shift();
-      this.used += n;
-      w.grant(n);
-    }
   }
 }

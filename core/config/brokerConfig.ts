@@ -137,7 +137,7 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
   entry('strata', 'log.max.open.files', 'int', null, atLeast(1),
     'Segment and index file descriptors the broker keeps open at once; beyond it the least recently used are closed (and reopened when used again), so descriptor use follows the partitions being written and read, not every partition on disk. Default: half of the open-file limit (ulimit -n) at start, at least 64. Kafka keeps every segment open instead.'),
   entry('strata', 'fetch.response.max.buffer.bytes', 'long', '67108864', atLeast(1),
-    'Memory for fetched record bytes being sent, across all connections, where they cannot go zero-copy (sendfile): each connection reads at most 256 KiB of a segment at a time, as its socket drains, and waits when this is spent. With sendfile no record byte enters the broker\'s memory.'),
+    'Memory for fetched record bytes being sent, across all connections, where they cannot go zero-copy (sendfile): each connection reads at most 256 KiB of a segment at a time, as its socket drains, and 16 KiB at a time once this is spent (so stalled readers cannot starve the others; the most held is this plus 16 KiB per connection). With sendfile no record byte enters the broker\'s memory.'),
   entry('kafka', 'broker.session.timeout.ms', 'int', '9000', atLeast(1),
     'How long the broker\'s registration (its lease in the metadata store) lasts without a heartbeat. A broker that cannot renew it for this long stops (fenced); a new broker with the same node.id takes over after seeing no renewal for this long.'),
   entry('kafka', 'broker.heartbeat.interval.ms', 'int', '2000', atLeast(1),

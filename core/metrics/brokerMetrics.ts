@@ -158,7 +158,7 @@ function registerFetchStreamMetrics(registry: MetricsRegistry, buffer: ResponseB
   if (buffer) {
     registry.collected({
       name: 'strata_fetch_response_buffer_bytes',
-      help: 'Bytes of fetch.response.max.buffer.bytes held by responses streamed without sendfile.',
+      help: 'Bytes held by fetch responses streamed without sendfile, against fetch.response.max.buffer.bytes (past it, 16 KiB chunks per connection).',
       type: 'gauge',
       collect: (emit) => emit(buffer.inUse),
     });

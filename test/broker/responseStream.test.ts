@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FileCache } from '../../core/log/fileCache';
-import { ResponseBufferBudget, streamResponse, type StreamOptions } from '../../core/broker/responseStream';
+import { FLOOR_CHUNK_BYTES, ResponseBufferBudget, streamResponse, type StreamOptions } from '../../core/broker/responseStream';
 import { loadZeroCopy } from '../../core/net/zeroCopy';
 import type { ResponseChunk } from '../../core/common/fileRegion';
 
@@ -68,11 +68,11 @@ describe.each(modes)('streamResponse (%s)', (_mode, zc) => {
     const f = cache.file(file, { readOnly: true });
     const budget = new ResponseBufferBudget(100_000);
     let maxInUse = 0;
-    const acquire = budget.acquire.bind(budget);
-    budget.acquire = (n: number) => {
-      const p = acquire(n);
-      void p.then(() => (maxInUse = Math.max(maxInUse, budget.inUse)));
-      return p;
+    const take = budget.take.bind(budget);
+    budget.take = (n: number) => {
+      const granted = take(n);
+      maxInUse = Math.max(maxInUse, budget.inUse);
+      return granted;
     };
     const { server, client, close } = await socketPair();
     try {
@@ -128,24 +128,52 @@ describe.each(modes)('streamResponse (%s)', (_mode, zc) => {
 });
 
 describe('ResponseBufferBudget', () => {
-  it('grants in arrival order, never beyond capacity, and a request above capacity gets the whole budget', async () => {
-    const b = new ResponseBufferBudget(100);
-    expect(await b.acquire(60)).toBe(60);
-    const order: string[] = [];
-    const second = b.acquire(50).then((n) => order.push(`second:${n}`));
-    const third = b.acquire(10).then((n) => order.push(`third:${n}`));
-    await Promise.resolve();
-    // The third would fit, but waits behind the second (no overtaking).
-    expect(order).toEqual([]);
-    expect(b.waiting).toBe(2);
-    b.release(60);
-    await Promise.all([second, third]);
-    expect(order).toEqual(['second:50', 'third:10']);
-    expect(b.inUse).toBe(60);
-    b.release(50);
-    b.release(10);
-    expect(await b.acquire(1000)).toBe(100);
-    b.release(100);
-    expect(b.inUse).toBe(0);
+  it('grants what is asked while the budget lasts, then floor chunks, never refusing or waiting', () => {
+    const b = new ResponseBufferBudget(100_000);
+    expect(b.take(60_000)).toBe(60_000);
+    expect(b.take(60_000)).toBe(40_000); // what is left
+    expect(b.take(60_000)).toBe(FLOOR_CHUNK_BYTES); // an overdraft of one floor chunk
+    expect(b.take(100)).toBe(100); // a small ask is never rounded up
+    expect(b.inUse).toBe(100_000 + FLOOR_CHUNK_BYTES + 100);
+    b.release(60_000);
+    expect(b.take(1_000_000)).toBe(60_000 - FLOOR_CHUNK_BYTES - 100);
+    expect(b.inUse).toBe(100_000);
+  });
+});
+
+describe('stalled readers on the buffered path', () => {
+  it('cannot starve another connection, however many hold the budget', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-stall-'));
+    const file = path.join(dir, 'segment.log');
+    const content = crypto.randomBytes(4 * 1024 * 1024);
+    fs.writeFileSync(file, content);
+    const cache = new FileCache(16);
+    const f = cache.file(file, { readOnly: true });
+    // Four stalled readers at 64 KiB each spend the whole 256 KiB budget.
+    const budget = new ResponseBufferBudget(256 * 1024);
+    const opts = { zeroCopy: null, budget, chunkBytes: 64 * 1024 };
+    const pairs = await Promise.all(Array.from({ length: 5 }, () => socketPair()));
+    const stalled = pairs.slice(0, 4);
+    const sending = stalled.map((p) => {
+      p.client.pause();
+      // 40 MiB each: more than loopback's socket buffers take, so each ends up holding a chunk.
+      return streamResponse(p.server, Array.from({ length: 10 }, () => f.region(0, content.length)), opts).catch(() => 'closed');
+    });
+    try {
+      const deadline = Date.now() + 20_000;
+      while (budget.inUse < budget.capacity && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(budget.inUse).toBeGreaterThanOrEqual(budget.capacity);
+      const other = pairs[4];
+      const received = readBytes(other.client, content.length);
+      await streamResponse(other.server, [f.region(0, content.length)], opts);
+      expect((await received).equals(content)).toBe(true);
+      expect(budget.inUse).toBeLessThanOrEqual(budget.capacity);
+    } finally {
+      for (const p of pairs) p.close();
+      expect(await Promise.all(sending)).toEqual(['closed', 'closed', 'closed', 'closed']);
+      expect(budget.inUse).toBe(0);
+      expect(f.pins).toBe(0);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
