@@ -8,6 +8,7 @@ import type { ProducerMode, ProducerModesResult } from './producerModes';
 import type { RebalanceResult } from './rebalance';
 import type { RecoveryCase, RecoveryResult } from './recovery';
 import type { TierRead, TieredReadsResult } from './tieredReads';
+import type { SendPath, ZeroCopyResult, ZeroCopyRun, ZeroCopyWorkload } from './zeroCopyReads';
 import { MB, fixed, grouped, median, sizeLabel } from './units';
 
 /**
@@ -30,6 +31,14 @@ export const TARGETS = {
   idempotentProduceRatio: 0.9,
   /** librdkafka with a transactional.id, committing every 100 ms ÷ without, same records, same broker. */
   transactionalProduceRatio: 0.7,
+  /** The broker's CPU per MB consumed with sendfile(2) ÷ through a buffer, 1 KiB records: at most this. */
+  zeroCopyCpuPerMbRatio: 0.5,
+  /** The record size the zero-copy CPU target is about. */
+  zeroCopyTargetRecordSize: 1024,
+  /** A normal consumer's read while 50 stalled 55 MiB fetches are held ÷ the same read without them. */
+  slowConsumerReadRatio: 0.8,
+  /** The broker's peak RSS while those stalled fetches are held: below this. */
+  slowConsumerRssBytes: 400 * MB,
 };
 
 export interface Limits {
@@ -49,6 +58,8 @@ export interface GroupResults {
 export interface BenchResults {
   startedAt: string;
   mode: 'full' | 'quick';
+  /** The sections `--only` picked (names from run.ts SECTIONS); absent when every section ran. */
+  sections?: string[];
   durationSeconds: number;
   machine: { node: string; cpus: number; cpuModel: string; memoryBytes: number; kernel: string };
   kcatVersion: string;
@@ -71,6 +82,8 @@ export interface BenchResults {
   producerModes?: ProducerModesResult;
   /** Opening a partition log after a crash, a clean shutdown, and without producer snapshots (absent from older runs). */
   recovery?: RecoveryResult;
+  /** Fetch responses with sendfile(2) vs through a buffer, and slow consumers, on brokers of their own (absent from older runs). */
+  zeroCopy?: ZeroCopyResult;
   /** Conditions that may have lowered the numbers without invalidating them. */
   warnings: string[];
   /** Problems that make the run untrustworthy; non-empty ⇒ exit code 1. */
@@ -107,6 +120,11 @@ export function ratiosFor(phase: PhaseResult, limits: Limits): PhaseRatios {
   return out;
 }
 
+/** Whether the run included `section` (runs from before `--only` ran every section). */
+export function ran(r: BenchResults, section: string): boolean {
+  return r.sections === undefined || r.sections.includes(section);
+}
+
 export function evaluateTargets(r: BenchResults): TargetOutcome[] {
   const phase = (kind: 'produce' | 'consume'): PhaseResult | undefined =>
     r.phases.find((p) => p.kind === kind && p.recordSize === 100);
@@ -122,18 +140,73 @@ export function evaluateTargets(r: BenchResults): TargetOutcome[] {
   };
   const peak = peakRss(r);
   return [
-    rate('produce', TARGETS.produceRecordsPerSec),
-    rate('consume', TARGETS.consumeRecordsPerSec),
-    {
-      name: 'broker peak RSS during the run',
-      target: `≤ ${fixed(TARGETS.brokerRssBytes / MB, 0)} MB`,
-      actual: peak === null ? 'not measured' : `${fixed(peak / MB)} MB`,
-      pass: peak === null ? null : peak <= TARGETS.brokerRssBytes,
-    },
+    ...(ran(r, 'broker') ? [rate('produce', TARGETS.produceRecordsPerSec), rate('consume', TARGETS.consumeRecordsPerSec)] : []),
+    ...(ran(r, 'broker') || ran(r, 'tiered')
+      ? [
+          {
+            name: 'broker peak RSS during the run',
+            target: `≤ ${fixed(TARGETS.brokerRssBytes / MB, 0)} MB`,
+            actual: peak === null ? 'not measured' : `${fixed(peak / MB)} MB`,
+            pass: peak === null ? null : peak <= TARGETS.brokerRssBytes,
+          },
+        ]
+      : []),
     ...(r.groups ? groupTargets(r.groups) : []),
     ...(r.tier ? [tierTarget(r.tier)] : []),
     ...(r.producerModes ? producerModeTargets(r.producerModes) : []),
+    ...(r.zeroCopy ? zeroCopyTargets(r.zeroCopy) : []),
   ];
+}
+
+const ZERO_COPY_PATHS: readonly SendPath[] = ['sendfile', 'buffered'];
+const msPerMb = (cpuSecondsPerMb: number): string => `${fixed(cpuSecondsPerMb * 1000, 2)} ms`;
+const firstError = (errors: string[], otherwise: string): string => (errors[0] ?? otherwise).split('\n')[0]!;
+
+/**
+ * The zero-copy targets: sendfile's CPU per MB ≤ half the buffered path's (1 KiB records), and
+ * for each send path, with the stalled fetches held, a normal read ≥ 0.8 × without them and the
+ * broker's peak RSS below 400 MB. N/A where a side did not produce a valid measurement.
+ */
+export function zeroCopyTargets(z: ZeroCopyResult): TargetOutcome[] {
+  const out: TargetOutcome[] = [];
+  const problem = (): string => `not measured (${firstError(z.errors, 'no valid run')})`;
+  const cpuWorkloads = z.workloads.filter((w) => w.recordSize === TARGETS.zeroCopyTargetRecordSize);
+  for (const w of cpuWorkloads.length ? cpuWorkloads : [null]) {
+    const size = sizeLabel(w?.recordSize ?? TARGETS.zeroCopyTargetRecordSize);
+    const measured = w !== null && w.cpuPerMbRatio !== null;
+    out.push({
+      name: `zero-copy: broker CPU per MB consumed, sendfile(2) ÷ buffered, ${size} records, 1 partition`,
+      target: `≤ ${fixed(TARGETS.zeroCopyCpuPerMbRatio, 2)}`,
+      actual: measured
+        ? `${fixed(w.cpuPerMbRatio!, 2)} (sendfile ${msPerMb(w.sendfile!.summary!.brokerCpuSecondsPerMb)}, buffered ${msPerMb(w.buffered!.summary!.brokerCpuSecondsPerMb)} of CPU per MB)`
+        : problem(),
+      pass: measured ? w.cpuPerMbRatio! <= TARGETS.zeroCopyCpuPerMbRatio : null,
+    });
+  }
+  const slowWorkloads = z.workloads.filter((w) => w.slowConsumers);
+  const { connections, maxBytes } = z.slowConsumers;
+  for (const w of slowWorkloads.length ? slowWorkloads : [null]) {
+    for (const p of ZERO_COPY_PATHS) {
+      const slow = w?.[p]?.slow ?? null;
+      const what = `${connections} stalled ${sizeLabel(maxBytes)} fetches held, ${p}${w ? `, ${sizeLabel(w.recordSize)} records` : ''}`;
+      const without = w?.[p]?.summary ?? null;
+      const measured = slow !== null && slow.ratio !== null && without !== null;
+      out.push({
+        name: `slow consumers: kcat read with ${what} ÷ without`,
+        target: `≥ ${fixed(TARGETS.slowConsumerReadRatio, 2)}`,
+        actual: measured ? `${fixed(slow.ratio!, 2)} (with ${fixed(slow.mbPerSec!)} MB/s, without ${fixed(without.mbPerSec)} MB/s, medians)` : problem(),
+        pass: measured ? slow.ratio! >= TARGETS.slowConsumerReadRatio : null,
+      });
+      const rss = slow?.peakRssBytes ?? null;
+      out.push({
+        name: `slow consumers: broker peak RSS with ${what}`,
+        target: `< ${fixed(TARGETS.slowConsumerRssBytes / MB, 0)} MB`,
+        actual: rss === null ? problem() : `${fixed(rss / MB)} MB`,
+        pass: rss === null ? null : rss < TARGETS.slowConsumerRssBytes,
+      });
+    }
+  }
+  return out;
 }
 
 function producerModeTargets(m: ProducerModesResult): TargetOutcome[] {
@@ -205,16 +278,38 @@ function groupTargets(g: GroupResults): TargetOutcome[] {
   return out;
 }
 
-/** Every kcat phase that read or wrote records, for the RSS peak and the disturbance warnings. */
-export function allPhases(r: BenchResults): PhaseResult[] {
+/** The kcat phases of the first broker and the tiered-read broker: what the run-wide RSS target is about. */
+function standardPhases(r: BenchResults): PhaseResult[] {
   const tier = r.tier ? [...r.tier.produce, ...[...r.tier.hot, ...r.tier.cold].map((x) => x.phase)] : [];
   const modes = r.producerModes?.runs.map((x) => x.phase) ?? [];
   return [...r.phases, ...(r.groups?.consume?.plain ?? []), ...(r.groups?.consume?.group ?? []), ...modes, ...tier];
 }
 
-/** The larger of the kernel's high-water marks (both brokers) and our own samples (any may be missing). */
+/** The zero-copy section's kcat phases: produce, reads with and without the stalled fetches (not the warm-ups). */
+export function zeroCopyPhases(z: ZeroCopyResult): PhaseResult[] {
+  const out: PhaseResult[] = [];
+  for (const w of z.workloads) {
+    for (const run of [w.sendfile, w.buffered]) {
+      if (!run) continue;
+      if (run.produce) out.push(run.produce);
+      out.push(...run.consumes, ...(run.slow?.rounds.map((x) => x.phase) ?? []));
+    }
+  }
+  return out;
+}
+
+/** Every kcat phase that read or wrote records, for the disturbance warnings. */
+export function allPhases(r: BenchResults): PhaseResult[] {
+  return [...standardPhases(r), ...(r.zeroCopy ? zeroCopyPhases(r.zeroCopy) : [])];
+}
+
+/**
+ * The larger of the kernel's high-water marks (the first and the tiered-read broker) and our own
+ * samples (any may be missing). The zero-copy section's brokers have targets of their own (their
+ * slow consumers hold up to 50 × 55 MiB fetches open) and are left out.
+ */
 export function peakRss(r: BenchResults): number | null {
-  const candidates = [r.broker.peakRssBytes ?? 0, r.tier?.brokerPeakRssBytes ?? 0, ...allPhases(r).map((p) => p.broker.peakRssBytes)];
+  const candidates = [r.broker.peakRssBytes ?? 0, r.tier?.brokerPeakRssBytes ?? 0, ...standardPhases(r).map((p) => p.broker.peakRssBytes)];
   const peak = Math.max(...candidates);
   return peak > 0 ? peak : null;
 }
@@ -450,6 +545,74 @@ function formatRecovery(rec: RecoveryResult): string[] {
   return out;
 }
 
+function formatZeroCopy(z: ZeroCopyResult, limits: Limits): string[] {
+  const { connections, maxBytes } = z.slowConsumers;
+  const out: string[] = [
+    '',
+    `Zero-copy: fetch responses sent with sendfile(2) (the default) vs through a buffer (STRATA_ZERO_COPY=0: segment bytes read into memory, then written),`,
+    ` kcat -C -p 0 -o 0 to the end of a 1-partition topic; a new broker per record size and send path, one at a time, the same records produced once to each;`,
+    ` ${z.rounds} reads each after an unmeasured warm-up; "stalled fetches" = the same read while ${connections} raw connections each hold one Fetch`,
+    ` (v4, max_bytes ${sizeLabel(maxBytes)}, from offset 0) and never read it; CPU in cores; broker RSS sampled every 100 ms during the read)`,
+  ];
+  const runs = z.workloads.flatMap((w) => [w.sendfile, w.buffered]).filter((x): x is ZeroCopyRun => x !== null);
+  const reads = runs.flatMap((x) => [...x.consumes, ...(x.slow?.rounds.map((s) => s.phase) ?? [])]);
+  if (reads.length === 0) return [...out, `(not measured: ${firstError(z.errors, 'no valid run')})`];
+  out.push(...phaseTable(reads, limits));
+
+  const mbOrDash = (v: number | null | undefined): string => (v === null || v === undefined ? '-' : `${fixed(v / MB)} MB`);
+  out.push(
+    '',
+    ...table(
+      ['records', 'send path', 'MB/s', 'rec/s', 'broker CPU per MB', 'broker RSS (reads)', 'broker VmHWM', 'start line'],
+      runs.map((x) => [
+        `${grouped(x.records)} × ${sizeLabel(x.recordSize)}`,
+        x.path,
+        x.summary ? fixed(x.summary.mbPerSec) : '-',
+        x.summary ? grouped(x.summary.recordsPerSec) : '-',
+        x.summary ? msPerMb(x.summary.brokerCpuSecondsPerMb) : '-',
+        mbOrDash(x.summary?.peakRssBytes),
+        mbOrDash(x.brokerHwmBytes),
+        x.startLine ?? '-',
+      ]),
+      new Set([2, 3, 4, 5, 6]),
+    ),
+  );
+  const ratio = (v: number | null): string => (v === null ? '-' : fixed(v, 2));
+  out.push(
+    `sendfile ÷ buffered (MB/s medians; CPU per MB = broker CPU seconds ÷ MB over all reads): ` +
+      z.workloads.map((w: ZeroCopyWorkload) => `${sizeLabel(w.recordSize)}: MB/s ${ratio(w.throughputRatio)}, CPU per MB ${ratio(w.cpuPerMbRatio)}`).join('; '),
+  );
+
+  const slow = runs.filter((x) => x.slow !== null);
+  if (slow.length > 0) {
+    out.push(
+      '',
+      `Slow consumers: ${connections} stalled fetches of ${sizeLabel(maxBytes)} held during each read ("held" = response bytes in the kernel's socket buffers,`,
+      ` both ends, all connections; "stalled in" = until the queues stopped moving; "still held" = connections established with unchanged queues after the read)`,
+      ...table(
+        ['records', 'send path', 'MB/s with', 'MB/s without', 'with ÷ without', 'broker peak RSS', 'held', 'stalled in', 'still held'],
+        slow.map((x) => {
+          const s = x.slow!;
+          const stallMs = median(s.rounds.map((r) => r.stallMs));
+          return [
+            `${grouped(x.records)} × ${sizeLabel(x.recordSize)}`,
+            x.path,
+            s.mbPerSec === null ? '-' : fixed(s.mbPerSec),
+            x.summary ? fixed(x.summary.mbPerSec) : '-',
+            ratio(s.ratio),
+            mbOrDash(s.peakRssBytes),
+            mbOrDash(s.kernelQueuedBytes),
+            stallMs === null ? '-' : `${fixed(stallMs, 0)} ms`,
+            s.rounds.map((r) => `${r.stillStalled}/${s.connections}`).join(', '),
+          ];
+        }),
+        new Set([2, 3, 4, 5, 6, 7]),
+      ),
+    );
+  }
+  return out;
+}
+
 /** (a), (b), (c) of the issue: clean, crash, no snapshots. */
 const RECOVERY_CASES_ORDER: readonly RecoveryCase[] = ['clean', 'crash', 'noSnapshots'];
 
@@ -460,34 +623,41 @@ export function formatReport(r: BenchResults): string {
     `node ${r.machine.node}, ${r.machine.cpus} × ${r.machine.cpuModel}, ${fixed(r.machine.memoryBytes / 2 ** 30, 0)} GiB RAM, Linux ${r.machine.kernel}`,
     `client: ${r.kcatVersion}`,
     `units: MB = 10^6 bytes; MB/s counts record payload bytes only`,
-    '',
-    'Physical limits',
   );
+  if (r.sections !== undefined) out.push(`sections: only ${r.sections.join(', ')} (--only)`);
+  out.push('', 'Physical limits');
   const limits = [r.limits.diskPageCache, r.limits.diskFsync, r.limits.loopbackNode, r.limits.loopbackPython].filter(
     (l): l is Throughput => l !== undefined,
   );
   // The S3 emulator's, measured during the tiered-read phase (its own emulator, broker idle).
   limits.push(...(r.tier?.gets ?? []));
-  out.push(
-    ...table(
-      ['measurement', 'size', 'seconds', 'MB/s'],
-      limits.map((l) => [l.name, sizeLabel(l.bytes), fixed(l.seconds, 2), fixed(l.mbPerSec, 0)]),
-      new Set([1, 2, 3]),
-    ),
-  );
-
-  out.push(
-    '',
-    'kcat ↔ Strata (1 partition; CPU in cores: 1.00 = one core busy for the whole phase;',
-    '"other CPU" = other processes + hypervisor steal, "I/O stall" = share of time some task waited on I/O)',
-  );
-  if (r.warmup.length > 0) {
-    const w = r.warmup[0]!;
-    out.push(`(after an unmeasured warm-up: ${grouped(w.expectedRecords)} × ${w.recordSize} B produced and consumed)`);
+  if (limits.length === 0 && !ran(r, 'limits')) {
+    out.push('(not measured in this run: no ratios to limits)');
+  } else {
+    out.push(
+      ...table(
+        ['measurement', 'size', 'seconds', 'MB/s'],
+        limits.map((l) => [l.name, sizeLabel(l.bytes), fixed(l.seconds, 2), fixed(l.mbPerSec, 0)]),
+        new Set([1, 2, 3]),
+      ),
+    );
   }
-  out.push(...phaseTable(r.phases, r.limits));
+
+  if (ran(r, 'broker')) {
+    out.push(
+      '',
+      'kcat ↔ Strata (1 partition; CPU in cores: 1.00 = one core busy for the whole phase;',
+      '"other CPU" = other processes + hypervisor steal, "I/O stall" = share of time some task waited on I/O)',
+    );
+    if (r.warmup.length > 0) {
+      const w = r.warmup[0]!;
+      out.push(`(after an unmeasured warm-up: ${grouped(w.expectedRecords)} × ${w.recordSize} B produced and consumed)`);
+    }
+    out.push(...phaseTable(r.phases, r.limits));
+  }
   if (r.groups) out.push(...formatGroups(r.groups, r.limits));
   if (r.producerModes) out.push(...formatProducerModes(r.producerModes, r.limits));
+  if (r.zeroCopy) out.push(...formatZeroCopy(r.zeroCopy, r.limits));
   if (r.tier) out.push(...formatTier(r.tier));
   if (r.recovery) out.push(...formatRecovery(r.recovery));
 

@@ -14,21 +14,28 @@ import { createGroupTopic, measureRebalance } from './rebalance';
 import { measureRecovery } from './recovery';
 import { RECOVERY_LOG_DEFAULTS } from './recoveryLog';
 import { measureTieredReads } from './tieredReads';
+import { measureZeroCopy, ZeroCopyWorkloadSpec } from './zeroCopyReads';
 import { allPhases, formatReport, writeResultsJson, BenchResults, GroupResults, Limits } from './report';
 import { readMemory } from './rss';
 import { MB, MiB, fixed, secondsSince, sizeLabel } from './units';
 
 /**
- * `npm run bench [-- --quick] [-- --override key=value ...]`
+ * `npm run bench [-- --quick] [-- --override key=value ...] [-- --only <section> ...]`
  *
  * One run measures kcat producing to and consuming from a freshly started broker, then consumer
  * groups on the same broker (rebalance times with kafkajs members, kcat consuming through a group
- * vs directly), then librdkafka producing plain, idempotent and transactional to it, then cold
- * (S3 emulator) vs hot (local) reads on a second broker with the AWS backends, then how long a
- * partition log takes to recover with and without producer snapshots, then the machine's limits,
- * and prints tables with ratios and PASS/MISS against the targets. Exit code 0 unless the run
- * itself broke (see report.ts); results also go to bench/results/latest.json.
+ * vs directly), then librdkafka producing plain, idempotent and transactional to it, then fetch
+ * responses sent with sendfile(2) vs through a buffer (brokers of their own, with and without
+ * stalled slow consumers), then cold (S3 emulator) vs hot (local) reads on a broker with the AWS
+ * backends, then how long a partition log takes to recover with and without producer snapshots,
+ * then the machine's limits, and prints tables with ratios and PASS/MISS against the targets.
+ * `--only` runs some of these sections alone. Exit code 0 unless the run itself broke (see
+ * report.ts); results also go to bench/results/latest.json.
  */
+
+/** The parts of a run `--only` can pick, in the order a run does them. */
+export const SECTIONS = ['broker', 'zero-copy', 'tiered', 'recovery', 'limits'] as const;
+export type Section = (typeof SECTIONS)[number];
 
 interface Plan {
   mode: 'full' | 'quick';
@@ -65,6 +72,17 @@ interface Plan {
    * active segment a crash recovery replays is most of a segment, not a few batches.
    */
   recovery: { logBytes: number; segmentBytes: number; rounds: number };
+  /**
+   * Fetch responses sent with sendfile(2) vs through a buffer (zeroCopyReads.ts): per workload a
+   * broker of each kind in turn, the records produced once to each, then `rounds` reads of the
+   * whole topic; on the workloads marked slowConsumers (≥ 60 MiB), each read is followed by one
+   * with `connections` stalled Fetches of `maxBytes` held open.
+   */
+  zeroCopy: {
+    workloads: ZeroCopyWorkloadSpec[];
+    rounds: number;
+    slowConsumers: { connections: number; maxBytes: number };
+  };
 }
 
 const PLANS: Record<'full' | 'quick', Plan> = {
@@ -81,6 +99,16 @@ const PLANS: Record<'full' | 'quick', Plan> = {
     tier: { recordSize: 1024, records: 250_000, segmentBytes: 8 * MiB, rounds: 3 },
     producerModes: { recordSize: 1024, records: 300_000, rounds: 3, commitIntervalMs: 100 },
     recovery: { logBytes: 1000 * MB, segmentBytes: 64 * MiB, rounds: 3 },
+    zeroCopy: {
+      // ~1 GB of 1 KiB records (the issue's "consume of 1 GB"), then 100 B records.
+      workloads: [
+        { size: 1024, count: 1_000_000, slowConsumers: true },
+        { size: 100, count: 2_000_000, slowConsumers: false },
+      ],
+      rounds: 3,
+      // Kafka's fetch.max.bytes (55 MiB): the largest response a consumer can ask for.
+      slowConsumers: { connections: 50, maxBytes: 55 * MiB },
+    },
   },
   quick: {
     mode: 'quick',
@@ -96,6 +124,14 @@ const PLANS: Record<'full' | 'quick', Plan> = {
     producerModes: { recordSize: 1024, records: 100_000, rounds: 3, commitIntervalMs: 100 },
     // A quarter of the full run's 1 GB log: still 3 full segments and a mostly full active one.
     recovery: { logBytes: 256 * MB, segmentBytes: 64 * MiB, rounds: 3 },
+    zeroCopy: {
+      workloads: [
+        { size: 1024, count: 250_000, slowConsumers: true },
+        { size: 100, count: 1_000_000, slowConsumers: false },
+      ],
+      rounds: 3,
+      slowConsumers: { connections: 50, maxBytes: 55 * MiB },
+    },
   },
 };
 
@@ -111,25 +147,40 @@ const phaseTimeoutMs = (records: number): number => 20_000 + Math.ceil(records /
 const tieringTimeoutMs = (bytes: number): number => 30_000 + Math.ceil(bytes / 10_000_000) * 1000;
 /** Writing the recovery log may take 30 s plus 1 s per 10 MB. */
 const recoveryWriteTimeoutMs = (bytes: number): number => 30_000 + Math.ceil(bytes / 10_000_000) * 1000;
+/** The zero-copy section moves up to 1 GB per phase: a phase's time, plus 1 s per 20 MB of payload. */
+const zeroCopyTimeoutMs = (records: number, recordSize: number): number => phaseTimeoutMs(records) + Math.ceil((records * recordSize) / 20_000_000) * 1000;
 
-const USAGE = `Usage: npm run bench [-- --quick] [-- --override key=value]...
+const USAGE = `Usage: npm run bench [-- --quick] [-- --override key=value]... [-- --only section]...
   --quick                 smaller run (10–40% of the data) for a fast sanity check
   --override key=value    broker config passed to the brokers (repeatable)
+  --only section          run only this section (repeatable); sections, in run order:
+                            broker     kcat produce/consume, consumer groups, producer modes (first broker)
+                            zero-copy  fetch responses with sendfile(2) vs buffered, slow consumers
+                            tiered     cold (S3 emulator) vs hot reads
+                            recovery   partition log recovery with and without producer snapshots
+                            limits     disk and loopback TCP limits
   --keep                  keep the temp dir (data dir, record files) and print its path`;
 
 interface Args {
   quick: boolean;
   keep: boolean;
   overrides: Record<string, string>;
+  /** The sections to run, in run order; null = all of them. */
+  only: Section[] | null;
 }
 
 function parseArgs(argv: string[]): Args | string {
-  const args: Args = { quick: false, keep: false, overrides: {} };
+  const args: Args = { quick: false, keep: false, overrides: {}, only: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') args.quick = true;
     else if (a === '--keep') args.keep = true;
-    else if (a === '--override' || a.startsWith('--override=')) {
+    else if (a === '--only' || a.startsWith('--only=')) {
+      const name = a === '--only' ? argv[++i] : a.slice('--only='.length);
+      if (!SECTIONS.includes(name as Section)) return `--only expects one of ${SECTIONS.join(', ')}, got ${name ?? 'nothing'}`;
+      const only = new Set([...(args.only ?? []), name as Section]);
+      args.only = SECTIONS.filter((s) => only.has(s));
+    } else if (a === '--override' || a.startsWith('--override=')) {
       const kv = a === '--override' ? argv[++i] : a.slice('--override='.length);
       const eq = kv?.indexOf('=') ?? -1;
       if (kv === undefined || eq <= 0) return `--override expects key=value, got ${kv ?? 'nothing'}`;
@@ -181,6 +232,8 @@ async function main(argv: string[]): Promise<number> {
     return parsed ? 2 : 0;
   }
   const plan = PLANS[parsed.quick ? 'quick' : 'full'];
+  const sections: readonly Section[] = parsed.only ?? SECTIONS;
+  const runs = (s: Section): boolean => sections.includes(s);
   const overrides = { ...BENCH_OVERRIDES, ...parsed.overrides };
   const root = repoRoot();
   const started = process.hrtime.bigint();
@@ -202,6 +255,7 @@ async function main(argv: string[]): Promise<number> {
   const results: BenchResults = {
     startedAt: new Date().toISOString(),
     mode: plan.mode,
+    ...(parsed.only ? { sections: [...parsed.only] } : {}),
     durationSeconds: 0,
     machine: {
       node: process.version,
@@ -225,98 +279,130 @@ async function main(argv: string[]): Promise<number> {
     const warmup = { size: 100, count: plan.warmup, file: path.join(work, 'records-warmup.txt') };
     const tierFile = { size: plan.tier.recordSize, count: plan.tier.records, file: path.join(work, 'records-tier.txt') };
     const modesFile = { size: plan.producerModes.recordSize, count: plan.producerModes.records, file: path.join(work, 'records-modes.txt') };
-    for (const f of [warmup, ...files, modesFile, tierFile]) {
+    const zeroCopyFiles = plan.zeroCopy.workloads.map((w) => ({ ...w, file: path.join(work, `records-zero-copy-${w.size}.txt`) }));
+    const needed = [
+      ...(runs('broker') ? [warmup, ...files, modesFile] : []),
+      ...(runs('zero-copy') ? zeroCopyFiles : []),
+      ...(runs('tiered') ? [tierFile] : []),
+    ];
+    for (const f of needed) {
       await measure(`generating ${f.count} × ${sizeLabel(f.size)} records`, errors, () => writeRecordFile(f.file, f.count, f.size));
     }
 
     // The broker goes first, the physical limits after: writing and deleting gigabytes for the
     // disk test leaves the filesystem busy for a while, which measurably slowed the produce
     // phases that followed (2M × 100 B: ~0.7 s when run first, ~1.3 s right after the disk test).
-    await settle('before the broker phases', results);
-    const dataDir = path.join(work, 'data');
-    fs.mkdirSync(dataDir);
     const main = path.join(root, 'dist', 'core', 'cli', 'main.js');
-    const broker: RunningBroker | undefined = await measure('starting the broker', errors, () =>
-      startBenchBroker(main, dataDir, overrides),
-    );
-    if (broker) {
-      progress(`broker pid ${broker.pid} listening on ${broker.bootstrap}`);
-      // From the start: the coordinator's transition lines are the group measurements' clock.
-      const transitions = new TransitionLog(broker);
-      try {
-        await runPhases(broker, [warmup], results.warmup, errors, 'warm-up ');
-        await runPhases(broker, files, results.phases, errors);
-        results.groups = await runGroupPhases(broker, transitions, plan, results.phases, errors);
-        const modes = await measureProducerModes({
-          bootstrap: broker.bootstrap,
-          brokerPid: broker.pid,
-          python: PYTHON,
-          script: path.join(root, 'bench', 'producerModes.py'),
-          file: modesFile.file,
-          records: modesFile.count,
-          recordSize: modesFile.size,
-          rounds: plan.producerModes.rounds,
-          commitIntervalMs: plan.producerModes.commitIntervalMs,
-          timeoutMs: phaseTimeoutMs(modesFile.count),
-          progress,
-        });
-        results.producerModes = modes;
-        errors.push(...modes.errors);
-      } finally {
-        transitions.close();
-        results.broker.peakRssBytes = readMemory(broker.pid)?.hwmBytes ?? null;
-        progress('stopping the broker…');
-        results.broker.stopExitCode = await broker.stop();
-        if (results.broker.stopExitCode !== 0) {
-          errors.push(`broker exited with ${results.broker.stopExitCode} after SIGTERM; its last output:\n${broker.output().slice(-3000)}`);
+    if (runs('broker')) {
+      await settle('before the broker phases', results);
+      const dataDir = path.join(work, 'data');
+      fs.mkdirSync(dataDir);
+      const broker: RunningBroker | undefined = await measure('starting the broker', errors, () =>
+        startBenchBroker(main, dataDir, overrides),
+      );
+      if (broker) {
+        progress(`broker pid ${broker.pid} listening on ${broker.bootstrap}`);
+        // From the start: the coordinator's transition lines are the group measurements' clock.
+        const transitions = new TransitionLog(broker);
+        try {
+          await runPhases(broker, [warmup], results.warmup, errors, 'warm-up ');
+          await runPhases(broker, files, results.phases, errors);
+          results.groups = await runGroupPhases(broker, transitions, plan, results.phases, errors);
+          const modes = await measureProducerModes({
+            bootstrap: broker.bootstrap,
+            brokerPid: broker.pid,
+            python: PYTHON,
+            script: path.join(root, 'bench', 'producerModes.py'),
+            file: modesFile.file,
+            records: modesFile.count,
+            recordSize: modesFile.size,
+            rounds: plan.producerModes.rounds,
+            commitIntervalMs: plan.producerModes.commitIntervalMs,
+            timeoutMs: phaseTimeoutMs(modesFile.count),
+            progress,
+          });
+          results.producerModes = modes;
+          errors.push(...modes.errors);
+        } finally {
+          transitions.close();
+          results.broker.peakRssBytes = readMemory(broker.pid)?.hwmBytes ?? null;
+          progress('stopping the broker…');
+          results.broker.stopExitCode = await broker.stop();
+          if (results.broker.stopExitCode !== 0) {
+            errors.push(`broker exited with ${results.broker.stopExitCode} after SIGTERM; its last output:\n${broker.output().slice(-3000)}`);
+          }
         }
       }
     }
 
+    // Brokers of its own (one at a time), after the first broker stopped: sendfile vs buffered.
+    if (runs('zero-copy')) {
+      const zeroCopy = await measureZeroCopy({
+        workDir: work,
+        brokerMain: main,
+        overrides,
+        workloads: zeroCopyFiles,
+        rounds: plan.zeroCopy.rounds,
+        slowConsumers: plan.zeroCopy.slowConsumers,
+        timeoutMs: zeroCopyTimeoutMs,
+        // Each broker's produce follows the previous broker's reads (and their files' writeback).
+        beforeBroker: (when) => settle(when, results),
+        progress,
+      });
+      results.zeroCopy = zeroCopy;
+      errors.push(...zeroCopy.errors);
+    }
+
     // Its own broker, on the AWS emulators; after the first broker stopped, before the limits.
-    await settle('before the tiered reads', results);
-    const tier = await measureTieredReads({
-      root,
-      workDir: work,
-      brokerMain: main,
-      overrides,
-      file: tierFile.file,
-      records: tierFile.count,
-      recordSize: tierFile.size,
-      segmentBytes: plan.tier.segmentBytes,
-      rounds: plan.tier.rounds,
-      timeoutMs: phaseTimeoutMs(tierFile.count),
-      tieringTimeoutMs: tieringTimeoutMs(tierFile.count * tierFile.size),
-      progress,
-    });
-    results.tier = tier;
-    errors.push(...tier.errors);
-    results.warnings.push(...tier.warnings);
+    if (runs('tiered')) {
+      await settle('before the tiered reads', results);
+      const tier = await measureTieredReads({
+        root,
+        workDir: work,
+        brokerMain: main,
+        overrides,
+        file: tierFile.file,
+        records: tierFile.count,
+        recordSize: tierFile.size,
+        segmentBytes: plan.tier.segmentBytes,
+        rounds: plan.tier.rounds,
+        timeoutMs: phaseTimeoutMs(tierFile.count),
+        tieringTimeoutMs: tieringTimeoutMs(tierFile.count * tierFile.size),
+        progress,
+      });
+      results.tier = tier;
+      errors.push(...tier.errors);
+      results.warnings.push(...tier.warnings);
+    }
 
     // No broker: core/log's PartitionLog in this process, the log written by a child that crashes.
-    await settle('before the recovery measurement', results);
-    const recovery = await measureRecovery({
-      workDir: work,
-      writer: path.join(root, 'dist', 'bench', 'recoveryLog.js'),
-      spec: { ...RECOVERY_LOG_DEFAULTS, targetBytes: plan.recovery.logBytes, segmentBytes: plan.recovery.segmentBytes },
-      rounds: plan.recovery.rounds,
-      timeoutMs: recoveryWriteTimeoutMs(plan.recovery.logBytes),
-      progress,
-    });
-    results.recovery = recovery;
-    errors.push(...recovery.errors);
+    if (runs('recovery')) {
+      await settle('before the recovery measurement', results);
+      const recovery = await measureRecovery({
+        workDir: work,
+        writer: path.join(root, 'dist', 'bench', 'recoveryLog.js'),
+        spec: { ...RECOVERY_LOG_DEFAULTS, targetBytes: plan.recovery.logBytes, segmentBytes: plan.recovery.segmentBytes },
+        rounds: plan.recovery.rounds,
+        timeoutMs: recoveryWriteTimeoutMs(plan.recovery.logBytes),
+        progress,
+      });
+      results.recovery = recovery;
+      errors.push(...recovery.errors);
+    }
 
-    await settle('before the physical limits', results);
-    const limits: Limits = results.limits;
-    const mb = sizeLabel(plan.diskBytes);
-    limits.diskFsync = await measure(`disk write ${mb} + fsync`, errors, () => diskWrite(work, plan.diskBytes, MiB, true));
-    limits.diskPageCache = await measure(`disk write ${mb}, no fsync`, errors, () => diskWrite(work, plan.diskBytes, MiB, false));
-    const lb = sizeLabel(plan.loopbackBytes);
-    limits.loopbackNode = await measure(`loopback TCP node → node, ${lb}`, errors, () => loopbackNode(plan.loopbackBytes, MiB));
-    if (fs.existsSync(PYTHON)) {
-      limits.loopbackPython = await measure(`loopback TCP python → python, ${lb}`, errors, () =>
-        loopbackPython(PYTHON, plan.loopbackBytes, MiB),
-      );
+    if (runs('limits')) {
+      await settle('before the physical limits', results);
+      const limits: Limits = results.limits;
+      const mb = sizeLabel(plan.diskBytes);
+      limits.diskFsync = await measure(`disk write ${mb} + fsync`, errors, () => diskWrite(work, plan.diskBytes, MiB, true));
+      limits.diskPageCache = await measure(`disk write ${mb}, no fsync`, errors, () => diskWrite(work, plan.diskBytes, MiB, false));
+      const lb = sizeLabel(plan.loopbackBytes);
+      limits.loopbackNode = await measure(`loopback TCP node → node, ${lb}`, errors, () => loopbackNode(plan.loopbackBytes, MiB));
+      if (fs.existsSync(PYTHON)) {
+        limits.loopbackPython = await measure(`loopback TCP python → python, ${lb}`, errors, () =>
+          loopbackPython(PYTHON, plan.loopbackBytes, MiB),
+        );
+      }
     }
   } finally {
     if (parsed.keep) progress(`kept ${work}`);
@@ -437,7 +523,7 @@ function disturbedPhases(phases: PhaseResult[]): string[] {
 }
 
 // Re-exported for the benchmark's own tests.
-export { parseArgs, PLANS, phaseTimeoutMs, tieringTimeoutMs, recoveryWriteTimeoutMs };
+export { parseArgs, PLANS, phaseTimeoutMs, tieringTimeoutMs, recoveryWriteTimeoutMs, zeroCopyTimeoutMs };
 export type { Throughput };
 
 if (require.main === module) {

@@ -8,8 +8,9 @@ import type { RecoveryOpen, RecoveryResult } from '../../bench/recovery';
 import { summarizeRecovery } from '../../bench/recovery';
 import { RECOVERY_LOG_DEFAULTS } from '../../bench/recoveryLog';
 import type { RebalanceResult } from '../../bench/rebalance';
-import { BenchResults, evaluateTargets, formatReport, GroupResults, peakRss, ratiosFor, s3Limit, writeResultsJson } from '../../bench/report';
+import { allPhases, BenchResults, evaluateTargets, formatReport, GroupResults, peakRss, ratiosFor, s3Limit, writeResultsJson } from '../../bench/report';
 import type { TierRead, TieredReadsResult } from '../../bench/tieredReads';
+import { compareSendPaths, summarizeConsumes, summarizeSlowConsumers, type SendPath, type ZeroCopyResult, type ZeroCopyRun } from '../../bench/zeroCopyReads';
 
 const usage = (peakMb: number) => ({ peakRssBytes: peakMb * 1e6, endRssBytes: 0, cpuSeconds: 1, cpuCores: 0.9, samples: 10 });
 
@@ -387,6 +388,128 @@ describe('bench report', () => {
         expect(doc.producerModes.idempotentRatio).toBe(1);
         expect(doc.targets).toHaveLength(5);
         expect(doc.targets[4]).toMatchObject({ pass: true, target: '≥ 0.70' });
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('zero-copy', () => {
+    const MiB = 1024 * 1024;
+    const slow = { connections: 50, maxBytes: 55 * MiB };
+    /** A run whose reads went at `mbPerSec` using `cpuPerRead` broker CPU seconds each, 256 MB per read. */
+    function zcRun(p: SendPath, recordSize: number, mbPerSec: number[], cpuPerRead: number, slowMbPerSec: number[] = [], slowPeakMb = 150): ZeroCopyRun {
+      const records = 250_000;
+      const consumes = mbPerSec.map((v, i) => ({
+        ...phase('consume', recordSize, (v * 1e6) / recordSize, 110),
+        name: `consume ${recordSize} B, ${p} #${i + 1}`,
+        expectedRecords: records,
+        payloadBytes: 256e6,
+        broker: { ...usage(110), cpuSeconds: cpuPerRead },
+      }));
+      const rounds = slowMbPerSec.map((v, i) => ({
+        phase: { ...phase('consume', recordSize, (v * 1e6) / recordSize, slowPeakMb), name: `consume ${recordSize} B, ${p}, 50 stalled fetches #${i + 1}` },
+        stalled: Array.from({ length: 50 }, (_, j) => ({ clientPort: 40000 + j, clientRx: 128_053, brokerTx: 3_804_160, established: true })),
+        stallMs: 600,
+        stillStalled: 50,
+        peakRssBytes: slowPeakMb * 1e6,
+      }));
+      const summary = summarizeConsumes(consumes);
+      return {
+        path: p, recordSize, records, topic: `bench-zero-copy-${recordSize}`,
+        startLine: p === 'sendfile' ? 'fetch responses are sent with sendfile(2) (zero-copy)' : 'fetch responses are sent through a buffer (disabled by STRATA_ZERO_COPY=0)',
+        produce: phase('produce', recordSize, 100_000, 200), warmup: null, consumes, summary,
+        slow: rounds.length ? summarizeSlowConsumers(slow, rounds, summary) : null,
+        brokerHwmBytes: 210e6, stopExitCode: 0,
+      };
+    }
+    function zeroCopy(sendfileCpu: number, bufferedCpu: number, over: { slowSendfile?: number[]; slowBuffered?: number[]; slowPeakMb?: number } = {}): ZeroCopyResult {
+      const workloads = [1024, 100].map((size) => {
+        const sendfile = zcRun('sendfile', size, [600, 500, 550], sendfileCpu, size === 1024 ? (over.slowSendfile ?? [500, 520, 480]) : [], over.slowPeakMb);
+        const buffered = zcRun('buffered', size, [400, 450, 500], bufferedCpu, size === 1024 ? (over.slowBuffered ?? [300, 310, 320]) : [], over.slowPeakMb);
+        return { recordSize: size, records: 250_000, slowConsumers: size === 1024, sendfile, buffered, ...compareSendPaths(sendfile.summary, buffered.summary) };
+      });
+      return { rounds: 3, slowConsumers: slow, workloads, ok: true, errors: [] };
+    }
+    const withZeroCopy = (z: ZeroCopyResult, sections?: string[]): BenchResults => ({ ...results([]), zeroCopy: z, ...(sections ? { sections } : {}) });
+
+    it('CPU per MB of sendfile ≤ 0.5 × buffered (1 KiB); slow consumers ≥ 0.8 × without and below 400 MB, per send path', () => {
+      const t = evaluateTargets(withZeroCopy(zeroCopy(0.2, 0.5)));
+      expect(t.slice(3).map((x) => [x.name, x.target, x.actual, x.pass])).toEqual([
+        [
+          'zero-copy: broker CPU per MB consumed, sendfile(2) ÷ buffered, 1 KiB records, 1 partition',
+          '≤ 0.50',
+          '0.40 (sendfile 0.78 ms, buffered 1.95 ms of CPU per MB)',
+          true,
+        ],
+        ['slow consumers: kcat read with 50 stalled 55 MiB fetches held, sendfile, 1 KiB records ÷ without', '≥ 0.80', '0.91 (with 500.0 MB/s, without 550.0 MB/s, medians)', true],
+        ['slow consumers: broker peak RSS with 50 stalled 55 MiB fetches held, sendfile, 1 KiB records', '< 400 MB', '150.0 MB', true],
+        ['slow consumers: kcat read with 50 stalled 55 MiB fetches held, buffered, 1 KiB records ÷ without', '≥ 0.80', '0.69 (with 310.0 MB/s, without 450.0 MB/s, medians)', false],
+        ['slow consumers: broker peak RSS with 50 stalled 55 MiB fetches held, buffered, 1 KiB records', '< 400 MB', '150.0 MB', true],
+      ]);
+      expect(evaluateTargets(withZeroCopy(zeroCopy(0.3, 0.5)))[3]!.pass).toBe(false); // 0.60 > 0.50
+      expect(evaluateTargets(withZeroCopy(zeroCopy(0.25, 0.5)))[3]!.pass).toBe(true); // exactly half passes
+      const heavy = evaluateTargets(withZeroCopy(zeroCopy(0.2, 0.5, { slowPeakMb: 400 })));
+      expect(heavy.filter((x) => x.name.includes('peak RSS with')).map((x) => x.pass)).toEqual([false, false]); // 400 MB is not below 400 MB
+    });
+
+    it('N/A with the first error when a side has no valid measurement', () => {
+      const z = zeroCopy(0.2, 0.5);
+      const w = z.workloads[0]!;
+      w.buffered = null;
+      Object.assign(w, compareSendPaths(w.sendfile!.summary, null));
+      z.errors.push('zero-copy 1 KiB, buffered: broker exited (code 1) before it was ready; output:\n…');
+      const t = evaluateTargets(withZeroCopy(z));
+      expect(t[3]).toMatchObject({ pass: null, actual: 'not measured (zero-copy 1 KiB, buffered: broker exited (code 1) before it was ready; output:)' });
+      expect(t.slice(4).map((x) => x.pass)).toEqual([true, true, null, null]);
+      // A run that did not get to any workload still lists the targets, as N/A.
+      const none: ZeroCopyResult = { rounds: 3, slowConsumers: slow, workloads: [], ok: false, errors: ['zero-copy: kcat not found'] };
+      expect(evaluateTargets(withZeroCopy(none)).slice(3).map((x) => x.pass)).toEqual([null, null, null, null, null]);
+    });
+
+    it('prints every read, the per-broker summary, the ratios and the slow consumers', () => {
+      const text = formatReport(withZeroCopy(zeroCopy(0.2, 0.5)));
+      expect(text).toContain('Zero-copy: fetch responses sent with sendfile(2) (the default) vs through a buffer (STRATA_ZERO_COPY=0');
+      expect(text).toMatch(/consume 1024 B, sendfile #1 +250,000 +1\.71 +585,938 +600\.0 +0\.90 .* 110\.0 MB +0\.300 of loopback \(node\)/);
+      expect(text).toMatch(/consume 1024 B, buffered, 50 stalled fetches #3 +1,000,000 /);
+      expect(text).toMatch(/250,000 × 1 KiB +sendfile +550\.0 +537,109 +0\.78 ms +110\.0 MB +210\.0 MB +fetch responses are sent with sendfile\(2\) \(zero-copy\)/);
+      expect(text).toMatch(/250,000 × 100 B +buffered +450\.0 +4,500,000 +1\.95 ms/);
+      expect(text).toContain('sendfile ÷ buffered (MB/s medians; CPU per MB = broker CPU seconds ÷ MB over all reads): 1 KiB: MB/s 1.22, CPU per MB 0.40; 100 B: MB/s 1.22, CPU per MB 0.40');
+      expect(text).toMatch(/250,000 × 1 KiB +sendfile +500\.0 +550\.0 +0\.91 +150\.0 MB +196\.6 MB +600 ms +50\/50, 50\/50, 50\/50/);
+      expect(text).toMatch(/250,000 × 1 KiB +buffered +310\.0 +450\.0 +0\.69 /);
+      expect(text).toMatch(/PASS +zero-copy: broker CPU per MB/);
+      expect(text).toMatch(/MISS +slow consumers: kcat read with 50 stalled 55 MiB fetches held, buffered/);
+    });
+
+    it('its phases count for the disturbance warnings, not for the run-wide RSS peak (they have their own)', () => {
+      const r = withZeroCopy(zeroCopy(0.2, 0.5, { slowPeakMb: 390 }));
+      expect(allPhases(r)).toHaveLength(2 * 2 * 4 + 2 * 3); // per broker: produce + 3 reads; 1 KiB: + 3 slow reads
+      expect(peakRss(r)).toBe(200e6); // the first broker's
+    });
+
+    it('--only zero-copy: no first-broker tables or targets, no limits table', () => {
+      const r = withZeroCopy(zeroCopy(0.2, 0.5), ['zero-copy']);
+      r.limits = {};
+      const text = formatReport(r);
+      expect(text).toContain('sections: only zero-copy (--only)');
+      expect(text).toContain('Physical limits\n(not measured in this run: no ratios to limits)');
+      expect(text).not.toContain('kcat ↔ Strata');
+      expect(text).not.toMatch(/produce 100 B records|broker peak RSS during the run/);
+      expect(evaluateTargets(r).map((x) => x.name.split(':')[0])).toEqual(['zero-copy', 'slow consumers', 'slow consumers', 'slow consumers', 'slow consumers']);
+      expect(evaluateTargets({ ...r, sections: ['tiered'] }).map((x) => x.name)).toContain('broker peak RSS during the run');
+    });
+
+    it('goes into the JSON with its targets', () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bench-report-'));
+      try {
+        const file = path.join(dir, 'latest.json');
+        writeResultsJson(file, withZeroCopy(zeroCopy(0.2, 0.5), ['zero-copy']));
+        const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+        expect(doc.sections).toEqual(['zero-copy']);
+        expect(doc.zeroCopy.workloads[0].cpuPerMbRatio).toBeCloseTo(0.4, 10);
+        expect(doc.zeroCopy.workloads[0].sendfile.slow.ratio).toBeCloseTo(500 / 550, 10);
+        expect(doc.targets).toHaveLength(5);
+        expect(doc.targets[0]).toMatchObject({ pass: true, target: '≤ 0.50' });
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

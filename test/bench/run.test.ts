@@ -1,5 +1,6 @@
 import { READ_CACHE_DEFAULTS } from '../../core/tier/readCache';
-import { parseArgs, phaseTimeoutMs, PLANS, recoveryWriteTimeoutMs, tieringTimeoutMs } from '../../bench/run';
+import { parseArgs, phaseTimeoutMs, PLANS, recoveryWriteTimeoutMs, SECTIONS, tieringTimeoutMs, zeroCopyTimeoutMs } from '../../bench/run';
+import { SLOW_CONSUMER_MIN_TOPIC_BYTES } from '../../bench/zeroCopyReads';
 
 describe('bench command line', () => {
   it('parses --quick, --keep and repeated --override', () => {
@@ -7,8 +8,17 @@ describe('bench command line', () => {
       quick: true,
       keep: true,
       overrides: { a: '1', 'b.c': 'x=y' },
+      only: null,
     });
-    expect(parseArgs([])).toEqual({ quick: false, keep: false, overrides: {} });
+    expect(parseArgs([])).toEqual({ quick: false, keep: false, overrides: {}, only: null });
+  });
+
+  it('--only picks sections (repeatable, either spelling), kept in run order', () => {
+    expect(parseArgs(['--only', 'zero-copy'])).toMatchObject({ only: ['zero-copy'] });
+    expect(parseArgs(['--only=limits', '--quick', '--only', 'broker', '--only', 'limits'])).toMatchObject({ quick: true, only: ['broker', 'limits'] });
+    expect(SECTIONS).toEqual(['broker', 'zero-copy', 'tiered', 'recovery', 'limits']);
+    expect(parseArgs(['--only', 'zerocopy'])).toBe('--only expects one of broker, zero-copy, tiered, recovery, limits, got zerocopy');
+    expect(parseArgs(['--only'])).toMatch(/got nothing$/);
   });
 
   it('reports usage mistakes as text', () => {
@@ -74,5 +84,23 @@ describe('bench command line', () => {
     }
     expect(PLANS.full.recovery.logBytes / PLANS.full.recovery.segmentBytes).toBeGreaterThanOrEqual(10);
     expect(recoveryWriteTimeoutMs(1e9)).toBe(130_000);
+  });
+
+  it('zero-copy: ~1 GB of 1 KiB records (quick: less) with the slow consumers, then 100 B records; 50 stalled 55 MiB fetches', () => {
+    const full = PLANS.full.zeroCopy;
+    expect(full.workloads.map((w) => w.size)).toEqual([1024, 100]);
+    expect(full.workloads[0]!.count * 1024).toBeGreaterThanOrEqual(1e9);
+    expect(full.workloads[0]!.count * 1024).toBeLessThan(1.1e9);
+    for (const plan of [PLANS.full, PLANS.quick]) {
+      const z = plan.zeroCopy;
+      expect(z.slowConsumers).toEqual({ connections: 50, maxBytes: 55 * 1024 * 1024 });
+      expect(z.rounds).toBeGreaterThanOrEqual(3); // a median of at least 3
+      const slow = z.workloads.filter((w) => w.slowConsumers);
+      expect(slow.map((w) => w.size)).toEqual([1024]);
+      for (const w of slow) expect(w.count * w.size).toBeGreaterThanOrEqual(SLOW_CONSUMER_MIN_TOPIC_BYTES);
+    }
+    for (const [i, w] of PLANS.quick.zeroCopy.workloads.entries()) expect(w.count).toBeLessThan(full.workloads[i]!.count);
+    // 1M × 1 KiB may take 40 s + 52 s: a phase slower than ~11 MB/s counts as broken.
+    expect(zeroCopyTimeoutMs(1_000_000, 1024)).toBe(92_000);
   });
 });
