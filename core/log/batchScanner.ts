@@ -13,6 +13,7 @@ import {
   PRODUCER_EPOCH_OFFSET,
   PRODUCER_ID_OFFSET,
   BASE_SEQUENCE_OFFSET,
+  PARTITION_LEADER_EPOCH_OFFSET,
   RECORD_BATCH_HEADER_SIZE,
 } from './recordBatch';
 
@@ -44,6 +45,8 @@ export class BatchScanner {
   producerId = -1n;
   producerEpoch = -1;
   baseSequence = -1;
+  /** The leader epoch stamped into the batch when it was appended (-1 for batches never stamped). */
+  partitionLeaderEpoch = -1;
   /** Set once `next()` returns false. */
   stop: ScanStop | null = null;
   /** Human-readable reason for a 'torn' or 'corrupt' stop. */
@@ -94,6 +97,7 @@ export class BatchScanner {
     this.producerId = buf.readBigInt64BE(h + PRODUCER_ID_OFFSET);
     this.producerEpoch = buf.readInt16BE(h + PRODUCER_EPOCH_OFFSET);
     this.baseSequence = buf.readInt32BE(h + BASE_SEQUENCE_OFFSET);
+    this.partitionLeaderEpoch = buf.readInt32BE(h + PARTITION_LEADER_EPOCH_OFFSET);
     if (this.opts.verifyCrc) {
       // Read the stored CRC first: crcOf may refill the buffer.
       const stored = buf.readUInt32BE(h + CRC_OFFSET);

@@ -72,7 +72,7 @@ export function writeCleanerCheckpoint(dir: string, c: CleanerCheckpoint): void 
 }
 
 /** Temp file, fsync, rename, fsync the directory: a reader sees the old or the new text, whole. */
-function writeAtomically(dir: string, name: string, text: string): void {
+export function writeAtomically(dir: string, name: string, text: string): void {
   const file = path.join(dir, name);
   const tmp = `${file}.tmp`;
   try {

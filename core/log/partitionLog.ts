@@ -24,6 +24,7 @@ import { Segment, SegmentOptions, type SegmentSpan } from './segment';
 import { storedMaxTimestamp } from './batchMaxTimestamp';
 import { ProducerStateManager, appendBatchOf, type AppendOrigin, type AppendBatch } from './producerState';
 import { completeTransactions, rebuildProducerState } from './producerStateLoader';
+import { LEADER_EPOCH_CHECKPOINT_FILE, LeaderEpochCache } from './leaderEpochCache';
 import type { AbortedRange } from './txnIndex';
 import { CLEANER_CHECKPOINT_FILE, LOG_START_OFFSET_FILE, parseSegmentFileName, parseTxnIndexFileName } from './segmentFiles';
 import { recoverCleanerFiles, swapInCleanedSegment } from './segmentSwap';
@@ -158,6 +159,8 @@ export class PartitionLog {
      * batches of this log, snapshotted at each roll and on close, rebuilt on open and truncation.
      */
     readonly producerState: ProducerStateManager,
+    /** Which leader epoch wrote which offsets (leaderEpochCache.ts): OffsetForLeaderEpoch's answers. */
+    readonly leaderEpochs: LeaderEpochCache,
   ) {
     this.config = config;
     this.segs = segs;
@@ -199,7 +202,7 @@ export class PartitionLog {
     for (const name of names) {
       const parsed = parseSegmentFileName(name);
       if (parsed === null) {
-        if (name === `${LOG_START_OFFSET_FILE}.tmp` || name === `${CLEANER_CHECKPOINT_FILE}.tmp`) fs.rmSync(path.join(dir, name), { force: true });
+        if ([LOG_START_OFFSET_FILE, CLEANER_CHECKPOINT_FILE, LEADER_EPOCH_CHECKPOINT_FILE].some((f) => name === `${f}.tmp`)) fs.rmSync(path.join(dir, name), { force: true });
         continue; // not ours (e.g. partition.metadata): leave it alone
       }
       if (parsed.ext === '.log') logs.push(parsed.baseOffset);
@@ -252,7 +255,14 @@ export class PartitionLog {
       for (const seg of segs) seg.close();
       throw e;
     }
-    const log = new PartitionLog(dir, eff, segs, start, logger, now, ps);
+    let epochs: LeaderEpochCache;
+    try {
+      epochs = loadLeaderEpochs(dir, segs, leo, logger);
+    } catch (e) {
+      for (const seg of segs) seg.close();
+      throw e;
+    }
+    const log = new PartitionLog(dir, eff, segs, start, logger, now, ps, epochs);
     log.onOffline = opts.onOffline;
     log.files = opts.files;
     return log;
@@ -391,6 +401,8 @@ export class PartitionLog {
       maxTimestamp = logAppendTime;
     }
     try {
+      // The first batch of a new leader epoch: checkpointed before it is written (never behind the log).
+      if (opts.leaderEpoch >= 0) this.leaderEpochs.assign(opts.leaderEpoch, baseOffset);
       this.maybeRoll(records.length, maxTimestamp, lastOffset, nowMs);
       this.active.append(records, stored, baseOffset, logAppendTime >= 0n ? logAppendTime : undefined);
     } catch (e) {
@@ -669,6 +681,7 @@ export class PartitionLog {
     const leo = this.logEndOffset;
     if (this.hw > leo) this.hw = leo;
     if (this._logStartOffset > leo) this.setLogStartOffset(leo);
+    this.leaderEpochs.truncateFromEnd(leo);
     // Producer state as of the new end: the newest snapshot at or below it, plus a replay.
     rebuildProducerState(this.segs, this.producerState, { logStartOffset: this._logStartOffset, logEndOffset: leo, useSnapshots: true });
     this.producerState.onHighWatermarkUpdated(this.hw);
@@ -684,6 +697,7 @@ export class PartitionLog {
     this.hw = offset;
     this.setLogStartOffset(offset);
     this.producerState.truncateFullyAndStartAt(offset);
+    this.leaderEpochs.clear();
   }
 
   /**
@@ -931,4 +945,25 @@ export class PartitionLog {
     if (!always && e instanceof StrataError && e.code === 'STORAGE_IO') return e;
     return new StrataError('STORAGE_IO', `${doing}: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/**
+ * The leader-epoch cache of a log being opened: its checkpoint without the entries past the log
+ * end (a crash after the checkpoint, before the batch), or, without a checkpoint (a log written
+ * before leader epochs were kept), rebuilt from the partitionLeaderEpoch of every batch header.
+ */
+function loadLeaderEpochs(dir: string, segs: readonly Segment[], logEndOffset: bigint, logger: (msg: string) => void): LeaderEpochCache {
+  const loaded = LeaderEpochCache.load(dir, logger);
+  if (loaded !== null) {
+    loaded.truncateFromEnd(logEndOffset);
+    return loaded;
+  }
+  const epochs = LeaderEpochCache.empty(dir, logger);
+  for (const seg of segs) {
+    const s = seg.scanner(0);
+    while (s.next()) {
+      if (s.partitionLeaderEpoch > epochs.latestEpoch) epochs.assign(s.partitionLeaderEpoch, s.baseOffset);
+    }
+  }
+  return epochs;
 }
