@@ -62,6 +62,7 @@ import { describeTransactionsHandler } from './handlers/describeTransactions';
 import { listTransactionsHandler } from './handlers/listTransactions';
 import { saslHandshakeHandler } from './handlers/saslHandshake';
 import { describeLogDirsHandler } from './handlers/describeLogDirs';
+import { offsetForLeaderEpochHandler } from './handlers/offsetForLeaderEpoch';
 
 /** The most of a segment one connection reads into memory at a time when it cannot use sendfile. */
 const STREAM_CHUNK_BYTES = 256 * 1024;
@@ -266,6 +267,7 @@ export class Broker {
         listTransactionsHandler,
         saslHandshakeHandler,
         describeLogDirsHandler,
+        offsetForLeaderEpochHandler,
       ];
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());

@@ -207,6 +207,16 @@ export class Partition implements MaintainedLog {
   }
 
   /**
+   * OffsetForLeaderEpoch (Kafka's lastOffsetForLeaderEpoch): where `leaderEpoch` ends in this
+   * log, and the epoch that answers (the newest at or below it that wrote here); epoch -1 and
+   * offset -1 when the log knows no such epoch (newer than all, or no epoch at all).
+   */
+  endOffsetForEpoch(leaderEpoch: number): { leaderEpoch: number; endOffset: bigint } {
+    const r = this.log.leaderEpochs.endOffsetFor(leaderEpoch, this.log.logEndOffset);
+    return { leaderEpoch: r.epoch, endOffset: r.endOffset };
+  }
+
+  /**
    * Appends one produce request's records for this partition (Kafka's appendRecordsToLeader):
    * checks min.insync.replicas for acks=all, validates the batches (invariant 2: all or
    * nothing), applies cleanup.policy's key rule, then appends. Never throws.
