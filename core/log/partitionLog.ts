@@ -400,13 +400,42 @@ export class PartitionLog {
       for (const b of batches) setLogAppendTime(records, b.position, logAppendTime);
       maxTimestamp = logAppendTime;
     }
+    const epochs = opts.leaderEpoch >= 0 ? [{ epoch: opts.leaderEpoch, startOffset: baseOffset }] : [];
+    this.writeBatches(records, { stored, staged, baseOffset, lastOffset, recordCount, maxTimestamp, logAppendTime, epochs, nowMs });
+    return { baseOffset, lastOffset, logAppendTime, logStartOffset: this._logStartOffset, duplicate: false };
+  }
+
+  /**
+   * The write of an append: new leader epochs checkpointed first (never behind the log),
+   * roll if due, one write, the producer state committed and completed transactions indexed,
+   * flush.messages / flush.ms. A failure undoes what was written and throws.
+   */
+  private writeBatches(
+    records: Buffer,
+    a: {
+      stored: { size: number; lastOffsetDelta: number; maxTimestamp: bigint; baseOffset?: bigint }[];
+      staged: ReturnType<ProducerStateManager['stage']>;
+      baseOffset: bigint;
+      lastOffset: bigint;
+      recordCount: number;
+      maxTimestamp: bigint;
+      logAppendTime: bigint;
+      epochs: { epoch: number; startOffset: bigint }[];
+      nowMs: number;
+    },
+  ): void {
+    const { stored, staged, baseOffset, lastOffset, recordCount, maxTimestamp, logAppendTime, nowMs } = a;
     try {
-      // The first batch of a new leader epoch: checkpointed before it is written (never behind the log).
-      if (opts.leaderEpoch >= 0) this.leaderEpochs.assign(opts.leaderEpoch, baseOffset);
+      for (const e of a.epochs) this.leaderEpochs.assign(e.epoch, e.startOffset);
       this.maybeRoll(records.length, maxTimestamp, lastOffset, nowMs);
       this.active.append(records, stored, baseOffset, logAppendTime >= 0n ? logAppendTime : undefined);
     } catch (e) {
       // Nothing was appended (the segment cut back what it wrote); the producer state was only staged.
+      try {
+        this.leaderEpochs.truncateFromEnd(this.logEndOffset);
+      } catch {
+        // The cache in memory is right; an entry left in the checkpoint past the log end goes at the next open.
+      }
       throw this.onWriteFailure(e, `append to ${this.dir} at offset ${baseOffset}`);
     }
     this.producerState.commit(staged);
@@ -437,7 +466,6 @@ export class PartitionLog {
     this.hw = this.logEndOffset;
     this.producerState.onHighWatermarkUpdated(this.hw);
     this.notify();
-    return { baseOffset, lastOffset, logAppendTime, logStartOffset: this._logStartOffset, duplicate: false };
   }
 
   /**
