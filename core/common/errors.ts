@@ -50,7 +50,8 @@ export type StrataErrorCode =
   | 'CONCURRENT_TRANSACTIONS' // the transaction is completing (markers being written): retry
   | 'TRANSACTION_COORDINATOR_FENCED' // a marker from an older coordinator epoch than the partition has seen
   | 'UNKNOWN_PRODUCER_ID' // the partition has no state for this producer id
-  | 'TRANSACTIONAL_ID_NOT_FOUND'; // no transaction state for this transactional id
+  | 'TRANSACTIONAL_ID_NOT_FOUND' // no transaction state for this transactional id
+  | 'UNEXPECTED_APPEND_OFFSET'; // a follower's copied batches start below its log end or their offsets do not rise (Kafka's UnexpectedAppendOffsetException)
 
 export class StrataError extends Error {
   readonly code: StrataErrorCode;
@@ -114,6 +115,8 @@ const TO_KAFKA: Record<StrataErrorCode, number> = {
   TRANSACTION_COORDINATOR_FENCED: ErrorCode.TRANSACTION_COORDINATOR_FENCED,
   UNKNOWN_PRODUCER_ID: ErrorCode.UNKNOWN_PRODUCER_ID,
   TRANSACTIONAL_ID_NOT_FOUND: ErrorCode.TRANSACTIONAL_ID_NOT_FOUND,
+  // Internal to replication: the follower truncates and fetches again; never answered to clients.
+  UNEXPECTED_APPEND_OFFSET: ErrorCode.UNKNOWN_SERVER_ERROR,
 };
 
 /** The one place internal failures become Kafka error codes. */

@@ -14,6 +14,7 @@ import { EffectiveLogConfig, LogConfig, effectiveLogConfig } from './logConfig';
 import {
   RECORD_BATCH_HEADER_SIZE,
   ValidationResult,
+  PARTITION_LEADER_EPOCH_OFFSET,
   setLogAppendTime,
   setMaxTimestamp,
   stampBatch,
@@ -406,7 +407,60 @@ export class PartitionLog {
   }
 
   /**
-   * The write of an append: new leader epochs checkpointed first (never behind the log),
+   * Appends batches copied from the leader (Kafka's appendAsFollower): byte for byte, with the
+   * leader's offsets, timestamps and partitionLeaderEpoch; nothing is stamped. The first batch
+   * must start at or after the log end (a compacted leader's log has gaps, which are kept) and
+   * offsets must rise, else StrataError('UNEXPECTED_APPEND_OFFSET'): the follower truncates and
+   * fetches again. Producer state records the batches (origin 'replication': nothing refused) and
+   * each newer leader epoch among them enters the leader-epoch cache. Throws having written
+   * nothing.
+   */
+  appendAsFollower(records: Buffer): AppendResult {
+    this.checkOpen();
+    this.checkOnline();
+    // Whatever size the leader accepted (its max.message.bytes may differ); a segment must hold it.
+    const v = validateRecords(records, { maxMessageBytes: this.config.segmentBytes, allowControlBatches: true });
+    if (!v.ok) throw validationError(v);
+    const batches = v.batches;
+    if (batches.length === 0) throw new StrataError('BATCH_INVALID', 'no record batch to append');
+    if (records.length > this.config.segmentBytes) {
+      throw new StrataError('BATCH_TOO_LARGE', `${records.length} bytes of records exceed segment.bytes ${this.config.segmentBytes}`);
+    }
+    const stored: { size: number; lastOffsetDelta: number; maxTimestamp: bigint; baseOffset: bigint }[] = [];
+    const producerBatches: AppendBatch[] = [];
+    const epochs: { epoch: number; startOffset: bigint }[] = [];
+    let latestEpoch = this.leaderEpochs.latestEpoch;
+    let next = this.logEndOffset;
+    let recordCount = 0;
+    let maxTimestamp = -1n;
+    for (const b of batches) {
+      const base = records.readBigInt64BE(b.position);
+      if (base < next) {
+        throw new StrataError('UNEXPECTED_APPEND_OFFSET', `batch at offset ${base} is below ${next === this.logEndOffset ? `the log end ${next}` : `the previous batch's end ${next}`} of ${this.dir}`);
+      }
+      const epoch = records.readInt32BE(b.position + PARTITION_LEADER_EPOCH_OFFSET);
+      if (epoch > latestEpoch) {
+        epochs.push({ epoch, startOffset: base });
+        latestEpoch = epoch;
+      }
+      producerBatches.push(appendBatchOf(b, records, base));
+      stored.push({ size: b.size, lastOffsetDelta: b.lastOffsetDelta, maxTimestamp: b.maxTimestamp, baseOffset: base });
+      next = base + BigInt(b.lastOffsetDelta) + 1n;
+      recordCount += b.recordCount;
+      if (b.maxTimestamp > maxTimestamp) maxTimestamp = b.maxTimestamp;
+    }
+    const baseOffset = stored[0].baseOffset;
+    const lastOffset = next - 1n;
+    if (lastOffset - baseOffset > INT32_MAX) {
+      throw new StrataError('BATCH_INVALID', `records span ${lastOffset - baseOffset + 1n} offsets, more than one segment can index`);
+    }
+    const staged = this.producerState.stage(producerBatches, 'replication');
+    this.writeBatches(records, { stored, staged, baseOffset, lastOffset, recordCount, maxTimestamp, logAppendTime: -1n, epochs, nowMs: this.now() });
+    return { baseOffset, lastOffset, logAppendTime: -1n, logStartOffset: this._logStartOffset, duplicate: false };
+  }
+
+  /**
+   * The write both appends share: new leader epochs checkpointed first (never behind the log),
    * roll if due, one write, the producer state committed and completed transactions indexed,
    * flush.messages / flush.ms. A failure undoes what was written and throws.
    */
