@@ -111,16 +111,20 @@ export class LeaderEpochCache {
    * Where `requestedEpoch` ends in this log, with the epoch that answers (Kafka's endOffsetFor):
    * the start of the next newer epoch; the log end for the latest epoch; for an epoch that never
    * wrote here, the end of the newest epoch below it; UNDEFINED for an epoch newer than all.
+   * `currentEpoch`: the leader's epoch, which counts from the log end if it has not written yet.
    */
-  endOffsetFor(requestedEpoch: number, logEndOffset: bigint): { epoch: number; endOffset: bigint } {
+  endOffsetFor(requestedEpoch: number, logEndOffset: bigint, currentEpoch = UNDEFINED_EPOCH): { epoch: number; endOffset: bigint } {
+    // A leader whose epoch has not written yet is treated as if it started at the log end (Kafka
+    // assigns the epoch when the leader takes over; here its first batch does).
+    const list = currentEpoch > this.latestEpoch ? [...this.list, { epoch: currentEpoch, startOffset: logEndOffset }] : this.list;
     const undefinedAnswer = { epoch: UNDEFINED_EPOCH, endOffset: UNDEFINED_EPOCH_OFFSET };
-    if (requestedEpoch === UNDEFINED_EPOCH || this.list.length === 0) return undefinedAnswer;
-    if (requestedEpoch === this.latestEpoch) return { epoch: requestedEpoch, endOffset: logEndOffset };
+    if (requestedEpoch === UNDEFINED_EPOCH || list.length === 0) return undefinedAnswer;
+    if (requestedEpoch === list[list.length - 1].epoch) return { epoch: requestedEpoch, endOffset: logEndOffset };
     // The first entry with a newer epoch, and the one before it (the floor).
-    const higher = this.list.findIndex((e) => e.epoch > requestedEpoch);
+    const higher = list.findIndex((e) => e.epoch > requestedEpoch);
     if (higher < 0) return undefinedAnswer;
-    if (higher === 0) return { epoch: requestedEpoch, endOffset: this.list[0].startOffset };
-    return { epoch: this.list[higher - 1].epoch, endOffset: this.list[higher].startOffset };
+    if (higher === 0) return { epoch: requestedEpoch, endOffset: list[0].startOffset };
+    return { epoch: list[higher - 1].epoch, endOffset: list[higher].startOffset };
   }
 
   /** The epoch that wrote `offset`, or UNDEFINED_EPOCH when it is below every entry. */

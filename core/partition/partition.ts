@@ -1,4 +1,4 @@
-import { isStrataError, toKafkaErrorCode, type StrataErrorCode } from '../common/errors';
+import { StrataError, isStrataError, toKafkaErrorCode, type StrataErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { WarningThrottle } from '../common/warningThrottle';
 import { releaseChunks, type ResponseChunk } from '../common/fileRegion';
@@ -212,8 +212,24 @@ export class Partition implements MaintainedLog {
    * offset -1 when the log knows no such epoch (newer than all, or no epoch at all).
    */
   endOffsetForEpoch(leaderEpoch: number): { leaderEpoch: number; endOffset: bigint } {
-    const r = this.log.leaderEpochs.endOffsetFor(leaderEpoch, this.log.logEndOffset);
+    const r = this.log.leaderEpochs.endOffsetFor(leaderEpoch, this.log.logEndOffset, this.leaderEpoch);
     return { leaderEpoch: r.epoch, endOffset: r.endOffset };
+  }
+
+  /**
+   * A fetch that names the epoch of the last batch it holds (Fetch v12+ last_fetched_epoch, sent
+   * by followers) and whose log has diverged from this one gets where that epoch ends here, to
+   * truncate to, instead of records (KIP-595's divergingEpoch; Kafka's Partition.readRecords).
+   * Null when the logs agree up to `fetchOffset` or no epoch was named. OFFSET_OUT_OF_RANGE when
+   * the epoch's end cannot be determined or `fetchOffset` is below the log start.
+   */
+  divergingEpoch(fetchOffset: bigint, lastFetchedEpoch: number | undefined): { epoch: number; endOffset: bigint } | null {
+    if (lastFetchedEpoch === undefined || lastFetchedEpoch < 0) return null;
+    const r = this.endOffsetForEpoch(lastFetchedEpoch);
+    if (r.endOffset < 0n) throw new StrataError('OFFSET_OUT_OF_RANGE', `${this.label}: could not determine the end offset of the last fetched epoch ${lastFetchedEpoch}`);
+    if (fetchOffset < this.logStartOffset) throw new StrataError('OFFSET_OUT_OF_RANGE', `${this.label}: offset ${fetchOffset} is below the log start ${this.logStartOffset}`);
+    if (r.leaderEpoch < lastFetchedEpoch || r.endOffset < fetchOffset) return { epoch: r.leaderEpoch, endOffset: r.endOffset };
+    return null;
   }
 
   /**

@@ -18,6 +18,11 @@
  * error. A request failing as a whole answers the top-level error; before v13 every partition
  * carries it too, from v13 no partition is listed (FetchRequest.getErrorResponse).
  *
+ * v12's last_fetched_epoch (sent by followers; consumers send -1): when the fetcher's log has
+ * diverged from this one (its last epoch ends here before its fetch offset, or is unknown here
+ * but older ones are), the answer carries diverging_epoch, where to truncate to, and no records
+ * (KIP-595, Kafka's Partition.readRecords); such answers are always sent in a session.
+ *
  * isolation_level 1 (read_committed) stops at the last stable offset and lists the aborted
  * transactions overlapping the records returned, so the client drops their batches (the abort
  * markers tell it where each ends); read_uncommitted (0) reads up to the high watermark.
@@ -120,6 +125,13 @@ async function readAll(parts: PartitionPlan[], responseMaxBytes: number, isolati
     }
     const res = emptyPartition(p.target.partition, ErrorCode.NONE, partition);
     try {
+      // A follower whose log diverged from this one learns where to truncate instead (v12+).
+      const diverging = partition.divergingEpoch(p.target.fetchOffset, p.target.lastFetchedEpoch);
+      if (diverging !== null) {
+        res.divergingEpoch = diverging;
+        p.answer = res;
+        continue;
+      }
       const limit = Math.max(0, Math.min(p.target.maxBytes, budget));
       const read = await partition.read(p.target.fetchOffset, limit, { minOneBatch: total === 0, isolation });
       res.highWatermark = read.highWatermark;
@@ -143,7 +155,13 @@ async function readAll(parts: PartitionPlan[], responseMaxBytes: number, isolati
 }
 
 function sessionAnswer(p: PartitionPlan): PartitionAnswer {
-  return { errorCode: p.answer.errorCode, highWatermark: p.answer.highWatermark, logStartOffset: p.answer.logStartOffset ?? -1n, recordBytes: p.recordBytes };
+  return {
+    errorCode: p.answer.errorCode,
+    highWatermark: p.answer.highWatermark,
+    logStartOffset: p.answer.logStartOffset ?? -1n,
+    recordBytes: p.recordBytes,
+    diverging: p.answer.divergingEpoch !== undefined,
+  };
 }
 
 /**

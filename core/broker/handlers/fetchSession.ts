@@ -63,6 +63,8 @@ export interface FetchTarget {
   fetchOffset: bigint;
   maxBytes: number;
   currentLeaderEpoch: number;
+  /** v12+: the epoch of the last batch the fetcher holds (followers), -1 when not given. */
+  lastFetchedEpoch: number;
 }
 
 /** What an answer says about a partition, as far as the session cares. */
@@ -72,6 +74,8 @@ export interface PartitionAnswer {
   logStartOffset: bigint;
   /** Bytes of records in the answer. */
   recordBytes: number;
+  /** The answer names a diverging epoch (the fetcher must truncate): always sent. */
+  diverging?: boolean;
 }
 
 /** A session's partition: the request parameters plus what was last answered about it. */
@@ -119,13 +123,19 @@ export function requestedTargets(req: FetchRequest, version: number): FetchTarge
         fetchOffset: p.fetchOffset,
         maxBytes: p.partitionMaxBytes,
         currentLeaderEpoch: p.currentLeaderEpoch ?? -1,
+        lastFetchedEpoch: p.lastFetchedEpoch ?? -1,
       };
       const seen = out.get(key);
-      if (seen) Object.assign(seen, { fetchOffset: target.fetchOffset, maxBytes: target.maxBytes, currentLeaderEpoch: target.currentLeaderEpoch });
+      if (seen) Object.assign(seen, positionOf(target));
       else out.set(key, target);
     }
   }
   return [...out.values()];
+}
+
+/** What a later request may change about a partition it names again. */
+function positionOf(t: FetchTarget): Pick<FetchTarget, 'fetchOffset' | 'maxBytes' | 'currentLeaderEpoch' | 'lastFetchedEpoch'> {
+  return { fetchOffset: t.fetchOffset, maxBytes: t.maxBytes, currentLeaderEpoch: t.currentLeaderEpoch, lastFetchedEpoch: t.lastFetchedEpoch };
 }
 
 function forgottenKeys(req: FetchRequest, version: number): string[] {
@@ -155,7 +165,7 @@ export class FetchSessions {
     const requested = requestedTargets(req, version);
     for (const t of requested) {
       const cached = current.partitions.get(t.key);
-      if (cached) Object.assign(cached, { fetchOffset: t.fetchOffset, maxBytes: t.maxBytes, currentLeaderEpoch: t.currentLeaderEpoch });
+      if (cached) Object.assign(cached, positionOf(t));
       else current.partitions.set(t.key, { ...t, highWatermark: -1n, logStartOffset: -1n });
     }
     for (const key of forgottenKeys(req, version)) current.partitions.delete(key);
@@ -191,7 +201,7 @@ export class FetchSessions {
     return answered.map(({ target, answer }) => {
       const cached = session.partitions.get(target.key);
       if (!cached) return true;
-      let mustRespond = answer.recordBytes > 0;
+      let mustRespond = answer.recordBytes > 0 || answer.diverging === true;
       if (cached.highWatermark !== answer.highWatermark) {
         mustRespond = true;
         cached.highWatermark = answer.highWatermark;

@@ -1,7 +1,8 @@
 /**
- * OffsetForLeaderEpoch (api key 23) against a real broker process, every version of the schema
- * (0-4): where an epoch ends (the log end for the current one), an unknown newer epoch, fencing by
- * current_leader_epoch, unknown partitions, and the leader-epoch checkpoint across a restart.
+ * Leader epochs against a real broker process: OffsetForLeaderEpoch (api key 23) in every version
+ * of the schema (0-4) — where an epoch ends (the log end for the current one), an unknown newer
+ * epoch, fencing by current_leader_epoch, unknown partitions — Fetch v12+'s diverging epoch for a
+ * fetcher that names its last fetched epoch, and the leader-epoch checkpoint across a restart.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,6 +10,7 @@ import { StrataClient } from '../../core/client/client';
 import { ErrorCode } from '../../core/protocol/errorCodes';
 import { ApiKey } from '../../core/protocol/generated/index';
 import type { OffsetForLeaderEpochResponse } from '../../core/protocol/generated/OffsetForLeaderEpochResponse';
+import type { FetchResponse } from '../../core/protocol/generated/FetchResponse';
 import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
 
 let broker: BrokerProcess;
@@ -44,8 +46,8 @@ test.each([0, 1, 2, 3, 4])('v%i: the current epoch ends at the log end; an epoch
     { partition: 0, leaderEpoch: 5 },
   ]);
   expect(p0).toMatchObject({ partition: 0, errorCode: ErrorCode.NONE, endOffset: 30n });
-  // An empty partition has no epoch yet: nothing was appended.
-  expect(p1).toMatchObject({ partition: 1, errorCode: ErrorCode.NONE, endOffset: -1n });
+  // An empty partition: the leader's epoch counts from the log end, 0 (Kafka assigns it at takeover).
+  expect(p1).toMatchObject({ partition: 1, errorCode: ErrorCode.NONE, endOffset: 0n });
   expect(unknown).toMatchObject({ partition: 0, errorCode: ErrorCode.NONE, endOffset: -1n });
   // leader_epoch is in the answer from v1 (v0 decodes it as the default, -1).
   expect(p0.leaderEpoch).toBe(version >= 1 ? 0 : -1);
@@ -60,6 +62,40 @@ test('current_leader_epoch fences (v2+), unknown topics and partitions are named
   expect(missingPartition.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
   const [missingTopic] = await ask(4, [{ partition: 0, leaderEpoch: 0 }], 'no-such-topic');
   expect(missingTopic.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+});
+
+async function fetchAt(fetchOffset: bigint, lastFetchedEpoch: number) {
+  const conn = await client.brokerConnection();
+  const res = await conn.send<FetchResponse>(
+    ApiKey.Fetch,
+    {
+      replicaId: -1,
+      maxWaitMs: 0,
+      minBytes: 1,
+      maxBytes: 1 << 20,
+      isolationLevel: 0,
+      sessionId: 0,
+      sessionEpoch: -1,
+      topics: [{ topic: 'epochs', partitions: [{ partition: 0, currentLeaderEpoch: 0, fetchOffset, lastFetchedEpoch, logStartOffset: -1n, partitionMaxBytes: 1 << 20 }] }],
+      forgottenTopicsData: [],
+      rackId: '',
+    },
+    { version: 12 },
+  );
+  return res.responses[0].partitions[0];
+}
+
+test('Fetch v12: a fetcher past this log in its last epoch gets diverging_epoch, not records', async () => {
+  const agreeing = await fetchAt(20n, 0);
+  expect(agreeing.errorCode).toBe(ErrorCode.NONE);
+  expect(agreeing.divergingEpoch).toEqual({ epoch: -1, endOffset: -1n }); // absent: the default
+  expect(agreeing.records?.length ?? 0).toBeGreaterThan(0);
+  const diverged = await fetchAt(45n, 0);
+  expect(diverged.errorCode).toBe(ErrorCode.NONE);
+  expect(diverged.divergingEpoch).toEqual({ epoch: 0, endOffset: 30n });
+  expect(diverged.records?.length ?? 0).toBe(0);
+  // An epoch newer than the leader's cannot be placed in its log.
+  expect((await fetchAt(10n, 7)).errorCode).toBe(ErrorCode.OFFSET_OUT_OF_RANGE);
 });
 
 test('the leader-epoch checkpoint is on disk and survives a restart', async () => {
