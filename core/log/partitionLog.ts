@@ -48,6 +48,13 @@ export interface PartitionLogOptions {
   onOffline?: (reason: string) => void;
   /** The broker's segment file descriptors (log.max.open.files); default unbounded. */
   files?: FileCache;
+  /**
+   * A replicated log: the high watermark moves only by updateHighWatermark /
+   * maybeIncrementHighWatermark (a leader: the lowest log end of its in-sync replicas; a
+   * follower: its leader's), starting at the log start when opened. Default false: a single
+   * node's high watermark is its log end, moved by every append.
+   */
+  replicated?: boolean;
 }
 
 export interface AppendOptions {
@@ -123,7 +130,8 @@ export interface SegmentInfo {
 /**
  * One partition's log: a directory of segments, appended to at the end and read by offset.
  *
- *   logStartOffset           highWatermark = logEndOffset (single node, synchronous writes)
+ *   logStartOffset           highWatermark = logEndOffset (single node, synchronous writes;
+ *                            a replicated log's high watermark is set by its partition)
  *   ↓                        ↓
  *   |seg 0 (closed)|seg 1 (closed)|seg 2 (active)…|
  *
@@ -147,6 +155,8 @@ export class PartitionLog {
   private readonly now: () => number;
   private onOffline: ((reason: string) => void) | undefined;
   private files: FileCache | undefined;
+  /** See PartitionLogOptions.replicated. */
+  private replicated = false;
 
   private constructor(
     readonly dir: string,
@@ -250,8 +260,9 @@ export class PartitionLog {
     try {
       const rebuilt = rebuildProducerState(segs, ps, { logStartOffset: start, logEndOffset: leo, useSnapshots: !segs.some((seg) => seg.txnIndexLost) });
       if (rebuilt.batches > 0) logger(`producer state rebuilt from offset ${rebuilt.from}${rebuilt.fromSnapshot ? ' (snapshot)' : ''}: ${rebuilt.batches} batch(es) replayed, ${ps.size} producer(s)`);
-      // A single node's high watermark is its log end: every completed transaction is stable.
-      ps.onHighWatermarkUpdated(leo);
+      // A single node's high watermark is its log end: every completed transaction is stable. A
+      // replicated log's starts at its log start until its partition sets it.
+      ps.onHighWatermarkUpdated(opts.replicated === true ? start : leo);
     } catch (e) {
       for (const seg of segs) seg.close();
       throw e;
@@ -266,6 +277,10 @@ export class PartitionLog {
     const log = new PartitionLog(dir, eff, segs, start, logger, now, ps, epochs);
     log.onOffline = opts.onOffline;
     log.files = opts.files;
+    if (opts.replicated === true) {
+      log.replicated = true;
+      log.hw = start;
+    }
     return log;
   }
 
@@ -517,9 +532,35 @@ export class PartitionLog {
         throw this.asStorageError(e, `append to ${this.dir} at offset ${baseOffset}: fsync failed, the append was undone`, true);
       }
     }
-    this.hw = this.logEndOffset;
-    this.producerState.onHighWatermarkUpdated(this.hw);
+    if (!this.replicated) {
+      this.hw = this.logEndOffset;
+      this.producerState.onHighWatermarkUpdated(this.hw);
+    }
     this.notify();
+  }
+
+  /**
+   * Sets the high watermark of a replicated log (a follower takes its leader's), bounded by the
+   * log start and the log end; it may move back (Kafka's updateHighWatermark). Listeners hear of a
+   * change. Returns the high watermark now.
+   */
+  updateHighWatermark(offset: bigint): bigint {
+    this.checkOpen();
+    let hw = offset > this.logEndOffset ? this.logEndOffset : offset;
+    if (hw < this._logStartOffset) hw = this._logStartOffset;
+    if (hw !== this.hw) {
+      this.hw = hw;
+      this.producerState.onHighWatermarkUpdated(hw);
+      this.notify();
+    }
+    return this.hw;
+  }
+
+  /** As updateHighWatermark, but only forward (a leader's, as its in-sync replicas catch up). Returns whether it moved. */
+  maybeIncrementHighWatermark(offset: bigint): boolean {
+    if (offset <= this.hw) return false;
+    const before = this.hw;
+    return this.updateHighWatermark(offset) !== before;
   }
 
   /**

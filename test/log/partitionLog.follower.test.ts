@@ -103,3 +103,44 @@ test('a corrupt copy is refused and nothing is written', () => {
   follower.appendAsFollower(bytes);
   expect(follower.logEndOffset).toBe(3n);
 });
+
+describe('a replicated log: the high watermark is set, not moved by appends', () => {
+  test('reads stop at the high watermark its partition sets; it is bounded by the log start and end', () => {
+    const dir = makeTmpDir('strata-replicated-');
+    const open = (): PartitionLog => PartitionLog.open(dir, smallConfig({ segmentBytes: 1 << 20 }), { logger: quiet, replicated: true });
+    let log = open();
+    try {
+      let woken = 0;
+      log.onAppend(() => woken++);
+      log.append(batch({ count: 4, label: 'a' }), { leaderEpoch: 0 });
+      log.append(batch({ count: 4, label: 'b' }), { leaderEpoch: 0 });
+      expect(log.logEndOffset).toBe(8n);
+      expect(log.highWatermark).toBe(0n);
+      // What a consumer may read: up to the high watermark (Partition.read passes it as maxOffset).
+      const visible = (): bigint => log.read(0n, 1 << 20, { minOneBatch: true, maxOffset: log.highWatermark }).nextOffset;
+      expect(visible()).toBe(0n);
+      expect(woken).toBe(2);
+
+      // A leader's ISR caught up to 4: the first batch becomes readable.
+      expect(log.maybeIncrementHighWatermark(4n)).toBe(true);
+      expect(woken).toBe(3);
+      expect(visible()).toBe(4n);
+      expect(log.maybeIncrementHighWatermark(2n)).toBe(false); // never back for a leader
+      expect(log.highWatermark).toBe(4n);
+      // A follower takes its leader's, within its own log: never past its end.
+      expect(log.updateHighWatermark(50n)).toBe(8n);
+      expect(log.updateHighWatermark(6n)).toBe(6n);
+      // Retention and DeleteRecords never go past it.
+      expect(codeOf(() => log.deleteSegmentsBelow(7n))).toBe('OFFSET_OUT_OF_RANGE');
+      log.close();
+
+      // Reopened, it starts at the log start until the partition knows better.
+      log = open();
+      expect(log.highWatermark).toBe(0n);
+      expect(log.logEndOffset).toBe(8n);
+    } finally {
+      log.close();
+      removeDir(dir);
+    }
+  });
+});
