@@ -5,12 +5,14 @@ import { StrataError } from '../common/errors';
 import { acquireDirLock, type DirLock } from './dirLock';
 import { encodeFrame, scanFrames } from './frames';
 import { decodeKvValue, encodeKvValue, type KvValue } from './json';
-import { checkExpectedVersion, checkKey, compareKeys, type KvEntry, type VersionedKv } from './versionedKv';
+import { MAX_VALUE_BYTES, checkExpectedVersion, checkKey, compareKeys, type KvEntry, type VersionedKv } from './versionedKv';
 import { fsyncDir } from '../common/fsync';
 
 /**
- * The embedded, durable VersionedKv: a single-node store in one directory, for running
- * Strata on a laptop or a single host with no AWS.
+ * The journal-format embedded store, which `embedded:` URLs opened before metadata.sqlite
+ * (sqliteKv.ts) replaced it. The broker now only reads it, to migrate a directory in this format
+ * (embeddedStore.ts); it stays a complete VersionedKv, which unit tests use as an in-process store.
+ * A durable single-process store in one directory:
  *
  *   <dir>/LOCK          owner pid + host (see dirLock.ts)
  *   <dir>/snapshot      every entry as of sequence number S (frames: header, entries, end)
@@ -58,8 +60,7 @@ export interface EmbeddedKvRecovery {
   truncateReason?: string;
 }
 
-/** Values are limited to DynamoDB's item size, so that nothing comes to depend on more. */
-export const MAX_VALUE_BYTES = 400 * 1024;
+export { MAX_VALUE_BYTES };
 
 const SNAPSHOT = 'snapshot';
 const SNAPSHOT_TMP = 'snapshot.tmp';

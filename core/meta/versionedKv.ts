@@ -44,9 +44,18 @@ export interface VersionedKv {
 /** Keys are non-empty strings without NUL, at most this many UTF-8 bytes (DynamoDB's sort key limit). */
 export const MAX_KEY_BYTES = 1024;
 
+/** Values are limited to DynamoDB's item size (encoded, see json.ts), so that nothing comes to depend on more. */
+export const MAX_VALUE_BYTES = 400 * 1024;
+
+/** An unpaired UTF-16 surrogate: with the u flag, a well-formed pair is one code point and does not match. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 export function checkKey(key: string): void {
   if (typeof key !== 'string' || key.length === 0) throw new TypeError('metadata key must be a non-empty string');
   if (key.includes('\0')) throw new TypeError(`metadata key ${JSON.stringify(key)} contains NUL`);
+  // Stores keep keys as UTF-8, which has no encoding for a lone surrogate: it would be stored as
+  // U+FFFD, and two different keys would name one entry.
+  if (LONE_SURROGATE.test(key)) throw new TypeError(`metadata key ${JSON.stringify(key)} is not well-formed Unicode (a lone surrogate)`);
   if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new TypeError(`metadata key is longer than ${MAX_KEY_BYTES} bytes`);
 }
 
