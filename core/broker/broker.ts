@@ -9,6 +9,7 @@ import { outOfSpaceAtStart } from '../log/diskSpace';
 import { PartitionManager } from '../partition/partitionManager';
 import { LEADER_EPOCH } from './singleNode';
 import { BrokerLease } from '../meta/brokerLease';
+import { acquireDirLock, type DirLock } from '../meta/dirLock';
 import { embeddedMetadataDir, openMetadataStore } from '../meta/url';
 import type { MetadataStore } from '../meta/metadataStore';
 import { openObjectStore } from '../tier/url';
@@ -82,6 +83,8 @@ export class Broker {
   /** The metrics endpoint, or null when metrics.listener is empty. */
   private metrics: BrokerMetrics | null = null;
   private orphans: OrphanCollector | null = null;
+  /** The data directory's .lock, released last by close. */
+  private dataDirLock: DirLock | null = null;
   private stopping: Promise<void> | null = null;
   private fencedReason: string | null = null;
   private resolveFenced: (reason: string) => void = () => undefined;
@@ -113,7 +116,16 @@ export class Broker {
     for (const w of config.warnings) logger.warn(w);
     const dataDir = path.resolve(config.logDirs);
     fs.mkdirSync(dataDir, { recursive: true });
-    const leaseStore = await openMetadataStore(config.metadata, { dataDir });
+    // One broker per data directory, whatever the metadata store (Kafka keeps a .lock in each log dir).
+    const dataDirLock = await acquireDirLock(dataDir, 'data directory', { file: '.lock' });
+    let leaseStore: MetadataStore;
+    try {
+      // The embedded store also takes <its dir>/node-<node.id>.lock: one process per node.id on a shared store.
+      leaseStore = await openMetadataStore(config.metadata, { dataDir, nodeId: config.nodeId, logger: logger.child('meta') });
+    } catch (e) {
+      await dataDirLock.release();
+      throw e;
+    }
     let lease: BrokerLease | null = null;
     let objects: ObjectStore | null = null;
     let groups: GroupCoordinator | null = null;
@@ -133,6 +145,7 @@ export class Broker {
         rack: config.brokerRack ?? null,
         sessionTimeoutMs: config.brokerSessionTimeoutMs,
         heartbeatIntervalMs: config.brokerHeartbeatIntervalMs,
+        // On the embedded store, node-<node.id>.lock keeps every other process with this node.id out.
         exclusiveStore: embeddedMetadataDir(config.metadata, dataDir) !== null,
         logger: logger.child('lease'),
       });
@@ -309,6 +322,7 @@ export class Broker {
       advertised.host = advertisedListener?.host || (bound.host === '0.0.0.0' || bound.host === '' ? '127.0.0.1' : bound.host);
       advertised.port = advertisedListener && advertisedListener.port !== 0 ? advertisedListener.port : bound.port;
       const broker = new Broker(context, server, store, objects, bound, lease, logger);
+      broker.dataDirLock = dataDirLock;
       onFenced = (reason) => broker.fence(reason);
       if (lease.fenced !== null) broker.fence(lease.fenced);
       // The registration names the endpoint clients are told, once it is known.
@@ -332,7 +346,11 @@ export class Broker {
       partitions?.close();
       await objects?.close();
       await lease?.release();
-      await leaseStore.close();
+      try {
+        await leaseStore.close();
+      } finally {
+        await dataDirLock.release();
+      }
       throw e;
     }
   }
@@ -377,6 +395,10 @@ export class Broker {
     this.context.partitions.close();
     await this.objects.close();
     await this.lease.release();
-    await this.store.close();
+    try {
+      await this.store.close();
+    } finally {
+      await this.dataDirLock?.release();
+    }
   }
 }

@@ -151,7 +151,7 @@ export function outOfSpaceAtStart(e: unknown, dataDir: string, usage: (dir: stri
   return new StrataError(
     'STORAGE_IO',
     `Cannot start: no space left on the device holding the data directory ${dataDir}${free}; ${(e as Error).message}. ` +
-      'The broker needs room for its metadata journal, lock file and partition logs. Free space on that file system ' +
+      'The broker needs room for its metadata store, lock files and partition logs. Free space on that file system ' +
       '(remove other files, or grow it), or move the data directory to a larger disk and point log.dirs (--data-dir) at it, ' +
       'then start the broker again: nothing acknowledged is lost meanwhile.',
     { cause: e },

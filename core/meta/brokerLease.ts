@@ -37,22 +37,28 @@ import type { BrokerRecord, MetadataStore } from './metadataStore';
  * about one interval; a crashed one is replaced after T; a cleanly stopped one at once. The
  * cost is that a restart after a crash waits one session timeout, as KRaft's does.
  *
- * Exception: a store that admits one process at a time (the embedded store's lock file) cannot
- * be shared by a live holder, so with `exclusiveStore` a held record is taken over at once.
+ * Exception: a store that admits one process per node.id (the embedded store: several brokers
+ * on one host may share it, but each holds `node-<id>.lock` in its directory while it runs, and a
+ * second process with that node.id is refused before it reaches the lease) cannot have a live
+ * holder of this record other than this process, so with `exclusiveStore` a held record is taken
+ * over at once.
  *
  * What the lease protects, and why time never fences it on such a store. On a shared store
  * (DynamoDB) the lease is the only thing keeping a second process with this node.id from
  * acting on the same table and bucket: after T without a renewal another process may take the
  * record over, so a holder whose renewals fail must assume it has been replaced and stop when
  * T has passed — a renewal failure there is a network or store failure that the other process
- * may not share. On the embedded store the lock file already keeps every other process out of
- * the store for as long as this one lives (a paused process is alive: its lock is respected),
- * so no one can take the record over, whatever the time; the store is a local directory, so a
- * failed renewal means this host's disk is full or failing, which fencing cannot help and a
- * restart would only make worse (a full disk then refuses the start). So with `exclusiveStore`
- * the lease does not run out: renewals still run (leaseExpiresAt stays current for people,
- * and a conflict — the record deleted or rewritten by hand — still fences), their failures
- * are logged, and the broker keeps serving reads while metadata writes fail on their own.
+ * may not share. On the embedded store the node.id lock file (a lock on this node.id, not on
+ * the store, which other brokers share) keeps every other process with this node.id out for as
+ * long as this one lives (a paused process is alive: its lock is respected), so no one can take
+ * the record over, whatever the time; the store is a local directory, so a failed renewal means
+ * this host's disk is full or failing, which fencing cannot help and a restart would only make
+ * worse (a full disk then refuses the start). So with `exclusiveStore` the lease does not run
+ * out: renewals still run (leaseExpiresAt stays current for people, and a conflict — the record
+ * deleted or rewritten by hand — still fences), their failures are logged, and the broker keeps
+ * serving reads while metadata writes fail on their own. This says nothing about the liveness of
+ * one broker as seen by the others sharing the store: leadership leases among them need time
+ * (renewals watched on monotonic clocks, as above) whatever the store.
  *
  * What the lease cannot do alone: a write that passed checkHeld() just before the process was
  * paused still leaves after it wakes. DESIGN.md's answer (every write conditional on the epoch)
@@ -83,7 +89,7 @@ export interface BrokerLeaseOptions {
   sessionTimeoutMs: number;
   /** broker.heartbeat.interval.ms: must be below the session timeout. */
   heartbeatIntervalMs: number;
-  /** The store admits one process at a time (see above). Default false. */
+  /** The store admits one process per node.id, by a lock of its own (see above). Default false. */
   exclusiveStore?: boolean;
   clock?: LeaseClock;
   logger?: Logger;
@@ -173,7 +179,7 @@ export class BrokerLease {
         if (isStrataError(e, 'VERSION_CONFLICT')) continue;
         throw e;
       }
-      const previous = cur && held ? `; took over from ${describeHolder(cur)}${opts.exclusiveStore ? ' (the store admits one process, so it is gone)' : `, unrenewed for ${T} ms`}` : '';
+      const previous = cur && held ? `; took over from ${describeHolder(cur)}${opts.exclusiveStore ? ' (the store admits one process per node.id, so it is gone)' : `, unrenewed for ${T} ms`}` : '';
       log?.info(`registered node.id ${opts.nodeId} with broker epoch ${written.epoch} (incarnation ${incarnationId})${previous}`);
       return new BrokerLease(store, opts, clock, incarnationId, written, sentAt + T);
     }
@@ -351,7 +357,7 @@ export class BrokerLease {
       failures.lastWarnAt = now;
       this.opts.logger?.warn(
         `could not renew the registration of node.id ${id} (${failures.count} attempt(s) failed over ${Math.round(now - failures.since)} ms): ${e.message}; ` +
-          'the embedded store admits no other process, so the broker keeps its lease and goes on serving; metadata writes fail until the store can write again',
+          'the embedded store admits no other process with this node.id, so the broker keeps its lease and goes on serving; metadata writes fail until the store can write again',
       );
       return false;
     }

@@ -5,7 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { StrataError } from '../common/errors';
 
 /**
- * One process per data directory. The lock is a file holding the owner's pid and host,
+ * One process per directory (or per name in a directory: `file` picks the lock file, so one
+ * directory can hold several locks, e.g. the embedded metadata store's one per node.id). The
+ * lock is a file holding the owner's pid and host,
  * created atomically with its content (written to a private temp file, then hard-linked into
  * place, which fails if the lock exists), so no reader ever sees a half-written lock.
  *
@@ -28,13 +30,32 @@ interface LockOwner {
 
 const LOCK_FILE = 'LOCK';
 
-export async function acquireDirLock(dir: string, what: string): Promise<DirLock> {
-  const lockPath = path.join(dir, LOCK_FILE);
+/** Who holds a lock, for the message of a refusal. */
+export interface LockHolder {
+  /** "process 123" or "process 123 on host h". */
+  who: string;
+  pid: number;
+  hostname: string;
+  since: string;
+  lockPath: string;
+}
+
+export interface DirLockOptions {
+  /** The lock file's name in `dir` (default LOCK). */
+  file?: string;
+  /** The error thrown when a live process holds the lock (default: STORE_UNAVAILABLE naming `what`, the holder and the file). */
+  inUse?: (holder: LockHolder) => Error;
+}
+
+export async function acquireDirLock(dir: string, what: string, opts: DirLockOptions = {}): Promise<DirLock> {
+  const file = opts.file ?? LOCK_FILE;
+  const lockPath = path.join(dir, file);
   const token = randomBytes(8).toString('hex');
   const me: LockOwner = { pid: process.pid, hostname: os.hostname(), since: new Date().toISOString(), token };
-  const tmp = path.join(dir, `.${LOCK_FILE}.${process.pid}.${token}`);
-  await fs.writeFile(tmp, JSON.stringify(me) + '\n', { flag: 'wx' });
+  const tmp = path.join(dir, `.${file}.${process.pid}.${token}`);
   try {
+    // Inside the try: a write that fails (a full disk) must not leave its empty temp file behind.
+    await fs.writeFile(tmp, JSON.stringify(me) + '\n', { flag: 'wx' });
     // Two rounds: the second follows the removal of a stale lock.
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
@@ -55,6 +76,7 @@ export async function acquireDirLock(dir: string, what: string): Promise<DirLock
       if (owner === 'gone') continue;
       if (owner !== null && (owner.hostname !== me.hostname || isAlive(owner.pid))) {
         const who = owner.hostname === me.hostname ? `process ${owner.pid}` : `process ${owner.pid} on host ${owner.hostname}`;
+        if (opts.inUse) throw opts.inUse({ who, pid: owner.pid, hostname: owner.hostname, since: owner.since, lockPath });
         throw new StrataError(
           'STORE_UNAVAILABLE',
           `${what} ${dir} is in use by ${who} since ${owner.since} (lock file ${lockPath}). ` +

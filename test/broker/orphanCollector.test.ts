@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EmbeddedKv } from '../../core/meta/embeddedKv';
+import { openEmbeddedStore } from '../../core/meta/embeddedStore';
 import { KvMetadataStore } from '../../core/meta/kvMetadataStore';
 import { StrataClient } from '../../core/client/client';
 import { startBroker, stopAllBrokers } from '../helpers/broker';
@@ -34,7 +34,7 @@ test('a broker deletes the partition states an interrupted topic create left, an
   await first.stop();
 
   // What a broker that died inside createTopic leaves: the intent and the partition states.
-  let kv = await EmbeddedKv.open(metaDir);
+  let kv = await openEmbeddedStore(metaDir);
   await kv.put(`pending/${ORPHAN_ID}`, { op: 'create', name: 'half', at: Date.now() - 3_600_000 }, null);
   for (let p = 0; p < 3; p++) {
     await kv.put(`partition/${ORPHAN_ID}/${String(p).padStart(10, '0')}`, { topicId: ORPHAN_ID, partition: p, leader: 0, leaderEpoch: 0, isr: [0], replicas: [0], logStartOffset: 0n }, null);
@@ -52,7 +52,7 @@ test('a broker deletes the partition states an interrupted topic create left, an
   });
   await second.stop();
 
-  kv = await EmbeddedKv.open(metaDir);
+  kv = await openEmbeddedStore(metaDir);
   try {
     expect(await kv.list(`partition/${ORPHAN_ID}/`)).toEqual([]);
     expect(await kv.list('pending/')).toEqual([]);

@@ -298,7 +298,7 @@ describe.each(backings)('broker lease over %s', (_name, makeBacking) => {
     expect(a.fenced).toMatch(/ran out: .*the process did not run for 9001 ms \(paused/);
   });
 
-  test('on a store that admits one process, failing renewals (a full disk) and pauses never fence; conflicts still do', async () => {
+  test('on a store that admits one process per node.id, failing renewals (a full disk) and pauses never fence; conflicts still do', async () => {
     const faulty = new FaultyStore(storeA);
     const lines: string[] = [];
     const logger = { debugEnabled: false, debug: () => undefined, info: (m: string) => lines.push(`INFO ${m}`), warn: (m: string) => lines.push(`WARN ${m}`), error: (m: string) => lines.push(`ERROR ${m}`), child: () => logger };
@@ -342,7 +342,7 @@ describe.each(backings)('broker lease over %s', (_name, makeBacking) => {
     expect((await storeB.getBroker(NODE))!.version).toBe(v + 2);
   });
 
-  test('on a store that admits one process (the embedded lock), a held record is taken over at once', async () => {
+  test('on a store that admits one process per node.id (the embedded store\'s node.id lock), a held record is taken over at once', async () => {
     await lease(storeA, options('hostA', hostClock(world)));
     const b = await lease(storeB, options('hostB', hostClock(world), { exclusiveStore: true }));
     expect(world.slept).toBe(0);

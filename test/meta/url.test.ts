@@ -15,7 +15,7 @@ describe('openMetadataStore', () => {
     const store = await openMetadataStore('embedded:', { dataDir: dir });
     const id = await store.getOrCreateClusterId();
     await store.close();
-    expect(fs.existsSync(path.join(dir, 'meta', 'journal'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'meta', 'metadata.sqlite'))).toBe(true);
     const again = await openMetadataStore('embedded:', { dataDir: dir });
     expect(await again.getOrCreateClusterId()).toBe(id);
     await again.close();
@@ -34,7 +34,19 @@ describe('openMetadataStore', () => {
     const target = path.join(dir, 'elsewhere');
     const store = await openMetadataStore(`embedded:${target}`, { dataDir: '/nonexistent' });
     await store.close();
-    expect(fs.existsSync(path.join(target, 'journal'))).toBe(true);
+    expect(fs.existsSync(path.join(target, 'metadata.sqlite'))).toBe(true);
+  });
+
+  test('embedded: with a node.id holds <dir>/node-<id>.lock until closed; other node.ids share the store', async () => {
+    const first = await openMetadataStore('embedded:', { dataDir: dir, nodeId: 5 });
+    expect(fs.existsSync(path.join(dir, 'meta', 'node-5.lock'))).toBe(true);
+    await expect(openMetadataStore('embedded:', { dataDir: dir, nodeId: 5 })).rejects.toMatchObject({ code: 'BROKER_ALREADY_REGISTERED' });
+    const other = await openMetadataStore('embedded:', { dataDir: dir, nodeId: 6 });
+    expect(await other.getOrCreateClusterId()).toBe(await first.getOrCreateClusterId());
+    await first.close();
+    expect(fs.existsSync(path.join(dir, 'meta', 'node-5.lock'))).toBe(false);
+    await (await openMetadataStore('embedded:', { dataDir: dir, nodeId: 5 })).close();
+    await other.close();
   });
 
   test('a malformed dynamodb:// URL and unknown schemes are CONFIG_INVALID', async () => {
