@@ -22,7 +22,8 @@ import { KafkaServer } from './server';
 import { ResponseBufferBudget } from './responseStream';
 import { loadZeroCopy, zeroCopyUnavailableReason } from '../net/zeroCopy';
 import { Dispatcher } from './dispatcher';
-import { TopicRegistry } from './topicRegistry';
+import { TopicAdmin } from './topicAdmin';
+import { MetadataCache } from '../cluster/metadataCache';
 import { DynamicBrokerConfigs } from './dynamicBrokerConfigs';
 import { BROKER_CONFIGS_NAMESPACE } from '../meta/brokerConfigStore';
 import type { ApiHandler, BrokerContext } from './handlers/types';
@@ -178,13 +179,14 @@ export class Broker {
         maxOpenFiles: config.logMaxOpenFiles,
       });
       partitions = new PartitionManager(logs, { nodeId: config.nodeId, leaderEpoch: LEADER_EPOCH, logger: logger.child('partitions') });
-      const topics = new TopicRegistry(store, partitions, config, logger.child('topics'));
-      topics.setObserver(new TierBridge(tier, logger.child('tier'), cleaner));
+      const topics = new MetadataCache();
+      const topicAdmin = new TopicAdmin(store, topics, partitions, config, logger.child('topics'));
+      topicAdmin.setObserver(new TierBridge(tier, logger.child('tier'), cleaner));
       // Dynamic broker configs before the topics load, so that every topic opens with them.
       const dynamicConfigs = await DynamicBrokerConfigs.load(store.namespace(BROKER_CONFIGS_NAMESPACE), config, logger.child('configs'));
-      await topics.setBrokerDefaults(dynamicConfigs.current);
-      dynamicConfigs.onChange((layers) => topics.setBrokerDefaults(layers));
-      await topics.load();
+      await topicAdmin.setBrokerDefaults(dynamicConfigs.current);
+      dynamicConfigs.onChange((layers) => topicAdmin.setBrokerDefaults(layers));
+      await topicAdmin.load();
       tier.start();
       groups = await GroupCoordinator.start(
         store.namespace('offsets'),
@@ -237,6 +239,7 @@ export class Broker {
         advertised,
         config,
         topics,
+        topicAdmin,
         partitions,
         groups,
         txn,
@@ -329,7 +332,7 @@ export class Broker {
       lease.setEndpoint(advertised.host, advertised.port);
       await lease.renew();
       broker.metrics = metrics;
-      broker.orphans = new OrphanCollector(store, tier, topics, logger.child('orphans'));
+      broker.orphans = new OrphanCollector(store, tier, topicAdmin, logger.child('orphans'));
       broker.housekeeping = setInterval(() => broker.tick(), HOUSEKEEPING_INTERVAL_MS);
       broker.housekeeping.unref();
       logger.info(
@@ -391,7 +394,7 @@ export class Broker {
     await this.server.close();
     await this.context.partitions.logs.close();
     await this.context.tier.close();
-    await this.context.topics.close();
+    await this.context.topicAdmin.close();
     this.context.partitions.close();
     await this.objects.close();
     await this.lease.release();

@@ -10,7 +10,7 @@ import type { VersionedKv } from '../meta/versionedKv';
  * its own per-broker configs, read from the metadata store at start (before the topics load,
  * so every topic opens with them) and changed by AlterConfigs / IncrementalAlterConfigs on
  * BROKER resources. A change is checked, written to the store, then applied: `onChange`
- * listeners (the topic registry, which re-resolves every topic's config and hands it to its
+ * listeners (topic admin, which re-resolves every topic's config and hands it to its
  * partitions) run before the request is answered, so an answered change is in effect.
  *
  * Changes run one at a time. Another broker sharing the store does not hear of a change until

@@ -1,7 +1,7 @@
 import type { Logger } from '../common/logger';
 import type { MetadataStore } from '../meta/metadataStore';
 import type { TierManager } from '../tier/tierManager';
-import type { TopicRegistry } from './topicRegistry';
+import type { TopicAdmin } from './topicAdmin';
 
 /** How often the broker looks for what interrupted changes left behind. */
 export const ORPHAN_COLLECTION_INTERVAL_MS = 5 * 60_000;
@@ -22,7 +22,7 @@ export const REMOVAL_RETRY_MAX_MS = 5 * 60_000;
  * at a time; a failure is logged and retried at the next interval.
  *
  * It also finishes removals this process could not make when it should have
- * (TopicRegistry.finishUnfinishedRemovals): the store record of a topic whose creation failed
+ * (TopicAdmin.finishUnfinishedRemovals): the store record of a topic whose creation failed
  * after the record was written (the client was told it failed, so it must not appear later),
  * and directories of deleted partitions. Those are retried from REMOVAL_RETRY_MIN_MS on,
  * doubling up to REMOVAL_RETRY_MAX_MS, until done.
@@ -37,7 +37,7 @@ export class OrphanCollector {
   constructor(
     private readonly store: MetadataStore,
     private readonly tier: TierManager,
-    private readonly topics: TopicRegistry,
+    private readonly topics: TopicAdmin,
     private readonly logger: Logger,
     private readonly intervalMs = ORPHAN_COLLECTION_INTERVAL_MS,
   ) {}
@@ -92,7 +92,7 @@ export class OrphanCollector {
       // The store is read after the tiered ids are listed, so a topic created meanwhile counts.
       let stored: Promise<Set<string>> | null = null;
       const gone = await this.tier.deleteUnknownTopics(async (id) => {
-        if (this.topics.getById(id) !== undefined) return true;
+        if (this.topics.cache.getById(id) !== undefined) return true;
         stored ??= this.store.listTopics().then((ts) => new Set(ts.map((t) => t.topicId)));
         return (await stored).has(id);
       });

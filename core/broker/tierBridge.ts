@@ -2,10 +2,11 @@ import type { Logger } from '../common/logger';
 import { TierManager } from '../tier/tierManager';
 import { tierConfigFrom } from '../tier/tierConfig';
 import type { CompactionProgress } from '../tier/tieredPartition';
-import type { TopicObserver, TopicState } from './topicRegistry';
+import type { TopicState } from '../cluster/metadataCache';
+import type { TopicObserver } from './topicAdmin';
 
 /**
- * Connects the topic registry to tiered storage: partitions of topics with
+ * Connects topic admin to tiered storage: partitions of topics with
  * remote.storage.enable=true are opened in the TierManager (which, for an empty local log,
  * moves its start to the tiered end so offsets continue) and get their tiered view
  * (Partition.tiered), config changes are passed on, and a deleted topic's tiered data is

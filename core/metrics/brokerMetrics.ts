@@ -1,6 +1,6 @@
 import { StrataError } from '../common/errors';
 import type { Logger } from '../common/logger';
-import type { TopicRegistry } from '../broker/topicRegistry';
+import type { MetadataCache } from '../cluster/metadataCache';
 import { streamCounters, type ResponseBufferBudget } from '../broker/responseStream';
 import type { GroupCoordinator } from '../group/coordinator';
 import type { GroupState } from '../group/groupState';
@@ -15,14 +15,14 @@ import { RequestMetrics } from './requestMetrics';
 
 /**
  * The broker's metrics (docs/operations.md, "Metrics", lists them): request metrics observed by
- * the dispatcher, and gauges computed at scrape time from the topic registry (log end/start
+ * the dispatcher, and gauges computed at scrape time from the metadata cache (log end/start
  * offsets, sizes, segments), the tier manager (upload backlog and outage, uploads, read cache),
  * the group coordinator (groups by state, members), the Kafka listener (connections) and the
  * process. Names follow Prometheus' conventions with Kafka's meanings (the help text names the
  * Kafka metric where there is one).
  */
 export interface BrokerMetricsSources {
-  topics: TopicRegistry;
+  topics: MetadataCache;
   tier: TierManager;
   groups: GroupCoordinator;
   txn: TransactionCoordinator;

@@ -18,7 +18,7 @@ import type { CounterChild, Counter, MetricsRegistry } from './registry';
  * (CreateTopics' per-topic ones, say) are not counted.
  */
 
-/** What request metrics need of the topic registry (TopicRegistry satisfies it). */
+/** What request metrics need of the metadata cache (MetadataCache satisfies it). */
 export interface TopicLookup {
   get(name: string): { readonly partitions: readonly { readonly logEndOffset: bigint }[] } | undefined;
   getById(topicId: string): { readonly name: string } | undefined;

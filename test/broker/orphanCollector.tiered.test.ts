@@ -1,5 +1,5 @@
 /**
- * The orphan collector's tiered-data sweep, in-process on real parts (TopicRegistry, the embedded
+ * The orphan collector's tiered-data sweep, in-process on real parts (TopicAdmin, the embedded
  * metadata store, FileObjectStore, TierManager uploads): it deletes the tiered data of topic ids
  * no topic names, and never that of a topic the metadata store names although this broker's
  * registry does not know it (yet): a topic created through another broker sharing the store, or
@@ -7,7 +7,8 @@
  */
 import * as path from 'node:path';
 import { OrphanCollector } from '../../core/broker/orphanCollector';
-import { TopicRegistry } from '../../core/broker/topicRegistry';
+import { TopicAdmin } from '../../core/broker/topicAdmin';
+import { MetadataCache } from '../../core/cluster/metadataCache';
 import { loadBrokerConfig } from '../../core/config/brokerConfig';
 import { LogManager } from '../../core/log/logManager';
 import { PartitionManager } from '../../core/partition/partitionManager';
@@ -20,7 +21,7 @@ const UNKNOWN_ID = 'AAAAAAAAAAAAAAAAAAAABQ';
 
 let env: TierEnv;
 const managers: TierManager[] = [];
-const registries: TopicRegistry[] = [];
+const registries: TopicAdmin[] = [];
 const closers: (() => void)[] = [];
 
 beforeEach(async () => {
@@ -58,14 +59,14 @@ test('tiered data of a topic the store names is kept even when this registry doe
   // This broker's registry, loaded before the topic exists.
   const logs = new LogManager(path.join(env.root, 'logs-a'), { retentionCheckIntervalMs: 1000, cleanerBackoffMs: 1000, cleaner: null, logger });
   const partitions = new PartitionManager(logs, { nodeId: config.nodeId, leaderEpoch: 0, logger });
-  const registry = new TopicRegistry(env.meta, partitions, config, logger);
+  const registry = new TopicAdmin(env.meta, new MetadataCache(), partitions, config, logger);
   registries.push(registry);
   closers.push(() => partitions.close());
   await registry.load();
 
   // A topic created through another broker on the same store, with segments already tiered.
   const record = await env.meta.createTopic({ name: 'elsewhere', partitions: 1, replicationFactor: 1, configs: { 'remote.storage.enable': 'true' } });
-  expect(registry.getById(record.topicId)).toBeUndefined();
+  expect(registry.cache.getById(record.topicId)).toBeUndefined();
   const kept = await tierSomething(record.topicId, 'elsewhere');
   // And tiered data of a topic id nothing names (its topic was deleted while a broker was down).
   await tierSomething(UNKNOWN_ID, 'gone');

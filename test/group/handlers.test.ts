@@ -37,8 +37,8 @@ async function connect(clientId = 'handlers-test'): Promise<KafkaConnection> {
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-group-handlers-'));
   broker = await startBroker();
-  await broker.context.topics.create('t1', 3, 1, {});
-  await broker.context.topics.create('t2', 1, 1, {});
+  await broker.context.topicAdmin.create('t1', 3, 1, {});
+  await broker.context.topicAdmin.create('t2', 1, 1, {});
   conn = await connect();
 });
 

@@ -6,7 +6,7 @@ import type { ProduceResponse } from '../../core/protocol/generated/ProduceRespo
 import { MetricsRegistry } from '../../core/metrics/registry';
 import { RequestMetrics, type TopicLookup } from '../../core/metrics/requestMetrics';
 
-/** A topic registry as request metrics see it: names, ids and log end offsets. */
+/** A metadata cache as request metrics see it: names, ids and log end offsets. */
 class Topics implements TopicLookup {
   readonly byName = new Map<string, { name: string; partitions: { logEndOffset: bigint }[] }>();
   readonly ids = new Map<string, string>();

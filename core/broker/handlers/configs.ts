@@ -6,7 +6,7 @@
  * IncrementalAlterConfigs (KIP-339) SETs, DELETEs, APPENDs to or SUBTRACTs from single keys.
  *
  * Resources, as Kafka (KRaft) handles them:
- * - TOPIC: a topic's own configs, stored with its record (TopicRegistry.setConfigs); errors
+ * - TOPIC: a topic's own configs, stored with its record (TopicAdmin.setConfigs); errors
  *   are INVALID_CONFIG.
  * - BROKER: dynamic broker configs (DynamicBrokerConfigs), '' the cluster-wide default, the
  *   node id this broker's own (any other id: INVALID_REQUEST). Every validation failure is
@@ -34,7 +34,7 @@ import { describeClusterDefaults } from '../../config/dynamicBrokerConfig';
 import { topicConfigEntry } from '../../config/topicConfig';
 import type { ConfigEntry, DescribedConfig } from '../../config/configDef';
 import type { BrokerConfigEntity } from '../../meta/brokerConfigStore';
-import type { TopicState } from '../topicRegistry';
+import type { TopicState } from '../../cluster/metadataCache';
 import type { ApiHandler, BrokerContext } from './types';
 
 /** Kafka's ConfigResource.Type codes. */
@@ -184,7 +184,7 @@ export const alterConfigsHandler: ApiHandler<AlterConfigsRequest, AlterConfigsRe
       const configs: Record<string, string> = Object.fromEntries(r.configs.map((c) => [c.name, c.value!]));
       switch (r.resourceType) {
         case ResourceType.TOPIC:
-          return ctx.broker.topics.setConfigs(r.resourceName, configs, req.validateOnly);
+          return ctx.broker.topicAdmin.setConfigs(r.resourceName, configs, req.validateOnly);
         case ResourceType.BROKER:
           return alterBroker(ctx.broker, r.resourceName, () => configs, req.validateOnly);
         default:
@@ -247,7 +247,7 @@ export const incrementalAlterConfigsHandler: ApiHandler<IncrementalAlterConfigsR
         case ResourceType.TOPIC: {
           const state = ctx.broker.topics.get(r.resourceName);
           if (!state) throw new StrataError('TOPIC_NOT_FOUND', `Topic '${r.resourceName}' does not exist.`);
-          return ctx.broker.topics.setConfigs(r.resourceName, applyOps(state.record.configs, r.configs, topicConfigEntry), req.validateOnly);
+          return ctx.broker.topicAdmin.setConfigs(r.resourceName, applyOps(state.record.configs, r.configs, topicConfigEntry), req.validateOnly);
         }
         case ResourceType.BROKER:
           return alterBroker(ctx.broker, r.resourceName, (current) => applyOps(current, r.configs, brokerConfigEntry), req.validateOnly);

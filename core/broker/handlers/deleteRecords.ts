@@ -28,7 +28,7 @@ import { ApiKey } from '../../protocol/generated/index';
 import type { DeleteRecordsRequest, DeleteRecordsPartition } from '../../protocol/generated/DeleteRecordsRequest';
 import type { DeleteRecordsResponse, DeleteRecordsPartitionResult } from '../../protocol/generated/DeleteRecordsResponse';
 import { ErrorCode } from '../../protocol/errorCodes';
-import type { TopicState } from '../topicRegistry';
+import type { TopicState } from '../../cluster/metadataCache';
 import type { ApiHandler } from './types';
 
 /** The wait for a tiered partition when the request names no positive timeout_ms. */

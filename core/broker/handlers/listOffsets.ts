@@ -15,7 +15,7 @@ import type { ListOffsetsResponse, ListOffsetsPartitionResponse } from '../../pr
 import { ErrorCode } from '../../protocol/errorCodes';
 import { toKafkaErrorCode } from '../../common/errors';
 import type { ApiHandler, RequestContext } from './types';
-import type { TopicState } from '../topicRegistry';
+import type { TopicState } from '../../cluster/metadataCache';
 import type { IsolationLevel } from '../../partition/partition';
 
 function answer(partitionIndex: number, errorCode: number, offset = -1n, timestamp = -1n, leaderEpoch = -1): ListOffsetsPartitionResponse {

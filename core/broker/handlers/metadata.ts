@@ -23,7 +23,7 @@ import { ErrorCode } from '../../protocol/errorCodes';
 import { ZERO_UUID } from '../../protocol/writer';
 import { isStrataError, toKafkaErrorCode } from '../../common/errors';
 import { isInternalTopic, isReservedTopicName, validateTopicName } from '../../config/topicName';
-import type { TopicState } from '../topicRegistry';
+import type { TopicState } from '../../cluster/metadataCache';
 import type { ApiHandler, BrokerContext, RequestContext } from './types';
 import { LEADER_EPOCH, AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS, TOPIC_AUTHORIZED_OPERATIONS, authorizedOperations } from '../singleNode';
 
@@ -78,7 +78,7 @@ async function resolveTopic(broker: BrokerContext, name: string | null, topicId:
   // Kafka would create its own internal topic here; Strata has none, and a user topic must not take the name.
   if (isReservedTopicName(name)) return missingTopic(name, undefined, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
   try {
-    const created = await broker.topics.create(name, broker.config.numPartitions, broker.config.defaultReplicationFactor, {});
+    const created = await broker.topicAdmin.create(name, broker.config.numPartitions, broker.config.defaultReplicationFactor, {});
     return describeTopic(created!, broker.nodeId);
   } catch (e) {
     if (isStrataError(e, 'TOPIC_EXISTS')) {

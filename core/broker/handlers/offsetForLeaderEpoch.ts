@@ -17,7 +17,7 @@ import type { EpochEndOffset, OffsetForLeaderEpochResponse } from '../../protoco
 import { ErrorCode } from '../../protocol/errorCodes';
 import { toKafkaErrorCode } from '../../common/errors';
 import type { ApiHandler } from './types';
-import type { TopicState } from '../topicRegistry';
+import type { TopicState } from '../../cluster/metadataCache';
 
 function answer(partition: number, errorCode: number, leaderEpoch = -1, endOffset = -1n): EpochEndOffset {
   return { errorCode, partition, leaderEpoch, endOffset };

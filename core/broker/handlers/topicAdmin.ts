@@ -69,7 +69,7 @@ export const createTopicsHandler: ApiHandler<CreateTopicsRequest, CreateTopicsRe
       const configs: Record<string, string> = {};
       for (const c of t.configs) if (c.value !== null) configs[c.name] = c.value;
       try {
-        const created = await b.topics.create(t.name, partitions, rf, configs, req.validateOnly ?? false);
+        const created = await b.topicAdmin.create(t.name, partitions, rf, configs, req.validateOnly ?? false);
         const state = created ?? null;
         topics.push({
           ...base,
@@ -121,7 +121,7 @@ export const deleteTopicsHandler: ApiHandler<DeleteTopicsRequest, DeleteTopicsRe
         continue;
       }
       try {
-        await b.topics.delete(state.name);
+        await b.topicAdmin.delete(state.name);
         responses.push({ name: state.name, topicId: state.topicId, errorCode: ErrorCode.NONE, errorMessage: null });
       } catch (e) {
         responses.push({ name: state.name, topicId: state.topicId, ...failure(e) });
@@ -149,7 +149,7 @@ export const createPartitionsHandler: ApiHandler<CreatePartitionsRequest, Create
         continue;
       }
       try {
-        await ctx.broker.topics.addPartitions(t.name, t.count, req.validateOnly);
+        await ctx.broker.topicAdmin.addPartitions(t.name, t.count, req.validateOnly);
         results.push({ name: t.name, errorCode: ErrorCode.NONE, errorMessage: null });
       } catch (e) {
         results.push({ name: t.name, ...failure(e) });

@@ -2,7 +2,8 @@ import type { Logger } from '../../common/logger';
 import type { TierManager } from '../../tier/tierManager';
 import type { RequestHeader } from '../../protocol/headers';
 import type { ConnectionInfo } from '../server';
-import type { TopicRegistry } from '../topicRegistry';
+import type { MetadataCache } from '../../cluster/metadataCache';
+import type { TopicAdmin } from '../topicAdmin';
 import type { BrokerConfig } from '../../config/brokerConfig';
 import type { GroupCoordinator } from '../../group/coordinator';
 import type { PartitionManager } from '../../partition/partitionManager';
@@ -18,7 +19,10 @@ export interface BrokerContext {
   /** The endpoint clients are told to connect to (advertised.listeners, port filled after bind). */
   readonly advertised: { host: string; port: number };
   readonly config: BrokerConfig;
-  readonly topics: TopicRegistry;
+  /** The topics and partitions this broker serves (reads are synchronous). */
+  readonly topics: MetadataCache;
+  /** Creating, deleting, growing and reconfiguring topics: the store first, then the cache. */
+  readonly topicAdmin: TopicAdmin;
   /** The partitions this broker holds, and the requests waiting on them. */
   readonly partitions: PartitionManager;
   /** Tiered storage: partitions of topics with remote.storage.enable=true. */

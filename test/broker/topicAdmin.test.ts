@@ -1,5 +1,5 @@
 /**
- * TopicRegistry's all-or-nothing topic creation, in-process on real parts (the embedded
+ * TopicAdmin's all-or-nothing topic creation, in-process on real parts (the embedded
  * metadata store, the log and partition managers, the orphan collector) with failures injected
  * where a real broker cannot easily be made to fail: the tiered view failing to open after the
  * record was stored (the record is deleted again before the error is answered), that deletion
@@ -10,7 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { OrphanCollector } from '../../core/broker/orphanCollector';
-import { TopicRegistry, type TopicObserver } from '../../core/broker/topicRegistry';
+import { TopicAdmin, type TopicObserver } from '../../core/broker/topicAdmin';
+import { MetadataCache } from '../../core/cluster/metadataCache';
 import { StrataError } from '../../core/common/errors';
 import { loadBrokerConfig } from '../../core/config/brokerConfig';
 import { LogManager } from '../../core/log/logManager';
@@ -26,7 +27,7 @@ let root: string;
 let kv: EmbeddedKv;
 let store: KvMetadataStore;
 let partitions: PartitionManager;
-let registry: TopicRegistry;
+let registry: TopicAdmin;
 let logger: ReturnType<typeof memoryLogger>;
 /** Failures to inject, per store method: how many calls still fail. */
 let failures: Partial<Record<'createTopicAfterWrite' | 'deleteTopic' | 'getTopic', number>>;
@@ -71,7 +72,7 @@ beforeEach(async () => {
   const logs = new LogManager(path.join(root, 'logs'), { retentionCheckIntervalMs: 1000, cleanerBackoffMs: 1000, cleaner: null, logger });
   const config = loadBrokerConfig({ flags: { 'log.dirs': root } });
   partitions = new PartitionManager(logs, { nodeId: config.nodeId, leaderEpoch: 0, logger });
-  registry = new TopicRegistry(faulty, partitions, config, logger);
+  registry = new TopicAdmin(faulty, new MetadataCache(), partitions, config, logger);
   const observer: TopicObserver = {
     partitionsOpened: async (state) => {
       openedIds.push(state.topicId);
@@ -104,7 +105,7 @@ test('a create that fails after its record was stored deletes the record and par
   observerFails = true;
   await expect(registry.create('half', 2, 1, {})).rejects.toMatchObject({ code: 'STORAGE_IO', message: expect.stringContaining('the object store is unreachable') });
   const [topicId] = openedIds;
-  expect(registry.get('half')).toBeUndefined();
+  expect(registry.cache.get('half')).toBeUndefined();
   expect(await store.getTopic('half')).toBeNull();
   expect(await store.listPartitionStates(topicId)).toEqual([]);
   expect(registry.hasUnfinishedRemovals).toBe(false);
@@ -113,7 +114,7 @@ test('a create that fails after its record was stored deletes the record and par
 
   observerFails = false;
   await registry.create('half', 2, 1, {});
-  expect(registry.get('half')?.partitions).toHaveLength(2);
+  expect(registry.cache.get('half')?.partitions).toHaveLength(2);
 });
 
 test('when deleting the record fails too, the topic stays hidden and the orphan collector deletes it', async () => {
@@ -121,7 +122,7 @@ test('when deleting the record fails too, the topic stays hidden and the orphan 
   failures.deleteTopic = 2;
   await expect(registry.create('stuck', 1, 1, {})).rejects.toMatchObject({ code: 'STORAGE_IO' });
   const [topicId] = openedIds;
-  expect(registry.get('stuck')).toBeUndefined();
+  expect(registry.cache.get('stuck')).toBeUndefined();
   expect((await store.getTopic('stuck'))?.topicId).toBe(topicId);
   expect(registry.hasUnfinishedRemovals).toBe(true);
   expect(logger.lines.some((l) => l.startsWith('ERROR') && l.includes('deleting the record failed too'))).toBe(true);
@@ -144,21 +145,21 @@ test('when deleting the record fails too, the topic stays hidden and the orphan 
   expect(logger.lines.some((l) => l.includes(`deleted the record of topic stuck (${topicId}), whose creation had failed`))).toBe(true);
 
   await registry.create('stuck', 1, 1, {});
-  expect(registry.get('stuck')?.topicId).not.toBe(topicId);
+  expect(registry.cache.get('stuck')?.topicId).not.toBe(topicId);
 });
 
 test('a store write that landed although its answer was lost counts as created', async () => {
   failures.createTopicAfterWrite = 1;
   const state = await registry.create('landed', 1, 1, {});
   expect(state?.topicId).toBe((await store.getTopic('landed'))?.topicId);
-  expect(registry.get('landed')).toBeDefined();
+  expect(registry.cache.get('landed')).toBeDefined();
 });
 
 test('when the outcome cannot be known (the store cannot be read either), a record that did land is deleted later', async () => {
   failures.createTopicAfterWrite = 1;
   failures.getTopic = 1;
   await expect(registry.create('unknown', 1, 1, {})).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
-  expect(registry.get('unknown')).toBeUndefined();
+  expect(registry.cache.get('unknown')).toBeUndefined();
   expect(registry.hasUnfinishedRemovals).toBe(true);
   const c = collector();
   c.maybeRun(Date.now());

@@ -17,14 +17,9 @@ import type { Partition } from '../partition/partition';
 import type { PartitionManager } from '../partition/partitionManager';
 import { LEADER_EPOCH } from './singleNode';
 import { randomUuid } from '../protocol/writer';
+import type { MetadataCache, TopicState } from '../cluster/metadataCache';
 
-export interface TopicState {
-  readonly name: string;
-  readonly topicId: string;
-  readonly record: TopicRecord;
-  readonly config: ResolvedTopicConfig;
-  readonly partitions: readonly Partition[];
-}
+export type { TopicState } from '../cluster/metadataCache';
 
 /** Told about partitions opening, config changes and deletions (tiered storage listens). */
 export interface TopicObserver {
@@ -40,21 +35,20 @@ interface UnfinishedRollback {
 }
 
 /**
- * The broker's view of its topics: the metadata store's records plus their partitions, which
- * the partition manager opens. Reads are synchronous (the produce and fetch paths never wait on
- * the store); admin changes are serialised.
+ * Topic admin on this broker (Kafka's ZkAdminManager / ControllerApis for topics): creates,
+ * deletes, grows and reconfigures topics in the metadata store and makes the metadata cache
+ * serve the result, opening and dropping partitions through the partition manager. Changes are
+ * serialised.
  *
  * A change a client is told failed must not appear later (after a restart, from the store).
  * New partitions are therefore opened locally first (a directory that cannot be made, a full
  * disk, no file descriptors: the error is answered and the store never hears of it), then
  * written to the store, then served. What fails after the store write (opening the tiered
  * view) is undone: the topic's record and partition states are deleted again before the error
- * is answered; if the store refuses that too, the topic stays hidden here and the orphan
- * collector retries the deletion (`finishUnfinishedRemovals`) until it is done.
+ * is answered; if the store refuses that too, the topic stays hidden and the orphan collector
+ * retries the deletion (`finishUnfinishedRemovals`) until it is done.
  */
-export class TopicRegistry {
-  private readonly byNameMap = new Map<string, TopicState>();
-  private readonly byIdMap = new Map<string, TopicState>();
+export class TopicAdmin {
   /** Failed creates whose record is still in the store, by topic id. */
   private readonly rollbacks = new Map<string, UnfinishedRollback>();
   private adminChain: Promise<unknown> = Promise.resolve();
@@ -64,6 +58,8 @@ export class TopicRegistry {
 
   constructor(
     private readonly store: MetadataStore,
+    /** What requests read: this admin keeps it in step with the store. */
+    readonly cache: MetadataCache,
     private readonly partitionManager: PartitionManager,
     private readonly brokerConfig: BrokerConfig,
     private readonly logger: Logger,
@@ -81,23 +77,7 @@ export class TopicRegistry {
       const state = this.install(t);
       await this.observer?.partitionsOpened(state, 0);
     }
-    this.partitionManager.logs.removeStaleDirs((topic, p) => p < (this.byNameMap.get(topic)?.partitions.length ?? 0));
-  }
-
-  get(name: string): TopicState | undefined {
-    return this.byNameMap.get(name);
-  }
-
-  getById(topicId: string): TopicState | undefined {
-    return this.byIdMap.get(topicId);
-  }
-
-  list(): TopicState[] {
-    return [...this.byNameMap.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  }
-
-  partition(topic: string, index: number): Partition | undefined {
-    return this.byNameMap.get(topic)?.partitions[index];
+    this.partitionManager.logs.removeStaleDirs((topic, p) => p < (this.cache.get(topic)?.partitions.length ?? 0));
   }
 
   /**
@@ -110,8 +90,8 @@ export class TopicRegistry {
       validateTopicName(name);
       // CreateTopics answers INVALID_REQUEST before it gets here; auto-creation never asks.
       if (isReservedTopicName(name)) throw new StrataError('TOPIC_NAME_INVALID', reservedTopicMessage(name));
-      if (this.byNameMap.has(name)) throw new StrataError('TOPIC_EXISTS', `Topic '${name}' already exists.`);
-      const colliding = collidingTopic(name, this.byNameMap.keys());
+      if (this.cache.has(name)) throw new StrataError('TOPIC_EXISTS', `Topic '${name}' already exists.`);
+      const colliding = collidingTopic(name, this.cache.names());
       if (colliding !== undefined) throw new StrataError('TOPIC_NAME_INVALID', collisionMessage(name, colliding));
       if (!Number.isInteger(numPartitions) || numPartitions < 1) {
         throw new StrataError('PARTITIONS_INVALID', `Number of partitions must be larger than 0 (got ${numPartitions}).`);
@@ -166,11 +146,10 @@ export class TopicRegistry {
 
   delete(name: string): Promise<TopicState> {
     return this.serialised(async () => {
-      const t = this.byNameMap.get(name);
+      const t = this.cache.get(name);
       if (!t) throw new StrataError('TOPIC_NOT_FOUND', `Topic '${name}' does not exist.`);
       await this.store.deleteTopic(name, t.record.version);
-      this.byNameMap.delete(name);
-      this.byIdMap.delete(t.topicId);
+      this.cache.remove(t);
       // The topic is gone from the store: its local data goes whatever else fails (the orphan
       // collector removes tiered data of unknown topic ids, the log manager retries directories).
       try {
@@ -186,7 +165,7 @@ export class TopicRegistry {
 
   addPartitions(name: string, count: number, validateOnly = false): Promise<void> {
     return this.serialised(async () => {
-      const t = this.byNameMap.get(name);
+      const t = this.cache.get(name);
       if (!t) throw new StrataError('TOPIC_NOT_FOUND', `Topic '${name}' does not exist.`);
       const current = t.partitions.length;
       if (count <= current) {
@@ -220,7 +199,7 @@ export class TopicRegistry {
   /** Replaces the topic's explicitly set configs (AlterConfigs semantics). */
   setConfigs(name: string, configs: Record<string, string>, validateOnly = false): Promise<void> {
     return this.serialised(async () => {
-      const t = this.byNameMap.get(name);
+      const t = this.cache.get(name);
       if (!t) throw new StrataError('TOPIC_NOT_FOUND', `Topic '${name}' does not exist.`);
       const normalized = normalizeTopicConfigs(configs);
       checkTieredStorageRules(this.resolve(normalized), t.config);
@@ -241,7 +220,7 @@ export class TopicRegistry {
   setBrokerDefaults(layers: BrokerDynamicLayers): Promise<void> {
     return this.serialised(async () => {
       this.dynamic = layers;
-      for (const t of [...this.byNameMap.values()]) {
+      for (const t of this.cache.list()) {
         try {
           const next = this.resolve(t.record.configs);
           if (JSON.stringify(next.entries) === JSON.stringify(t.config.entries)) continue;
@@ -281,8 +260,7 @@ export class TopicRegistry {
   /** Waits for admin changes in flight; the partition manager closes the logs. */
   async close(): Promise<void> {
     await this.adminChain.catch(() => undefined);
-    this.byNameMap.clear();
-    this.byIdMap.clear();
+    this.cache.clear();
   }
 
   /** Partition states for new partitions [from, to): this broker leads them at epoch 0. */
@@ -342,8 +320,7 @@ export class TopicRegistry {
 
   /** A create failed after its record was stored: hide the topic, drop its partitions, delete the record (or retry later). */
   private async undoCreate(state: TopicState, cause: unknown): Promise<void> {
-    this.byNameMap.delete(state.name);
-    this.byIdMap.delete(state.topicId);
+    this.cache.remove(state);
     try {
       await this.observer?.topicDeleted(state);
     } catch (e) {
@@ -415,8 +392,7 @@ export class TopicRegistry {
       }
     }
     const state: TopicState = { name: record.name, topicId: record.topicId, record, config, partitions };
-    this.byNameMap.set(record.name, state);
-    this.byIdMap.set(record.topicId, state);
+    this.cache.put(state);
     return state;
   }
 }

@@ -1,0 +1,66 @@
+import type { ResolvedTopicConfig } from '../config/topicConfig';
+import type { TopicRecord } from '../meta/metadataStore';
+import type { Partition } from '../partition/partition';
+
+/** A topic as this broker serves it: its record in the metadata store, its resolved configs, its partitions. */
+export interface TopicState {
+  readonly name: string;
+  readonly topicId: string;
+  readonly record: TopicRecord;
+  readonly config: ResolvedTopicConfig;
+  readonly partitions: readonly Partition[];
+}
+
+/**
+ * What requests read about the cluster's metadata (Kafka's MetadataCache): the topics this
+ * broker knows, by name and by id, with their partitions. Reads are synchronous, so the produce
+ * and fetch paths never wait on the metadata store; topic admin (broker/topicAdmin.ts) changes
+ * it after the store has taken a change.
+ */
+export class MetadataCache {
+  private readonly byName = new Map<string, TopicState>();
+  private readonly byId = new Map<string, TopicState>();
+
+  get(name: string): TopicState | undefined {
+    return this.byName.get(name);
+  }
+
+  getById(topicId: string): TopicState | undefined {
+    return this.byId.get(topicId);
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** Every topic name (for name collision checks). */
+  names(): IterableIterator<string> {
+    return this.byName.keys();
+  }
+
+  /** Sorted by name. */
+  list(): TopicState[] {
+    return [...this.byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  partition(topic: string, index: number): Partition | undefined {
+    return this.byName.get(topic)?.partitions[index];
+  }
+
+  /** Makes `state` the topic's live state (replacing an earlier one of that name). */
+  put(state: TopicState): void {
+    this.byName.set(state.name, state);
+    this.byId.set(state.topicId, state);
+  }
+
+  /** Forgets a topic. */
+  remove(state: TopicState): void {
+    if (this.byName.get(state.name) === state) this.byName.delete(state.name);
+    if (this.byId.get(state.topicId) === state) this.byId.delete(state.topicId);
+  }
+
+  clear(): void {
+    this.byName.clear();
+    this.byId.clear();
+  }
+}
