@@ -16,10 +16,8 @@
  * offset, and none of the refused topics. (Embedded project only: its subject is the local disk
  * and the embedded metadata store.)
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { StrataClient } from '../../core/client/client';
 import { KafkaResponseError } from '../../core/client/errors';
@@ -27,6 +25,7 @@ import { ErrorCode } from '../../core/protocol/errorCodes';
 import { awsBackendSelected } from '../helpers/awsBackend';
 import { metricsUrlOf, startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
 import { waitFor } from '../helpers/waitFor';
+import { fillUp, mountTmpfs, unmountTmpfs, type Tmpfs } from '../helpers/tmpfs';
 
 const TMPFS_BYTES = 16 * 1024 * 1024;
 const WARN_BYTES = 4 * 1024 * 1024;
@@ -40,50 +39,24 @@ const GROUP = 'disk-full-group';
 const IDLE_MS = 14_000;
 const BUSY_MS = 16_000;
 
-/** Mounts the tmpfs when this file loads (synchronously, so a test that cannot run is skipped by name). */
-function mountTmpfs(): { dir: string } | { skip: string } {
+/** Mounted when this file loads (the aws project skips it: its subject is the local disk and the embedded store). */
+function mountHere(): Tmpfs {
   if (awsBackendSelected()) return { skip: 'aws project: the subject is the local disk and the embedded metadata store' };
-  if (process.platform !== 'linux') return { skip: `tmpfs needs Linux (this is ${process.platform})` };
-  if (process.getuid?.() !== 0) return { skip: 'mounting a tmpfs needs root' };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-diskfull-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_BYTES}`, 'tmpfs', dir], { stdio: 'pipe' });
-  } catch (e) {
-    fs.rmdirSync(dir);
-    const err = e as { stderr?: Buffer; message: string };
-    return { skip: `cannot mount a tmpfs here (${(err.stderr?.toString().trim() || err.message).split('\n')[0]})` };
-  }
-  return { dir };
+  return mountTmpfs('strata-diskfull-', TMPFS_BYTES);
 }
 
-const mounted = mountTmpfs();
+const mounted = mountHere();
 const mnt = 'dir' in mounted ? mounted.dir : '';
 
 afterAll(async () => {
   // Every mount is unmounted, whatever happened: brokers first (their files keep it busy).
   await stopAllBrokers();
-  if (!mnt) return;
-  try {
-    execFileSync('umount', [mnt], { stdio: 'pipe' });
-  } catch {
-    execFileSync('umount', ['-l', mnt], { stdio: 'pipe' });
-  }
-  fs.rmdirSync(mnt);
+  if (mnt) unmountTmpfs(mnt);
 }, 30_000);
 
 /** Fills what is left of the tmpfs with `name` until ENOSPC; returns the bytes written. */
-function fillUp(name: string): number {
-  const fd = fs.openSync(path.join(mnt, name), 'a');
-  const chunk = Buffer.alloc(4096, 0x5a);
-  let written = 0;
-  try {
-    for (;;) written += fs.writeSync(fd, chunk);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-  } finally {
-    fs.closeSync(fd);
-  }
-  return written;
+function fillUpWith(name: string): number {
+  return fillUp(path.join(mnt, name));
 }
 
 function freeBytes(): number {
@@ -184,7 +157,7 @@ diskTest(title, async () => {
     expect(refusal).toBe('KAFKA_STORAGE_ERROR');
     expect(acked.size).toBeGreaterThan(500);
     // Whatever room was left is taken too: the metadata journal has no page to grow into now.
-    fillUp('filler');
+    fillUpWith('filler');
     expect(freeBytes()).toBe(0);
     const fullSince = Date.now();
     // The housekeeping pass (every second) has warned, before the disk was full, and the gauge says so.
@@ -254,7 +227,7 @@ diskTest(title, async () => {
     await admin.close();
     await producer.close();
     await broker.kill9();
-    fillUp('filler');
+    fillUpWith('filler');
     const refused = await startBroker({ dataDir: mnt, readyTimeoutMs: 15_000 }).then(
       () => null,
       (e: Error) => e,

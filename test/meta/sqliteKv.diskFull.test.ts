@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { isStrataError } from '../../core/common/errors';
 import { isOutOfSpace } from '../../core/log/diskSpace';
 import { SqliteKv } from '../../core/meta/sqliteKv';
+import { fillUp, mountTmpfs, unmountTmpfs } from '../helpers/tmpfs';
 
 /**
  * metadata.sqlite on a full disk, for real: a 2 MiB tmpfs this test mounts (as root; skipped,
@@ -14,45 +13,12 @@ import { SqliteKv } from '../../core/meta/sqliteKv';
  */
 const TMPFS_BYTES = 2 * 1024 * 1024;
 
-function mountTmpfs(): { dir: string } | { skip: string } {
-  if (process.platform !== 'linux') return { skip: `tmpfs needs Linux (this is ${process.platform})` };
-  if (process.getuid?.() !== 0) return { skip: 'mounting a tmpfs needs root' };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-sqlite-full-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_BYTES}`, 'tmpfs', dir], { stdio: 'pipe' });
-  } catch (e) {
-    fs.rmdirSync(dir);
-    const err = e as { stderr?: Buffer; message: string };
-    return { skip: `cannot mount a tmpfs here (${(err.stderr?.toString().trim() || err.message).split('\n')[0]})` };
-  }
-  return { dir };
-}
-
-const mounted = mountTmpfs();
+const mounted = mountTmpfs('strata-sqlite-full-', TMPFS_BYTES);
 const mnt = 'dir' in mounted ? mounted.dir : '';
 
 afterAll(() => {
-  if (!mnt) return;
-  try {
-    execFileSync('umount', [mnt], { stdio: 'pipe' });
-  } catch {
-    execFileSync('umount', ['-l', mnt], { stdio: 'pipe' });
-  }
-  fs.rmdirSync(mnt);
+  if (mnt) unmountTmpfs(mnt);
 });
-
-/** Fills what is left of the tmpfs with `name` until ENOSPC. */
-function fillUp(name: string): void {
-  const fd = fs.openSync(path.join(mnt, name), 'a');
-  const chunk = Buffer.alloc(4096, 0x5a);
-  try {
-    for (;;) fs.writeSync(fd, chunk);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 const diskTest = 'skip' in mounted ? test.skip : test;
 const title = 'skip' in mounted ? `full disk (skipped: ${mounted.skip})` : 'a full disk: writes refused with STORAGE_IO and nothing applied, reads served, writes resume once there is room';
@@ -62,7 +28,7 @@ diskTest(title, async () => {
   let kv = await SqliteKv.open(file);
   try {
     for (let i = 0; i < 20; i++) await kv.put(`k${i}`, { i, pad: 'p'.repeat(500) }, null);
-    fillUp('filler');
+    fillUp(path.join(mnt, 'filler'));
 
     const failures: unknown[] = [];
     for (let i = 0; i < 5; i++) {
