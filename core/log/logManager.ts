@@ -101,7 +101,7 @@ export class LogManager {
    * Opens (recovering) the log of `topic`-`partition`. A directory left by an earlier topic of
    * the same name (its partition.metadata names another topic id) is removed first.
    */
-  openLog(topic: string, topicId: string, partition: number, config: LogConfig): PartitionLog {
+  openLog(topic: string, topicId: string, partition: number, config: LogConfig, opts: { replicated?: boolean } = {}): PartitionLog {
     const label = partitionDirName(topic, partition);
     const dir = path.join(this.logsDir, label);
     const marker = path.join(dir, PARTITION_METADATA);
@@ -114,6 +114,7 @@ export class LogManager {
       logger: (m: string) => this.opts.logger.info(`${label}: ${m}`),
       producerIdExpirationMs: this.opts.producerIdExpirationMs,
       files: this.files,
+      replicated: opts.replicated,
       onOffline: (reason) =>
         this.opts.logger.error(
           `${label}: log offline: ${reason}. Appends to it are refused (KAFKA_STORAGE_ERROR) until the broker restarts; reads go on. Check the disk (dmesg), then restart: recovery checks the log`,

@@ -1,6 +1,7 @@
 import { StrataError, isStrataError, toKafkaErrorCode, type StrataErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { WarningThrottle } from '../common/warningThrottle';
+import { LeaderReplicas } from './leaderReplicas';
 import { releaseChunks, type ResponseChunk } from '../common/fileRegion';
 import { TIMED_OUT, within } from '../common/timeout';
 import type { ResolvedTopicConfig } from '../config/topicConfig';
@@ -102,8 +103,10 @@ function failed(errorCode: number, errorMessage: string | null = null, recordErr
  *
  *   logStartOffset ──── tiered (object store) ──── local log ──── highWatermark ─ logEndOffset
  *
- * On a single broker this broker leads every partition (at epoch 0), the ISR is itself, and the
- * high watermark is the log end offset.
+ * The partition, not its log, moves the high watermark: to the lowest log end offset in the ISR
+ * (leaderReplicas.ts), after each append and as followers report their fetches. On a single
+ * broker this broker leads every partition (at epoch 0) and the ISR is itself, so the high
+ * watermark follows the log end.
  */
 export class Partition implements MaintainedLog {
   /** Set by the tier bridge for topics with remote.storage.enable=true, once opened. */
@@ -112,6 +115,8 @@ export class Partition implements MaintainedLog {
   private _policy: LogPolicy;
   /** Refused appends are logged once per kind of failure per 10 s: a full disk refuses thousands a second. */
   private appendWarnings: WarningThrottle | null = null;
+  /** This leader's followers and ISR; on a single broker the ISR is this broker alone. */
+  private readonly replicas: LeaderReplicas;
 
   constructor(
     readonly topic: string,
@@ -128,6 +133,18 @@ export class Partition implements MaintainedLog {
   ) {
     this._config = config;
     this._policy = policyOf(config);
+    this.replicas = new LeaderReplicas(nodeId, [nodeId], [nodeId], Date.now());
+    this.maybeIncrementHighWatermark();
+  }
+
+  /**
+   * Moves the high watermark up to the lowest log end in the ISR (Kafka's
+   * maybeIncrementLeaderHW): after each append, and as followers catch up. Waiting acks=all
+   * produces and fetches hear of it through the log's listeners.
+   */
+  private maybeIncrementHighWatermark(): void {
+    if (this.log.isClosed) return;
+    this.log.maybeIncrementHighWatermark(this.replicas.highWatermark(this.log.logEndOffset));
   }
 
   get label(): string {
@@ -260,6 +277,7 @@ export class Partition implements MaintainedLog {
     }
     try {
       const r = this.log.append(records, { leaderEpoch: this.leaderEpoch, validated, origin: opts.origin });
+      this.maybeIncrementHighWatermark();
       return {
         errorCode: ErrorCode.NONE,
         errorMessage: null,

@@ -35,7 +35,8 @@ export class PartitionManager {
 
   /** Opens (recovering) a partition's log and starts serving it. */
   open(topic: string, topicId: string, index: number, config: ResolvedTopicConfig): Partition {
-    const log = this.logs.openLog(topic, topicId, index, logConfigFrom(config));
+    // The partition, not the log, moves the high watermark (as the ISR's lowest log end).
+    const log = this.logs.openLog(topic, topicId, index, logConfigFrom(config), { replicated: true });
     const p = new Partition(topic, topicId, index, log, config, this.opts.leaderEpoch, this.opts.nodeId, this.opts.logger, () => this.verifier);
     this.parts.set(p.key, p);
     this.unsubscribe.set(p, p.onAppend(() => this.progressed(p)));
