@@ -51,7 +51,8 @@ export type StrataErrorCode =
   | 'TRANSACTION_COORDINATOR_FENCED' // a marker from an older coordinator epoch than the partition has seen
   | 'UNKNOWN_PRODUCER_ID' // the partition has no state for this producer id
   | 'TRANSACTIONAL_ID_NOT_FOUND' // no transaction state for this transactional id
-  | 'UNEXPECTED_APPEND_OFFSET'; // a follower's copied batches start below its log end or their offsets do not rise (Kafka's UnexpectedAppendOffsetException)
+  | 'UNEXPECTED_APPEND_OFFSET'
+  | 'NOT_LEADER_OR_FOLLOWER'; // a follower's fetch names a partition this broker does not lead for it (not in its replica assignment) // a follower's copied batches start below its log end or their offsets do not rise (Kafka's UnexpectedAppendOffsetException)
 
 export class StrataError extends Error {
   readonly code: StrataErrorCode;
@@ -117,6 +118,7 @@ const TO_KAFKA: Record<StrataErrorCode, number> = {
   TRANSACTIONAL_ID_NOT_FOUND: ErrorCode.TRANSACTIONAL_ID_NOT_FOUND,
   // Internal to replication: the follower truncates and fetches again; never answered to clients.
   UNEXPECTED_APPEND_OFFSET: ErrorCode.UNKNOWN_SERVER_ERROR,
+  NOT_LEADER_OR_FOLLOWER: ErrorCode.NOT_LEADER_OR_FOLLOWER,
 };
 
 /** The one place internal failures become Kafka error codes. */

@@ -62,6 +62,12 @@ export interface PartitionReadOptions {
   minOneBatch: boolean;
   /** read_committed stops at the last stable offset and lists the aborted transactions read. Default read_uncommitted. */
   isolation?: IsolationLevel;
+  /**
+   * A follower's fetch (its broker id): it reads up to the log end, not the high watermark, and
+   * its fetch offset tells the leader how far its log goes (the ISR and the high watermark follow).
+   * A broker outside the partition's replicas gets NOT_LEADER_OR_FOLLOWER.
+   */
+  follower?: number;
 }
 
 export interface PartitionRead extends ReadResult<ResponseChunk> {
@@ -116,7 +122,7 @@ export class Partition implements MaintainedLog {
   /** Refused appends are logged once per kind of failure per 10 s: a full disk refuses thousands a second. */
   private appendWarnings: WarningThrottle | null = null;
   /** This leader's followers and ISR; on a single broker the ISR is this broker alone. */
-  private readonly replicas: LeaderReplicas;
+  private replicas: LeaderReplicas;
 
   constructor(
     readonly topic: string,
@@ -142,6 +148,29 @@ export class Partition implements MaintainedLog {
    * maybeIncrementLeaderHW): after each append, and as followers catch up. Waiting acks=all
    * produces and fetches hear of it through the log's listeners.
    */
+  /**
+   * This broker leads the partition with these replicas and this ISR (from the partition's record;
+   * the cluster's leader election sets them). Followers' positions start unknown: the high
+   * watermark moves again as they fetch.
+   */
+  setReplicaAssignment(replicas: readonly number[], isr: readonly number[]): void {
+    this.replicas = new LeaderReplicas(this.nodeId, replicas, isr, Date.now());
+    this.maybeIncrementHighWatermark();
+  }
+
+  /** The in-sync replicas (this broker included) and the assignment, as this leader sees them. */
+  get isr(): number[] {
+    return this.replicas.isr;
+  }
+
+  /** A follower fetched from `fetchOffset`: its log holds everything below it (Kafka's updateFollowerFetchState). */
+  private updateFollowerFetch(replicaId: number, fetchOffset: bigint): void {
+    if (this.replicas.updateFollowerFetch(replicaId, fetchOffset, this.log.logEndOffset, Date.now()) === 'not-a-replica') {
+      throw new StrataError('NOT_LEADER_OR_FOLLOWER', `${this.label}: broker ${replicaId} is not a replica of this partition (replicas ${this.replicas.replicas.join(',')})`);
+    }
+    this.maybeIncrementHighWatermark();
+  }
+
   private maybeIncrementHighWatermark(): void {
     if (this.log.isClosed) return;
     this.log.maybeIncrementHighWatermark(this.replicas.highWatermark(this.log.logEndOffset));
@@ -343,10 +372,13 @@ export class Partition implements MaintainedLog {
    * StrataError (OFFSET_OUT_OF_RANGE, STORE_UNAVAILABLE, STORAGE_IO), holding nothing.
    */
   async read(fetchOffset: bigint, maxBytes: number, opts: PartitionReadOptions): Promise<PartitionRead> {
+    const fromFollower = opts.follower !== undefined && opts.follower >= 0;
+    if (fromFollower) this.updateFollowerFetch(opts.follower!, fetchOffset);
     const highWatermark = this.highWatermark;
     const lastStableOffset = this.lastStableOffset;
-    const committed = opts.isolation === 'read_committed';
-    const readOpts = { minOneBatch: opts.minOneBatch, maxOffset: committed ? lastStableOffset : highWatermark };
+    const committed = !fromFollower && opts.isolation === 'read_committed';
+    const maxOffset = fromFollower ? this.log.logEndOffset : committed ? lastStableOffset : highWatermark;
+    const readOpts = { minOneBatch: opts.minOneBatch, maxOffset };
     const r = this.tiered ? await this.tiered.readRegions(fetchOffset, maxBytes, readOpts) : this.log.readRegions(fetchOffset, maxBytes, readOpts);
     try {
       const abortedTransactions = committed && r.bytes > 0 ? await this.collectAbortedTransactions(r.firstOffset, r.nextOffset) : [];

@@ -49,9 +49,18 @@ function followerLog(): PartitionLog {
   return log;
 }
 
+/**
+ * The broker under test leads its partitions alone (replicas = itself), so a follower's fetch
+ * from another broker id is refused (last test); the copies here fetch with replica id -1, as a
+ * consumer, which on a single broker reads the same bytes (its high watermark is its log end).
+ */
 function fetcherFor(...partitions: FollowerPartition[]): ReplicaFetcher {
+  return fetcherAs(-1, ...partitions);
+}
+
+function fetcherAs(replicaId: number, ...partitions: FollowerPartition[]): ReplicaFetcher {
   const f = new ReplicaFetcher({
-    replicaId: 2,
+    replicaId,
     brokerEpoch: 1n,
     connect: () => KafkaConnection.connect({ host: broker.host, port: broker.port, clientId: 'replica-2' }),
     logger,
@@ -122,4 +131,12 @@ test('running, it keeps up with the leader until stopped', async () => {
   await waitFor(() => log.logEndOffset === 110n && log.highWatermark === 110n, { timeoutMs: 10_000, message: 'the follower at the leader\'s end' });
   await f.stop();
   expect(logBytes(log.dir).equals(logBytes(leaderDir(0)))).toBe(true);
+});
+
+test('a broker that is not one of the partition\'s replicas is refused as Kafka refuses it, and parked', async () => {
+  const log = followerLog();
+  const f = fetcherAs(2, { topic: 'rep', topicId, partition: 0, log, leaderEpoch: 0 });
+  await f.fetchOnce();
+  expect(log.logEndOffset).toBe(0n);
+  expect(f.status()).toEqual([{ topic: 'rep', partition: 0, state: 'parked', reason: 'the leader answered NOT_LEADER_OR_FOLLOWER' }]);
 });

@@ -18,6 +18,11 @@
  * error. A request failing as a whole answers the top-level error; before v13 every partition
  * carries it too, from v13 no partition is listed (FetchRequest.getErrorResponse).
  *
+ * A fetch with a broker's id (replica_id ≥ 0, from v15 replica_state) is a follower's: it reads
+ * up to the log end rather than the high watermark, ignores isolation_level, and its fetch offset
+ * tells the partition how far the follower's log goes (partition.ts, leaderReplicas.ts); a broker
+ * that is not one of the partition's replicas gets NOT_LEADER_OR_FOLLOWER, as from Kafka.
+ *
  * v12's last_fetched_epoch (sent by followers; consumers send -1): when the fetcher's log has
  * diverged from this one (its last epoch ends here before its fetch offset, or is unknown here
  * but older ones are), the answer carries diverging_epoch, where to truncate to, and no records
@@ -109,7 +114,7 @@ function plan(targets: readonly FetchTarget[], ctx: RequestContext): PartitionPl
 }
 
 /** One pass over the planned partitions; returns the bytes gathered. Only tiered reads wait. */
-async function readAll(parts: PartitionPlan[], responseMaxBytes: number, isolation: IsolationLevel): Promise<{ bytes: number; hasError: boolean }> {
+async function readAll(parts: PartitionPlan[], responseMaxBytes: number, isolation: IsolationLevel, follower: number | undefined): Promise<{ bytes: number; hasError: boolean }> {
   let budget = responseMaxBytes;
   let total = 0;
   let hasError = false;
@@ -133,7 +138,7 @@ async function readAll(parts: PartitionPlan[], responseMaxBytes: number, isolati
         continue;
       }
       const limit = Math.max(0, Math.min(p.target.maxBytes, budget));
-      const read = await partition.read(p.target.fetchOffset, limit, { minOneBatch: total === 0, isolation });
+      const read = await partition.read(p.target.fetchOffset, limit, { minOneBatch: total === 0, isolation, follower });
       res.highWatermark = read.highWatermark;
       res.lastStableOffset = read.lastStableOffset;
       res.logStartOffset = read.logStartOffset;
@@ -196,13 +201,16 @@ export function createFetchHandler(sessions: FetchSessions = new FetchSessions()
       const maxBytes = Math.max(0, Math.min(req.maxBytes ?? FETCH_MAX_BYTES, FETCH_MAX_BYTES));
       const deadline = Date.now() + Math.max(0, req.maxWaitMs);
       const waitable = parts.flatMap((p) => (p.partition ? [p.partition] : []));
-      const isolation: IsolationLevel = (req.isolationLevel ?? 0) === 1 ? 'read_committed' : 'read_uncommitted';
-      let read = await readAll(parts, maxBytes, isolation);
+      // A broker's id (replica_id before v15, replica_state from v15) makes this a follower's fetch.
+      const replicaId = ctx.version >= 15 ? (req.replicaState?.replicaId ?? -1) : (req.replicaId ?? -1);
+      const follower = replicaId >= 0 ? replicaId : undefined;
+      const isolation: IsolationLevel = follower === undefined && (req.isolationLevel ?? 0) === 1 ? 'read_committed' : 'read_uncommitted';
+      let read = await readAll(parts, maxBytes, isolation, follower);
       while (read.bytes < req.minBytes && !read.hasError && waitable.length > 0) {
         const remaining = deadline - Date.now();
         if (remaining <= 0) break;
         await ctx.broker.partitions.awaitData(waitable, remaining);
-        read = await readAll(parts, maxBytes, isolation);
+        read = await readAll(parts, maxBytes, isolation, follower);
       }
       const useIds = ctx.version >= 13;
       const answered = parts.map((p) => ({ target: p.target, answer: sessionAnswer(p) }));
