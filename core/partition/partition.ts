@@ -144,11 +144,6 @@ export class Partition implements MaintainedLog {
   }
 
   /**
-   * Moves the high watermark up to the lowest log end in the ISR (Kafka's
-   * maybeIncrementLeaderHW): after each append, and as followers catch up. Waiting acks=all
-   * produces and fetches hear of it through the log's listeners.
-   */
-  /**
    * This broker leads the partition with these replicas and this ISR (from the partition's record;
    * the cluster's leader election sets them). Followers' positions start unknown: the high
    * watermark moves again as they fetch.
@@ -158,7 +153,7 @@ export class Partition implements MaintainedLog {
     this.maybeIncrementHighWatermark();
   }
 
-  /** The in-sync replicas (this broker included) and the assignment, as this leader sees them. */
+  /** The in-sync replicas (this broker included), as this leader sees them. */
   get isr(): number[] {
     return this.replicas.isr;
   }
@@ -171,6 +166,11 @@ export class Partition implements MaintainedLog {
     this.maybeIncrementHighWatermark();
   }
 
+  /**
+   * Moves the high watermark up to the lowest log end in the ISR (Kafka's
+   * maybeIncrementLeaderHW): after each append, and as followers catch up. Waiting acks=all
+   * produces and fetches hear of it through the log's listeners.
+   */
   private maybeIncrementHighWatermark(): void {
     if (this.log.isClosed) return;
     this.log.maybeIncrementHighWatermark(this.replicas.highWatermark(this.log.logEndOffset));
