@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { ControllerElection, CONTROLLER_KEY, type ControllerRecord } from '../../core/cluster/controllerElection';
 import type { LeaseClock } from '../../core/meta/brokerLease';
 import { SqliteKv } from '../../core/meta/sqliteKv';
+import { seededRng } from '../helpers/seededRng';
 
 const T = 9000;
 const H = 2000;
@@ -124,11 +125,7 @@ test('randomized ticks and pauses of three brokers: never two controllers, epoch
   const events: string[] = [];
   const brokers = [broker(world, 1, events), broker(world, 2, events), broker(world, 3, events)];
   const pausedUntil = [0, 0, 0];
-  let seed = 12345;
-  const random = (): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed / 0x7fffffff;
-  };
+  const random = seededRng(12345);
   let lastEpoch = 0;
   let changes = 0;
   for (let step = 0; step < 600; step++) {

@@ -11,6 +11,7 @@ import {
   renderConfigDocs,
 } from '../../core/config/brokerConfig';
 import { TOPIC_CONFIGS, resolveTopicConfig } from '../../core/config/topicConfig';
+import { errorOf } from '../helpers/errorOf';
 
 let dir: string;
 beforeEach(() => {
@@ -22,15 +23,6 @@ function propertiesFile(text: string): string {
   const file = path.join(dir, 'server.properties');
   fs.writeFileSync(file, text);
   return file;
-}
-
-function errorOf(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error & { code?: string };
-  }
-  throw new Error('expected an error');
 }
 
 describe('loadBrokerConfig defaults', () => {

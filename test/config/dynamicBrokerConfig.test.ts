@@ -9,15 +9,7 @@ import {
   sanitizeStoredConfigs,
 } from '../../core/config/dynamicBrokerConfig';
 import { brokerSynonymGroup, isDynamicTopicDefault } from '../../core/config/topicConfig';
-
-function errorOf(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error & { code?: string };
-  }
-  throw new Error('expected an error');
-}
+import { errorOf } from '../helpers/errorOf';
 
 describe('which broker configs are dynamic', () => {
   test("Kafka's DynamicLogConfig set: each topic config's first broker synonym, not message.format.version's", () => {

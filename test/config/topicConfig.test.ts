@@ -10,15 +10,7 @@ import {
   resolveTopicConfig,
   validateTopicConfigs,
 } from '../../core/config/topicConfig';
-
-function errorOf(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error & { code?: string };
-  }
-  throw new Error('expected an error');
-}
+import { errorOf } from '../helpers/errorOf';
 
 const entry = (r: ReturnType<typeof resolveTopicConfig>, name: string) => r.entries.find((e) => e.name === name)!;
 

@@ -98,17 +98,8 @@ const DEFAULT_TARGET_WAIT_MS = 10_000;
 /** Requests without a response (Produce with acks=0) must not grow the correlation map forever. */
 const MAX_INFLIGHT_REMEMBERED = 10_000;
 
-/** A small deterministic random source (mulberry32) for reproducible probabilistic faults. */
-export function seededRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Re-exported: the fault proxy's users seed it for `probability`. */
+export { seededRng } from './seededRng';
 
 /**
  * Splits a byte stream into Kafka frames (size prefix included). Holds at most one partial frame:

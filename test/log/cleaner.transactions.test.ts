@@ -13,6 +13,7 @@ import { Entry, append, batchesOf, captureCleanerLogger, compactCfg, latestPerKe
 import { makeTmpDir, quiet, removeDir, smallConfig } from './helpers';
 import { kafkajsDecode } from './kafkajsInterop';
 import { Rec, TS, TestProducer, batchHeaders, cleanerFiles, crash, producerEssentials, readCommitted } from './txnHelpers';
+import { seededRng } from '../helpers/seededRng';
 
 /**
  * Log compaction with transactions (Kafka's LogCleaner rules): aborted data goes, committed data
@@ -429,23 +430,12 @@ test('a swap is refused when a truncation reopens a transaction the round took a
   expect(cleanerFiles(log.dir)).toEqual([]);
 });
 
-/** mulberry32: a small seeded generator, so a failing run can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test.each([1, 2, 3])('a read_committed consumer sees the same log before and after each round (seed %i)', async (seed) => {
   const dir = path.join(root, `r-${seed}`);
   const log = open({ name: `r-${seed}`, segmentBytes: 1500, producerIdExpirationMs: 5_000 });
   const cfg = compactCfg({ deleteRetentionMs: 1_000 });
-  const random = rng(seed);
+  const random = seededRng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
   const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
   const txns = [100n, 101n, 102n, 103n].map((pid) => ({ p: new TestProducer(log, pid, true), open: false, id: 0 }));
