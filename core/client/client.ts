@@ -239,6 +239,20 @@ export type AlterConfigOp = { name: string; op: 'set'; value: string } | { name:
 
 const OP_CODES = { set: 0, delete: 1, append: 2, subtract: 3 } as const;
 
+/** An IncrementalAlterConfigs request for one resource (sent by the client, or by configsAdmin to the broker a BROKER resource names). */
+export function incrementalAlterConfigsRequest(resource: ConfigResource, ops: readonly AlterConfigOp[], validateOnly: boolean): IncrementalAlterConfigsRequest {
+  return {
+    resources: [
+      {
+        resourceType: resource.type,
+        resourceName: resource.name,
+        configs: ops.map((o) => ({ name: o.name, configOperation: OP_CODES[o.op], value: o.op === 'delete' ? null : o.value })),
+      },
+    ],
+    validateOnly,
+  };
+}
+
 /** Partition errors after which fresh metadata may point at the right leader. */
 const REFRESH_METADATA = new Set<number>([
   ErrorCode.NOT_LEADER_OR_FOLLOWER,
@@ -893,16 +907,7 @@ export class StrataClient {
 
   /** IncrementalAlterConfigs: sets, deletes, appends to or subtracts from single keys. */
   async incrementalAlterConfigs(resource: ConfigResource, ops: AlterConfigOp[], opts: AdminOptions = {}): Promise<void> {
-    const request: IncrementalAlterConfigsRequest = {
-      resources: [
-        {
-          resourceType: resource.type,
-          resourceName: resource.name,
-          configs: ops.map((o) => ({ name: o.name, configOperation: OP_CODES[o.op], value: o.op === 'delete' ? null : o.value })),
-        },
-      ],
-      validateOnly: opts.validateOnly ?? false,
-    };
+    const request = incrementalAlterConfigsRequest(resource, ops, opts.validateOnly ?? false);
     const res = await this.adminRequest<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, request, opts.timeoutMs);
     for (const r of res.responses) throwIfError(r.errorCode, { api: 'IncrementalAlterConfigs', resource: describeResource(resource), errorMessage: r.errorMessage });
   }

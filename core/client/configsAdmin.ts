@@ -1,9 +1,8 @@
 import { ApiKey } from '../protocol/generated/index';
 import type { DescribeConfigsRequest } from '../protocol/generated/DescribeConfigsRequest';
 import type { DescribeConfigsResponse } from '../protocol/generated/DescribeConfigsResponse';
-import type { IncrementalAlterConfigsRequest } from '../protocol/generated/IncrementalAlterConfigsRequest';
 import type { IncrementalAlterConfigsResponse } from '../protocol/generated/IncrementalAlterConfigsResponse';
-import { ConfigResourceType, ConfigSource, type AlterConfigOp, type ConfigEntry, type ConfigResource, type StrataClient } from './client';
+import { ConfigResourceType, ConfigSource, incrementalAlterConfigsRequest, type AlterConfigOp, type ConfigEntry, type ConfigResource, type StrataClient } from './client';
 import type { KafkaConnection } from './connection';
 import { KafkaResponseError, throwIfError } from './errors';
 
@@ -87,20 +86,9 @@ export async function describeConfigs(
   });
 }
 
-const OP_CODES = { set: 0, delete: 1, append: 2, subtract: 3 } as const;
-
 /** IncrementalAlterConfigs of one resource: SET, DELETE, APPEND or SUBTRACT single keys. */
 export async function incrementalAlterConfigs(client: StrataClient, resource: ConfigResource, ops: AlterConfigOp[], opts: { validateOnly?: boolean } = {}): Promise<void> {
-  const request: IncrementalAlterConfigsRequest = {
-    resources: [
-      {
-        resourceType: resource.type,
-        resourceName: resource.name,
-        configs: ops.map((o) => ({ name: o.name, configOperation: OP_CODES[o.op], value: o.op === 'delete' ? null : o.value })),
-      },
-    ],
-    validateOnly: opts.validateOnly ?? false,
-  };
+  const request = incrementalAlterConfigsRequest(resource, ops, opts.validateOnly ?? false);
   const conn = await connectionFor(client, resource);
   const res = await conn.send<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, request);
   if (res.responses.length === 0) throw new KafkaResponseError(-1, { api: 'IncrementalAlterConfigs', resource: describeResource(resource), errorMessage: 'the response names no resource' });
