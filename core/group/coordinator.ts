@@ -117,15 +117,19 @@ export interface OffsetCommitParams {
   generationId: number;
   /** OffsetCommit v2-4 retention_time_ms; -1n for the broker's retention. */
   retentionTimeMs: bigint;
-  offsets: {
-    topic: string;
-    partition: number;
-    offset: bigint;
-    leaderEpoch: number;
-    metadata: string | null;
-    /** OffsetCommit v1 commit_timestamp; -1n for now. */
-    commitTimestamp: bigint;
-  }[];
+  offsets: OffsetToStore[];
+}
+
+/** One partition's offset in an OffsetCommit or TxnOffsetCommit. */
+export interface OffsetToStore {
+  topic: string;
+  partition: number;
+  offset: bigint;
+  /** -1 when the request version has none. */
+  leaderEpoch: number;
+  metadata: string | null;
+  /** OffsetCommit v1 commit_timestamp; -1n for now (and when the request version has none). */
+  commitTimestamp: bigint;
 }
 
 export interface TxnOffsetCommitParams {

@@ -1,3 +1,5 @@
+import type { OffsetToStore } from '../../group/coordinator';
+
 /**
  * The request and response shape OffsetCommit and TxnOffsetCommit share: offsets by topic, one
  * error code per partition in the answer.
@@ -7,19 +9,8 @@ interface RequestTopic {
   partitions: { partitionIndex: number; committedOffset: bigint; committedLeaderEpoch?: number; committedMetadata: string | null; commitTimestamp?: bigint }[];
 }
 
-export interface RequestedOffset {
-  topic: string;
-  partition: number;
-  offset: bigint;
-  /** -1 when the request version has none. */
-  leaderEpoch: number;
-  metadata: string | null;
-  /** -1n when the request version has none. */
-  commitTimestamp: bigint;
-}
-
 /** The request's offsets, flattened in request order. */
-export function requestedOffsets(topics: readonly RequestTopic[]): RequestedOffset[] {
+export function requestedOffsets(topics: readonly RequestTopic[]): OffsetToStore[] {
   return topics.flatMap((t) =>
     t.partitions.map((p) => ({
       topic: t.name,
