@@ -7,6 +7,7 @@ import { encodeFrame, scanFrames } from './frames';
 import { decodeKvValue, encodeKvValue, type KvValue } from './json';
 import { MAX_VALUE_BYTES, checkExpectedVersion, checkKey, compareKeys, type KvEntry, type VersionedKv } from './versionedKv';
 import { fsyncDir } from '../common/fsync';
+import { pathExists } from '../common/pathExists';
 
 /**
  * The journal-format embedded store, which `embedded:` URLs opened before metadata.sqlite
@@ -114,7 +115,7 @@ export class EmbeddedKv implements VersionedKv {
       const snapshotEntries = map.size;
 
       const journalPath = path.join(dir, JOURNAL);
-      const created = !(await exists(journalPath));
+      const created = !(await pathExists(journalPath));
       // 'a+': appends always go to the end (also after truncation); reads use explicit positions.
       const journal = await fs.open(journalPath, 'a+');
       try {
@@ -437,15 +438,6 @@ async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
   while (off < buf.length) {
     const { bytesWritten } = await fh.write(buf, off, buf.length - off);
     off += bytesWritten;
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.access(p);
-    return true;
-  } catch {
-    return false;
   }
 }
 

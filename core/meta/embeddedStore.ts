@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { StrataError, isStrataError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { fsyncDir } from '../common/fsync';
+import { pathExists } from '../common/pathExists';
 import { acquireDirLock, type DirLock } from './dirLock';
 import { EmbeddedKv, type EmbeddedKvRecovery } from './embeddedKv';
 import { SqliteKv, type SqliteKvOptions } from './sqliteKv';
@@ -72,7 +73,7 @@ export async function openEmbeddedStore(dir: string, opts: OpenEmbeddedStoreOpti
     const deadline = performance.now() + (opts.migrationWaitMs ?? MIGRATION_WAIT_MS);
     for (;;) {
       try {
-        if (await exists(file)) {
+        if (await pathExists(file)) {
           if (await anyExists(dir, [...OLD_FILES, MIGRATING, OLD_LOCK])) {
             const kept = await finishMigration(dir);
             if (kept.length > 0) opts.logger?.info(`finished an interrupted migration of the metadata store in ${dir}: kept the old files as ${kept.join(', ')}`);
@@ -125,7 +126,7 @@ async function migrate(dir: string): Promise<EmbeddedMigration | null> {
   const old = await EmbeddedKv.open(dir); // takes the old LOCK
   try {
     const file = path.join(dir, DATABASE_FILE);
-    if (await exists(file)) return null; // done by the process that held the lock before us
+    if (await pathExists(file)) return null; // done by the process that held the lock before us
     const entries: KvEntry[] = await old.list('');
     const tmp = path.join(dir, MIGRATING);
     await removeDatabase(tmp);
@@ -135,7 +136,7 @@ async function migrate(dir: string): Promise<EmbeddedMigration | null> {
     } finally {
       await kv.close();
     }
-    if (await exists(`${tmp}-wal`)) throw new StrataError('STORAGE_IO', `migrating ${dir}: ${tmp} kept a write-ahead log after closing; not using it`);
+    if (await pathExists(`${tmp}-wal`)) throw new StrataError('STORAGE_IO', `migrating ${dir}: ${tmp} kept a write-ahead log after closing; not using it`);
     const fh = await fs.open(tmp, 'r+');
     try {
       await fh.sync();
@@ -161,10 +162,10 @@ async function migrate(dir: string): Promise<EmbeddedMigration | null> {
 async function finishMigration(dir: string): Promise<string[]> {
   const lock = await acquireDirLock(dir, 'metadata directory (journal format, being migrated)');
   try {
-    if (!(await exists(path.join(dir, DATABASE_FILE)))) return [];
+    if (!(await pathExists(path.join(dir, DATABASE_FILE)))) return [];
     const old: string[] = [];
-    for (const f of OLD_FILES) if (await exists(path.join(dir, f))) old.push(f);
-    if (old.length > 0 && !(await exists(path.join(dir, MIGRATING)))) {
+    for (const f of OLD_FILES) if (await pathExists(path.join(dir, f))) old.push(f);
+    if (old.length > 0 && !(await pathExists(path.join(dir, MIGRATING)))) {
       throw new StrataError(
         'STORAGE_IO',
         `metadata directory ${dir} holds ${DATABASE_FILE} and also a journal-format store (${old.join(', ')}) written after the migration ` +
@@ -182,9 +183,9 @@ async function setOldFilesAside(dir: string): Promise<string[]> {
   const kept: string[] = [];
   for (const f of OLD_FILES) {
     const from = path.join(dir, f);
-    if (!(await exists(from))) continue;
+    if (!(await pathExists(from))) continue;
     let to = `${f}.migrated`;
-    if (await exists(path.join(dir, to))) to = `${f}.migrated.${Date.now()}`; // never overwrite an earlier migration's
+    if (await pathExists(path.join(dir, to))) to = `${f}.migrated.${Date.now()}`; // never overwrite an earlier migration's
     await fs.rename(from, path.join(dir, to));
     kept.push(to);
   }
@@ -214,16 +215,7 @@ function withLock(kv: VersionedKv, lock: DirLock): VersionedKv {
   };
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function anyExists(dir: string, names: readonly string[]): Promise<boolean> {
-  for (const n of names) if (await exists(path.join(dir, n))) return true;
+  for (const n of names) if (await pathExists(path.join(dir, n))) return true;
   return false;
 }
