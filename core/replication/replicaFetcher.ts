@@ -194,7 +194,14 @@ export class ReplicaFetcher {
     if (version < 12) throw new StrataError('API_UNSUPPORTED', `the leader serves Fetch up to v${version}; followers need v12 (diverging epochs)`);
     if (version >= 13 && due.some((e) => e.p.topicId === ZERO_UUID)) version = 12;
     const byTopic = new Map<string, Entry[]>();
-    for (const e of due) byTopic.set(e.p.topic, [...(byTopic.get(e.p.topic) ?? []), e]);
+    for (const e of due) {
+      const list = byTopic.get(e.p.topic);
+      if (list) list.push(e);
+      else byTopic.set(e.p.topic, [e]);
+    }
+    // Answers name topics by id from v13, by name before.
+    const answerKey = (topic: string, partition: number): string => `${topic}\0${partition}`;
+    const byAnswerKey = new Map(due.map((e) => [answerKey(version >= 13 ? e.p.topicId : e.p.topic, e.p.partition), e]));
     const maxWaitMs = this.opts.maxWaitMs ?? 500;
     const request: FetchRequest = {
       clusterId: null,
@@ -226,9 +233,9 @@ export class ReplicaFetcher {
     if ((res.errorCode ?? ErrorCode.NONE) !== ErrorCode.NONE) throw new StrataError('KAFKA_ERROR_RESPONSE', `the leader answered Fetch with ${errorName(res.errorCode!)}`);
     for (const t of res.responses) {
       for (const pd of t.partitions) {
-        const entry = (version >= 13 ? due.find((e) => e.p.topicId === t.topicId && e.p.partition === pd.partitionIndex) : this.entries.get(`${t.topic}-${pd.partitionIndex}`)) ?? null;
+        const entry = byAnswerKey.get(answerKey((version >= 13 ? t.topicId : t.topic) ?? '', pd.partitionIndex));
         // Removed or replaced while the fetch was out: its answer is stale.
-        if (entry === null || this.entries.get(keyOf(entry.p)) !== entry) continue;
+        if (entry === undefined || this.entries.get(keyOf(entry.p)) !== entry) continue;
         await this.apply(conn, entry, pd);
       }
     }
