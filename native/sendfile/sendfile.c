@@ -98,16 +98,23 @@ static napi_value throw_errno(napi_env env, const char* syscall, const char* det
 /* --------------------------------------------------------------------------------------------- */
 /* Argument helpers                                                                               */
 
-static int get_fd(napi_env env, napi_value value, const char* what, int* out) {
+/* The number `value` holds; throws a TypeError naming `what` and returns 0 when it is not a number. */
+static int get_number(napi_env env, napi_value value, const char* what, double* out) {
   napi_valuetype type;
-  double d;
   char message[128];
   if (napi_typeof(env, value, &type) != napi_ok || type != napi_number) {
     snprintf(message, sizeof(message), "%s must be a number", what);
     throw_type(env, message);
     return 0;
   }
-  napi_get_value_double(env, value, &d);
+  napi_get_value_double(env, value, out);
+  return 1;
+}
+
+static int get_fd(napi_env env, napi_value value, const char* what, int* out) {
+  double d;
+  char message[128];
+  if (!get_number(env, value, what, &d)) return 0;
   if (!(d >= 0 && d <= 2147483647.0) || d != (double)(int32_t)d) {
     snprintf(message, sizeof(message), "%s must be a non-negative integer file descriptor", what);
     throw_range(env, message);
@@ -118,15 +125,9 @@ static int get_fd(napi_env env, napi_value value, const char* what, int* out) {
 }
 
 static int get_size(napi_env env, napi_value value, const char* what, int64_t* out) {
-  napi_valuetype type;
   double d;
   char message[128];
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_number) {
-    snprintf(message, sizeof(message), "%s must be a number", what);
-    throw_type(env, message);
-    return 0;
-  }
-  napi_get_value_double(env, value, &d);
+  if (!get_number(env, value, what, &d)) return 0;
   if (!(d >= 0 && d <= MAX_SAFE_INTEGER) || d != (double)(int64_t)d) {
     snprintf(message, sizeof(message), "%s must be an integer from 0 to 2^53-1", what);
     throw_range(env, message);
