@@ -53,14 +53,3 @@ export function readRegion(r: FileRegion, offset = 0, length = r.length - offset
   }
   return buf;
 }
-
-/** The bytes of `chunks` in memory, regions read and released (tests, and callers that need bytes). */
-export function materialize(chunks: readonly ResponseChunk[]): Buffer[] {
-  const out: Buffer[] = [];
-  try {
-    for (const c of chunks) out.push(isFileRegion(c) ? readRegion(c) : c);
-  } finally {
-    releaseChunks(chunks);
-  }
-  return out;
-}
