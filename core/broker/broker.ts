@@ -24,6 +24,7 @@ import { loadZeroCopy, zeroCopyUnavailableReason } from '../net/zeroCopy';
 import { Dispatcher } from './dispatcher';
 import { TopicAdmin } from './topicAdmin';
 import { MetadataCache } from '../cluster/metadataCache';
+import { BrokerCluster } from '../cluster/brokerCluster';
 import { DynamicBrokerConfigs } from './dynamicBrokerConfigs';
 import { BROKER_CONFIGS_NAMESPACE } from '../meta/brokerConfigStore';
 import type { ApiHandler, BrokerContext } from './handlers/types';
@@ -101,6 +102,7 @@ export class Broker {
     private readonly objects: ObjectStore,
     readonly endpoint: { host: string; port: number },
     private readonly lease: BrokerLease,
+    readonly cluster: BrokerCluster,
     private readonly logger: Logger,
   ) {}
 
@@ -135,6 +137,7 @@ export class Broker {
     let partitions: PartitionManager | null = null;
     let txn: TransactionCoordinator | null = null;
     let metrics: BrokerMetrics | null = null;
+    let cluster: BrokerCluster | null = null;
     try {
       const listener = parseListeners(config.listeners)[0];
       const advertisedListener = config.advertisedListeners ? parseListeners(config.advertisedListeners)[0] : null;
@@ -178,15 +181,40 @@ export class Broker {
         freeSpaceWarnBytes: config.logDirFreeSpaceWarnBytes,
         maxOpenFiles: config.logMaxOpenFiles,
       });
-      partitions = new PartitionManager(logs, { nodeId: config.nodeId, leaderEpoch: LEADER_EPOCH, logger: logger.child('partitions') });
+      partitions = new PartitionManager(logs, {
+        nodeId: config.nodeId,
+        leaderEpoch: LEADER_EPOCH,
+        logger: logger.child('partitions'),
+        replicaLagTimeMaxMs: config.replicaLagTimeMaxMs,
+      });
       const topics = new MetadataCache();
       const topicAdmin = new TopicAdmin(store, topics, partitions, config, logger.child('topics'));
+      // Every broker is part of a cluster (of one, alone): roles come from the partitions' records.
+      cluster = new BrokerCluster(store, lease, topics, topicAdmin, partitions, {
+        nodeId: config.nodeId,
+        heartbeatIntervalMs: config.brokerHeartbeatIntervalMs,
+        livenessTimeoutMs: config.brokerLivenessTimeoutMs,
+        sessionTimeoutMs: config.brokerSessionTimeoutMs,
+        autoLeaderRebalanceEnable: config.autoLeaderRebalanceEnable,
+        leaderImbalanceCheckIntervalMs: config.leaderImbalanceCheckIntervalMs,
+        replicaFetch: {
+          maxWaitMs: config.replicaFetchWaitMaxMs,
+          maxBytes: config.replicaFetchResponseMaxBytes,
+          partitionMaxBytes: config.replicaFetchMaxBytes,
+          backoffMs: config.replicaFetchBackoffMs,
+        },
+        logger: logger.child('cluster'),
+      });
+      partitions.setClusterHooks(cluster.partitionHooks());
+      topicAdmin.setCluster(cluster.topicAdminHooks());
       topicAdmin.setObserver(new TierBridge(tier, logger.child('tier'), cleaner));
       // Dynamic broker configs before the topics load, so that every topic opens with them.
       const dynamicConfigs = await DynamicBrokerConfigs.load(store.namespace(BROKER_CONFIGS_NAMESPACE), config, logger.child('configs'));
       await topicAdmin.setBrokerDefaults(dynamicConfigs.current);
       dynamicConfigs.onChange((layers) => topicAdmin.setBrokerDefaults(layers));
       await topicAdmin.load();
+      // Roles from the records, and out of the ISRs this broker cannot vouch for, before anything is served.
+      await cluster.start();
       tier.start();
       groups = await GroupCoordinator.start(
         store.namespace('offsets'),
@@ -324,7 +352,7 @@ export class Broker {
       const bound = await server.listen();
       advertised.host = advertisedListener?.host || (bound.host === '0.0.0.0' || bound.host === '' ? '127.0.0.1' : bound.host);
       advertised.port = advertisedListener && advertisedListener.port !== 0 ? advertisedListener.port : bound.port;
-      const broker = new Broker(context, server, store, objects, bound, lease, logger);
+      const broker = new Broker(context, server, store, objects, bound, lease, cluster, logger);
       broker.dataDirLock = dataDirLock;
       onFenced = (reason) => broker.fence(reason);
       if (lease.fenced !== null) broker.fence(lease.fenced);
@@ -341,6 +369,7 @@ export class Broker {
       if (metricsUrl) logger.info(`metrics on ${metricsUrl}`);
       return broker;
     } catch (e) {
+      await cluster?.close();
       await metrics?.close();
       await txn?.close();
       await groups?.close();
@@ -381,6 +410,11 @@ export class Broker {
 
   private async close(): Promise<void> {
     if (this.housekeeping) clearInterval(this.housekeeping);
+    // Controlled shutdown first, while everything still serves: leaderships move to in-sync
+    // replicas and this broker leaves the ISRs. A fenced broker hands nothing over (its writes
+    // would be refused): the others see it gone after broker.liveness.timeout.ms.
+    if (this.fencedReason === null) await this.cluster.shutdown();
+    else await this.cluster.close();
     // First: no scrape reads the logs and stores while they close.
     await this.metrics?.close();
     await this.orphans?.idle();

@@ -16,6 +16,7 @@ import type { BrokerConfig } from '../config/brokerConfig';
 import type { Partition } from '../partition/partition';
 import type { PartitionManager } from '../partition/partitionManager';
 import { LEADER_EPOCH } from './singleNode';
+import { assignReplicas, type PlacementBroker } from '../cluster/replicaPlacement';
 import { randomUuid } from '../protocol/writer';
 import type { MetadataCache, TopicState } from '../cluster/metadataCache';
 
@@ -26,6 +27,14 @@ export interface TopicObserver {
   partitionsOpened(state: TopicState, fromPartition: number): Promise<void>;
   configChanged(state: TopicState): Promise<void>;
   topicDeleted(state: TopicState): Promise<void>;
+}
+
+/** What topic admin needs from the cluster: where replicas may go, and telling every broker of a change. */
+export interface TopicAdminCluster {
+  /** The live brokers new replicas are placed on. */
+  liveBrokers(): PlacementBroker[];
+  /** A topic's records changed in the store (created, grown, reconfigured, deleted): announce it and apply its partition states here. */
+  topicChanged(state: TopicState | null): Promise<void>;
 }
 
 /** A topic whose creation failed after its record was stored, and whose record could not be deleted yet. */
@@ -65,6 +74,13 @@ export class TopicAdmin {
     private readonly logger: Logger,
   ) {}
 
+  private cluster: TopicAdminCluster | null = null;
+
+  /** Set before load() in a broker: replicas are placed over the live brokers, changes announced. */
+  setCluster(cluster: TopicAdminCluster): void {
+    this.cluster = cluster;
+  }
+
   /** Set before load(): it is told about every partition opened from then on. */
   setObserver(observer: TopicObserver): void {
     this.observer = observer;
@@ -99,9 +115,8 @@ export class TopicAdmin {
       if (replicationFactor < 1) {
         throw new StrataError('REPLICATION_FACTOR_INVALID', `Replication factor must be larger than 0 (got ${replicationFactor}).`);
       }
-      if (replicationFactor > 1) {
-        throw new StrataError('REPLICATION_FACTOR_INVALID', `Replication factor: ${replicationFactor} larger than available brokers: 1.`);
-      }
+      // Placed before anything is written: too few live brokers is answered with nothing stored.
+      const assignment = assignReplicas(this.placementBrokers(), numPartitions, replicationFactor);
       const normalized = normalizeTopicConfigs(configs);
       const config = this.resolve(normalized);
       checkTieredStorageRules(config);
@@ -120,7 +135,7 @@ export class TopicAdmin {
       try {
         record = await this.store.createTopic(
           { name, topicId, partitions: numPartitions, replicationFactor, configs: normalized, createdAt: Date.now() },
-          this.initialStates(0, numPartitions),
+          this.initialStates(0, assignment),
         );
       } catch (e) {
         const landed = await this.recordIfLanded(name, topicId, e);
@@ -137,7 +152,8 @@ export class TopicAdmin {
         await this.undoCreate(state, e);
         throw asLocalFailure(e, `opening topic ${name}`);
       }
-      this.logger.info(`created topic ${name} (${record.topicId}) with ${numPartitions} partition(s)`);
+      await this.announce(state);
+      this.logger.info(`created topic ${name} (${record.topicId}) with ${numPartitions} partition(s), replication factor ${replicationFactor}`);
       if (hasCollisionChars(name)) this.logger.warn(`topic ${name}: ${COLLISION_CHARS_WARNING}`);
       this.warnDeprecated(name, normalized);
       return state;
@@ -158,6 +174,7 @@ export class TopicAdmin {
         this.logger.warn(`deleted topic ${name} (${t.topicId}): closing its tiered view failed: ${(e as Error).message}`);
       }
       this.dropPartitions(t.partitions);
+      await this.announce(null);
       this.logger.info(`deleted topic ${name} (${t.topicId})`);
       return t;
     });
@@ -176,12 +193,13 @@ export class TopicAdmin {
             : `Topic currently has ${current} partitions, which is higher than the requested ${count}.`,
         );
       }
+      const assignment = assignReplicas(this.placementBrokers(), count - current, t.record.replicationFactor, { fromPartition: current });
       if (validateOnly) return;
       // Opened first, as in create: a local failure is answered with nothing in the store.
       const opened = this.openPartitions(name, t.topicId, current, count, t.config);
       let record: TopicRecord;
       try {
-        record = await this.store.updateTopic(name, t.record.version, { partitions: count, newPartitionStates: this.initialStates(current, count) });
+        record = await this.store.updateTopic(name, t.record.version, { partitions: count, newPartitionStates: this.initialStates(current, assignment) });
       } catch (e) {
         const landed = await this.store.getTopic(name).catch(() => null);
         if (landed === null || landed.topicId !== t.topicId || landed.version === t.record.version || landed.partitions !== count) {
@@ -192,6 +210,7 @@ export class TopicAdmin {
       }
       const state = this.install(record, t, opened);
       await this.observer?.partitionsOpened(state, current);
+      await this.announce(state);
       this.logger.info(`topic ${name}: partitions ${current} -> ${count}`);
     });
   }
@@ -206,7 +225,9 @@ export class TopicAdmin {
       if (validateOnly) return;
       const record = await this.store.updateTopic(name, t.record.version, { configs: normalized });
       this.warnDeprecated(name, normalized);
-      await this.observer?.configChanged(this.install(record, t));
+      const state = this.install(record, t);
+      await this.observer?.configChanged(state);
+      await this.announce(state);
     });
   }
 
@@ -263,12 +284,68 @@ export class TopicAdmin {
     this.cache.clear();
   }
 
-  /** Partition states for new partitions [from, to): this broker leads them at epoch 0. */
-  private initialStates(from: number, to: number): PartitionStateInit[] {
-    const me = this.brokerConfig.nodeId;
-    const out: PartitionStateInit[] = [];
-    for (let p = from; p < to; p++) out.push({ partition: p, leader: me, leaderEpoch: LEADER_EPOCH, isr: [me], replicas: [me], logStartOffset: 0n });
-    return out;
+  /**
+   * Partition states for new partitions from `from` on, one per replica list: the first replica
+   * (the preferred one) leads at epoch 0 and every replica is in sync (all are empty).
+   */
+  private initialStates(from: number, assignment: readonly number[][]): PartitionStateInit[] {
+    return assignment.map((replicas, i) => ({ partition: from + i, leader: replicas[0], leaderEpoch: LEADER_EPOCH, isr: [...replicas], replicas: [...replicas], logStartOffset: 0n }));
+  }
+
+  /** The brokers replicas may be placed on: the live ones, or this broker alone outside a cluster. */
+  private placementBrokers(): PlacementBroker[] {
+    const live = this.cluster?.liveBrokers() ?? [];
+    return live.length > 0 ? live : [{ nodeId: this.brokerConfig.nodeId, rack: this.brokerConfig.brokerRack ?? null }];
+  }
+
+  /** Tells the cluster; a failure is logged (the periodic full reload brings other brokers up to date). */
+  private async announce(state: TopicState | null): Promise<void> {
+    try {
+      await this.cluster?.topicChanged(state);
+    } catch (e) {
+      this.logger.warn(`announcing a change of ${state?.name ?? 'a deleted topic'} failed (other brokers see it within their full metadata reload): ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Makes this broker serve what the store holds (another broker created, grew, reconfigured or
+   * deleted topics): `read` lists the topic records inside the admin chain, so no local change
+   * interleaves with the listing. Returns the topics whose partitions were opened or changed.
+   */
+  reconcile(read: () => Promise<TopicRecord[]>): Promise<void> {
+    return this.serialised(async () => {
+      const records = await read();
+      const seen = new Set<string>();
+      for (const record of records) {
+        seen.add(record.name);
+        const cur = this.cache.get(record.name);
+        if (cur && cur.topicId === record.topicId && cur.record.version === record.version) continue;
+        if (this.rollbacks.has(record.topicId)) continue;
+        try {
+          if (cur && cur.topicId !== record.topicId) this.forgetLocally(cur, 'deleted and created again elsewhere');
+          const previous = cur && cur.topicId === record.topicId ? cur : undefined;
+          const state = this.install(record, previous);
+          if (previous === undefined) {
+            await this.observer?.partitionsOpened(state, 0);
+            this.logger.info(`topic ${record.name} (${record.topicId}) with ${record.partitions} partition(s), created elsewhere`);
+          } else {
+            if (record.partitions > previous.partitions.length) await this.observer?.partitionsOpened(state, previous.partitions.length);
+            if (JSON.stringify(record.configs) !== JSON.stringify(previous.record.configs)) await this.observer?.configChanged(state);
+          }
+        } catch (e) {
+          this.logger.warn(`topic ${record.name}: taking its change from the metadata store failed (retried at the next reload): ${(e as Error).message}`);
+        }
+      }
+      for (const t of this.cache.list()) if (!seen.has(t.name)) this.forgetLocally(t, 'deleted elsewhere');
+    });
+  }
+
+  /** A topic the store no longer has: stop serving it and remove its local data. */
+  private forgetLocally(t: TopicState, why: string): void {
+    this.cache.remove(t);
+    this.observer?.topicDeleted(t).catch((e: unknown) => this.logger.warn(`topic ${t.name}: closing its tiered view failed: ${(e as Error).message}`));
+    this.dropPartitions(t.partitions);
+    this.logger.info(`topic ${t.name} (${t.topicId}) ${why}: its local data is removed`);
   }
 
   private serialised<T>(fn: () => Promise<T>): Promise<T> {

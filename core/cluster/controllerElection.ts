@@ -68,6 +68,7 @@ export class ControllerElection {
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
   private stopped = false;
+  private lastHolder: number | null = null;
 
   constructor(
     private readonly kv: VersionedKv,
@@ -88,6 +89,11 @@ export class ControllerElection {
       return false;
     }
     return true;
+  }
+
+  /** The controller's node id as last seen (this broker's own while it holds the role), null when none holds it. */
+  get holderId(): number | null {
+    return this.isController ? this.opts.nodeId : this.lastHolder;
   }
 
   /** The controller epoch while this broker is the controller, else null. */
@@ -140,6 +146,7 @@ export class ControllerElection {
     const seenAt = this.clock.monotonic();
     const rec = cur?.value as ControllerRecord | undefined;
     const free = cur === null || rec!.incarnationId === null;
+    this.lastHolder = free ? null : rec!.nodeId;
     if (!free) {
       if (this.watched === null || this.watched.version !== cur!.version) {
         this.watched = { version: cur!.version, since: seenAt };

@@ -1,5 +1,5 @@
 import type { ResolvedTopicConfig } from '../config/topicConfig';
-import type { TopicRecord } from '../meta/metadataStore';
+import type { BrokerRecord, TopicRecord } from '../meta/metadataStore';
 import type { Partition } from '../partition/partition';
 
 /** A topic as this broker serves it: its record in the metadata store, its resolved configs, its partitions. */
@@ -20,6 +20,45 @@ export interface TopicState {
 export class MetadataCache {
   private readonly byName = new Map<string, TopicState>();
   private readonly byId = new Map<string, TopicState>();
+  private live: readonly BrokerRecord[] = [];
+  private _controllerId = -1;
+
+  /**
+   * The live brokers' registrations (sorted by node id), as this broker last judged them
+   * (core/cluster/brokerLiveness.ts); updated every heartbeat interval.
+   */
+  liveBrokers(): readonly BrokerRecord[] {
+    return this.live;
+  }
+
+  /**
+   * The brokers to tell clients of (Metadata, DescribeCluster): the live ones, always with this
+   * broker's own advertised endpoint (before the first poll, the only one known).
+   */
+  endpoints(self: { nodeId: number; host: string; port: number; rack: string | null }): { nodeId: number; host: string; port: number; rack: string | null }[] {
+    const out = this.live.filter((b) => b.nodeId !== self.nodeId).map((b) => ({ nodeId: b.nodeId, host: b.host, port: b.port, rack: b.rack }));
+    out.push(self);
+    return out.sort((a, b) => a.nodeId - b.nodeId);
+  }
+
+  /** A live broker's registration. */
+  broker(nodeId: number): BrokerRecord | undefined {
+    return this.live.find((b) => b.nodeId === nodeId);
+  }
+
+  isLive(nodeId: number): boolean {
+    return this.live.some((b) => b.nodeId === nodeId);
+  }
+
+  /** The controller's node id as last seen, -1 when unknown. */
+  get controllerId(): number {
+    return this._controllerId;
+  }
+
+  setBrokers(live: readonly BrokerRecord[], controllerId: number): void {
+    this.live = [...live].sort((a, b) => a.nodeId - b.nodeId);
+    this._controllerId = controllerId;
+  }
 
   get(name: string): TopicState | undefined {
     return this.byName.get(name);

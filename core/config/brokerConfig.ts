@@ -140,8 +140,19 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
     'Memory for fetched record bytes being sent, across all connections, where they cannot go zero-copy (sendfile): each connection reads at most 256 KiB of a segment at a time, as its socket drains, and 16 KiB at a time once this is spent (so stalled readers cannot starve the others; the most held is this plus 16 KiB per connection). With sendfile no record byte enters the broker\'s memory.'),
   entry('kafka', 'broker.session.timeout.ms', 'int', '9000', atLeast(1),
     'How long the broker\'s registration (its lease in the metadata store) lasts without a heartbeat. A broker that cannot renew it for this long stops (fenced); a new broker with the same node.id takes over after seeing no renewal for this long.'),
-  entry('kafka', 'broker.heartbeat.interval.ms', 'int', '2000', atLeast(1),
-    'How often the broker renews its registration lease in the metadata store; must be less than broker.session.timeout.ms.'),
+  entry('kafka', 'broker.heartbeat.interval.ms', 'int', '250', atLeast(1),
+    'How often the broker renews its registration lease in the metadata store (and polls it for cluster changes); must be less than broker.liveness.timeout.ms. Kafka\'s default is 2000; Strata\'s is shorter because leader failover waits for missed heartbeats.'),
+  entry('strata', 'broker.liveness.timeout.ms', 'int', '1500', atLeast(1),
+    'How long a broker counts as alive in a cluster after its last successful heartbeat: past it, it stops acting as a partition leader (by its own clock), and the controller, having seen no heartbeat for as long, elects new leaders and shrinks ISRs. Between broker.heartbeat.interval.ms and broker.session.timeout.ms. Kafka folds this into broker.session.timeout.ms (9000), which here only guards node.id against a second process.'),
+  entry('kafka', 'replica.lag.time.max.ms', 'long', '30000', atLeast(1),
+    'A follower that has not caught up with the leader\'s log end for this long is removed from the ISR.'),
+  entry('kafka', 'replica.fetch.wait.max.ms', 'int', '500', atLeast(0), 'How long a follower\'s fetch waits at the leader for new data.'),
+  entry('kafka', 'replica.fetch.max.bytes', 'int', '1048576', atLeast(0), 'Record bytes a follower asks for per partition in one fetch (the first batch is returned whole even if larger).'),
+  entry('kafka', 'replica.fetch.response.max.bytes', 'int', '10485760', atLeast(0), 'Record bytes a follower asks for in one fetch across partitions.'),
+  entry('kafka', 'replica.fetch.backoff.ms', 'int', '1000', atLeast(0), 'How long a follower waits after a failed fetch.'),
+  entry('kafka', 'auto.leader.rebalance.enable', 'boolean', 'true', undefined,
+    'The controller moves leadership back to the preferred replica (the first in the assignment) once it is alive and in sync.'),
+  entry('kafka', 'leader.imbalance.check.interval.seconds', 'long', '300', atLeast(1), 'How often the controller looks for partitions to give back to their preferred leader.'),
   entry('strata', 'metadata', 'string', 'embedded:', undefined,
     'Metadata store URL: embedded:PATH (default embedded: = <log.dirs>/meta) or dynamodb://TABLE_PREFIX.'),
   entry('strata', 'object.store', 'string', 'file:', undefined,
@@ -257,6 +268,17 @@ export interface BrokerConfig {
   brokerSessionTimeoutMs: number;
   /** broker.heartbeat.interval.ms: how often the lease is renewed; less than the session timeout. */
   brokerHeartbeatIntervalMs: number;
+  /** broker.liveness.timeout.ms: how long after its last heartbeat a broker may lead (core/cluster/leadershipGuard.ts). */
+  brokerLivenessTimeoutMs: number;
+  /** replica.lag.time.max.ms */
+  replicaLagTimeMaxMs: number;
+  replicaFetchWaitMaxMs: number;
+  replicaFetchMaxBytes: number;
+  replicaFetchResponseMaxBytes: number;
+  replicaFetchBackoffMs: number;
+  autoLeaderRebalanceEnable: boolean;
+  /** leader.imbalance.check.interval.seconds, in ms. */
+  leaderImbalanceCheckIntervalMs: number;
   /** Metadata store URL (see core/meta/url.ts). */
   metadata: string;
   /** Object store URL (see core/tier/url.ts). */
@@ -420,6 +442,15 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
         `broker.session.timeout.ms (${int('broker.session.timeout.ms')}, ${whereOf('broker.session.timeout.ms')}).`,
     );
   }
+  // Unset, it never exceeds a shorter session timeout.
+  const liveness = values.has('broker.liveness.timeout.ms') ? int('broker.liveness.timeout.ms') : Math.min(int('broker.liveness.timeout.ms'), int('broker.session.timeout.ms'));
+  if (liveness <= int('broker.heartbeat.interval.ms') || liveness > int('broker.session.timeout.ms')) {
+    throw new StrataError(
+      'CONFIG_INVALID',
+      `broker.liveness.timeout.ms (${liveness}, ${whereOf('broker.liveness.timeout.ms')}) must be more than broker.heartbeat.interval.ms (${int('broker.heartbeat.interval.ms')}, ${whereOf('broker.heartbeat.interval.ms')}) ` +
+        `and at most broker.session.timeout.ms (${int('broker.session.timeout.ms')}, ${whereOf('broker.session.timeout.ms')}).`,
+    );
+  }
   const served = resolveListeners({
     listeners,
     advertised,
@@ -478,6 +509,14 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
     fetchResponseMaxBufferBytes: int('fetch.response.max.buffer.bytes'),
     brokerSessionTimeoutMs: int('broker.session.timeout.ms'),
     brokerHeartbeatIntervalMs: int('broker.heartbeat.interval.ms'),
+    brokerLivenessTimeoutMs: liveness,
+    replicaLagTimeMaxMs: int('replica.lag.time.max.ms'),
+    replicaFetchWaitMaxMs: int('replica.fetch.wait.max.ms'),
+    replicaFetchMaxBytes: int('replica.fetch.max.bytes'),
+    replicaFetchResponseMaxBytes: int('replica.fetch.response.max.bytes'),
+    replicaFetchBackoffMs: int('replica.fetch.backoff.ms'),
+    autoLeaderRebalanceEnable: get('auto.leader.rebalance.enable') as boolean,
+    leaderImbalanceCheckIntervalMs: int('leader.imbalance.check.interval.seconds') * 1000,
     metadata: get('metadata') as string,
     objectStore: get('object.store') as string,
     metricsListener: get('metrics.listener') as string,

@@ -83,6 +83,11 @@ export class LeaderEpochCache {
     return this.list.length === 0 ? UNDEFINED_EPOCH : this.list[this.list.length - 1].epoch;
   }
 
+  /** Where `epoch` started in this log, or null when it has no entry. */
+  startOffsetOf(epoch: number): bigint | null {
+    return this.list.find((e) => e.epoch === epoch)?.startOffset ?? null;
+  }
+
   /**
    * Records that `epoch` wrote from `startOffset` on. A no-op for the latest epoch at or after its
    * start; otherwise entries with an epoch at or above it, or a start at or above its start,

@@ -107,6 +107,8 @@ export class BrokerLease {
   private onFenced: ((reason: string) => void) | null = null;
   /** Renewals failed in a row, the first failure's monotonic time and the last error (for logs and the fence reason). */
   private failures: { count: number; since: number; lastWarnAt: number; last: Error } | null = null;
+  /** Monotonic time the last successful renewal (or the acquisition) was sent. */
+  private lastRenewalSentAt: number;
   /** Monotonic time of the last renewal attempt (sent), or of the acquisition. */
   private lastAttemptAt: number;
   /** A renewal's write is in flight. */
@@ -124,6 +126,7 @@ export class BrokerLease {
   ) {
     this.endpoint = { host: record.host, port: record.port };
     this.lastAttemptAt = deadline - opts.sessionTimeoutMs;
+    this.lastRenewalSentAt = this.lastAttemptAt;
   }
 
   /**
@@ -213,6 +216,15 @@ export class BrokerLease {
     return true;
   }
 
+  /**
+   * Whether this process may act as a partition leader now: the lease is held and its last
+   * successful renewal was sent less than `windowMs` ago (broker.liveness.timeout.ms), on any store (an exclusive store never fences on time, but other brokers sharing
+   * it judge this one by its renewals all the same: see core/cluster/leadershipGuard.ts). Cheap.
+   */
+  withinLease(windowMs: number = this.opts.sessionTimeoutMs): boolean {
+    return this.fencedReason === null && !this.released && this.clock.monotonic() < this.lastRenewalSentAt + Math.min(windowMs, this.opts.sessionTimeoutMs);
+  }
+
   /** Throws StrataError('BROKER_FENCED') unless the lease is held: call before every shared write. */
   checkHeld(): void {
     if (this.isHeld()) return;
@@ -263,6 +275,7 @@ export class BrokerLease {
       if (this.fencedReason !== null || this.released) return false;
       this.record = written;
       this.deadline = sentAt + T;
+      this.lastRenewalSentAt = sentAt;
       this.renewed();
       return true;
     } catch (e) {
@@ -279,6 +292,7 @@ export class BrokerLease {
         if (found && found.incarnationId === this.incarnationId && found.epoch === this.record.epoch && found.version > this.record.version) {
           this.record = found;
           this.deadline = sentAt + T;
+      this.lastRenewalSentAt = sentAt;
           this.renewed();
           return true;
         }

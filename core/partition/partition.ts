@@ -21,6 +21,7 @@ import {
   MAX_TIMESTAMP,
 } from '../protocol/listOffsetsTimestamps';
 import type { TieredPartition } from '../tier/tieredPartition';
+import type { PartitionStateRecord } from '../meta/metadataStore';
 
 
 const APPEND_WARN_INTERVAL_MS = 10_000;
@@ -97,6 +98,20 @@ export interface OffsetAndTimestamp {
 
 const NO_OFFSET: OffsetAndTimestamp = { offset: -1n, timestamp: -1n };
 
+/** What this broker does for a partition: leads it, follows its leader, or holds no replica of it. */
+export type ReplicaRole = 'leader' | 'follower' | 'none';
+
+/** The partition's record in the metadata store (leader, epoch, replicas, ISR, version). */
+export type PartitionState = PartitionStateRecord;
+
+/** What a partition needs from the cluster (core/cluster): whether it may lead now, and ISR writes. */
+export interface PartitionClusterHooks {
+  /** Whether this broker may act as a leader now: its liveness lease holds (core/cluster/leadershipGuard.ts). */
+  mayLead(): boolean;
+  /** Writes the partition's record with a new ISR, conditional on `from`'s version; resolves with the stored record. */
+  writeIsr(from: PartitionState, isr: number[]): Promise<PartitionState>;
+}
+
 function failed(errorCode: number, errorMessage: string | null = null, recordErrors: RecordError[] = []): AppendOutcome {
   return { errorCode, errorMessage, baseOffset: -1n, nextOffset: -1n, logAppendTime: -1n, logStartOffset: -1n, recordErrors };
 }
@@ -123,6 +138,12 @@ export class Partition implements MaintainedLog {
   private appendWarnings: WarningThrottle | null = null;
   /** This leader's followers and ISR; on a single broker the ISR is this broker alone. */
   private replicas: LeaderReplicas;
+  private _role: ReplicaRole = 'leader';
+  private _leaderEpoch: number;
+  /** The record this broker last applied; null until one is (a partition opened on its own leads itself). */
+  private _state: PartitionState | null = null;
+  /** An ISR write in flight (one at a time). */
+  private isrChange: Promise<void> | null = null;
 
   constructor(
     readonly topic: string,
@@ -130,17 +151,78 @@ export class Partition implements MaintainedLog {
     readonly index: number,
     readonly log: PartitionLog,
     config: ResolvedTopicConfig,
-    /** This broker's leader epoch for the partition (stamped into every batch it appends). */
-    readonly leaderEpoch: number,
+    /** The leader epoch this partition starts at (stamped into every batch it appends) until a record says otherwise. */
+    leaderEpoch: number,
     private readonly nodeId: number,
     private readonly logger: Logger,
     /** The transaction coordinator's verification, once it runs (null: transactional writes are refused as not yet verifiable). */
     private readonly verifier: () => TransactionVerifier | null = () => null,
+    /** The cluster's hooks; null: a broker of its own, which always leads. */
+    private readonly cluster: () => PartitionClusterHooks | null = () => null,
   ) {
     this._config = config;
     this._policy = policyOf(config);
+    this._leaderEpoch = leaderEpoch;
     this.replicas = new LeaderReplicas(nodeId, [nodeId], [nodeId], Date.now());
     this.maybeIncrementHighWatermark();
+  }
+
+  /** This broker's leader epoch for the partition: the one it appends at as leader, or follows. */
+  get leaderEpoch(): number {
+    return this._leaderEpoch;
+  }
+
+  get role(): ReplicaRole {
+    return this._role;
+  }
+
+  /** The record last applied, as stored; null before any. */
+  get record(): PartitionState | null {
+    return this._state;
+  }
+
+  /** The record last applied, with this leader's view of the ISR; null before any. */
+  get state(): PartitionState | null {
+    if (this._state === null || this._role !== 'leader') return this._state;
+    const order = this._state.replicas;
+    const rank = (id: number) => (order.includes(id) ? order.indexOf(id) : order.length + id);
+    return { ...this._state, isr: this.replicas.isr.sort((a, b) => rank(a) - rank(b)) };
+  }
+
+  /**
+   * Takes the partition's record from the metadata store (Kafka's makeLeader / makeFollower):
+   * leader when it names this broker, follower when this broker is one of its replicas, none
+   * otherwise. A new leader epoch starts a new leadership: followers' positions start unknown
+   * (the high watermark moves on as they fetch) and the epoch is written to the leader-epoch
+   * cache at the log end, as Kafka's new leader does. The same epoch again only updates the ISR
+   * (a change written by someone else: the controller, a follower leaving on shutdown). Returns
+   * the role before.
+   */
+  applyState(state: PartitionState): ReplicaRole {
+    const before = this._role;
+    const prev = this._state;
+    if (prev !== null && state.version < prev.version && state.leaderEpoch <= prev.leaderEpoch) return before; // older than what we hold
+    this._state = state;
+    if (state.leader === this.nodeId) {
+      if (before !== 'leader' || state.leaderEpoch !== this._leaderEpoch || prev === null) {
+        this._role = 'leader';
+        this._leaderEpoch = state.leaderEpoch;
+        if (!this.log.isClosed && state.leaderEpoch > this.log.leaderEpochs.latestEpoch) this.log.leaderEpochs.assign(state.leaderEpoch, this.log.logEndOffset);
+        this.replicas = new LeaderReplicas(this.nodeId, state.replicas, state.isr, Date.now());
+        this.logger.info(`${this.label}: leader at epoch ${state.leaderEpoch} (replicas ${state.replicas.join(',')}, isr ${state.isr.join(',')}, log end ${this.log.logEndOffset}, high watermark ${this.log.highWatermark})`);
+      } else {
+        this.replicas.setIsr(state.isr);
+      }
+      this.maybeIncrementHighWatermark();
+    } else {
+      this._role = state.replicas.includes(this.nodeId) ? 'follower' : 'none';
+      this._leaderEpoch = state.leaderEpoch;
+      this.replicas = new LeaderReplicas(this.nodeId, [this.nodeId], [this.nodeId], Date.now());
+      if (before === 'leader' || prev?.leaderEpoch !== state.leaderEpoch) {
+        this.logger.info(`${this.label}: ${this._role === 'follower' ? `following leader ${state.leader}` : 'no replica here'} at epoch ${state.leaderEpoch}`);
+      }
+    }
+    return before;
   }
 
   /**
@@ -158,12 +240,78 @@ export class Partition implements MaintainedLog {
     return this.replicas.isr;
   }
 
+  /** In a cluster: serve nothing until the partition's record is applied. */
+  awaitState(): void {
+    if (this._state === null) this._role = 'none';
+  }
+
+  /** Whether this broker still leads at `leaderEpoch` (an acks=all append waits only while it does). */
+  leads(leaderEpoch: number): boolean {
+    return this._role === 'leader' && this._leaderEpoch === leaderEpoch;
+  }
+
+  /** Whether this broker may act as the partition's leader now: it leads it, and its liveness lease holds. */
+  get isLeader(): boolean {
+    if (this._role !== 'leader') return false;
+    const c = this.cluster();
+    return c === null || c.mayLead();
+  }
+
   /** A follower fetched from `fetchOffset`: its log holds everything below it (Kafka's updateFollowerFetchState). */
   private updateFollowerFetch(replicaId: number, fetchOffset: bigint): void {
     if (this.replicas.updateFollowerFetch(replicaId, fetchOffset, this.log.logEndOffset, Date.now()) === 'not-a-replica') {
       throw new StrataError('NOT_LEADER_OR_FOLLOWER', `${this.label}: broker ${replicaId} is not a replica of this partition (replicas ${this.replicas.replicas.join(',')})`);
     }
     this.maybeIncrementHighWatermark();
+    this.maybeExpandIsr();
+  }
+
+  /**
+   * Followers out of the ISR that have caught up join it again (Kafka's maybeExpandIsr): one
+   * conditional write of the partition's record; the high watermark counts them once written.
+   */
+  private maybeExpandIsr(): void {
+    if (this.isrChange !== null || this._role !== 'leader' || this._state === null) return;
+    const epochStart = this.log.leaderEpochs.startOffsetOf(this._leaderEpoch) ?? this.log.logEndOffset;
+    const isr = this.replicas.proposeExpand(this.log.highWatermark, epochStart);
+    if (isr !== null) this.changeIsr(isr, 'caught up');
+  }
+
+  /**
+   * In-sync followers that have not caught up for replica.lag.time.max.ms leave the ISR (Kafka's
+   * maybeShrinkIsr); the partition manager calls it periodically. The high watermark may then move.
+   */
+  maybeShrinkIsr(nowMs: number, replicaLagTimeMaxMs: number): void {
+    if (this.isrChange !== null || this._role !== 'leader' || this._state === null || !this.isLeader) return;
+    const isr = this.replicas.proposeShrink(nowMs, replicaLagTimeMaxMs);
+    if (isr !== null) this.changeIsr(isr, `not caught up for ${replicaLagTimeMaxMs} ms (replica.lag.time.max.ms)`);
+  }
+
+  private changeIsr(isr: number[], why: string): void {
+    const cluster = this.cluster();
+    const from = this._state;
+    if (cluster === null || from === null) return;
+    const before = this.replicas.isr;
+    const rank = (id: number) => (from.replicas.includes(id) ? from.replicas.indexOf(id) : from.replicas.length + id);
+    this.isrChange = cluster
+      .writeIsr(from, [...isr].sort((a, b) => rank(a) - rank(b)))
+      .then(
+        (written) => {
+          // Leadership moved meanwhile: the write failed its condition, or a newer record came first.
+          if (this._state !== from || this._role !== 'leader') return;
+          this.logger.info(`${this.label}: ISR ${before.join(',')} -> ${isr.join(',')} (${why})`);
+          this._state = written;
+          this.replicas.setIsr(written.isr);
+          this.maybeIncrementHighWatermark();
+        },
+        (e: unknown) => {
+          // A version conflict: someone else changed the record; the next metadata pass brings it.
+          if (!isStrataError(e, 'VERSION_CONFLICT')) this.logger.warn(`${this.label}: changing the ISR to ${isr.join(',')} failed: ${(e as Error).message}`);
+        },
+      )
+      .finally(() => {
+        this.isrChange = null;
+      });
   }
 
   /**
@@ -247,9 +395,22 @@ export class Partition implements MaintainedLog {
    * FENCED_LEADER_EPOCH when older (the client's metadata is stale), UNKNOWN_LEADER_EPOCH when
    * newer (ours is).
    */
-  checkLeaderEpoch(currentLeaderEpoch: number | undefined): number {
-    if (currentLeaderEpoch === undefined || currentLeaderEpoch < 0 || currentLeaderEpoch === this.leaderEpoch) return ErrorCode.NONE;
-    return currentLeaderEpoch < this.leaderEpoch ? ErrorCode.FENCED_LEADER_EPOCH : ErrorCode.UNKNOWN_LEADER_EPOCH;
+  checkLeaderEpoch(currentLeaderEpoch: number | undefined, requireLeader = true): number {
+    if (currentLeaderEpoch !== undefined && currentLeaderEpoch >= 0 && currentLeaderEpoch !== this._leaderEpoch) {
+      return currentLeaderEpoch < this._leaderEpoch ? ErrorCode.FENCED_LEADER_EPOCH : ErrorCode.UNKNOWN_LEADER_EPOCH;
+    }
+    // Kafka's Partition.getLocalLog: the epoch first, then whether this broker leads.
+    if (requireLeader && !this.isLeader) return ErrorCode.NOT_LEADER_OR_FOLLOWER;
+    return ErrorCode.NONE;
+  }
+
+  /**
+   * An acks=all append whose offsets the high watermark has reached: NONE, or
+   * NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR fell below min.insync.replicas meanwhile
+   * (Kafka's checkEnoughReplicasReachOffset).
+   */
+  ackError(): number {
+    return this.replicas.isr.length < this._config.values['min.insync.replicas'] ? ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND : ErrorCode.NONE;
   }
 
   /**
@@ -258,7 +419,7 @@ export class Partition implements MaintainedLog {
    * offset -1 when the log knows no such epoch (newer than all, or no epoch at all).
    */
   endOffsetForEpoch(leaderEpoch: number): { leaderEpoch: number; endOffset: bigint } {
-    const r = this.log.leaderEpochs.endOffsetFor(leaderEpoch, this.log.logEndOffset, this.leaderEpoch);
+    const r = this.log.leaderEpochs.endOffsetFor(leaderEpoch, this.log.logEndOffset, this._leaderEpoch);
     return { leaderEpoch: r.epoch, endOffset: r.endOffset };
   }
 
@@ -285,11 +446,13 @@ export class Partition implements MaintainedLog {
    */
   appendRecordsAsLeader(records: Buffer | null, opts: AppendOptions): AppendOutcome {
     const v = this._config.values;
-    if (opts.acks === -1 && v['min.insync.replicas'] > 1) {
-      // Single broker: the ISR is this broker alone.
+    if (!this.isLeader) {
+      return failed(ErrorCode.NOT_LEADER_OR_FOLLOWER, `This broker (${this.nodeId}) is not the leader of ${this.label}${this._state ? ` (leader ${this._state.leader}, epoch ${this._state.leaderEpoch})` : ''}`);
+    }
+    if (opts.acks === -1 && this.replicas.isr.length < v['min.insync.replicas']) {
       return failed(
         ErrorCode.NOT_ENOUGH_REPLICAS,
-        `The size of the current ISR [${this.nodeId}] is insufficient to satisfy the min.isr requirement of ${v['min.insync.replicas']}`,
+        `The size of the current ISR [${this.replicas.isr.join(', ')}] is insufficient to satisfy the min.isr requirement of ${v['min.insync.replicas']} for partition ${this.label}`,
       );
     }
     if (!records || records.length === 0) return failed(ErrorCode.CORRUPT_MESSAGE, 'Produce request has no record batch');
@@ -305,7 +468,7 @@ export class Partition implements MaintainedLog {
       if (refused !== null) return refused;
     }
     try {
-      const r = this.log.append(records, { leaderEpoch: this.leaderEpoch, validated, origin: opts.origin });
+      const r = this.log.append(records, { leaderEpoch: this._leaderEpoch, validated, origin: opts.origin });
       this.maybeIncrementHighWatermark();
       return {
         errorCode: ErrorCode.NONE,

@@ -3,13 +3,15 @@ import type { ResolvedTopicConfig } from '../config/topicConfig';
 import type { LogManager } from '../log/logManager';
 import { DelayedOperationPurgatory } from './delayedOperation';
 import { logConfigFrom } from './logConfig';
-import { Partition, type TransactionVerifier } from './partition';
+import { Partition, type PartitionClusterHooks, type PartitionState, type ReplicaRole, type TransactionVerifier } from './partition';
 
 export interface PartitionManagerOptions {
   nodeId: number;
-  /** The leader epoch this broker appends at (0 on a single broker). */
+  /** The leader epoch a partition starts at until its record is applied (0 on a broker of its own). */
   leaderEpoch: number;
   logger: Logger;
+  /** replica.lag.time.max.ms: ISR followers that lag longer are dropped (default 30 s). */
+  replicaLagTimeMaxMs?: number;
 }
 
 /**
@@ -27,6 +29,8 @@ export class PartitionManager {
   readonly produceWaits = new DelayedOperationPurgatory('produce');
   /** The transaction coordinator's check of a producer's first transactional write to a partition. */
   private verifier: TransactionVerifier | null = null;
+  /** Set when this broker is part of a cluster: partitions then do nothing until their record is applied. */
+  private cluster: PartitionClusterHooks | null = null;
 
   constructor(
     readonly logs: LogManager,
@@ -37,10 +41,26 @@ export class PartitionManager {
   open(topic: string, topicId: string, index: number, config: ResolvedTopicConfig): Partition {
     // The partition, not the log, moves the high watermark (as the ISR's lowest log end).
     const log = this.logs.openLog(topic, topicId, index, logConfigFrom(config), { replicated: true });
-    const p = new Partition(topic, topicId, index, log, config, this.opts.leaderEpoch, this.opts.nodeId, this.opts.logger, () => this.verifier);
+    const p = new Partition(topic, topicId, index, log, config, this.opts.leaderEpoch, this.opts.nodeId, this.opts.logger, () => this.verifier, () => this.cluster);
+    if (this.cluster !== null) p.awaitState();
     this.parts.set(p.key, p);
     this.unsubscribe.set(p, p.onAppend(() => this.progressed(p)));
     return p;
+  }
+
+  /**
+   * Applies the partition's record from the metadata store (Partition.applyState) and wakes the
+   * requests waiting on it: acks=all produces end when leadership moved. Returns the role before.
+   */
+  applyState(p: Partition, state: PartitionState): ReplicaRole {
+    const before = p.applyState(state);
+    this.progressed(p);
+    return before;
+  }
+
+  /** Joins a cluster (before any partition opens): roles come from the partitions' records from then on. */
+  setClusterHooks(hooks: PartitionClusterHooks): void {
+    this.cluster = hooks;
   }
 
   /** Set once the transaction coordinator runs; until then transactional writes are refused as retriable. */
@@ -65,6 +85,8 @@ export class PartitionManager {
   /** One housekeeping pass over every open partition (flush, roll, retention, cleaner). */
   maintain(now: number = Date.now()): void {
     this.logs.maintain(this.parts.values(), now);
+    const lag = this.opts.replicaLagTimeMaxMs ?? 30_000;
+    for (const p of this.parts.values()) if (p.role === 'leader') p.maybeShrinkIsr(now, lag);
   }
 
   /**
@@ -86,9 +108,10 @@ export class PartitionManager {
    * append, or after `timeoutMs` (then false: the produce answers REQUEST_TIMED_OUT for the
    * partitions still short).
    */
-  awaitHighWatermarks(appended: readonly { partition: Partition; nextOffset: bigint }[], timeoutMs: number): Promise<boolean> {
+  awaitHighWatermarks(appended: readonly { partition: Partition; nextOffset: bigint; leaderEpoch: number }[], timeoutMs: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const reached = () => appended.every((a) => a.partition.highWatermark >= a.nextOffset);
+      // A partition whose leadership moved is done waiting too (its answer is NOT_LEADER_OR_FOLLOWER).
+      const reached = () => appended.every((a) => a.partition.highWatermark >= a.nextOffset || !a.partition.leads(a.leaderEpoch));
       const keys = [...new Set(appended.map((a) => a.partition.key))];
       this.produceWaits.tryCompleteElseWatch({ tryComplete: reached, onComplete: () => resolve(reached()) }, keys, timeoutMs);
     });

@@ -27,7 +27,8 @@ import type { ListOffsetsResponse } from '../protocol/generated/ListOffsetsRespo
  * the leader's end (an unclean election shortened it) the follower truncates to that end; below
  * the leader's start it starts over there. Errors that say leadership moved
  * (NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH, UNKNOWN_TOPIC_*) park the partition until
- * whoever owns the fetcher reassigns it; other errors back off and retry.
+ * whoever owns the fetcher reassigns it, asking again after a backoff (a leader may learn of its
+ * role after its followers do); other errors back off and retry.
  */
 
 export interface FollowerPartition {
@@ -154,10 +155,15 @@ export class ReplicaFetcher {
     return this.opts.backoffMs ?? 1000;
   }
 
+  /** A parked partition is asked for again after this long: the leader may not have taken its new role yet. */
+  private get parkedRetryMs(): number {
+    return Math.max(this.backoffMs, 100);
+  }
+
   private duePartitions(now: number): Entry[] {
     const due: Entry[] = [];
     for (const e of this.entries.values()) {
-      if (e.state === 'backoff' && now >= e.retryAt) e.state = 'fetching';
+      if (e.state !== 'fetching' && now >= e.retryAt) e.state = 'fetching';
       if (e.state === 'fetching') due.push(e);
     }
     return due;
@@ -165,7 +171,7 @@ export class ReplicaFetcher {
 
   private nextRetryIn(now: number): number {
     let next = Infinity;
-    for (const e of this.entries.values()) if (e.state === 'backoff') next = Math.min(next, e.retryAt - now);
+    for (const e of this.entries.values()) if (e.state !== 'fetching') next = Math.min(next, e.retryAt - now);
     return Number.isFinite(next) ? Math.max(0, next) : this.backoffMs;
   }
 
@@ -342,6 +348,7 @@ export class ReplicaFetcher {
   private park(e: Entry, reason: string): void {
     if (e.state !== 'parked') this.opts.logger.info(`${e.p.topic}-${e.p.partition}: not fetching until its leadership is updated: ${reason}`);
     e.state = 'parked';
+    e.retryAt = Date.now() + this.parkedRetryMs;
     e.reason = reason;
   }
 

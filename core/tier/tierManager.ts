@@ -269,7 +269,7 @@ export class TierManager {
     if (this.closed) return;
     const now = this.now();
     for (const tp of this.parts.values()) {
-      if (tp.closed) continue;
+      if (tp.closed || !tp.tiersHere()) continue;
       try {
         tp.enforceLocalRetention(now);
         if (!tp.retentionRunning && now >= tp.retentionRetryAt && tp.remoteRetentionCandidates(now).length > 0) this.startRetention(tp);

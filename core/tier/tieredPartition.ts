@@ -78,6 +78,11 @@ export class TieredPartition {
    * openPartition, before any upload can start); null: segments are uploaded as they close.
    */
   compaction: CompactionProgress | null = null;
+  /**
+   * Whether this broker may tier the partition now: only its leader uploads and applies remote
+   * retention (set by the tier bridge; always on a broker of its own).
+   */
+  tiersHere: () => boolean = () => true;
   private serial: Promise<unknown> = Promise.resolve();
   /** Closed by closePartition / TierManager.close: no new work starts. */
   closed = false;

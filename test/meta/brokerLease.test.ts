@@ -385,11 +385,14 @@ describe('broker.session.timeout.ms and broker.heartbeat.interval.ms', () => {
     expect([short.brokerSessionTimeoutMs, short.brokerHeartbeatIntervalMs]).toEqual([3000, 500]);
     let caught: unknown;
     try {
-      loadBrokerConfig({ flags: { 'broker.session.timeout.ms': '2000' } });
+      loadBrokerConfig({ flags: { 'broker.session.timeout.ms': '200' } });
     } catch (e) {
       caught = e;
     }
     expect(isStrataError(caught, 'CONFIG_INVALID')).toBe(true);
-    expect((caught as Error).message).toContain('broker.heartbeat.interval.ms (2000, default) must be less than broker.session.timeout.ms (2000, flag --broker.session.timeout.ms)');
+    expect((caught as Error).message).toContain('broker.heartbeat.interval.ms (250, default) must be less than broker.session.timeout.ms (200, flag --broker.session.timeout.ms)');
+    // The liveness timeout sits between the two: unset, it shrinks with a short session timeout.
+    expect(loadBrokerConfig({ flags: { 'broker.session.timeout.ms': '1000' } }).brokerLivenessTimeoutMs).toBe(1000);
+    expect(() => loadBrokerConfig({ flags: { 'broker.liveness.timeout.ms': '200' } })).toThrow(/broker.liveness.timeout.ms \(200, flag --broker.liveness.timeout.ms\) must be more than broker.heartbeat.interval.ms/);
   });
 });

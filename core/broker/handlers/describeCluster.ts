@@ -27,8 +27,8 @@ export const describeClusterHandler: ApiHandler<DescribeClusterRequest, Describe
       errorMessage: null,
       endpointType,
       clusterId: b.clusterId,
-      controllerId: b.nodeId,
-      brokers: [{ brokerId: b.nodeId, host: b.advertised.host, port: b.advertised.port, rack: b.rack }],
+      controllerId: b.topics.controllerId >= 0 ? b.topics.controllerId : b.nodeId,
+      brokers: b.topics.endpoints({ nodeId: b.nodeId, host: b.advertised.host, port: b.advertised.port, rack: b.rack }).map((e) => ({ brokerId: e.nodeId, host: e.host, port: e.port, rack: e.rack })),
       clusterAuthorizedOperations: authorizedOperations(req.includeClusterAuthorizedOperations, CLUSTER_AUTHORIZED_OPERATIONS),
     };
   },

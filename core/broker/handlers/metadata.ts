@@ -27,21 +27,37 @@ import type { TopicState } from '../../cluster/metadataCache';
 import type { ApiHandler, BrokerContext, RequestContext } from './types';
 import { LEADER_EPOCH, AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS, TOPIC_AUTHORIZED_OPERATIONS, authorizedOperations } from '../singleNode';
 
-export function describeTopic(t: TopicState, nodeId: number): MetadataResponseTopic {
+/**
+ * A topic's partitions as the cluster has them: leader, leader epoch, replicas and ISR from each
+ * partition's record (this broker's own view of the ISR where it leads), replicas on brokers that
+ * are not alive as offline. A partition without a leader, or whose leader is not alive, answers
+ * LEADER_NOT_AVAILABLE (clients retry their metadata). Before its record is known a partition is
+ * described as this broker's alone (a broker of its own).
+ */
+export function describeTopic(t: TopicState, broker: Pick<BrokerContext, 'nodeId' | 'topics'>): MetadataResponseTopic {
+  const { nodeId, topics } = broker;
+  const live = (id: number) => id === nodeId || topics.isLive(id);
   return {
     errorCode: ErrorCode.NONE,
     name: t.name,
     topicId: t.topicId,
     isInternal: isInternalTopic(t.name),
-    partitions: t.partitions.map((_, i) => ({
-      errorCode: ErrorCode.NONE,
-      partitionIndex: i,
-      leaderId: nodeId,
-      leaderEpoch: LEADER_EPOCH,
-      replicaNodes: [nodeId],
-      isrNodes: [nodeId],
-      offlineReplicas: [],
-    })),
+    partitions: t.partitions.map((p, i) => {
+      const s = p.state;
+      if (s === null) {
+        return { errorCode: ErrorCode.NONE, partitionIndex: i, leaderId: nodeId, leaderEpoch: LEADER_EPOCH, replicaNodes: [nodeId], isrNodes: [nodeId], offlineReplicas: [] };
+      }
+      const leaderKnown = s.leader >= 0 && live(s.leader);
+      return {
+        errorCode: leaderKnown ? ErrorCode.NONE : ErrorCode.LEADER_NOT_AVAILABLE,
+        partitionIndex: i,
+        leaderId: leaderKnown ? s.leader : -1,
+        leaderEpoch: s.leaderEpoch,
+        replicaNodes: [...s.replicas],
+        isrNodes: [...s.isr],
+        offlineReplicas: s.replicas.filter((id) => !live(id)),
+      };
+    }),
     topicAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
   };
 }
@@ -70,20 +86,20 @@ function unknownName(name: string): MetadataResponseTopic {
 async function resolveTopic(broker: BrokerContext, name: string | null, topicId: string | undefined, allowAutoCreate: boolean): Promise<MetadataResponseTopic> {
   if (name === null || name === undefined) {
     const byId = topicId && topicId !== ZERO_UUID ? broker.topics.getById(topicId) : undefined;
-    return byId ? describeTopic(byId, broker.nodeId) : missingTopic(null, topicId, ErrorCode.UNKNOWN_TOPIC_ID);
+    return byId ? describeTopic(byId, broker) : missingTopic(null, topicId, ErrorCode.UNKNOWN_TOPIC_ID);
   }
   const existing = broker.topics.get(name);
-  if (existing) return describeTopic(existing, broker.nodeId);
+  if (existing) return describeTopic(existing, broker);
   if (!allowAutoCreate || !broker.config.autoCreateTopicsEnable) return unknownName(name);
   // Kafka would create its own internal topic here; Strata has none, and a user topic must not take the name.
   if (isReservedTopicName(name)) return missingTopic(name, undefined, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
   try {
     const created = await broker.topicAdmin.create(name, broker.config.numPartitions, broker.config.defaultReplicationFactor, {});
-    return describeTopic(created!, broker.nodeId);
+    return describeTopic(created!, broker);
   } catch (e) {
     if (isStrataError(e, 'TOPIC_EXISTS')) {
       const raced = broker.topics.get(name);
-      if (raced) return describeTopic(raced, broker.nodeId);
+      if (raced) return describeTopic(raced, broker);
     }
     broker.logger.warn(`auto-creating topic '${name}' failed: ${(e as Error).message}`);
     return missingTopic(name, undefined, toKafkaErrorCode(e));
@@ -99,7 +115,7 @@ export const metadataHandler: ApiHandler<MetadataRequest, MetadataResponse> = {
     const all = req.topics === null || (version === 0 && req.topics.length === 0);
     const allowAutoCreate = version < 4 ? true : req.allowAutoTopicCreation !== false;
     const topics = all
-      ? broker.topics.list().map((t) => describeTopic(t, broker.nodeId))
+      ? broker.topics.list().map((t) => describeTopic(t, broker))
       : await Promise.all(req.topics!.map((t) => resolveTopic(broker, t.name ?? null, t.topicId, allowAutoCreate)));
     // Kafka sets them on every topic it answers by name (topics looked up by an unknown id get none).
     if (version >= 8 && req.includeTopicAuthorizedOperations) {
@@ -107,9 +123,10 @@ export const metadataHandler: ApiHandler<MetadataRequest, MetadataResponse> = {
     }
     return {
       throttleTimeMs: 0,
-      brokers: [{ nodeId: broker.nodeId, host: broker.advertised.host, port: broker.advertised.port, rack: broker.rack }],
+      brokers: broker.topics.endpoints({ nodeId: broker.nodeId, host: broker.advertised.host, port: broker.advertised.port, rack: broker.rack }),
       clusterId: broker.clusterId,
-      controllerId: broker.nodeId,
+      // Kafka (KRaft) answers a live broker's id here, the controllers being unreachable to clients.
+      controllerId: broker.topics.controllerId >= 0 ? broker.topics.controllerId : broker.nodeId,
       topics,
       // v8-10 only: from v11 clients ask DescribeCluster instead.
       clusterAuthorizedOperations: authorizedOperations(version >= 8 && version <= 10 && req.includeClusterAuthorizedOperations, CLUSTER_AUTHORIZED_OPERATIONS),

@@ -43,7 +43,7 @@ export const produceHandler: ApiHandler<ProduceRequest, ProduceResponse> = {
     const { topics, partitions } = ctx.broker;
     const acks = req.acks;
     const validAcks = acks === 0 || acks === 1 || acks === -1;
-    const appended: { partition: Partition; nextOffset: bigint; response: PartitionProduceResponse }[] = [];
+    const appended: { partition: Partition; nextOffset: bigint; leaderEpoch: number; response: PartitionProduceResponse }[] = [];
     const responses = req.topicData.map((td) => {
       const topic = topics.get(td.name);
       return {
@@ -54,15 +54,23 @@ export const produceHandler: ApiHandler<ProduceRequest, ProduceResponse> = {
           if (!partition) return partitionError(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
           const outcome = partition.appendRecordsAsLeader(pd.records, { acks, origin: 'client', transactionalId: req.transactionalId ?? null });
           const response = toResponse(pd.index, outcome);
-          if (outcome.errorCode === ErrorCode.NONE) appended.push({ partition, nextOffset: outcome.nextOffset, response });
+          if (outcome.errorCode === ErrorCode.NONE) appended.push({ partition, nextOffset: outcome.nextOffset, leaderEpoch: partition.leaderEpoch, response });
           return response;
         }),
       };
     });
     if (acks === 0) return null;
-    if (acks === -1 && appended.length > 0 && !(await partitions.awaitHighWatermarks(appended, req.timeoutMs))) {
+    if (acks === -1 && appended.length > 0) {
+      await partitions.awaitHighWatermarks(appended, req.timeoutMs);
       for (const a of appended) {
-        if (a.partition.highWatermark < a.nextOffset) Object.assign(a.response, partitionError(a.response.index, ErrorCode.REQUEST_TIMED_OUT));
+        // Leadership moved while it waited: what this leader appended may be truncated, so it is not
+        // acknowledged (the producer retries at the new leader). Not replicated in time: likewise.
+        const code = !a.partition.leads(a.leaderEpoch)
+          ? ErrorCode.NOT_LEADER_OR_FOLLOWER
+          : a.partition.highWatermark < a.nextOffset
+            ? ErrorCode.REQUEST_TIMED_OUT
+            : a.partition.ackError();
+        if (code !== ErrorCode.NONE) Object.assign(a.response, partitionError(a.response.index, code));
       }
     }
     return { responses, throttleTimeMs: 0 };
