@@ -3,6 +3,7 @@ import { StrataError } from '../common/errors';
 import { CommandSpec, UsageError, didYouMean, formatUsage, parseArgs, wantsHelp } from './args';
 import { awsInitSpec, runAwsInit } from './aws-init';
 import { brokerSpec, runBrokerCommand } from './broker';
+import { clusterSpec, runClusterCommand } from './cluster';
 import { configsSpec, runConfigs } from './configs';
 import { consoleConsumerSpec, runConsoleConsumer } from './console-consumer';
 import { consoleProducerSpec, runConsoleProducer } from './console-producer';
@@ -28,6 +29,7 @@ interface Command {
 
 export const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['broker', { spec: brokerSpec, run: (argv) => runBrokerCommand(argv) }],
+  ['cluster', { spec: clusterSpec, run: (argv, io) => runClusterCommand(argv, io) }],
   ['topics', { spec: topicsSpec, run: (argv, io) => runTopics(parseArgs(argv, topicsSpec), io) }],
   ['configs', { spec: configsSpec, run: (argv, io) => runConfigs(argv, io) }],
   ['console-producer', { spec: consoleProducerSpec, run: (argv, io) => runConsoleProducer(parseArgs(argv, consoleProducerSpec), io) }],
@@ -89,14 +91,14 @@ export async function main(argv: string[], io: CliIO & { signal?: AbortSignal } 
 
 /**
  * Entry point when run as the `strata` bin. SIGINT/SIGTERM abort long-running client commands
- * (the console consumer prints its total and exits); the broker command installs its own
- * handlers. The process exits explicitly once the command is done, so an idle stdin or a
+ * (the console consumer prints its total and exits); the broker and cluster commands install
+ * their own handlers. The process exits explicitly once the command is done, so an idle stdin or a
  * lingering socket cannot keep it alive; stdout/stderr are flushed first.
  */
 function runAsBin(): void {
   const argv = process.argv.slice(2);
   const controller = new AbortController();
-  if (argv[0] !== 'broker') {
+  if (argv[0] !== 'broker' && argv[0] !== 'cluster') {
     const onSignal = (): void => {
       if (controller.signal.aborted) process.exit(130); // second ^C: stop now
       controller.abort();
