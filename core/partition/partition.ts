@@ -250,11 +250,16 @@ export class Partition implements MaintainedLog {
     return this._role === 'leader' && this._leaderEpoch === leaderEpoch;
   }
 
-  /** Whether this broker may act as the partition's leader now: it leads it, and its liveness lease holds. */
+  /**
+   * Whether this broker may append as the partition's leader now: it leads it, and its liveness
+   * lease holds — unless it is the partition's only replica, which no one else can ever replace
+   * (a broker of its own keeps leading through a full disk that stops its heartbeats).
+   */
   get isLeader(): boolean {
     if (this._role !== 'leader') return false;
     const c = this.cluster();
-    return c === null || c.mayLead();
+    if (c === null || (this._state !== null && this._state.replicas.length <= 1)) return true;
+    return c.mayLead();
   }
 
   /** A follower fetched from `fetchOffset`: its log holds everything below it (Kafka's updateFollowerFetchState). */
@@ -399,8 +404,10 @@ export class Partition implements MaintainedLog {
     if (currentLeaderEpoch !== undefined && currentLeaderEpoch >= 0 && currentLeaderEpoch !== this._leaderEpoch) {
       return currentLeaderEpoch < this._leaderEpoch ? ErrorCode.FENCED_LEADER_EPOCH : ErrorCode.UNKNOWN_LEADER_EPOCH;
     }
-    // Kafka's Partition.getLocalLog: the epoch first, then whether this broker leads.
-    if (requireLeader && !this.isLeader) return ErrorCode.NOT_LEADER_OR_FOLLOWER;
+    // Kafka's Partition.getLocalLog: the epoch first, then whether this broker leads. Reads need
+    // the role only: a leader whose lease lapsed serves at most its high watermark, which every
+    // in-sync replica holds (appends check the lease too).
+    if (requireLeader && this._role !== 'leader') return ErrorCode.NOT_LEADER_OR_FOLLOWER;
     return ErrorCode.NONE;
   }
 
@@ -597,6 +604,7 @@ export class Partition implements MaintainedLog {
    */
   async deleteRecordsBefore(target: bigint, timeoutMs: number): Promise<{ errorCode: number; lowWatermark: bigint }> {
     const fail = (errorCode: number) => ({ errorCode, lowWatermark: -1n });
+    if (!this.isLeader) return fail(ErrorCode.NOT_LEADER_OR_FOLLOWER);
     if (!this._policy.deletes) return fail(ErrorCode.POLICY_VIOLATION);
     const hw = this.highWatermark;
     const offset = target === -1n ? hw : target;

@@ -377,9 +377,9 @@ describe.each(backings)('broker lease over %s', (_name, makeBacking) => {
 });
 
 describe('broker.session.timeout.ms and broker.heartbeat.interval.ms', () => {
-  test("Kafka's defaults, and the heartbeat must be shorter than the session", () => {
+  test("Kafka's session default, a shorter heartbeat (failover waits on it), and the heartbeat must be shorter than the session", () => {
     const c = loadBrokerConfig({ flags: {} });
-    expect([c.brokerSessionTimeoutMs, c.brokerHeartbeatIntervalMs]).toEqual([9000, 2000]);
+    expect([c.brokerSessionTimeoutMs, c.brokerHeartbeatIntervalMs, c.brokerLivenessTimeoutMs]).toEqual([9000, 250, 1500]);
     expect(BROKER_CONFIGS.map((e) => e.name)).toEqual(expect.arrayContaining(['broker.session.timeout.ms', 'broker.heartbeat.interval.ms']));
     const short = loadBrokerConfig({ flags: { 'broker.session.timeout.ms': '3000', 'broker.heartbeat.interval.ms': '500' } });
     expect([short.brokerSessionTimeoutMs, short.brokerHeartbeatIntervalMs]).toEqual([3000, 500]);

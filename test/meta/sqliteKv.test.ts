@@ -136,7 +136,8 @@ describe('SqliteKv', () => {
       clearInterval(ticker);
     }
     expect(performance.now() - started).toBeGreaterThanOrEqual(350);
-    expect(ticks).toBeGreaterThanOrEqual(15); // the loop kept turning while the put waited
+    // The loop kept turning while the put waited (a blocked loop ticks once at most; a loaded machine stretches the 10 ms).
+    expect(ticks).toBeGreaterThanOrEqual(5);
     expect(await kv.get('k')).toEqual({ key: 'k', value: 2, version: 2 });
   });
 
