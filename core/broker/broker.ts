@@ -66,6 +66,7 @@ import { listTransactionsHandler } from './handlers/listTransactions';
 import { saslHandshakeHandler } from './handlers/saslHandshake';
 import { describeLogDirsHandler } from './handlers/describeLogDirs';
 import { offsetForLeaderEpochHandler } from './handlers/offsetForLeaderEpoch';
+import { electLeadersHandler } from './handlers/electLeaders';
 
 /** The most of a segment one connection reads into memory at a time when it cannot use sendfile. */
 const STREAM_CHUNK_BYTES = 256 * 1024;
@@ -273,6 +274,7 @@ export class Broker {
         txn,
         markers,
         tier,
+        cluster,
         dynamicConfigs,
         logger: logger.child('requests'),
       };
@@ -312,6 +314,7 @@ export class Broker {
         saslHandshakeHandler,
         describeLogDirsHandler,
         offsetForLeaderEpochHandler,
+        electLeadersHandler,
       ];
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());

@@ -2,6 +2,7 @@
 import { StrataError } from '../common/errors';
 import { CommandSpec, UsageError, didYouMean, formatUsage, parseArgs, wantsHelp } from './args';
 import { awsInitSpec, runAwsInit } from './aws-init';
+import { leaderElectionSpec, runLeaderElection } from './leaderElection';
 import { brokerSpec, runBrokerCommand } from './broker';
 import { clusterSpec, runClusterCommand } from './cluster';
 import { configsSpec, runConfigs } from './configs';
@@ -38,6 +39,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['delete-records', { spec: deleteRecordsSpec, run: (argv, io) => runDeleteRecords(parseArgs(argv, deleteRecordsSpec), io) }],
   ['transactions', { spec: transactionsSpec, run: (argv, io) => runTransactions(argv, io) }],
   ['log-dirs', { spec: logDirsSpec, run: (argv, io) => runLogDirs(argv, io) }],
+  ['leader-election', { spec: leaderElectionSpec, run: (argv, io) => runLeaderElection(parseArgs(argv, leaderElectionSpec), io) }],
   ['aws-init', { spec: awsInitSpec, run: (argv, io) => runAwsInit(parseArgs(argv, awsInitSpec), io) }],
 ]);
 

@@ -5,6 +5,8 @@ import { ZERO_UUID } from '../protocol/reader';
 import type { AlterConfigsRequest } from '../protocol/generated/AlterConfigsRequest';
 import type { AlterConfigsResponse } from '../protocol/generated/AlterConfigsResponse';
 import type { CreatePartitionsRequest } from '../protocol/generated/CreatePartitionsRequest';
+import type { ElectLeadersRequest } from '../protocol/generated/ElectLeadersRequest';
+import type { ElectLeadersResponse } from '../protocol/generated/ElectLeadersResponse';
 import type { CreatePartitionsResponse } from '../protocol/generated/CreatePartitionsResponse';
 import type { CreateTopicsRequest } from '../protocol/generated/CreateTopicsRequest';
 import type { CreateTopicsResponse } from '../protocol/generated/CreateTopicsResponse';
@@ -871,6 +873,25 @@ export class StrataClient {
     const res = await this.adminRequest<CreatePartitionsResponse>(ApiKey.CreatePartitions, request, opts.timeoutMs);
     for (const r of res.results) throwIfError(r.errorCode, { api: 'CreatePartitions', resource: `topic '${r.name}'`, errorMessage: r.errorMessage });
     for (const r of requests) this.topics.delete(r.topic);
+  }
+
+  /**
+   * ElectLeaders (KIP-460): a preferred or unclean leader election for the given partitions (null:
+   * all of them; the answer then leaves out those needing none). One result per partition, with
+   * the broker's error code (NONE when it was elected).
+   */
+  async electLeaders(type: 'preferred' | 'unclean', partitions: TopicPartitionRef[] | null, opts: AdminOptions = {}): Promise<Array<TopicPartitionRef & { errorCode: number; errorMessage: string | null }>> {
+    const byTopic = new Map<string, number[]>();
+    for (const p of partitions ?? []) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition]);
+    const request: ElectLeadersRequest = {
+      electionType: type === 'preferred' ? 0 : 1,
+      topicPartitions: partitions === null ? null : [...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })),
+      timeoutMs: opts.timeoutMs ?? 30_000,
+    };
+    const res = await this.adminRequest<ElectLeadersResponse>(ApiKey.ElectLeaders, request, opts.timeoutMs);
+    throwIfError(res.errorCode ?? ErrorCode.NONE, { api: 'ElectLeaders' });
+    for (const p of partitions ?? []) this.topics.delete(p.topic);
+    return res.replicaElectionResults.flatMap((t) => t.partitionResult.map((r) => ({ topic: t.topic, partition: r.partitionId, errorCode: r.errorCode, errorMessage: r.errorMessage })));
   }
 
   /** A resource's configs (all, or only `keys`). */

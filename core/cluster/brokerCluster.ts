@@ -11,8 +11,16 @@ import { CLUSTER_NAMESPACE, ClusterChanges } from './clusterChanges';
 import { ControllerElection } from './controllerElection';
 import { LeadershipGuard } from './leadershipGuard';
 import type { MetadataCache, TopicState } from './metadataCache';
-import { decidePartition, leavePartition, type PartitionChange } from './partitionElection';
+import { decidePartition, electRequested, leavePartition, type ElectionType, type PartitionChange } from './partitionElection';
 import type { PlacementBroker } from './replicaPlacement';
+
+/** One partition's answer to ElectLeaders: error null when it was elected. Kafka's error names. */
+export interface ElectionResult {
+  topic: string;
+  partition: number;
+  error: 'UNKNOWN_TOPIC_OR_PARTITION' | 'ELECTION_NOT_NEEDED' | 'PREFERRED_LEADER_NOT_AVAILABLE' | 'ELIGIBLE_LEADERS_NOT_AVAILABLE' | 'UNKNOWN_SERVER_ERROR' | null;
+  message: string | null;
+}
 
 export interface BrokerClusterOptions {
   nodeId: number;
@@ -158,6 +166,52 @@ export class BrokerCluster {
     await this.passing;
     await this.election.stop();
     await this.fetchers.close();
+  }
+
+  /**
+   * ElectLeaders: one conditional write per partition that needs it, from any broker (Kafka sends
+   * it to the controller; here the record's version condition is what serialises writers). Topics
+   * and partitions that do not exist answer UNKNOWN_TOPIC_OR_PARTITION; `targets` null means every
+   * partition, and then those needing no election are left out (as Kafka answers).
+   */
+  async electLeaders(type: ElectionType, targets: readonly { topic: string; partition: number }[] | null): Promise<ElectionResult[]> {
+    const now = performance.now();
+    const isLive = (id: number) => this.liveness.isLive(id, now);
+    const all = targets === null;
+    const list = all ? this.cache.list().flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.index }))) : targets;
+    const out: ElectionResult[] = [];
+    let wrote = false;
+    for (const { topic, partition } of list) {
+      const p = this.cache.partition(topic, partition);
+      let s = p?.record ?? null;
+      if (p === undefined || s === null) {
+        out.push({ topic, partition, error: 'UNKNOWN_TOPIC_OR_PARTITION', message: `${topic}-${partition} does not exist` });
+        continue;
+      }
+      try {
+        // A record changed meanwhile (the controller, an ISR change) is read again and decided anew.
+        for (let attempt = 0; ; attempt++) {
+          const r = electRequested(s, isLive, type);
+          if ('error' in r) {
+            if (!(all && r.error === 'ELECTION_NOT_NEEDED')) out.push({ topic, partition, error: r.error, message: r.message });
+            break;
+          }
+          if (await this.write(p, s, r.change, 'ElectLeaders')) {
+            wrote = true;
+            out.push({ topic, partition, error: null, message: null });
+            break;
+          }
+          const fresh = await this.store.getPartitionState(p.topicId, p.index);
+          if (fresh === null || attempt >= 3) throw new Error(`${p.label}: its record keeps changing`);
+          this.apply(p, fresh);
+          s = fresh;
+        }
+      } catch (e) {
+        out.push({ topic, partition, error: 'UNKNOWN_SERVER_ERROR', message: (e as Error).message });
+      }
+    }
+    if (wrote) await this.announce();
+    return out;
   }
 
   get isController(): boolean {

@@ -86,3 +86,37 @@ function inAssignmentOrder(ids: readonly number[], replicas: readonly number[]):
   };
   return [...ids].sort((a, b) => pos(a) - pos(b));
 }
+
+/** ElectLeaders' two kinds (Kafka's ElectionType): the preferred replica, or any live replica when no in-sync one is. */
+export type ElectionType = 'preferred' | 'unclean';
+
+/** An election an operator asked for: the change to write, or why there is none (Kafka's error names). */
+export type RequestedElection =
+  | { change: PartitionChange }
+  | { error: 'ELECTION_NOT_NEEDED' | 'PREFERRED_LEADER_NOT_AVAILABLE' | 'ELIGIBLE_LEADERS_NOT_AVAILABLE'; message: string };
+
+/**
+ * ElectLeaders for one partition (Kafka's ReplicationControlManager.electLeader): preferred moves
+ * leadership to the first assigned replica when it is alive and in sync; unclean elects only when
+ * the leader is gone and no in-sync replica is alive, taking the first live replica (which may
+ * lack acknowledged records: the operator's explicit choice).
+ */
+export function electRequested(state: PartitionStateRecord, isLive: (nodeId: number) => boolean, type: ElectionType): RequestedElection {
+  const base = { topicId: state.topicId, partition: state.partition, replicas: state.replicas, logStartOffset: state.logStartOffset };
+  const leaderLive = state.leader !== NO_LEADER && isLive(state.leader);
+  if (type === 'preferred') {
+    const preferred = state.replicas[0];
+    if (state.leader === preferred && leaderLive) return { error: 'ELECTION_NOT_NEEDED', message: `${preferred} is already the leader` };
+    if (preferred === undefined || !isLive(preferred) || !state.isr.includes(preferred)) {
+      return { error: 'PREFERRED_LEADER_NOT_AVAILABLE', message: `the preferred replica ${preferred} is not alive and in sync (isr ${state.isr.join(',')})` };
+    }
+    const isr = inAssignmentOrder(state.isr.filter(isLive), state.replicas);
+    return { change: { next: { ...base, leader: preferred, leaderEpoch: state.leaderEpoch + 1, isr }, reason: 'preferred leader election requested' } };
+  }
+  if (leaderLive) return { error: 'ELECTION_NOT_NEEDED', message: `leader ${state.leader} is alive` };
+  const liveIsr = inAssignmentOrder(state.isr.filter(isLive), state.replicas);
+  if (liveIsr.length > 0) return { change: { next: { ...base, leader: liveIsr[0], leaderEpoch: state.leaderEpoch + 1, isr: liveIsr }, reason: 'election requested: an in-sync replica is alive' } };
+  const candidate = state.replicas.find(isLive);
+  if (candidate === undefined) return { error: 'ELIGIBLE_LEADERS_NOT_AVAILABLE', message: `no replica of ${state.replicas.join(',')} is alive` };
+  return { change: { next: { ...base, leader: candidate, leaderEpoch: state.leaderEpoch + 1, isr: [candidate] }, reason: 'unclean leader election requested' } };
+}

@@ -1,3 +1,4 @@
+import type { BrokerCluster } from '../../cluster/brokerCluster';
 import type { Logger } from '../../common/logger';
 import type { TierManager } from '../../tier/tierManager';
 import type { RequestHeader } from '../../protocol/headers';
@@ -33,6 +34,8 @@ export interface BrokerContext {
   readonly txn: TransactionCoordinator;
   /** Appends transaction markers to this broker's partitions (the coordinator's and WriteTxnMarkers' path). */
   readonly markers: MarkerWriter;
+  /** This broker's part in the cluster (leader elections on request); absent in contexts built without one. */
+  readonly cluster?: BrokerCluster;
   /** Dynamic broker configs (AlterConfigs on BROKER resources); absent in contexts built without them: broker configs are then read-only. */
   readonly dynamicConfigs?: DynamicBrokerConfigs;
   readonly logger: Logger;
