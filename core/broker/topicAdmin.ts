@@ -16,7 +16,7 @@ import type { BrokerConfig } from '../config/brokerConfig';
 import type { Partition } from '../partition/partition';
 import type { PartitionManager } from '../partition/partitionManager';
 import { LEADER_EPOCH } from './singleNode';
-import { assignReplicas, type PlacementBroker } from '../cluster/replicaPlacement';
+import { assignReplicas, checkManualAssignment, type PlacementBroker } from '../cluster/replicaPlacement';
 import { randomUuid } from '../protocol/writer';
 import type { MetadataCache, TopicState } from '../cluster/metadataCache';
 
@@ -101,7 +101,15 @@ export class TopicAdmin {
    * throws, the topic does not exist (nor will it after a restart), except when the store's
    * answer was lost and the store cannot be read either (then the removal is retried).
    */
-  create(name: string, numPartitions: number, replicationFactor: number, configs: Record<string, string>, validateOnly = false): Promise<TopicState | null> {
+  create(
+    name: string,
+    numPartitions: number,
+    replicationFactor: number,
+    configs: Record<string, string>,
+    validateOnly = false,
+    /** Replicas per partition given by hand (CreateTopics' assignments); else they are placed over the live brokers. */
+    manualAssignment?: number[][],
+  ): Promise<TopicState | null> {
     return this.serialised(async () => {
       validateTopicName(name);
       // CreateTopics answers INVALID_REQUEST before it gets here; auto-creation never asks.
@@ -116,7 +124,8 @@ export class TopicAdmin {
         throw new StrataError('REPLICATION_FACTOR_INVALID', `Replication factor must be larger than 0 (got ${replicationFactor}).`);
       }
       // Placed before anything is written: too few live brokers is answered with nothing stored.
-      const assignment = assignReplicas(this.placementBrokers(), numPartitions, replicationFactor);
+      const assignment = manualAssignment ?? assignReplicas(this.placementBrokers(), numPartitions, replicationFactor);
+      if (manualAssignment !== undefined) checkManualAssignment(manualAssignment, new Set(this.placementBrokers().map((b) => b.nodeId)));
       const normalized = normalizeTopicConfigs(configs);
       const config = this.resolve(normalized);
       checkTieredStorageRules(config);
@@ -180,7 +189,7 @@ export class TopicAdmin {
     });
   }
 
-  addPartitions(name: string, count: number, validateOnly = false): Promise<void> {
+  addPartitions(name: string, count: number, validateOnly = false, manualAssignment?: number[][]): Promise<void> {
     return this.serialised(async () => {
       const t = this.cache.get(name);
       if (!t) throw new StrataError('TOPIC_NOT_FOUND', `Topic '${name}' does not exist.`);
@@ -193,7 +202,16 @@ export class TopicAdmin {
             : `Topic currently has ${current} partitions, which is higher than the requested ${count}.`,
         );
       }
-      const assignment = assignReplicas(this.placementBrokers(), count - current, t.record.replicationFactor, { fromPartition: current });
+      let assignment: number[][];
+      if (manualAssignment !== undefined) {
+        if (manualAssignment.length !== count - current) {
+          throw new StrataError('REPLICA_ASSIGNMENT_INVALID', `Attempted to add ${count - current} additional partition(s), but only ${manualAssignment.length} assignment(s) were specified.`);
+        }
+        checkManualAssignment(manualAssignment, new Set(this.placementBrokers().map((b) => b.nodeId)), t.record.replicationFactor);
+        assignment = manualAssignment;
+      } else {
+        assignment = assignReplicas(this.placementBrokers(), count - current, t.record.replicationFactor, { fromPartition: current });
+      }
       if (validateOnly) return;
       // Opened first, as in create: a local failure is answered with nothing in the store.
       const opened = this.openPartitions(name, t.topicId, current, count, t.config);

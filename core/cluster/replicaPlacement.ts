@@ -150,9 +150,8 @@ function racksByBroker(brokers: readonly PlacementBroker[]): Map<number, string>
   const withRack = brokers.filter((b) => b.rack !== null);
   if (withRack.length === 0) return null;
   if (withRack.length < brokers.length) {
-    // Kafka answers this with an AdminOperationException; Strata has no code mapping to
-    // INVALID_REPLICA_ASSIGNMENT (39) yet, so the closest one.
-    throw new StrataError('REPLICATION_FACTOR_INVALID', 'Not all brokers have rack information for replica rack aware assignment.');
+    // Kafka answers this with an AdminOperationException (INVALID_REPLICA_ASSIGNMENT to clients).
+    throw new StrataError('REPLICA_ASSIGNMENT_INVALID', 'Not all brokers have rack information for replica rack aware assignment.');
   }
   return new Map(withRack.map((b) => [b.nodeId, b.rack!]));
 }
@@ -163,4 +162,30 @@ function racksByBroker(brokers: readonly PlacementBroker[]): Map<number, string>
  */
 function followerIndex(first: number, shift: number, j: number, n: number): number {
   return (first + 1 + ((shift + j) % (n - 1))) % n;
+}
+
+/**
+ * A replica assignment given by hand (CreateTopics' assignments, CreatePartitions'), checked as
+ * Kafka's controller checks it: every partition has replicas, no broker twice, every broker
+ * registered and alive, every partition the same count (`replicationFactor` when the topic has
+ * one already). Throws StrataError('REPLICA_ASSIGNMENT_INVALID') with Kafka's messages.
+ */
+export function checkManualAssignment(assignment: readonly (readonly number[])[], liveNodeIds: ReadonlySet<number>, replicationFactor?: number): void {
+  let expected = replicationFactor;
+  for (const replicas of assignment) {
+    if (replicas.length === 0) throw new StrataError('REPLICA_ASSIGNMENT_INVALID', 'The manual partition assignment includes an empty replica list.');
+    const seen = new Set<number>();
+    for (const id of replicas) {
+      if (seen.has(id)) throw new StrataError('REPLICA_ASSIGNMENT_INVALID', `The manual partition assignment includes the broker ${id} more than once.`);
+      seen.add(id);
+      if (!liveNodeIds.has(id)) throw new StrataError('REPLICA_ASSIGNMENT_INVALID', `The manual partition assignment includes broker ${id}, but no such broker is registered.`);
+    }
+    if (expected !== undefined && replicas.length !== expected) {
+      throw new StrataError(
+        'REPLICA_ASSIGNMENT_INVALID',
+        `The manual partition assignment includes a partition with ${replicas.length} replica(s), but this is not consistent with previous partitions, which have ${expected} replica(s).`,
+      );
+    }
+    expected = replicas.length;
+  }
 }

@@ -13,6 +13,7 @@ export type StrataErrorCode =
   | 'TOPIC_NAME_INVALID'
   | 'PARTITIONS_INVALID'
   | 'REPLICATION_FACTOR_INVALID'
+  | 'REPLICA_ASSIGNMENT_INVALID'
   | 'VERSION_CONFLICT' // a conditional write lost: the stored version was not the expected one
   | 'KEY_EXISTS' // a write-once key (object store, metadata) is already taken
   | 'NOT_FOUND'
@@ -75,6 +76,7 @@ const TO_KAFKA: Record<StrataErrorCode, number> = {
   TOPIC_NAME_INVALID: ErrorCode.INVALID_TOPIC_EXCEPTION,
   PARTITIONS_INVALID: ErrorCode.INVALID_PARTITIONS,
   REPLICATION_FACTOR_INVALID: ErrorCode.INVALID_REPLICATION_FACTOR,
+  REPLICA_ASSIGNMENT_INVALID: ErrorCode.INVALID_REPLICA_ASSIGNMENT,
   VERSION_CONFLICT: ErrorCode.CONCURRENT_TRANSACTIONS,
   KEY_EXISTS: ErrorCode.UNKNOWN_SERVER_ERROR,
   NOT_FOUND: ErrorCode.UNKNOWN_SERVER_ERROR,

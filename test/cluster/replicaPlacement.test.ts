@@ -3,7 +3,7 @@
  * the assignments Kafka's own tests expect, then as properties over random broker sets.
  */
 import fc from 'fast-check';
-import { assignReplicas, rackAlternatedBrokers, type PlacementBroker } from '../../core/cluster/replicaPlacement';
+import { assignReplicas, checkManualAssignment, rackAlternatedBrokers, type PlacementBroker } from '../../core/cluster/replicaPlacement';
 import { errorOf } from '../helpers/errorOf';
 import { seededRng } from '../helpers/seededRng';
 
@@ -138,7 +138,7 @@ describe('errors (Kafka’s messages)', () => {
       { nodeId: 1, rack: null },
     ];
     const e = errorOf(() => assignReplicas(brokers, 1, 1));
-    expect(e.code).toBe('REPLICATION_FACTOR_INVALID');
+    expect(e.code).toBe('REPLICA_ASSIGNMENT_INVALID');
     expect(e.message).toBe('Not all brokers have rack information for replica rack aware assignment.');
     expect(errorOf(() => rackAlternatedBrokers(brokers)).message).toBe(e.message);
   });
@@ -244,5 +244,27 @@ describe('properties over random broker sets', () => {
         },
       ),
     );
+  });
+});
+
+describe('checkManualAssignment', () => {
+  const live = new Set([0, 1, 2]);
+  const message = (assignment: number[][], rf?: number) => {
+    const e = errorOf(() => checkManualAssignment(assignment, live, rf));
+    expect(e.code).toBe('REPLICA_ASSIGNMENT_INVALID');
+    return e.message;
+  };
+
+  test('takes distinct live brokers, the same count per partition', () => {
+    expect(() => checkManualAssignment([[2, 0], [1, 2]], live)).not.toThrow();
+    expect(() => checkManualAssignment([[0, 1]], live, 2)).not.toThrow();
+  });
+
+  test("refuses what Kafka refuses, with Kafka's messages", () => {
+    expect(message([[0, 0]])).toBe('The manual partition assignment includes the broker 0 more than once.');
+    expect(message([[0, 7]])).toBe('The manual partition assignment includes broker 7, but no such broker is registered.');
+    expect(message([[0, 1], [2]])).toBe('The manual partition assignment includes a partition with 1 replica(s), but this is not consistent with previous partitions, which have 2 replica(s).');
+    expect(message([[0]], 3)).toBe('The manual partition assignment includes a partition with 1 replica(s), but this is not consistent with previous partitions, which have 3 replica(s).');
+    expect(message([[]])).toBe('The manual partition assignment includes an empty replica list.');
   });
 });

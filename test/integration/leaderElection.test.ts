@@ -5,6 +5,7 @@
  * here, so only the command moves them); partitions already led by their preferred replica need
  * no election, and an unknown partition is an error.
  */
+import { Kafka, logLevel } from 'kafkajs';
 import { StrataClient } from '../../core/client/client';
 import { BROKER_MAIN } from '../helpers/build';
 import { startCluster, type TestCluster } from '../helpers/cluster';
@@ -56,3 +57,37 @@ test('preferred leaders come back with leader-election after a controlled shutdo
   expect(unknown.code).toBe(1);
   expect(unknown.stderr.toString()).toContain(`Error completing leader election (PREFERRED) for partition: ${TOPIC}-7: UNKNOWN_TOPIC_OR_PARTITION`);
 }, 120_000);
+
+test('replicas assigned by hand (CreateTopics, CreatePartitions through kafkajs) are taken as given, and refused as Kafka refuses them', async () => {
+  const kafka = new Kafka({ clientId: 'assignment-test', brokers: cluster.bootstrap().split(','), logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic: 'manual', replicaAssignment: [{ partition: 0, replicas: [2, 0] }, { partition: 1, replicas: [1, 2] }] }] });
+    await admin.createPartitions({ topicPartitions: [{ topic: 'manual', count: 3, assignments: [[0, 1]] }] });
+    await waitFor(async () => (await client.metadata(['manual'])).topics.get('manual')?.partitions.length === 3, { timeoutMs: 10_000, message: 'three partitions of manual' });
+    const parts = (await client.metadata(['manual'])).topics.get('manual')!.partitions;
+    expect(parts.map((p) => [p.replicas, p.leader])).toEqual([
+      [[2, 0], 2],
+      [[1, 2], 1],
+      [[0, 1], 0],
+    ]);
+    const refused = async (replicas: number[]) => {
+      const e = await admin.createTopics({ topics: [{ topic: `bad-${replicas.join('-')}`, replicaAssignment: [{ partition: 0, replicas }] }] }).then(
+        () => null,
+        (err: { errors?: { type?: string; message?: string }[] }) => err.errors?.[0] ?? err,
+      );
+      return e as { type?: string; message?: string } | null;
+    };
+    // (kafkajs reports the error type with its own message text.)
+    expect(await refused([0, 0])).toMatchObject({ type: 'INVALID_REPLICA_ASSIGNMENT' });
+    expect(await refused([0, 7])).toMatchObject({ type: 'INVALID_REPLICA_ASSIGNMENT' });
+    const grow = await admin.createPartitions({ topicPartitions: [{ topic: 'manual', count: 4, assignments: [[0]] }] }).then(
+      () => null,
+      (err: { errors?: { type?: string }[]; type?: string }) => err.errors?.[0]?.type ?? err.type,
+    );
+    expect(grow).toBe('INVALID_REPLICA_ASSIGNMENT');
+  } finally {
+    await admin.disconnect();
+  }
+}, 60_000);

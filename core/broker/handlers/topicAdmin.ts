@@ -4,8 +4,9 @@
  * CreateTopics: v1 validateOnly and error messages; v4 numPartitions/replicationFactor -1
  * mean the broker defaults (KIP-464); v5 flexible and the created topic's configs in the
  * answer; v7 topic ids. DeleteTopics: v4 flexible; v5 error messages; v6 topics by name or
- * id. CreatePartitions: v2 flexible. Manual replica assignments are accepted only when they
- * name this broker (a single-node cluster has nowhere else to put a replica).
+ * id. CreatePartitions: v2 flexible. Replicas are placed over the live brokers (rack-aware), or
+ * as given by hand (assignments: every broker alive, none twice, the same count per partition;
+ * INVALID_REPLICA_ASSIGNMENT with Kafka's messages otherwise).
  *
  * CreateTopics refuses Kafka's reserved names (__consumer_offsets, __transaction_state,
  * __share_group_state, __cluster_metadata) with INVALID_REQUEST, as Kafka's ControllerApis
@@ -31,13 +32,16 @@ function failure(e: unknown): { errorCode: number; errorMessage: string } {
   return { errorCode: toKafkaErrorCode(e), errorMessage: (e as Error).message };
 }
 
-function checkAssignments(broker: BrokerContext, assignments: { brokerIds: number[] }[]): string | null {
-  for (const a of assignments) {
-    if (a.brokerIds.length !== 1 || a.brokerIds[0] !== broker.nodeId) {
-      return `Replica assignment ${JSON.stringify(a.brokerIds)} must name exactly this broker (${broker.nodeId}) on a single-node cluster.`;
-    }
+/**
+ * CreateTopics' assignments as replica lists in partition order: the partition indexes must be
+ * 0..n-1 (Kafka's message otherwise); the lists themselves are checked by topic admin.
+ */
+function manualAssignment(assignments: readonly { partitionIndex: number; brokerIds: number[] }[]): number[][] | string {
+  const sorted = [...assignments].sort((a, b) => a.partitionIndex - b.partitionIndex);
+  for (const [i, a] of sorted.entries()) {
+    if (a.partitionIndex !== i) return `Partitions should be 0-based and consecutive: found partition index ${a.partitionIndex} where ${i} was expected.`;
   }
-  return null;
+  return sorted.map((a) => [...a.brokerIds]);
 }
 
 export const createTopicsHandler: ApiHandler<CreateTopicsRequest, CreateTopicsResponse> = {
@@ -59,17 +63,21 @@ export const createTopicsHandler: ApiHandler<CreateTopicsRequest, CreateTopicsRe
         topics.push({ ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: reservedTopicMessage(t.name) });
         continue;
       }
-      const assignmentError = t.assignments.length > 0 ? checkAssignments(b, t.assignments) : null;
-      if (assignmentError) {
-        topics.push({ ...base, errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: assignmentError });
+      const manual = t.assignments.length > 0 ? manualAssignment(t.assignments) : undefined;
+      if (manual !== undefined && (t.numPartitions !== -1 || t.replicationFactor !== -1)) {
+        topics.push({ ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.' });
         continue;
       }
-      const partitions = t.assignments.length > 0 ? t.assignments.length : t.numPartitions === -1 ? b.config.numPartitions : t.numPartitions;
-      const rf = t.assignments.length > 0 ? 1 : t.replicationFactor === -1 ? b.config.defaultReplicationFactor : t.replicationFactor;
+      if (typeof manual === 'string') {
+        topics.push({ ...base, errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: manual });
+        continue;
+      }
+      const partitions = manual ? manual.length : t.numPartitions === -1 ? b.config.numPartitions : t.numPartitions;
+      const rf = manual ? manual[0].length : t.replicationFactor === -1 ? b.config.defaultReplicationFactor : t.replicationFactor;
       const configs: Record<string, string> = {};
       for (const c of t.configs) if (c.value !== null) configs[c.name] = c.value;
       try {
-        const created = await b.topicAdmin.create(t.name, partitions, rf, configs, req.validateOnly ?? false);
+        const created = await b.topicAdmin.create(t.name, partitions, rf, configs, req.validateOnly ?? false, manual);
         const state = created ?? null;
         topics.push({
           ...base,
@@ -143,13 +151,9 @@ export const createPartitionsHandler: ApiHandler<CreatePartitionsRequest, Create
   async handle(req, ctx) {
     const results = [];
     for (const t of req.topics) {
-      const assignmentError = t.assignments && t.assignments.length > 0 ? checkAssignments(ctx.broker, t.assignments) : null;
-      if (assignmentError) {
-        results.push({ name: t.name, errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: assignmentError });
-        continue;
-      }
+      const manual = t.assignments && t.assignments.length > 0 ? t.assignments.map((a) => [...a.brokerIds]) : undefined;
       try {
-        await ctx.broker.topicAdmin.addPartitions(t.name, t.count, req.validateOnly);
+        await ctx.broker.topicAdmin.addPartitions(t.name, t.count, req.validateOnly, manual);
         results.push({ name: t.name, errorCode: ErrorCode.NONE, errorMessage: null });
       } catch (e) {
         results.push({ name: t.name, ...failure(e) });
