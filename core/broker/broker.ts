@@ -67,6 +67,7 @@ import { saslHandshakeHandler } from './handlers/saslHandshake';
 import { describeLogDirsHandler } from './handlers/describeLogDirs';
 import { offsetForLeaderEpochHandler } from './handlers/offsetForLeaderEpoch';
 import { electLeadersHandler } from './handlers/electLeaders';
+import { alterPartitionReassignmentsHandler, listPartitionReassignmentsHandler } from './handlers/partitionReassignments';
 
 /** The most of a segment one connection reads into memory at a time when it cannot use sendfile. */
 const STREAM_CHUNK_BYTES = 256 * 1024;
@@ -315,6 +316,8 @@ export class Broker {
         describeLogDirsHandler,
         offsetForLeaderEpochHandler,
         electLeadersHandler,
+        alterPartitionReassignmentsHandler,
+        listPartitionReassignmentsHandler,
       ];
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());

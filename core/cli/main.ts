@@ -3,6 +3,7 @@ import { StrataError } from '../common/errors';
 import { CommandSpec, UsageError, didYouMean, formatUsage, parseArgs, wantsHelp } from './args';
 import { awsInitSpec, runAwsInit } from './aws-init';
 import { leaderElectionSpec, runLeaderElection } from './leaderElection';
+import { reassignPartitionsSpec, runReassignPartitions } from './reassignPartitions';
 import { brokerSpec, runBrokerCommand } from './broker';
 import { clusterSpec, runClusterCommand } from './cluster';
 import { configsSpec, runConfigs } from './configs';
@@ -40,6 +41,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['transactions', { spec: transactionsSpec, run: (argv, io) => runTransactions(argv, io) }],
   ['log-dirs', { spec: logDirsSpec, run: (argv, io) => runLogDirs(argv, io) }],
   ['leader-election', { spec: leaderElectionSpec, run: (argv, io) => runLeaderElection(parseArgs(argv, leaderElectionSpec), io) }],
+  ['reassign-partitions', { spec: reassignPartitionsSpec, run: (argv, io) => runReassignPartitions(parseArgs(argv, reassignPartitionsSpec), io) }],
   ['aws-init', { spec: awsInitSpec, run: (argv, io) => runAwsInit(parseArgs(argv, awsInitSpec), io) }],
 ]);
 

@@ -6,6 +6,10 @@ import type { AlterConfigsRequest } from '../protocol/generated/AlterConfigsRequ
 import type { AlterConfigsResponse } from '../protocol/generated/AlterConfigsResponse';
 import type { CreatePartitionsRequest } from '../protocol/generated/CreatePartitionsRequest';
 import type { ElectLeadersRequest } from '../protocol/generated/ElectLeadersRequest';
+import type { AlterPartitionReassignmentsRequest } from '../protocol/generated/AlterPartitionReassignmentsRequest';
+import type { AlterPartitionReassignmentsResponse } from '../protocol/generated/AlterPartitionReassignmentsResponse';
+import type { ListPartitionReassignmentsRequest } from '../protocol/generated/ListPartitionReassignmentsRequest';
+import type { ListPartitionReassignmentsResponse } from '../protocol/generated/ListPartitionReassignmentsResponse';
 import type { ElectLeadersResponse } from '../protocol/generated/ElectLeadersResponse';
 import type { CreatePartitionsResponse } from '../protocol/generated/CreatePartitionsResponse';
 import type { CreateTopicsRequest } from '../protocol/generated/CreateTopicsRequest';
@@ -892,6 +896,33 @@ export class StrataClient {
     throwIfError(res.errorCode ?? ErrorCode.NONE, { api: 'ElectLeaders' });
     for (const p of partitions ?? []) this.topics.delete(p.topic);
     return res.replicaElectionResults.flatMap((t) => t.partitionResult.map((r) => ({ topic: t.topic, partition: r.partitionId, errorCode: r.errorCode, errorMessage: r.errorMessage })));
+  }
+
+  /**
+   * AlterPartitionReassignments (KIP-455): moves each partition to `replicas`, or cancels its move
+   * in progress with null. One result per partition with the broker's error code.
+   */
+  async alterPartitionReassignments(
+    targets: Array<TopicPartitionRef & { replicas: number[] | null }>,
+    opts: AdminOptions = {},
+  ): Promise<Array<TopicPartitionRef & { errorCode: number; errorMessage: string | null }>> {
+    const byTopic = new Map<string, Array<{ partitionIndex: number; replicas: number[] | null }>>();
+    for (const t of targets) byTopic.set(t.topic, [...(byTopic.get(t.topic) ?? []), { partitionIndex: t.partition, replicas: t.replicas }]);
+    const request: AlterPartitionReassignmentsRequest = { timeoutMs: opts.timeoutMs ?? 30_000, topics: [...byTopic].map(([name, partitions]) => ({ name, partitions })) };
+    const res = await this.adminRequest<AlterPartitionReassignmentsResponse>(ApiKey.AlterPartitionReassignments, request, opts.timeoutMs);
+    throwIfError(res.errorCode, { api: 'AlterPartitionReassignments', errorMessage: res.errorMessage });
+    for (const t of targets) this.topics.delete(t.topic);
+    return res.responses.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionIndex, errorCode: p.errorCode, errorMessage: p.errorMessage })));
+  }
+
+  /** ListPartitionReassignments: the moves in progress (all, or among `partitions`). */
+  async listPartitionReassignments(partitions: TopicPartitionRef[] | null = null): Promise<Array<TopicPartitionRef & { replicas: number[]; adding: number[]; removing: number[] }>> {
+    const byTopic = new Map<string, number[]>();
+    for (const p of partitions ?? []) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition]);
+    const request: ListPartitionReassignmentsRequest = { timeoutMs: 30_000, topics: partitions === null ? null : [...byTopic].map(([name, partitionIndexes]) => ({ name, partitionIndexes })) };
+    const res = await this.adminRequest<ListPartitionReassignmentsResponse>(ApiKey.ListPartitionReassignments, request);
+    throwIfError(res.errorCode, { api: 'ListPartitionReassignments', errorMessage: res.errorMessage });
+    return res.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionIndex, replicas: p.replicas, adding: p.addingReplicas, removing: p.removingReplicas })));
   }
 
   /** A resource's configs (all, or only `keys`). */

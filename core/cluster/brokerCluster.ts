@@ -11,7 +11,8 @@ import { CLUSTER_NAMESPACE, ClusterChanges } from './clusterChanges';
 import { ControllerElection } from './controllerElection';
 import { LeadershipGuard } from './leadershipGuard';
 import type { MetadataCache, TopicState } from './metadataCache';
-import { decidePartition, electRequested, leavePartition, type ElectionType, type PartitionChange } from './partitionElection';
+import { decidePartition, electRequested, isReassigning, leavePartition, startReassignment, type ElectionType, type PartitionChange } from './partitionElection';
+import { checkManualAssignment } from './replicaPlacement';
 import type { PlacementBroker } from './replicaPlacement';
 
 /** One partition's answer to ElectLeaders: error null when it was elected. Kafka's error names. */
@@ -19,6 +20,14 @@ export interface ElectionResult {
   topic: string;
   partition: number;
   error: 'UNKNOWN_TOPIC_OR_PARTITION' | 'ELECTION_NOT_NEEDED' | 'PREFERRED_LEADER_NOT_AVAILABLE' | 'ELIGIBLE_LEADERS_NOT_AVAILABLE' | 'UNKNOWN_SERVER_ERROR' | null;
+  message: string | null;
+}
+
+/** One partition's answer to AlterPartitionReassignments: error null when accepted. Kafka's error names. */
+export interface ReassignmentResult {
+  topic: string;
+  partition: number;
+  error: 'UNKNOWN_TOPIC_OR_PARTITION' | 'INVALID_REPLICA_ASSIGNMENT' | 'NO_REASSIGNMENT_IN_PROGRESS' | 'REQUEST_TIMED_OUT' | 'UNKNOWN_SERVER_ERROR' | null;
   message: string | null;
 }
 
@@ -212,6 +221,54 @@ export class BrokerCluster {
     }
     if (wrote) await this.announce();
     return out;
+  }
+
+  /**
+   * AlterPartitionReassignments: for each partition, the target replicas (checked as a manual
+   * assignment: live brokers, none twice) or null to cancel; one conditional write each. The
+   * controller completes a move once its new replicas are in sync.
+   */
+  async alterReassignments(targets: readonly { topic: string; partition: number; replicas: number[] | null }[]): Promise<ReassignmentResult[]> {
+    const now = performance.now();
+    const isLive = (id: number) => this.liveness.isLive(id, now);
+    const live = new Set(this.liveness.live(now).map((b) => b.nodeId));
+    const out: ReassignmentResult[] = [];
+    let wrote = false;
+    for (const t of targets) {
+      const result = (error: ReassignmentResult['error'], message: string | null = null) => out.push({ topic: t.topic, partition: t.partition, error, message });
+      const p = this.cache.partition(t.topic, t.partition);
+      const s = p?.record ?? null;
+      if (p === undefined || s === null) {
+        result('UNKNOWN_TOPIC_OR_PARTITION', `${t.topic}-${t.partition} does not exist`);
+        continue;
+      }
+      try {
+        if (t.replicas !== null) checkManualAssignment([t.replicas], live);
+        const change = startReassignment(s, t.replicas, isLive);
+        if (change === null) {
+          result(null);
+        } else if ('error' in change) {
+          result(change.error, change.message);
+        } else if (await this.write(p, s, change, 'AlterPartitionReassignments')) {
+          wrote = true;
+          result(null);
+        } else {
+          result('REQUEST_TIMED_OUT', 'the partition changed meanwhile; try again');
+        }
+      } catch (e) {
+        result(isStrataError(e, 'REPLICA_ASSIGNMENT_INVALID') ? 'INVALID_REPLICA_ASSIGNMENT' : 'UNKNOWN_SERVER_ERROR', (e as Error).message);
+      }
+    }
+    if (wrote) await this.announce();
+    return out;
+  }
+
+  /** ListPartitionReassignments: the partitions being reassigned (all, or among `targets`). */
+  listReassignments(targets: readonly { topic: string; partition: number }[] | null): Array<{ topic: string; partition: number; replicas: number[]; adding: number[]; removing: number[] }> {
+    const parts = targets === null ? this.cache.list().flatMap((t) => [...t.partitions]) : targets.flatMap((t) => this.cache.partition(t.topic, t.partition) ?? []);
+    return parts
+      .filter((p) => p.record !== null && isReassigning(p.record))
+      .map((p) => ({ topic: p.topic, partition: p.index, replicas: [...p.record!.replicas], adding: [...(p.record!.addingReplicas ?? [])], removing: [...(p.record!.removingReplicas ?? [])] }));
   }
 
   get isController(): boolean {

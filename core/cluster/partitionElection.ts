@@ -25,12 +25,15 @@ export const NO_LEADER = -1;
  *   new leader epoch; with none, by the first live replica when unclean election is allowed (the
  *   ISR becomes it alone), else the partition has no leader until an ISR member returns;
  * - with `preferred`, a live leader hands over to the preferred replica (the first assigned) when
- *   that one is alive and in sync.
+ *   that one is alive and in sync;
+ * - a reassignment whose adding replicas are all in sync completes (completeReassignment).
  */
 export function decidePartition(state: PartitionStateRecord, isLive: (nodeId: number) => boolean, policy: ElectionPolicy): PartitionChange | null {
+  const finished = completeReassignment(state, isLive);
+  if (finished !== null) return finished;
   const liveIsr = inAssignmentOrder(state.isr.filter(isLive), state.replicas);
   const leaderLive = state.leader !== NO_LEADER && isLive(state.leader) && state.isr.includes(state.leader);
-  const base = { topicId: state.topicId, partition: state.partition, replicas: state.replicas, logStartOffset: state.logStartOffset };
+  const base = baseOf(state);
   if (leaderLive) {
     const preferred = state.replicas[0];
     if (policy.preferred && preferred !== undefined && preferred !== state.leader && liveIsr.includes(preferred)) {
@@ -69,7 +72,7 @@ export function decidePartition(state: PartitionStateRecord, isLive: (nodeId: nu
 export function leavePartition(state: PartitionStateRecord, nodeId: number, isLive: (nodeId: number) => boolean): PartitionChange | null {
   if (!state.isr.includes(nodeId) || state.isr.length < 2) return null;
   const others = inAssignmentOrder(state.isr.filter((id) => id !== nodeId), state.replicas);
-  const base = { topicId: state.topicId, partition: state.partition, replicas: state.replicas, logStartOffset: state.logStartOffset };
+  const base = baseOf(state);
   if (state.leader === nodeId) {
     const next = others.find(isLive);
     if (next === undefined) return null;
@@ -102,7 +105,7 @@ export type RequestedElection =
  * lack acknowledged records: the operator's explicit choice).
  */
 export function electRequested(state: PartitionStateRecord, isLive: (nodeId: number) => boolean, type: ElectionType): RequestedElection {
-  const base = { topicId: state.topicId, partition: state.partition, replicas: state.replicas, logStartOffset: state.logStartOffset };
+  const base = baseOf(state);
   const leaderLive = state.leader !== NO_LEADER && isLive(state.leader);
   if (type === 'preferred') {
     const preferred = state.replicas[0];
@@ -119,4 +122,94 @@ export function electRequested(state: PartitionStateRecord, isLive: (nodeId: num
   const candidate = state.replicas.find(isLive);
   if (candidate === undefined) return { error: 'ELIGIBLE_LEADERS_NOT_AVAILABLE', message: `no replica of ${state.replicas.join(',')} is alive` };
   return { change: { next: { ...base, leader: candidate, leaderEpoch: state.leaderEpoch + 1, isr: [candidate] }, reason: 'unclean leader election requested' } };
+}
+
+/** The record's fields a change keeps as they are (a reassignment in progress included). */
+function baseOf(state: PartitionStateRecord): Pick<PartitionStateRecord, 'topicId' | 'partition' | 'replicas' | 'logStartOffset' | 'addingReplicas' | 'removingReplicas'> {
+  const base: Pick<PartitionStateRecord, 'topicId' | 'partition' | 'replicas' | 'logStartOffset' | 'addingReplicas' | 'removingReplicas'> = {
+    topicId: state.topicId,
+    partition: state.partition,
+    replicas: state.replicas,
+    logStartOffset: state.logStartOffset,
+  };
+  if (state.addingReplicas?.length) base.addingReplicas = state.addingReplicas;
+  if (state.removingReplicas?.length) base.removingReplicas = state.removingReplicas;
+  return base;
+}
+
+/** Whether a reassignment is in progress (KIP-455). */
+export function isReassigning(state: PartitionStateRecord): boolean {
+  return (state.addingReplicas?.length ?? 0) > 0 || (state.removingReplicas?.length ?? 0) > 0;
+}
+
+/**
+ * The replicas a partition ends up with once its reassignment completes (the target), or the ones
+ * it had before (what a cancellation restores).
+ */
+export function reassignmentTarget(state: PartitionStateRecord): number[] {
+  const removing = new Set(state.removingReplicas ?? []);
+  return state.replicas.filter((id) => !removing.has(id));
+}
+
+function originalReplicas(state: PartitionStateRecord): number[] {
+  const adding = new Set(state.addingReplicas ?? []);
+  return state.replicas.filter((id) => !adding.has(id));
+}
+
+/**
+ * The record with `replicas` as its assignment and no reassignment: the ISR keeps only those
+ * replicas, and a leader outside them hands over to the first live in-sync one (new epoch).
+ * Null when no replica of `replicas` is in sync (the move waits, or cannot be undone yet).
+ */
+function settle(state: PartitionStateRecord, replicas: number[], isLive: (nodeId: number) => boolean, reason: string): PartitionChange | null {
+  const isr = inAssignmentOrder(state.isr.filter((id) => replicas.includes(id)), replicas);
+  if (isr.length === 0) return null;
+  const keepsLeader = replicas.includes(state.leader) && isr.includes(state.leader) && isLive(state.leader);
+  const leader = keepsLeader ? state.leader : (isr.find(isLive) ?? NO_LEADER);
+  const next = { topicId: state.topicId, partition: state.partition, replicas, logStartOffset: state.logStartOffset, isr, leader, leaderEpoch: keepsLeader ? state.leaderEpoch : state.leaderEpoch + 1 };
+  return { next, reason };
+}
+
+/** A reassignment whose adding replicas are all in sync (or that only removes) completes. */
+export function completeReassignment(state: PartitionStateRecord, isLive: (nodeId: number) => boolean): PartitionChange | null {
+  if (!isReassigning(state)) return null;
+  const adding = state.addingReplicas ?? [];
+  if (!adding.every((id) => state.isr.includes(id))) return null;
+  return settle(state, reassignmentTarget(state), isLive, `reassignment to ${reassignmentTarget(state).join(',')} complete: the new replicas are in sync`);
+}
+
+/**
+ * AlterPartitionReassignments for one partition (KIP-455, Kafka's ReplicationControlManager):
+ * `target` null cancels a reassignment in progress (back to the replicas it had; error
+ * NO_REASSIGNMENT_IN_PROGRESS when there is none); a target equal to the current replicas is done
+ * at once; otherwise the replicas become the target followed by those leaving, the new ones start
+ * as followers out of the ISR and the controller completes the move once they are all in sync
+ * (completeReassignment). `target` is checked by the caller (checkManualAssignment).
+ */
+export function startReassignment(state: PartitionStateRecord, target: readonly number[] | null, isLive: (nodeId: number) => boolean): PartitionChange | { error: 'NO_REASSIGNMENT_IN_PROGRESS'; message: string } | null {
+  if (target === null) {
+    if (!isReassigning(state)) return { error: 'NO_REASSIGNMENT_IN_PROGRESS', message: `no reassignment of partition ${state.partition} is in progress` };
+    return settle(state, originalReplicas(state), isLive, 'reassignment cancelled');
+  }
+  const current = isReassigning(state) ? originalReplicas(state) : state.replicas;
+  const adding = target.filter((id) => !current.includes(id));
+  const removing = current.filter((id) => !target.includes(id));
+  if (adding.length === 0) {
+    // Only removals or a new order: nothing to copy.
+    const r = settle(state, [...target], isLive, `reassigned to ${target.join(',')}`);
+    if (r !== null && r.next.replicas.join(',') === state.replicas.join(',') && !isReassigning(state) && r.next.isr.join(',') === state.isr.join(',')) return null;
+    return r;
+  }
+  const next: Omit<PartitionStateRecord, 'version'> = {
+    topicId: state.topicId,
+    partition: state.partition,
+    leader: state.leader,
+    leaderEpoch: state.leaderEpoch,
+    isr: state.isr.filter((id) => current.includes(id)),
+    replicas: [...target, ...removing],
+    addingReplicas: adding,
+    logStartOffset: state.logStartOffset,
+  };
+  if (removing.length > 0) next.removingReplicas = removing;
+  return { next, reason: `reassigning to ${target.join(',')} (adding ${adding.join(',')}${removing.length > 0 ? `, removing ${removing.join(',')}` : ''})` };
 }

@@ -330,7 +330,7 @@ function topicValue(t: Omit<TopicRecord, 'version'>): KvValue {
 }
 
 function copyPartitionState(s: Omit<PartitionStateRecord, 'version'>): Omit<PartitionStateRecord, 'version'> {
-  return {
+  const out: Omit<PartitionStateRecord, 'version'> = {
     topicId: s.topicId,
     partition: s.partition,
     leader: s.leader,
@@ -339,6 +339,10 @@ function copyPartitionState(s: Omit<PartitionStateRecord, 'version'>): Omit<Part
     replicas: [...s.replicas],
     logStartOffset: s.logStartOffset,
   };
+  // Only during a reassignment, so records without one keep their shape.
+  if (s.addingReplicas !== undefined && s.addingReplicas.length > 0) out.addingReplicas = [...s.addingReplicas];
+  if (s.removingReplicas !== undefined && s.removingReplicas.length > 0) out.removingReplicas = [...s.removingReplicas];
+  return out;
 }
 
 function partitionValue(s: Omit<PartitionStateRecord, 'version'>): KvValue {
@@ -374,6 +378,8 @@ function toPartitionState(e: KvEntry): PartitionStateRecord {
     leaderEpoch: v.leaderEpoch as number,
     isr: v.isr as number[],
     replicas: v.replicas as number[],
+    ...(Array.isArray(v.addingReplicas) ? { addingReplicas: v.addingReplicas as number[] } : {}),
+    ...(Array.isArray(v.removingReplicas) ? { removingReplicas: v.removingReplicas as number[] } : {}),
     logStartOffset: v.logStartOffset,
     version: e.version,
   };

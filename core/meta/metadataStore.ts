@@ -40,7 +40,12 @@ export interface PartitionStateRecord {
   leader: number;
   leaderEpoch: number;
   isr: number[];
+  /** Every replica, the preferred leader first; during a reassignment the target replicas, then those being removed. */
   replicas: number[];
+  /** During a reassignment (KIP-455): replicas joining, which count in the ISR once caught up. Absent otherwise. */
+  addingReplicas?: number[];
+  /** During a reassignment: replicas leaving once every adding one is in sync. Absent otherwise. */
+  removingReplicas?: number[];
   logStartOffset: bigint;
   version: number;
 }

@@ -117,6 +117,20 @@ export class LeaderReplicas {
     return [...this.isr, ...back].sort((a, b) => a - b);
   }
 
+  /**
+   * The assignment changed under the same leader (a reassignment adds or removes replicas):
+   * followers it keeps keep their positions, new ones start unknown (out of the ISR unless the
+   * record has them in it), removed ones are forgotten.
+   */
+  updateAssignment(replicas: readonly number[], isr: readonly number[], nowMs: number): void {
+    for (const id of replicas) {
+      if (id === this.leaderId || this.followers.has(id)) continue;
+      this.followers.set(id, { id, logEndOffset: -1n, lastFetchTimeMs: 0, lastFetchLeaderLogEndOffset: -1n, lastCaughtUpTimeMs: isr.includes(id) ? nowMs : 0 });
+    }
+    for (const id of [...this.followers.keys()]) if (!replicas.includes(id)) this.followers.delete(id);
+    this.setIsr(isr);
+  }
+
   /** The ISR as now written to the partition's record. */
   setIsr(isr: readonly number[]): void {
     this.inSync = new Set(isr);

@@ -211,7 +211,7 @@ export class Partition implements MaintainedLog {
         this.replicas = new LeaderReplicas(this.nodeId, state.replicas, state.isr, Date.now());
         this.logger.info(`${this.label}: leader at epoch ${state.leaderEpoch} (replicas ${state.replicas.join(',')}, isr ${state.isr.join(',')}, log end ${this.log.logEndOffset}, high watermark ${this.log.highWatermark})`);
       } else {
-        this.replicas.setIsr(state.isr);
+        this.replicas.updateAssignment(state.replicas, state.isr, Date.now());
       }
       this.maybeIncrementHighWatermark();
     } else {
