@@ -1,9 +1,27 @@
 /**
  * The group coordinator: Kafka's classic consumer-group protocol (JoinGroup, SyncGroup,
- * Heartbeat, LeaveGroup) and committed offsets, for every group (a single broker coordinates
- * them all). Error codes and edge cases follow Kafka's GroupCoordinator so that every client
- * sees the answers it was written against; the handlers in core/broker/handlers translate
- * request versions to and from the calls here.
+ * Heartbeat, LeaveGroup) and committed offsets, for the groups this broker coordinates. Error
+ * codes and edge cases follow Kafka's GroupCoordinator so that every client sees the answers
+ * it was written against; the handlers in core/broker/handlers translate request versions to
+ * and from the calls here.
+ *
+ * Which groups (Kafka: the leader of the group's __consumer_offsets partition): without an
+ * ownership (a single broker, unit tests) every group, all loaded at start. With one
+ * (core/cluster/coordinatorPlacement.ts; several brokers share the metadata store), only those
+ * it says this broker owns at the moment, as Kafka's GroupCoordinator does:
+ * - a request for a group owned elsewhere gets NOT_COORDINATOR, and the client looks the
+ *   coordinator up again;
+ * - a group is loaded from the store (its committed and pending transactional offsets) the
+ *   first time it is needed after this broker gained it; meanwhile the synchronous calls answer
+ *   COORDINATOR_LOAD_IN_PROGRESS (the handlers await ready() first, so clients rarely see it);
+ * - a group this broker lost is unloaded: its parked JoinGroup/SyncGroup are answered
+ *   NOT_COORDINATOR, its members forgotten (they rejoin at the new coordinator, which knows the
+ *   group by its offsets only), its offsets dropped from memory;
+ * - ListGroups and offset expiration first load every owned group (one scan of the store per
+ *   change of the live brokers).
+ * Two brokers may both believe they own a group while their views of the live brokers settle;
+ * every offset write is conditional on the version this coordinator last saw, so neither
+ * overwrites the other's newer commit (the loser answers NOT_COORDINATOR).
  *
  * Membership lives in memory only: after a restart a group is known through its committed
  * offsets (as an Empty group), and members rejoin when their heartbeats get UNKNOWN_MEMBER_ID.
@@ -12,7 +30,10 @@
  * Transactional offsets (TxnOffsetCommit) stay pending in their own items (txnOffsets.ts) until
  * the transaction coordinator ends the transaction through completeTransaction: committed ones
  * then become committed offsets, aborted ones are dropped (Kafka's pendingTransactionalOffsetCommits
- * and its end-marker handling). Meanwhile OffsetFetch with requireStable answers
+ * and its end-marker handling). The transaction coordinator may sit on another broker than the
+ * group's: it then completes the group's pending offsets straight in the store (conditional
+ * writes), and the group's coordinator re-reads a group that has pending offsets before it
+ * answers OffsetFetch or writes an OffsetCommit. Meanwhile OffsetFetch with requireStable answers
  * UNSTABLE_OFFSET_COMMIT for their partitions, the group is kept (as Empty when it has no members),
  * their partitions' committed offsets do not expire, and DeleteGroups/OffsetDelete remove them
  * with the offsets (Kafka's new group coordinator writes one tombstone for both).
@@ -33,7 +54,7 @@
  */
 import type { Logger } from '../common/logger';
 import { WarningThrottle } from '../common/warningThrottle';
-import { StrataError, toKafkaErrorCode } from '../common/errors';
+import { StrataError, isStrataError, toKafkaErrorCode } from '../common/errors';
 import { ErrorCode } from '../protocol/errorCodes';
 import { EMPTY_BYTES } from '../protocol/reader';
 import type { VersionedKv } from '../meta/versionedKv';
@@ -44,6 +65,7 @@ import { MemberMetadata, joinError, syncError, type GroupProtocol, type JoinResu
 import { OffsetStore, type CommittedOffset, type TopicPartitionRef } from './offsetStore';
 import { TxnOffsetStore, type PendingTxnOffset } from './txnOffsets';
 import type { TxnOffsetsCompleter } from '../txn/txnCoordinator';
+import type { CoordinatorOwnership } from '../cluster/coordinatorPlacement';
 
 export type { JoinResult, SyncResult, GroupProtocol } from './member';
 
@@ -73,6 +95,14 @@ export interface GroupCoordinatorOptions {
    * Without it, TxnOffsetCommit answers COORDINATOR_NOT_AVAILABLE.
    */
   txnOffsets?: VersionedKv;
+  /**
+   * Which groups this broker coordinates (see the top of this file). Given here, nothing is
+   * loaded at start; groups are loaded as they are needed. Without it (and until setOwnership),
+   * every group.
+   */
+  ownership?: CoordinatorOwnership;
+  /** How often a change of ownership is looked for when no request asks (default 100 ms). */
+  ownershipCheckIntervalMs?: number;
 }
 
 export interface JoinGroupParams {
@@ -150,12 +180,12 @@ export interface TxnOffsetCommitParams {
   }[];
   /**
    * KIP-890 verification: the transaction coordinator's answer to "is this group part of the
-   * producer's ongoing transaction" (TransactionCoordinator.verifyTxnOffsetCommit). Asked
-   * before the write, and again after it: a transaction that ended (a timeout abort, a fence)
-   * while the offsets were being written must not leave them pending for ever, so they are
-   * removed again and the request answered with the code.
+   * producer's ongoing transaction" (TransactionCoordinator.verifyTxnOffsetCommitAnywhere).
+   * Asked before the write, and again after it: a transaction that ended (a timeout abort, a
+   * fence) while the offsets were being written must not leave them pending for ever, so they
+   * are removed again and the request answered with the code.
    */
-  verify?: () => number;
+  verify?: () => number | Promise<number>;
 }
 
 export interface FetchedOffset {
@@ -204,6 +234,7 @@ export function formatTransition(groupId: string, from: GroupState, to: GroupSta
 export const TRANSITION_LOG_RE = /group ("(?:[^"\\]|\\.)*") (\w+) → (\w+) generation (-?\d+) members (\d+)/;
 
 const NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000;
+const DEFAULT_OWNERSHIP_CHECK_INTERVAL_MS = 100;
 
 /** Answers a callback at most once: a parked request may be answered from several paths. */
 function once<T>(fn: (v: T) => void): (v: T) => void {
@@ -231,6 +262,18 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
   private readonly commitWarnings: WarningThrottle;
   private readonly topics: TopicLookup;
   private readonly newMemberJoinTimeoutMs: number;
+  /** Null: every group is this coordinator's, and all of them are loaded. */
+  private ownership: CoordinatorOwnership | null = null;
+  /** The ownership version last acted on (groups lost since were unloaded). */
+  private ownershipVersion = -1;
+  private ownershipTimer: NodeJS.Timeout | null = null;
+  private readonly ownershipCheckIntervalMs: number;
+  /** With an ownership: the groups whose offsets are in memory, current since this broker took them. */
+  private readonly loaded = new Set<string>();
+  private readonly loading = new Map<string, Promise<void>>();
+  /** The ownership version for which every owned group in the store was loaded (loadOwned). */
+  private scannedVersion = -1;
+  private scanning: Promise<void> | null = null;
 
   private constructor(
     private readonly config: GroupCoordinatorConfig,
@@ -243,16 +286,19 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     this.commitWarnings = new WarningThrottle(opts.logger, 10_000);
     this.topics = opts.topics;
     this.newMemberJoinTimeoutMs = config.newMemberJoinTimeoutMs ?? NEW_MEMBER_JOIN_TIMEOUT_MS;
+    this.ownershipCheckIntervalMs = opts.ownershipCheckIntervalMs ?? DEFAULT_OWNERSHIP_CHECK_INTERVAL_MS;
   }
 
   /**
    * Loads committed offsets from `kv` (the metadata store's 'offsets' namespace) and pending
    * transactional offsets from `opts.txnOffsets`; each group that has either is known as an
-   * Empty group. Starts the offset expiration task.
+   * Empty group. With `opts.ownership`, nothing is loaded yet (groups load as they are needed).
+   * Starts the offset expiration task.
    */
   static async start(kv: VersionedKv, config: GroupCoordinatorConfig, opts: GroupCoordinatorOptions): Promise<GroupCoordinator> {
-    const offsets = await OffsetStore.open(kv, opts.logger);
-    const txnOffsets = opts.txnOffsets ? await TxnOffsetStore.open(opts.txnOffsets, opts.logger) : null;
+    const loadAll = opts.ownership === undefined;
+    const offsets = await OffsetStore.open(kv, opts.logger, { loadAll });
+    const txnOffsets = opts.txnOffsets ? await TxnOffsetStore.open(opts.txnOffsets, opts.logger, { loadAll }) : null;
     const c = new GroupCoordinator(config, offsets, txnOffsets, opts);
     const now = c.now();
     // Retention of a loaded group counts from now: when it became empty was not recorded,
@@ -260,7 +306,162 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     for (const id of [...offsets.groups(), ...(txnOffsets?.groups() ?? [])]) if (!c.groups.has(id)) c.groups.set(id, new ClassicGroup(id, now));
     // setInterval treats anything above 2^31-1 ms as 1 ms; a longer interval means "rarely".
     c.expiryTimer = unref(setInterval(() => void c.expireOffsets(), Math.min(config.offsetsRetentionCheckIntervalMs, 2 ** 31 - 1)));
+    if (opts.ownership !== undefined) c.setOwnership(opts.ownership);
     return c;
+  }
+
+  // ---- ownership (which groups this broker coordinates) ---------------------------------------------
+
+  /**
+   * From now on serve only the groups `ownership` says this broker owns. Called on a coordinator
+   * that served every group until now, what it holds stays loaded where it is still owned; the
+   * rest is unloaded at once.
+   */
+  setOwnership(ownership: CoordinatorOwnership): void {
+    if (!this.active) return;
+    if (this.ownership === null) {
+      for (const id of [...this.groups.keys(), ...this.offsets.groups(), ...(this.txnOffsets?.groups() ?? [])]) this.loaded.add(id);
+    }
+    this.ownership = ownership;
+    this.ownershipVersion = -1;
+    this.scannedVersion = -1;
+    this.checkOwnership();
+    if (this.ownershipTimer === null) this.ownershipTimer = unref(setInterval(() => this.checkOwnership(), Math.max(1, this.ownershipCheckIntervalMs)));
+  }
+
+  /**
+   * Unloads the groups this broker no longer owns, once per change of the ownership's version.
+   * Runs on a timer and before every request, so a group lost and regained between two requests
+   * is still unloaded (and then re-read from the store), as long as each view lasted a check.
+   */
+  checkOwnership(): void {
+    const o = this.ownership;
+    if (o === null || !this.active) return;
+    const version = o.version;
+    if (version === this.ownershipVersion) return;
+    this.ownershipVersion = version;
+    const lost = [...this.loaded].filter((id) => !o.owns(id));
+    for (const id of lost) this.unload(id);
+    if (lost.length > 0) this.logger.info(`gave up ${lost.length} group(s) now coordinated by other brokers`);
+  }
+
+  /** Whether this coordinator serves the group now (owned, and loaded). */
+  private isServing(groupId: string): boolean {
+    return this.ownership === null || (this.loaded.has(groupId) && this.ownership.owns(groupId));
+  }
+
+  /** Whether ready() has work to do for the group: it is owned but not loaded, or (`fresh`) has pending transactional offsets to re-read. */
+  private needsLoad(groupId: string, fresh = false): boolean {
+    const o = this.ownership;
+    if (o === null || !this.active) return false;
+    this.checkOwnership();
+    if (!o.owns(groupId)) return false;
+    return !this.loaded.has(groupId) || (fresh && this.txnOffsets !== null && this.txnOffsets.hasGroup(groupId));
+  }
+
+  /**
+   * Loads the group from the store if this broker owns it and has not loaded it since it took it
+   * over; with `fresh`, also re-reads a loaded group that has pending transactional offsets
+   * (another broker's transaction coordinator may have completed them). Handlers await this
+   * before the synchronous calls (heartbeat, leaveGroup, fetchOffsets, describeGroup). Never
+   * rejects: a failed load leaves the group unloaded, and the call answers COORDINATOR_LOAD_IN_PROGRESS.
+   */
+  async ready(groupId: string, opts: { fresh?: boolean } = {}): Promise<void> {
+    if (!this.needsLoad(groupId, opts.fresh)) return;
+    try {
+      await this.load(groupId);
+    } catch (e) {
+      this.logger.warn(`group ${JSON.stringify(groupId)}: loading it from the metadata store failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Reads the group's offsets from the store into memory (one load per group at a time). */
+  private load(groupId: string): Promise<void> {
+    const running = this.loading.get(groupId);
+    if (running !== undefined) return running;
+    const p = (async () => {
+      const [offsets, pending] = await Promise.all([this.offsets.readGroup(groupId), this.txnOffsets?.readGroup(groupId) ?? Promise.resolve([])]);
+      const o = this.ownership;
+      if (!this.active || o === null || !o.owns(groupId)) return;
+      const first = !this.loaded.has(groupId);
+      this.offsets.install(groupId, offsets);
+      this.txnOffsets?.install(groupId, pending);
+      this.loaded.add(groupId);
+      if (this.hasAnyOffsets(groupId) && !this.groups.has(groupId)) this.groups.set(groupId, new ClassicGroup(groupId, this.now()));
+      const g = this.groups.get(groupId);
+      if (g !== undefined) this.dropIfUnused(g);
+      this.logger.debug(`group ${JSON.stringify(groupId)}: ${first ? 'loaded' : 're-read'} ${offsets.length} committed and ${pending.length} pending transactional offset(s)`);
+    })().finally(() => {
+      if (this.loading.get(groupId) === p) this.loading.delete(groupId);
+    });
+    this.loading.set(groupId, p);
+    return p;
+  }
+
+  /**
+   * Loads every owned group of the store that is not loaded yet (one scan of the store per
+   * ownership version): what ListGroups and offset expiration need to see all of this broker's
+   * groups, including those nobody asked for since it took them over. Rejects when the store
+   * cannot be read.
+   */
+  loadOwned(): Promise<void> {
+    const o = this.ownership;
+    if (o === null || !this.active) return Promise.resolve();
+    this.checkOwnership();
+    if (this.scannedVersion === o.version) return Promise.resolve();
+    this.scanning ??= this.scanOwned(o).finally(() => {
+      this.scanning = null;
+    });
+    return this.scanning;
+  }
+
+  private async scanOwned(o: CoordinatorOwnership): Promise<void> {
+    const version = o.version;
+    const [offsets, pending] = await Promise.all([this.offsets.readAll(), this.txnOffsets?.readAll() ?? Promise.resolve(new Map<string, never[]>())]);
+    let n = 0;
+    for (const id of new Set([...offsets.keys(), ...pending.keys()])) {
+      if (!this.active) return;
+      if (this.loaded.has(id) || this.loading.has(id) || !o.owns(id)) continue;
+      this.offsets.install(id, offsets.get(id) ?? []);
+      this.txnOffsets?.install(id, pending.get(id) ?? []);
+      this.loaded.add(id);
+      if (!this.groups.has(id)) this.groups.set(id, new ClassicGroup(id, this.now()));
+      n++;
+    }
+    if (n > 0) this.logger.info(`took over ${n} group(s) from the metadata store`);
+    // Ownership that moved during the scan is looked at again by the next call.
+    this.scannedVersion = version;
+  }
+
+  /**
+   * Forgets a group another broker coordinates now (Kafka's onGroupUnloaded): parked JoinGroup
+   * and SyncGroup are answered NOT_COORDINATOR, timers cleared, members and offsets dropped from
+   * memory. The store keeps the offsets for the new coordinator.
+   */
+  private unload(groupId: string): void {
+    this.loaded.delete(groupId);
+    const group = this.groups.get(groupId);
+    if (group !== undefined) {
+      for (const m of group.members.values()) {
+        m.clearHeartbeat();
+        group.maybeInvokeJoin(m, joinError(m.memberId, ErrorCode.NOT_COORDINATOR));
+        group.maybeInvokeSync(m, syncError(ErrorCode.NOT_COORDINATOR));
+      }
+      this.markDead(group, 'another broker coordinates the group now');
+    }
+    this.offsets.forget(groupId);
+    this.txnOffsets?.forget(groupId);
+  }
+
+  /** NOT_COORDINATOR for a group owned elsewhere; COORDINATOR_LOAD_IN_PROGRESS (and a load started) for one owned but not loaded. */
+  private ownerError(groupId: string): number | null {
+    const o = this.ownership;
+    if (o === null) return null;
+    this.checkOwnership();
+    if (!o.owns(groupId)) return ErrorCode.NOT_COORDINATOR;
+    if (this.loaded.has(groupId)) return null;
+    this.load(groupId).catch((e: Error) => this.logger.warn(`group ${JSON.stringify(groupId)}: loading it from the metadata store failed: ${e.message}`));
+    return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
   }
 
   /**
@@ -272,6 +473,7 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     if (!this.active) return;
     this.active = false;
     if (this.expiryTimer) clearInterval(this.expiryTimer);
+    if (this.ownershipTimer) clearInterval(this.ownershipTimer);
     for (const group of this.groups.values()) {
       this.clearGroupTimers(group);
       for (const m of group.members.values()) {
@@ -289,7 +491,8 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
   // ---- membership ---------------------------------------------------------------------------
 
   joinGroup(p: JoinGroupParams): Promise<JoinResult> {
-    return new Promise((resolve) => this.handleJoin(p, once(resolve)));
+    const run = () => new Promise<JoinResult>((resolve) => this.handleJoin(p, once(resolve)));
+    return this.needsLoad(p.groupId) ? this.ready(p.groupId).then(run) : run();
   }
 
   private handleJoin(p: JoinGroupParams, respond: (r: JoinResult) => void): void {
@@ -456,7 +659,8 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
   }
 
   syncGroup(p: SyncGroupParams): Promise<SyncResult> {
-    return new Promise((resolve) => this.handleSync(p, once(resolve)));
+    const run = () => new Promise<SyncResult>((resolve) => this.handleSync(p, once(resolve)));
+    return this.needsLoad(p.groupId) ? this.ready(p.groupId).then(run) : run();
   }
 
   private handleSync(p: SyncGroupParams, respond: (r: SyncResult) => void): void {
@@ -785,12 +989,13 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
 
   /**
    * The group id is valid for the API (offset and admin APIs accept '' for compatibility; the
-   * membership APIs need a name) and the coordinator is running.
+   * membership APIs need a name), the coordinator is running, and it coordinates the group
+   * (Kafka's validateGroupStatus: COORDINATOR_LOAD_IN_PROGRESS, then NOT_COORDINATOR).
    */
   private validateGroupStatus(groupId: string, allowEmpty: boolean): number | null {
     if (!allowEmpty && groupId === '') return ErrorCode.INVALID_GROUP_ID;
     if (!this.active) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-    return null;
+    return this.ownerError(groupId);
   }
 
   // ---- offsets -------------------------------------------------------------------------------
@@ -802,6 +1007,7 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
   async commitOffsets(p: OffsetCommitParams): Promise<number[]> {
     const { codes, valid, fail } = this.offsetCodes(p.offsets);
     if (valid.length === 0) return codes;
+    if (this.needsLoad(p.groupId, true)) await this.ready(p.groupId, { fresh: true });
     const invalid = this.validateGroupStatus(p.groupId, true);
     if (invalid !== null) return fail(invalid);
     let group = this.groups.get(p.groupId);
@@ -856,9 +1062,14 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     const results = await this.offsets.commit(p.groupId, entries);
     // Every group with offsets is a known group, even if an expiration pass dropped the
     // still offset-less group while this commit was being written.
-    if (this.offsets.hasOffsets(p.groupId) && !this.groups.has(p.groupId)) this.groups.set(p.groupId, new ClassicGroup(p.groupId, this.now()));
+    this.keepGroupWithOffsets(p.groupId);
     results.forEach((err, k) => {
       if (err === null) return;
+      if (isStrataError(err, 'VERSION_CONFLICT')) {
+        // Another broker's coordinator wrote the item: the client finds the coordinator again and retries.
+        codes[entryIndex[k]] = ErrorCode.NOT_COORDINATOR;
+        return;
+      }
       this.commitWarnings.warn('store', `group ${JSON.stringify(p.groupId)}: storing the offset of ${entries[k].topic}-${entries[k].partition} failed: ${err.message}`);
       codes[entryIndex[k]] = toKafkaErrorCode(new StrataError('COORDINATOR_UNAVAILABLE', err.message, { cause: err }));
     });
@@ -930,6 +1141,7 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
   async commitTransactionalOffsets(p: TxnOffsetCommitParams): Promise<number[]> {
     const { codes, valid, fail } = this.offsetCodes(p.offsets);
     if (valid.length === 0) return codes;
+    if (this.needsLoad(p.groupId)) await this.ready(p.groupId);
     const invalid = this.validateGroupStatus(p.groupId, false);
     if (invalid !== null) return fail(invalid);
     const txnOffsets = this.txnOffsets;
@@ -949,8 +1161,11 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     };
     const error = this.validateOffsetCommit(group, p, false);
     if (error !== null) return refuse(error);
-    const verified = p.verify?.() ?? ErrorCode.NONE;
+    const verified = p.verify === undefined ? ErrorCode.NONE : await p.verify();
     if (verified !== ErrorCode.NONE) return refuse(verified);
+    // The group may have been unloaded while the transaction coordinator answered.
+    const again = this.validateGroupStatus(p.groupId, false);
+    if (again !== null) return fail(again);
 
     const now = this.now();
     const entryIndex = this.withinMetadataLimit(valid, p.offsets, codes);
@@ -968,7 +1183,7 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     if (written.length > 0 && p.verify !== undefined) {
       // The transaction may have ended while we wrote: its completion could have run before
       // these items existed, and nothing would ever remove them.
-      const after = p.verify();
+      const after = await p.verify();
       if (after !== ErrorCode.NONE) {
         const tps = written.map((k) => ({ topic: entries[k].topic, partition: entries[k].partition }));
         await txnOffsets.remove(p.groupId, p.producerId, tps).catch((e: Error) =>
@@ -977,7 +1192,7 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
         fail(after, written.map((k) => entryIndex[k]));
       }
     }
-    if (this.hasAnyOffsets(p.groupId) && !this.groups.has(p.groupId)) this.groups.set(p.groupId, new ClassicGroup(p.groupId, this.now()));
+    this.keepGroupWithOffsets(p.groupId);
     const g = this.groups.get(p.groupId);
     if (g !== undefined) this.dropIfUnused(g);
     return codes;
@@ -998,6 +1213,16 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     const txnOffsets = this.txnOffsets;
     if (txnOffsets === null) return;
     for (const groupId of new Set(groups)) {
+      if (this.ownership !== null) {
+        await this.ready(groupId);
+        if (!this.isServing(groupId)) {
+          await this.completeInStore(txnOffsets, groupId, producerId, committed);
+          continue;
+        }
+        // A previous coordinator of the group may have written pending offsets after this one
+        // loaded it (while their views of the live brokers differed): complete those too.
+        txnOffsets.installProducer(groupId, producerId, await txnOffsets.readGroup(groupId, producerId));
+      }
       const pending = txnOffsets.pending(groupId, producerId);
       if (pending.length === 0) continue;
       let applied = 0;
@@ -1015,7 +1240,7 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
             value: { offset: e.offset, leaderEpoch: e.leaderEpoch, metadata: e.metadata, commitTimestamp: e.commitTimestamp, expireTimestamp: null, topicId: e.topicId },
           })),
         );
-        if (this.offsets.hasOffsets(groupId) && !this.groups.has(groupId)) this.groups.set(groupId, new ClassicGroup(groupId, this.now()));
+        this.keepGroupWithOffsets(groupId);
         const failed = results.find((r) => r !== null);
         if (failed) throw new StrataError('COORDINATOR_UNAVAILABLE', `group ${JSON.stringify(groupId)}: committing the transactional offsets of producer id ${producerId} failed: ${failed.message}`, { cause: failed });
         applied = apply.length;
@@ -1027,6 +1252,42 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
       const g = this.groups.get(groupId);
       if (g !== undefined) this.dropIfUnused(g);
     }
+  }
+
+  /**
+   * completeTransaction for a group another broker coordinates: the producer's pending offsets
+   * are read from the store, applied to the committed offset items with read-check-conditional
+   * writes (the same rule as the cached path: a later regular commit or a re-created topic
+   * wins), then deleted conditionally on the versions read. The group's coordinator re-reads
+   * the group before it next answers from its pending offsets.
+   */
+  private async completeInStore(txnOffsets: TxnOffsetStore, groupId: string, producerId: bigint, committed: boolean): Promise<void> {
+    const items = await txnOffsets.readGroup(groupId, producerId);
+    if (items.length === 0) return;
+    let applied = 0;
+    try {
+      if (committed) {
+        const results = await Promise.all(
+          items.map(({ value: e }) => {
+            if (this.topics(e.topic)?.topicId !== e.topicId) return Promise.resolve(false);
+            const value: CommittedOffset = { offset: e.offset, leaderEpoch: e.leaderEpoch, metadata: e.metadata, commitTimestamp: e.commitTimestamp, expireTimestamp: null, topicId: e.topicId };
+            return this.offsets.applyInStore(groupId, e.topic, e.partition, value, (current) => current === undefined || current.topicId !== e.topicId || current.commitTimestamp <= e.commitTimestamp);
+          }),
+        );
+        applied = results.filter(Boolean).length;
+      }
+      await txnOffsets.deleteStored(groupId, items);
+    } catch (e) {
+      throw new StrataError('COORDINATOR_UNAVAILABLE', `group ${JSON.stringify(groupId)}: completing the transactional offsets of producer id ${producerId} in the store failed: ${(e as Error).message}`, { cause: e });
+    }
+    this.logger.debug(
+      `group ${JSON.stringify(groupId)} (coordinated elsewhere): transaction of producer id ${producerId} ${committed ? `committed ${applied} of ${items.length}` : `aborted ${items.length}`} pending offset(s)`,
+    );
+  }
+
+  /** A group with offsets is a known group (unless another broker coordinates it now). */
+  private keepGroupWithOffsets(groupId: string): void {
+    if (this.hasAnyOffsets(groupId) && !this.groups.has(groupId) && this.isServing(groupId)) this.groups.set(groupId, new ClassicGroup(groupId, this.now()));
   }
 
   /**
@@ -1077,6 +1338,7 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
    * group-level error code and, when it is NONE, one code per requested partition.
    */
   async deleteOffsets(groupId: string, partitions: TopicPartitionRef[]): Promise<{ errorCode: number; results: number[] }> {
+    if (this.needsLoad(groupId, true)) await this.ready(groupId, { fresh: true });
     const invalid = this.validateGroupStatus(groupId, false);
     if (invalid !== null) return { errorCode: invalid, results: [] };
     const group = this.groups.get(groupId);
@@ -1136,16 +1398,29 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     };
   }
 
-  /** ListGroups; `states` filters by state name, case-insensitively (empty: all). */
+  /**
+   * ListGroups; `states` filters by state name, case-insensitively (empty: all). With an
+   * ownership, the groups this broker coordinates, and COORDINATOR_LOAD_IN_PROGRESS (with what
+   * is loaded) until loadOwned() has read them all since the live brokers last changed; the
+   * handler awaits loadOwned() first.
+   */
   listGroups(states: readonly string[]): { errorCode: number; groups: ListedGroup[] } {
     if (!this.active) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, groups: [] };
+    let errorCode: number = ErrorCode.NONE;
+    if (this.ownership !== null) {
+      this.checkOwnership();
+      if (this.scannedVersion !== this.ownership.version) {
+        errorCode = ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
+        this.loadOwned().catch((e: Error) => this.logger.warn(`loading the groups this broker coordinates failed: ${e.message}`));
+      }
+    }
     const wanted = new Set(states.map((s) => s.toLowerCase()));
     const groups: ListedGroup[] = [];
     for (const g of this.groups.values()) {
       if (wanted.size > 0 && !wanted.has(g.state.toLowerCase())) continue;
       groups.push({ groupId: g.groupId, protocolType: g.protocolType ?? '', groupState: g.state });
     }
-    return { errorCode: ErrorCode.NONE, groups };
+    return { errorCode, groups };
   }
 
   /** DeleteGroups: an Empty group and its offsets are removed; a group with members is NON_EMPTY_GROUP. */
@@ -1153,6 +1428,7 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
     const ids = [...new Set(groupIds)];
     return Promise.all(
       ids.map(async (groupId) => {
+        if (this.needsLoad(groupId, true)) await this.ready(groupId, { fresh: true });
         const invalid = this.validateGroupStatus(groupId, true);
         if (invalid !== null) return { groupId, errorCode: invalid };
         const group = this.groups.get(groupId);
@@ -1169,7 +1445,7 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
         } catch (e) {
           this.logger.warn(`group ${JSON.stringify(groupId)}: deleting its offsets failed: ${(e as Error).message}`);
           // The offsets still there still belong to a group.
-          if (this.hasAnyOffsets(groupId) && !this.groups.has(groupId)) this.groups.set(groupId, new ClassicGroup(groupId, this.now()));
+          this.keepGroupWithOffsets(groupId);
           return { groupId, errorCode: toKafkaErrorCode(new StrataError('COORDINATOR_UNAVAILABLE', (e as Error).message, { cause: e })) };
         }
       }),
@@ -1196,11 +1472,18 @@ export class GroupCoordinator implements TxnOffsetsCompleter {
   }
 
   private async runExpiry(): Promise<void> {
+    try {
+      await this.loadOwned();
+    } catch (e) {
+      this.logger.warn(`loading the groups this broker coordinates failed (expiring the loaded ones only): ${(e as Error).message}`);
+    }
     const now = this.now();
     const retention = this.config.offsetsRetentionMs;
     let removed = 0;
     for (const group of [...this.groups.values()]) {
       if (!this.active) return;
+      this.checkOwnership();
+      if (this.groups.get(group.groupId) !== group) continue;
       const expired: TopicPartitionRef[] = [];
       for (const { topic, partition, value } of this.offsets.all(group.groupId)) {
         const dropped = this.topics(topic)?.topicId !== value.topicId;

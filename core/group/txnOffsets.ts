@@ -7,17 +7,24 @@
  * One metadata-store item per group/producer id/topic/partition, in the namespace the caller
  * passes (normally `store.namespace('txn-offsets')`), written before the TxnOffsetCommit is
  * acknowledged so that a crash between TxnOffsetCommit and the transaction's commit loses
- * nothing; all of them are loaded at start and cached in memory.
+ * nothing; those of the groups this broker coordinates are cached in memory (all of them at
+ * start, or group by group as a coordinator that shares the store with other brokers takes
+ * groups over).
  *
  *   key    <group>/<producerId>/<topic>/<partition>   group percent-encoded, or #<sha-256> when
  *                                                     too long (the rule of offsetStore.offsetKey)
  *   value  { group, producerId: bigint, producerEpoch, topic, partition, offset: bigint,
  *            leaderEpoch, metadata, commitTimestamp, topicId }
  *
- * Writes to one key run in the order they were issued (a per-key chain).
+ * Writes to one key run in the order they were issued (a per-key chain). A later write of the
+ * same producer and partition replaces an earlier one whoever wrote it (the latest wins, as the
+ * later record does in Kafka). Another broker's transaction coordinator may complete a
+ * transaction of a group coordinated here straight in the store (readPending, deleteStored);
+ * the group coordinator re-reads a group with pending offsets before it answers from them.
  */
 import { readableKeyPart } from '../meta/keyPart';
 import { PerKeyWrites, putLatestWins } from '../meta/perKeyWrites';
+import { isStrataError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { KvValue, VersionedKv } from '../meta/versionedKv';
 import type { TopicPartitionRef } from './offsetStore';
@@ -41,8 +48,20 @@ interface Entry {
   version: number;
 }
 
+/** One stored pending offset, as read from the store. */
+export interface StoredTxnOffset {
+  producerId: bigint;
+  value: PendingTxnOffset;
+  version: number;
+}
+
 export function txnOffsetKey(group: string, producerId: bigint, topic: string, partition: number): string {
   return `${readableKeyPart(group)}/${producerId}/${topic}/${partition}`;
+}
+
+/** The key prefix of the group's pending offsets (of one producer, when given). */
+function groupPrefix(group: string, producerId?: bigint): string {
+  return producerId === undefined ? `${readableKeyPart(group)}/` : `${readableKeyPart(group)}/${producerId}/`;
 }
 
 /** Topic names cannot contain '/', so this identifies a partition within a producer's map. */
@@ -55,20 +74,83 @@ export class TxnOffsetStore {
 
   private constructor(private readonly kv: VersionedKv, private readonly logger: Logger) {}
 
-  static async open(kv: VersionedKv, logger: Logger): Promise<TxnOffsetStore> {
+  /** Reads every pending offset into memory, or (`loadAll` false) nothing: groups are then install()ed one by one. */
+  static async open(kv: VersionedKv, logger: Logger, opts: { loadAll?: boolean } = {}): Promise<TxnOffsetStore> {
     const store = new TxnOffsetStore(kv, logger);
+    if (opts.loadAll === false) return store;
     let n = 0;
-    for (const e of await kv.list('')) {
-      const parsed = parseValue(e.value);
-      if (parsed === null || txnOffsetKey(parsed.group, parsed.producerId, parsed.value.topic, parsed.value.partition) !== e.key) {
-        logger.warn(`ignoring malformed pending transactional offset item ${JSON.stringify(e.key)}`);
-        continue;
-      }
-      store.setCached(parsed.group, parsed.producerId, { value: parsed.value, version: e.version });
-      n++;
+    for (const [group, entries] of await store.readAll()) {
+      store.install(group, entries);
+      n += entries.length;
     }
     if (n > 0) logger.info(`loaded ${n} pending transactional offset(s) of ${store.cache.size} group(s)`);
     return store;
+  }
+
+  /** The group's pending offsets (of one producer, when given), read from the store (the cache is not touched). */
+  async readGroup(group: string, producerId?: bigint): Promise<StoredTxnOffset[]> {
+    return (await this.readItems(groupPrefix(group, producerId))).get(group) ?? [];
+  }
+
+  /** Every pending offset by group, read from the store (the cache is not touched). */
+  readAll(): Promise<Map<string, StoredTxnOffset[]>> {
+    return this.readItems('');
+  }
+
+  private async readItems(prefix: string): Promise<Map<string, StoredTxnOffset[]>> {
+    const out = new Map<string, StoredTxnOffset[]>();
+    for (const e of await this.kv.list(prefix)) {
+      const parsed = parseValue(e.value);
+      if (parsed === null || txnOffsetKey(parsed.group, parsed.producerId, parsed.value.topic, parsed.value.partition) !== e.key) {
+        this.logger.warn(`ignoring malformed pending transactional offset item ${JSON.stringify(e.key)}`);
+        continue;
+      }
+      let list = out.get(parsed.group);
+      if (list === undefined) out.set(parsed.group, (list = []));
+      list.push({ producerId: parsed.producerId, value: parsed.value, version: e.version });
+    }
+    return out;
+  }
+
+  /** Makes `entries` the cached pending offsets of the group (replacing whatever was cached for it). */
+  install(group: string, entries: readonly StoredTxnOffset[]): void {
+    this.cache.delete(group);
+    for (const e of entries) this.setCached(group, e.producerId, { value: e.value, version: e.version });
+  }
+
+  /** Makes `entries` (read with readGroup for the producer) the producer's cached pending offsets in the group. */
+  installProducer(group: string, producerId: bigint, entries: readonly StoredTxnOffset[]): void {
+    const producers = this.cache.get(group);
+    producers?.delete(producerId);
+    if (producers !== undefined && producers.size === 0) this.cache.delete(group);
+    for (const e of entries) if (e.producerId === producerId) this.setCached(group, producerId, { value: e.value, version: e.version });
+  }
+
+  /** Drops the group from the cache (another broker coordinates it now); the store keeps it. */
+  forget(group: string): void {
+    this.cache.delete(group);
+  }
+
+  /**
+   * Deletes items read with readGroup, each conditionally on the version read: one rewritten
+   * meanwhile (the producer's next transaction) stays. Runs in the keys' chains; the cache is
+   * not touched. Rejects with the first failure other than a lost condition.
+   */
+  async deleteStored(group: string, items: readonly StoredTxnOffset[]): Promise<void> {
+    const results = await Promise.all(
+      items.map((it) =>
+        this.writes.enqueue(txnOffsetKey(group, it.producerId, it.value.topic, it.value.partition), async (key) => {
+          try {
+            await this.kv.delete(key, it.version);
+          } catch (e) {
+            if (isStrataError(e, 'NOT_FOUND') || isStrataError(e, 'VERSION_CONFLICT')) return;
+            throw e;
+          }
+        }),
+      ),
+    );
+    const failed = results.find((r) => r !== null);
+    if (failed) throw failed;
   }
 
   /** Groups with at least one pending transactional offset. */

@@ -11,7 +11,13 @@
  *
  *   { transactionalId, producerId: bigint, lastProducerId: bigint, producerEpoch, lastProducerEpoch,
  *     transactionTimeoutMs, state, topics: [{ topic, partitions: number[] }], groups: string[],
- *     txnStartTimestamp, txnLastUpdateTimestamp }
+ *     txnStartTimestamp, txnLastUpdateTimestamp, coordinatorEpoch }
+ *
+ * coordinatorEpoch is the epoch of the coordinator that last wrote the item (Kafka's
+ * coordinator epoch, which it takes from the __transaction_state partition's leader epoch): a
+ * broker that takes the id over raises it with its first write, so its markers carry a higher
+ * epoch than any earlier coordinator's and partitions refuse the late markers of a stale one
+ * (TRANSACTION_COORDINATOR_FENCED). Items written before it existed read as -1.
  *
  * The id is in the value, so loading never parses keys. Partitions are grouped by topic to
  * keep large transactions well inside DynamoDB's 400 KB item limit.
@@ -29,9 +35,11 @@ export interface StoredTxn {
   metadata: TxnMetadata;
   /** The item's version: the condition of the next write. */
   version: number;
+  /** The epoch of the coordinator that wrote it; -1 when none was recorded. */
+  coordinatorEpoch: number;
 }
 
-export function encodeTxn(m: TxnMetadata): KvValue {
+export function encodeTxn(m: TxnMetadata, coordinatorEpoch = -1): KvValue {
   const topics: { topic: string; partitions: number[] }[] = [];
   for (const tp of [...m.partitions].sort(comparePartitions)) {
     const last = topics[topics.length - 1];
@@ -50,7 +58,15 @@ export function encodeTxn(m: TxnMetadata): KvValue {
     groups: [...m.groups],
     txnStartTimestamp: m.txnStartTimestamp,
     txnLastUpdateTimestamp: m.txnLastUpdateTimestamp,
+    coordinatorEpoch,
   };
+}
+
+/** The coordinator epoch recorded in a stored value; -1 when there is none. */
+export function decodeCoordinatorEpoch(v: KvValue): number {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return -1;
+  const e = v.coordinatorEpoch;
+  return isInt(e) && e >= -1 ? e : -1;
 }
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
@@ -95,7 +111,7 @@ export class TransactionStateStore {
     for (const e of await this.kv.list('')) {
       const metadata = decodeTxn(e.value);
       if (metadata === null || txnKey(metadata.transactionalId) !== e.key) malformed.push(e.key);
-      else entries.push({ metadata, version: e.version });
+      else entries.push({ metadata, version: e.version, coordinatorEpoch: decodeCoordinatorEpoch(e.value) });
     }
     return { entries, malformed };
   }
@@ -104,15 +120,16 @@ export class TransactionStateStore {
     const e = await this.kv.get(txnKey(transactionalId));
     if (e === null) return null;
     const metadata = decodeTxn(e.value);
-    return metadata === null || metadata.transactionalId !== transactionalId ? null : { metadata, version: e.version };
+    return metadata === null || metadata.transactionalId !== transactionalId ? null : { metadata, version: e.version, coordinatorEpoch: decodeCoordinatorEpoch(e.value) };
   }
 
   /**
-   * Writes `m` if the item is still at `expectedVersion` (0: must not exist); resolves with the
-   * new version. Throws the store's StrataErrors (VERSION_CONFLICT, KEY_EXISTS, STORE_UNAVAILABLE, ...).
+   * Writes `m`, by a coordinator of `coordinatorEpoch`, if the item is still at `expectedVersion`
+   * (0: must not exist); resolves with the new version. Throws the store's StrataErrors
+   * (VERSION_CONFLICT, KEY_EXISTS, STORE_UNAVAILABLE, ...).
    */
-  put(m: TxnMetadata, expectedVersion: number): Promise<number> {
-    return this.kv.put(txnKey(m.transactionalId), encodeTxn(m), expectedVersion === 0 ? null : expectedVersion);
+  put(m: TxnMetadata, expectedVersion: number, coordinatorEpoch = -1): Promise<number> {
+    return this.kv.put(txnKey(m.transactionalId), encodeTxn(m, coordinatorEpoch), expectedVersion === 0 ? null : expectedVersion);
   }
 
   /** Deletes the item if it is still at `version`. */

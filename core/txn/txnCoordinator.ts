@@ -20,6 +20,24 @@
  * writes CompleteCommit/CompleteAbort. start() resumes every Prepare* it finds, so a coordinator
  * that stopped after deciding finishes what was decided.
  *
+ * Which ids (Kafka: the leader of the id's __transaction_state partition): without an ownership
+ * (a single broker, unit tests) every id, all loaded at start. With one
+ * (core/cluster/coordinatorPlacement.ts; several brokers share the store), only those this
+ * broker owns at the moment, as Kafka's TransactionStateManager does with its partitions:
+ * - requests for an id owned elsewhere get NOT_COORDINATOR; the client looks it up again;
+ * - when the live brokers change, the ids lost are unloaded (their completions abandoned: the
+ *   new coordinator finishes them), and the store is scanned for the ids gained, which are
+ *   taken over: a Prepare* transaction is completed, an Ongoing one is aborted once past its
+ *   timeout by the usual timer; until the scan is done, the synchronous calls answer
+ *   COORDINATOR_LOAD_IN_PROGRESS for ids not loaded yet, and requests load the id they need.
+ *
+ * Coordinator epochs (carried by every marker; a partition refuses one older than it has seen)
+ * are per transactional id, stored in its item: the first write a coordinator makes to an id
+ * after loading it raises the stored epoch (to at least `coordinatorEpoch` of the config), and
+ * a decision it did not write itself is written again before its markers go out. Writes are
+ * conditional, so the store's epochs only grow, and a new coordinator's markers always carry a
+ * higher epoch than the previous coordinator's.
+ *
  * Marker errors (TransactionMarkerRequestCompletionHandler): NONE, and UNKNOWN_TOPIC_OR_PARTITION
  * (a deleted topic; Kafka skips partitions without a leader) or UNSUPPORTED_FOR_MESSAGE_FORMAT /
  * UNSUPPORTED_VERSION are done; INVALID_PRODUCER_EPOCH / TRANSACTION_COORDINATOR_FENCED mean
@@ -30,6 +48,7 @@ import { isStrataError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { TIMED_OUT, within } from '../common/timeout';
 import type { VersionedKv } from '../meta/versionedKv';
+import type { CoordinatorOwnership } from '../cluster/coordinatorPlacement';
 import { ErrorCode, errorName } from '../protocol/errorCodes';
 import {
   NO_PRODUCER_EPOCH,
@@ -70,6 +89,18 @@ export interface TxnMarkerWriter {
   }): Promise<{ partition: TopicPartitionRef; errorCode: number }[]>;
 }
 
+/**
+ * KIP-890 verification of a producer's write against the id's state: NONE when Ongoing with
+ * this producer id and epoch and `includes` holds (INVALID_PRODUCER_ID_MAPPING, INVALID_PRODUCER_EPOCH,
+ * CONCURRENT_TRANSACTIONS or INVALID_TXN_STATE otherwise, see verifyTransactionalWrite).
+ */
+function checkVerified(m: TxnMetadata | undefined, producerId: bigint, producerEpoch: number, includes: (m: TxnMetadata) => boolean): number {
+  if (m === undefined || m.state === 'Dead' || m.producerId !== producerId) return ErrorCode.INVALID_PRODUCER_ID_MAPPING;
+  if (m.producerEpoch !== producerEpoch) return ErrorCode.INVALID_PRODUCER_EPOCH;
+  if (isPrepare(m.state)) return ErrorCode.CONCURRENT_TRANSACTIONS;
+  return m.state === 'Ongoing' && includes(m) ? ErrorCode.NONE : ErrorCode.INVALID_TXN_STATE;
+}
+
 /** The group coordinator's side of a transaction's end: pending transactional offsets become committed, or are dropped. */
 export interface TxnOffsetsCompleter {
   completeTransaction(producerId: bigint, groups: string[], committed: boolean): Promise<void>;
@@ -88,7 +119,11 @@ export interface TransactionCoordinatorConfig {
   abortTimedOutTransactionsIntervalMs: number;
   /** transaction.remove.expired.transaction.cleanup.interval.ms */
   removeExpiredTransactionalIdsIntervalMs: number;
-  /** Carried by every marker; partitions refuse markers from an older coordinator epoch. */
+  /**
+   * The lowest coordinator epoch this coordinator writes to an id it takes over (the broker's
+   * lease epoch, which grows with every start, keeps ids written before epochs were stored per
+   * id safe); each takeover raises the id's stored epoch by at least one.
+   */
   coordinatorEpoch: number;
   /** First retry delay of a failed marker or completion write (default 100 ms), doubling up to 5 s. */
   markerRetryBackoffMs?: number;
@@ -96,6 +131,8 @@ export interface TransactionCoordinatorConfig {
   endTxnCompletionWaitMs?: number;
   /** How long close() waits for in-flight store writes (default 5000 ms). */
   closeWaitMs?: number;
+  /** How often a change of ownership is looked for when no request asks (default 100 ms). */
+  ownershipCheckIntervalMs?: number;
 }
 
 export interface TransactionCoordinatorDeps {
@@ -107,6 +144,8 @@ export interface TransactionCoordinatorDeps {
   logger: Logger;
   /** Clock (ms); Date.now by default. */
   now?: () => number;
+  /** Which transactional ids this broker coordinates (see the top of this file); every id without it. */
+  ownership?: CoordinatorOwnership;
 }
 
 export interface InitProducerIdParams {
@@ -154,12 +193,18 @@ const DEFAULT_MARKER_RETRY_BACKOFF_MS = 100;
 const MAX_RETRY_BACKOFF_MS = 5000;
 const DEFAULT_END_TXN_COMPLETION_WAIT_MS = 2000;
 const DEFAULT_CLOSE_WAIT_MS = 5000;
+const DEFAULT_OWNERSHIP_CHECK_INTERVAL_MS = 100;
+/** A failed takeover scan is retried no sooner than this. */
+const SCAN_RETRY_MS = 1000;
 /** Repeated failures of one completion are logged at most this often. */
 const FAILURE_LOG_INTERVAL_MS = 5000;
 
 /** A transaction being completed: markers, then offsets, then the Complete* write. */
 interface Completion {
-  readonly prepared: StoredTxn;
+  /** The decision; replaced by its rewrite with this coordinator's epoch when it was resumed. */
+  prepared: StoredTxn;
+  /** Set when the id is unloaded (another broker coordinates it now): the work stops. */
+  abandoned: boolean;
   /** Partitions still without a marker (DescribeTransactions shows these, as Kafka does). */
   remaining: TopicPartitionRef[];
   done: Promise<void>;
@@ -196,6 +241,17 @@ export class TransactionCoordinator {
   private readonly logger: Logger;
   private readonly retryBackoffMs: number;
   private readonly endTxnWaitMs: number;
+  /** Null: every id is this coordinator's, and all of them are loaded. */
+  private ownership: CoordinatorOwnership | null;
+  /** The ownership version last acted on. */
+  private ownershipVersion = -1;
+  /** The ownership version for which every owned id of the store was taken over (a missing entry is then an absent id). */
+  private scannedVersion = -1;
+  private scanning: Promise<void> | null = null;
+  private lastScanFailure = -Infinity;
+  private ownershipTimer: NodeJS.Timeout | null = null;
+  /** Ids whose stored coordinator epoch this coordinator has raised since it loaded them. */
+  private readonly bumped = new Set<string>();
 
   private constructor(
     private readonly store: TransactionStateStore,
@@ -206,48 +262,243 @@ export class TransactionCoordinator {
     this.logger = deps.logger;
     this.retryBackoffMs = config.markerRetryBackoffMs ?? DEFAULT_MARKER_RETRY_BACKOFF_MS;
     this.endTxnWaitMs = config.endTxnCompletionWaitMs ?? DEFAULT_END_TXN_COMPLETION_WAIT_MS;
+    this.ownership = deps.ownership ?? null;
   }
 
   /**
-   * Loads every transactional id from `kv` (normally `store.namespace('transactions')`),
-   * resumes the completion of every PrepareCommit/PrepareAbort (and turns a stored
-   * PrepareEpochFence into an abort with its bumped epoch), and starts the timeout-abort and
-   * id-expiration timers. Resolves once loaded; resumed completions continue in the background.
+   * Loads every transactional id from `kv` (normally `store.namespace('transactions')`), or with
+   * `deps.ownership` those this broker owns, resumes the completion of every
+   * PrepareCommit/PrepareAbort (and turns a stored PrepareEpochFence into an abort with its
+   * bumped epoch), and starts the timeout-abort and id-expiration timers. Resolves once loaded;
+   * resumed completions continue in the background.
    */
   static async start(kv: VersionedKv, deps: TransactionCoordinatorDeps, config: TransactionCoordinatorConfig): Promise<TransactionCoordinator> {
     if (!(config.transactionMaxTimeoutMs > 0)) throw new TypeError(`transaction.max.timeout.ms must be positive, got ${config.transactionMaxTimeoutMs}`);
     const store = new TransactionStateStore(kv);
     const c = new TransactionCoordinator(store, deps, config);
-    const { entries, malformed } = await store.loadAll();
-    for (const key of malformed) c.logger.warn(`ignoring malformed transaction state item ${JSON.stringify(key)}`);
+    if (c.ownership !== null) {
+      c.ownershipVersion = c.ownership.version;
+      await c.loadOwned();
+    } else {
+      await c.loadEverything();
+    }
+    // setInterval treats anything above 2^31-1 ms as 1 ms; a longer interval means "rarely".
+    const every = (ms: number, fn: () => void) => c.timers.push(unref(setInterval(fn, Math.min(Math.max(ms, 1), 2 ** 31 - 1))));
+    every(config.abortTimedOutTransactionsIntervalMs, () => void c.abortTimedOutTransactions());
+    every(config.removeExpiredTransactionalIdsIntervalMs, () => void c.removeExpiredTransactionalIds());
+    if (c.ownership !== null) c.startOwnershipTimer();
+    return c;
+  }
+
+  /**
+   * From now on coordinate only the ids `ownership` says this broker owns (the same as passing
+   * it to start(), for a coordinator started without one): what it holds stays loaded where it
+   * is still owned, the rest is unloaded at once.
+   */
+  setOwnership(ownership: CoordinatorOwnership): void {
+    if (!this.active) return;
+    const hadAll = this.ownership === null;
+    this.ownership = ownership;
+    this.ownershipVersion = -1;
+    this.scannedVersion = -1;
+    // Until now it held every id of the store: nothing is left to take over for this view.
+    if (hadAll) this.scannedVersion = ownership.version;
+    this.checkOwnership();
+    this.startOwnershipTimer();
+  }
+
+  private startOwnershipTimer(): void {
+    if (this.ownershipTimer !== null) return;
+    const ms = this.config.ownershipCheckIntervalMs ?? DEFAULT_OWNERSHIP_CHECK_INTERVAL_MS;
+    this.ownershipTimer = unref(setInterval(() => this.onOwnershipTimer(), Math.max(ms, 1)));
+    this.timers.push(this.ownershipTimer);
+  }
+
+  /** A coordinator of every id: loads them all, resuming every decided transaction. */
+  private async loadEverything(): Promise<void> {
+    const { entries, malformed } = await this.store.loadAll();
+    for (const key of malformed) this.logger.warn(`ignoring malformed transaction state item ${JSON.stringify(key)}`);
     let resumed = 0;
     for (const e of entries) {
       const id = e.metadata.transactionalId;
       if (e.metadata.state === 'Dead') {
         // Strata deletes expired ids rather than writing Dead; a stored one is removed.
-        await store.delete(id, e.version).catch((err: Error) => c.logger.warn(`removing dead transactional id ${JSON.stringify(id)} failed: ${err.message}`));
+        await this.store.delete(id, e.version).catch((err: Error) => this.logger.warn(`removing dead transactional id ${JSON.stringify(id)} failed: ${err.message}`));
         continue;
       }
-      c.entries.set(id, e);
+      this.entries.set(id, e);
     }
-    for (const e of c.entries.values()) {
+    for (const e of this.entries.values()) {
       const m = e.metadata;
       if (isPrepare(m.state)) {
-        c.logger.info(`resuming the ${m.state === 'PrepareCommit' ? 'commit' : 'abort'} of transactional id ${JSON.stringify(m.transactionalId)} (producer id ${m.producerId}, epoch ${m.producerEpoch}, ${m.partitions.length} partition(s), ${m.groups.length} group(s))`);
-        c.startCompletion(e);
+        this.logger.info(`resuming the ${m.state === 'PrepareCommit' ? 'commit' : 'abort'} of transactional id ${JSON.stringify(m.transactionalId)} (producer id ${m.producerId}, epoch ${m.producerEpoch}, ${m.partitions.length} partition(s), ${m.groups.length} group(s))`);
+        this.startCompletion(e);
         resumed++;
       } else if (m.state === 'PrepareEpochFence') {
-        c.logger.info(`resuming the fencing abort of transactional id ${JSON.stringify(m.transactionalId)} (producer id ${m.producerId}, epoch ${m.producerEpoch})`);
-        void c.enqueue(m.transactionalId, () => c.fenceAndAbort(m.transactionalId, null, 'resumed epoch fence'));
+        this.logger.info(`resuming the fencing abort of transactional id ${JSON.stringify(m.transactionalId)} (producer id ${m.producerId}, epoch ${m.producerEpoch})`);
+        void this.enqueue(m.transactionalId, () => this.fenceAndAbort(m.transactionalId, null, 'resumed epoch fence'));
         resumed++;
       }
     }
-    if (c.entries.size > 0) c.logger.info(`loaded ${c.entries.size} transactional id(s), resuming ${resumed} transaction(s)`);
-    // setInterval treats anything above 2^31-1 ms as 1 ms; a longer interval means "rarely".
-    const every = (ms: number, fn: () => void) => c.timers.push(unref(setInterval(fn, Math.min(Math.max(ms, 1), 2 ** 31 - 1))));
-    every(config.abortTimedOutTransactionsIntervalMs, () => void c.abortTimedOutTransactions());
-    every(config.removeExpiredTransactionalIdsIntervalMs, () => void c.removeExpiredTransactionalIds());
-    return c;
+    if (this.entries.size > 0) this.logger.info(`loaded ${this.entries.size} transactional id(s), resuming ${resumed} transaction(s)`);
+  }
+
+  // ---- ownership (which ids this broker coordinates) ---------------------------------------------------
+
+  /**
+   * Acts on a change of ownership (at most once per version): unloads the ids lost, and starts
+   * the scan that takes over the ids gained. Runs on a timer and before every request.
+   */
+  checkOwnership(): void {
+    const o = this.ownership;
+    if (o === null || !this.active) return;
+    const version = o.version;
+    if (version === this.ownershipVersion) return;
+    this.ownershipVersion = version;
+    const lost = [...this.entries.keys()].filter((id) => !o.owns(id));
+    for (const id of lost) this.unload(id);
+    if (lost.length > 0) this.logger.info(`gave up ${lost.length} transactional id(s) now coordinated by other brokers`);
+    this.loadOwned().catch(() => undefined);
+  }
+
+  private onOwnershipTimer(): void {
+    this.checkOwnership();
+    // A scan that failed (the store unreachable) is tried again.
+    const o = this.ownership;
+    if (o !== null && this.active && this.scanning === null && this.scannedVersion !== o.version && this.now() - this.lastScanFailure >= SCAN_RETRY_MS) {
+      this.loadOwned().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Takes over every id of the store this broker owns and has not loaded (once per ownership
+   * version): decided transactions are completed by this coordinator, with its epoch. Resolves
+   * once each is loaded (completions continue in the background); rejects when the store
+   * cannot be read.
+   */
+  loadOwned(): Promise<void> {
+    const o = this.ownership;
+    if (o === null || !this.active || this.scannedVersion === o.version) return Promise.resolve();
+    this.scanning ??= this.scanOwned(o)
+      .catch((e: Error) => {
+        this.lastScanFailure = this.now();
+        this.logger.warn(`loading the transactional ids this broker coordinates failed: ${e.message}`);
+        throw e;
+      })
+      .finally(() => {
+        this.scanning = null;
+      });
+    return this.scanning;
+  }
+
+  private async scanOwned(o: CoordinatorOwnership): Promise<void> {
+    const version = o.version;
+    const { entries } = await this.store.loadAll();
+    let taken = 0;
+    await Promise.all(
+      entries.map((e) => {
+        const id = e.metadata.transactionalId;
+        if (this.entries.has(id) || !o.owns(id)) return Promise.resolve();
+        return this.enqueue(id, async () => {
+          // A request may have loaded it first; it may have moved on meanwhile.
+          if (!this.active || this.entries.has(id) || !o.owns(id)) return;
+          await this.takeOver(id, e);
+          taken++;
+        });
+      }),
+    );
+    if (taken > 0) this.logger.info(`took over ${taken} transactional id(s) from the metadata store`);
+    // Ownership that moved during the scan is looked at again by the next check.
+    this.scannedVersion = version;
+  }
+
+  /**
+   * Starts coordinating a stored id (in its chain): a decided transaction is completed (its
+   * decision first written again with this coordinator's epoch), a stored PrepareEpochFence
+   * becomes its abort, Dead is removed; an Ongoing one is left to the timeout timer.
+   */
+  private async takeOver(id: string, stored: StoredTxn): Promise<void> {
+    const m = stored.metadata;
+    if (m.state === 'Dead') {
+      // Strata deletes expired ids rather than writing Dead; a stored one is removed.
+      await this.store.delete(id, stored.version).catch((err: Error) => this.logger.warn(`removing dead transactional id ${JSON.stringify(id)} failed: ${err.message}`));
+      return;
+    }
+    this.entries.set(id, stored);
+    this.bumped.delete(id);
+    if (isPrepare(m.state)) {
+      this.logger.info(`taking over the ${m.state === 'PrepareCommit' ? 'commit' : 'abort'} of transactional id ${JSON.stringify(id)} (producer id ${m.producerId}, epoch ${m.producerEpoch}, ${m.partitions.length} partition(s), ${m.groups.length} group(s))`);
+      void this.startCompletion(stored);
+    } else if (m.state === 'PrepareEpochFence') {
+      this.logger.info(`taking over the fencing abort of transactional id ${JSON.stringify(id)} (producer id ${m.producerId}, epoch ${m.producerEpoch})`);
+      await this.fenceAndAbort(id, stored, 'resumed epoch fence');
+    }
+  }
+
+  /** Forgets an id another broker coordinates now; a completion in progress stops (the new coordinator finishes it). */
+  private unload(id: string): void {
+    this.entries.delete(id);
+    this.bumped.delete(id);
+    const c = this.completions.get(id);
+    if (c !== undefined) {
+      c.abandoned = true;
+      this.completions.delete(id);
+    }
+  }
+
+  /**
+   * At the start of every operation on an id (in its chain): COORDINATOR_NOT_AVAILABLE once
+   * closed, NOT_COORDINATOR for an id owned elsewhere; an owned id not loaded yet is read from
+   * the store and taken over first.
+   */
+  private async acquire(id: string): Promise<number | null> {
+    if (!this.active) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    const o = this.ownership;
+    if (o === null) return null;
+    this.checkOwnership();
+    if (!o.owns(id)) return ErrorCode.NOT_COORDINATOR;
+    if (this.entries.has(id) || this.scannedVersion === o.version) return null;
+    let stored: StoredTxn | null;
+    try {
+      stored = await this.store.get(id);
+    } catch (e) {
+      this.logger.warn(`loading transactional id ${JSON.stringify(id)} failed: ${(e as Error).message}`);
+      return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    }
+    if (!this.active) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    if (!o.owns(id)) return ErrorCode.NOT_COORDINATOR;
+    if (stored !== null && !this.entries.has(id)) await this.takeOver(id, stored);
+    return null;
+  }
+
+  /** For the synchronous reads: NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS (until the id is loaded), or null. */
+  private readError(id: string): number | null {
+    const o = this.ownership;
+    if (o === null) return null;
+    this.checkOwnership();
+    if (!o.owns(id)) return ErrorCode.NOT_COORDINATOR;
+    if (this.entries.has(id) || this.scannedVersion === o.version) return null;
+    void this.ready([id]);
+    return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
+  }
+
+  /** Whether this coordinator owns the id now (always, without an ownership). */
+  owns(transactionalId: string): boolean {
+    if (this.ownership === null) return true;
+    this.checkOwnership();
+    return this.ownership.owns(transactionalId);
+  }
+
+  /**
+   * Loads the owned ids among `ids` that are not loaded yet (handlers await this before the
+   * synchronous describeTransactions). Never rejects.
+   */
+  async ready(ids: readonly string[]): Promise<void> {
+    const o = this.ownership;
+    if (o === null || !this.active) return;
+    this.checkOwnership();
+    const loads = ids.filter((id) => o.owns(id) && !this.entries.has(id) && this.scannedVersion !== o.version).map((id) => this.enqueue(id, () => this.acquire(id)));
+    await Promise.all(loads.map((p) => p.catch((e: Error) => this.logger.warn(`loading a transactional id failed: ${e.message}`))));
   }
 
   /**
@@ -261,7 +512,7 @@ export class TransactionCoordinator {
     for (const t of this.timers) clearInterval(t);
     for (const wake of [...this.closeListeners]) wake();
     this.closeListeners.clear();
-    const inFlight = [...this.chains.values(), ...[...this.completions.values()].map((c) => c.done), this.abortRunning, this.expiryRunning];
+    const inFlight = [...this.chains.values(), ...[...this.completions.values()].map((c) => c.done), this.abortRunning, this.expiryRunning, this.scanning];
     const settled = await within(Promise.allSettled(inFlight), this.config.closeWaitMs ?? DEFAULT_CLOSE_WAIT_MS);
     if (settled === TIMED_OUT) this.logger.warn('transaction coordinator closed with store writes still in flight');
   }
@@ -303,7 +554,8 @@ export class TransactionCoordinator {
 
   private async doInitProducerId(id: string, timeoutMs: number, expected: ExpectedProducer | null): Promise<Outcome<InitProducerIdResult>> {
     const error = (errorCode: number): Outcome<InitProducerIdResult> => ({ result: { errorCode, producerId: NO_PRODUCER_ID, producerEpoch: NO_PRODUCER_EPOCH } });
-    if (!this.active) return error(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    const unavailable = await this.acquire(id);
+    if (unavailable !== null) return error(unavailable);
     const current = this.entries.get(id);
     let m: TxnMetadata;
     if (current === undefined) {
@@ -381,7 +633,8 @@ export class TransactionCoordinator {
     if (!this.active) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
     if (p.transactionalId === '') return ErrorCode.INVALID_REQUEST;
     return this.enqueue(p.transactionalId, async () => {
-      if (!this.active) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+      const unavailable = await this.acquire(p.transactionalId);
+      if (unavailable !== null) return unavailable;
       const current = this.entries.get(p.transactionalId);
       const invalid = this.checkProducer(current, p);
       if (invalid !== null) return invalid;
@@ -416,7 +669,8 @@ export class TransactionCoordinator {
     if (!this.active) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
     if (p.transactionalId === '') return ErrorCode.INVALID_REQUEST;
     const outcome = await this.enqueue(p.transactionalId, async (): Promise<Outcome<number>> => {
-      if (!this.active) return { result: ErrorCode.COORDINATOR_NOT_AVAILABLE };
+      const unavailable = await this.acquire(p.transactionalId);
+      if (unavailable !== null) return { result: unavailable };
       const current = this.entries.get(p.transactionalId);
       const invalid = this.checkProducer(current, p);
       if (invalid !== null) return { result: invalid };
@@ -461,7 +715,7 @@ export class TransactionCoordinator {
     const id = prepared.metadata.transactionalId;
     const existing = this.completions.get(id);
     if (existing !== undefined && existing.prepared.version === prepared.version) return existing.done;
-    const c: Completion = { prepared, remaining: [...prepared.metadata.partitions], done: Promise.resolve() };
+    const c: Completion = { prepared, abandoned: false, remaining: [...prepared.metadata.partitions], done: Promise.resolve() };
     this.completions.set(id, c);
     c.done = this.runCompletion(c)
       .catch((e: unknown) => this.logger.error(`completing the transaction of ${JSON.stringify(id)} failed: ${(e as Error).stack ?? String(e)}`))
@@ -484,10 +738,34 @@ export class TransactionCoordinator {
       lastLog = now;
       this.logger.warn(`transactional id ${JSON.stringify(id)}: ${what}; retrying`);
     };
+    const stopped = () => !this.active || c.abandoned;
+
+    // 0. The markers must carry an epoch above every earlier coordinator's of this id: a
+    //    decision this coordinator did not write itself (resumed after a restart or taken over
+    //    from another broker) is first written again with this coordinator's epoch.
+    for (;;) {
+      if (stopped()) return;
+      const r = await this.enqueue(id, async (): Promise<PersistResult | null> => {
+        const current = this.entries.get(id);
+        if (current === undefined || current.version !== c.prepared.version || stopped()) return null;
+        if (this.bumped.has(id)) return { ok: true, entry: current };
+        return this.persist(id, current, current.metadata);
+      });
+      if (r === null) return;
+      if (r.ok) {
+        c.prepared = r.entry;
+        break;
+      }
+      if (r.errorCode === ErrorCode.NOT_COORDINATOR) return;
+      logFailure(`writing the decision with this coordinator's epoch failed (${errorName(r.errorCode)})`);
+      if ((await this.sleep(backoff.next())) === CLOSED) return;
+    }
+    backoff.reset();
+    const coordinatorEpoch = c.prepared.coordinatorEpoch;
 
     // 1. Markers, carrying the producer's epoch (transaction version 0/1).
     while (c.remaining.length > 0) {
-      if (!this.active) return;
+      if (stopped()) return;
       const gone = c.remaining.filter((tp) => !this.deps.partitionExists(tp));
       if (gone.length > 0) {
         this.logger.info(`transactional id ${JSON.stringify(id)}: skipping the ${result} markers of deleted partition(s) ${gone.map(tpName).join(', ')}`);
@@ -497,12 +775,12 @@ export class TransactionCoordinator {
       const partitions = [...c.remaining];
       let answers: { partition: TopicPartitionRef; errorCode: number }[] | typeof CLOSED;
       try {
-        answers = await this.untilClosed(this.deps.markers.writeMarkers({ producerId: m.producerId, producerEpoch: m.producerEpoch, coordinatorEpoch: this.config.coordinatorEpoch, result, partitions }));
+        answers = await this.untilClosed(this.deps.markers.writeMarkers({ producerId: m.producerId, producerEpoch: m.producerEpoch, coordinatorEpoch, result, partitions }));
       } catch (e) {
         answers = [];
         logFailure(`writing ${result} markers failed: ${(e as Error).message}`);
       }
-      if (answers === CLOSED) return;
+      if (answers === CLOSED || c.abandoned) return;
       const retry: TopicPartitionRef[] = [];
       const failures: string[] = [];
       for (const tp of partitions) {
@@ -554,7 +832,7 @@ export class TransactionCoordinator {
     // 2. The groups' pending transactional offsets (Kafka: the marker in __consumer_offsets).
     if (m.groups.length > 0) {
       for (;;) {
-        if (!this.active) return;
+        if (stopped()) return;
         try {
           if ((await this.untilClosed(this.deps.offsets.completeTransaction(m.producerId, [...m.groups], committed))) === CLOSED) return;
           break;
@@ -567,11 +845,11 @@ export class TransactionCoordinator {
 
     // 3. The Complete* write; retried while the store is unavailable (Kafka retries the append).
     for (;;) {
-      if (!this.active) return;
+      if (stopped()) return;
       const r = await this.enqueue(id, async (): Promise<PersistResult | null> => {
         const current = this.entries.get(id);
-        // Changed under us (reloaded after another writer): no longer ours to complete.
-        if (current === undefined || current.version !== c.prepared.version || !this.active) return null;
+        // Changed under us (reloaded after another writer), or unloaded: no longer ours to complete.
+        if (current === undefined || current.version !== c.prepared.version || stopped()) return null;
         return this.persist(id, current, prepareComplete(current.metadata, this.now()));
       });
       if (r === null) return;
@@ -605,16 +883,53 @@ export class TransactionCoordinator {
     return this.verify(transactionalId, producerId, producerEpoch, (m) => m.groups.includes(groupId));
   }
 
+  /**
+   * The verification a partition leader asks for before a producer's first transactional write
+   * (PartitionManager's synchronous TransactionVerifier): verifyTransactionalWrite for an id
+   * this broker coordinates; for an id coordinated elsewhere, whose state cannot be read
+   * synchronously here, NONE — the write is not verified, as before KIP-890 — until the
+   * verifier can await verifyTransactionalWriteAnywhere.
+   */
+  verifyWriteForPartition(transactionalId: string, producerId: bigint, producerEpoch: number, tp: TopicPartitionRef): number {
+    if (this.active && !this.owns(transactionalId)) return ErrorCode.NONE;
+    return this.verifyTransactionalWrite(transactionalId, producerId, producerEpoch, tp);
+  }
+
+  /** verifyTransactionalWrite from any broker: an id coordinated elsewhere is checked against its stored state. */
+  verifyTransactionalWriteAnywhere(transactionalId: string, producerId: bigint, producerEpoch: number, tp: TopicPartitionRef): Promise<number> {
+    return this.verifyAnywhere(transactionalId, producerId, producerEpoch, (m) => containsPartition(m.partitions, tp));
+  }
+
+  /** verifyTxnOffsetCommit from any broker (the group's coordinator need not be the transaction's). */
+  verifyTxnOffsetCommitAnywhere(transactionalId: string, producerId: bigint, producerEpoch: number, groupId: string): Promise<number> {
+    return this.verifyAnywhere(transactionalId, producerId, producerEpoch, (m) => m.groups.includes(groupId));
+  }
+
+  private async verifyAnywhere(transactionalId: string, producerId: bigint, producerEpoch: number, includes: (m: TxnMetadata) => boolean): Promise<number> {
+    if (!this.active) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    if (this.owns(transactionalId)) {
+      await this.ready([transactionalId]);
+      return this.verify(transactionalId, producerId, producerEpoch, includes);
+    }
+    let stored: StoredTxn | null;
+    try {
+      stored = await this.store.get(transactionalId);
+    } catch (e) {
+      this.logger.warn(`reading transactional id ${JSON.stringify(transactionalId)} to verify a write failed: ${(e as Error).message}`);
+      return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    }
+    return checkVerified(stored?.metadata, producerId, producerEpoch, includes);
+  }
+
   private verify(transactionalId: string, producerId: bigint, producerEpoch: number, includes: (m: TxnMetadata) => boolean): number {
     if (!this.active) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-    const m = this.entries.get(transactionalId)?.metadata;
-    if (m === undefined || m.producerId !== producerId) return ErrorCode.INVALID_PRODUCER_ID_MAPPING;
-    if (m.producerEpoch !== producerEpoch) return ErrorCode.INVALID_PRODUCER_EPOCH;
-    if (isPrepare(m.state)) return ErrorCode.CONCURRENT_TRANSACTIONS;
-    return m.state === 'Ongoing' && includes(m) ? ErrorCode.NONE : ErrorCode.INVALID_TXN_STATE;
+    const unavailable = this.readError(transactionalId);
+    if (unavailable !== null) return unavailable;
+    return checkVerified(this.entries.get(transactionalId)?.metadata, producerId, producerEpoch, includes);
   }
 
   // ---- DescribeTransactions / ListTransactions -----------------------------------------------------
+
 
   /** DescribeTransactions (handleDescribeTransactions), one answer per id in order. */
   describeTransactions(ids: readonly string[]): DescribedTransaction[] {
@@ -631,6 +946,8 @@ export class TransactionCoordinator {
       };
       if (!this.active) return { ...none, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE };
       if (transactionalId === '') return { ...none, errorCode: ErrorCode.INVALID_REQUEST };
+      const unavailable = this.readError(transactionalId);
+      if (unavailable !== null) return { ...none, errorCode: unavailable };
       const m = this.entries.get(transactionalId)?.metadata;
       if (m === undefined || m.state === 'Dead') return { ...none, errorCode: ErrorCode.TRANSACTIONAL_ID_NOT_FOUND };
       const c = this.completions.get(transactionalId);
@@ -657,6 +974,14 @@ export class TransactionCoordinator {
    */
   listTransactions(f: { states: readonly string[]; producerIds: readonly bigint[]; durationFilterMs: bigint }): ListTransactionsResult {
     if (!this.active) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, unknownStateFilters: [], transactionStates: [] };
+    if (this.ownership !== null) {
+      this.checkOwnership();
+      // Kafka answers this while any of its partitions is loading; the handler awaits loadOwned() first.
+      if (this.scannedVersion !== this.ownership.version) {
+        void this.loadOwned().catch(() => undefined);
+        return { errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, unknownStateFilters: [], transactionStates: [] };
+      }
+    }
     const states = new Set<TxnState>();
     const unknownStateFilters: string[] = [];
     for (const s of f.states) {
@@ -693,11 +1018,13 @@ export class TransactionCoordinator {
 
   private async runAbortTimedOut(): Promise<void> {
     if (!this.active) return;
+    this.checkOwnership();
     const now = this.now();
     const due = [...this.entries.values()].filter(({ metadata: m }) => m.state === 'Ongoing' && m.txnStartTimestamp + m.transactionTimeoutMs < now);
     await Promise.all(
       due.map(({ metadata: seen }) =>
         this.enqueue(seen.transactionalId, async () => {
+          if (!this.owns(seen.transactionalId)) return;
           const current = this.entries.get(seen.transactionalId);
           // Ended, fenced or restarted meanwhile: nothing timed out any more.
           if (current === undefined || current.metadata.state !== 'Ongoing' || current.metadata.producerId !== seen.producerId || current.metadata.producerEpoch !== seen.producerEpoch || current.metadata.txnStartTimestamp !== seen.txnStartTimestamp) return;
@@ -721,6 +1048,7 @@ export class TransactionCoordinator {
 
   private async runExpiry(): Promise<void> {
     if (!this.active) return;
+    this.checkOwnership();
     const now = this.now();
     const expired = (m: TxnMetadata) => isExpirationAllowed(m.state) && m.txnLastUpdateTimestamp <= now - this.config.transactionalIdExpirationMs;
     const due = [...this.entries.values()].filter(({ metadata }) => expired(metadata));
@@ -729,7 +1057,7 @@ export class TransactionCoordinator {
       due.map(({ metadata: seen }) =>
         this.enqueue(seen.transactionalId, async () => {
           const current = this.entries.get(seen.transactionalId);
-          if (!this.active || current === undefined || !expired(current.metadata)) return;
+          if (!this.active || current === undefined || !expired(current.metadata) || !this.owns(seen.transactionalId)) return;
           try {
             await this.store.delete(seen.transactionalId, current.version);
           } catch (e) {
@@ -738,6 +1066,7 @@ export class TransactionCoordinator {
             return;
           }
           this.entries.delete(seen.transactionalId);
+          this.bumped.delete(seen.transactionalId);
           removed++;
           this.logger.info(`expired transactional id ${JSON.stringify(seen.transactionalId)} (producer id ${current.metadata.producerId}, ${current.metadata.state}, idle since ${new Date(current.metadata.txnLastUpdateTimestamp).toISOString()})`);
         }),
@@ -776,10 +1105,13 @@ export class TransactionCoordinator {
    * (Kafka's mapping of failed __transaction_state appends); anything else UNKNOWN_SERVER_ERROR.
    */
   private async persist(id: string, current: StoredTxn | undefined, next: TxnMetadata): Promise<PersistResult> {
+    // The first write after loading the id raises its coordinator epoch (see the top of this file).
+    const coordinatorEpoch = current !== undefined && this.bumped.has(id) ? current.coordinatorEpoch : Math.max((current?.coordinatorEpoch ?? -1) + 1, this.config.coordinatorEpoch);
     try {
-      const version = await this.store.put(next, current?.version ?? 0);
-      const entry = { metadata: next, version };
+      const version = await this.store.put(next, current?.version ?? 0, coordinatorEpoch);
+      const entry: StoredTxn = { metadata: next, version, coordinatorEpoch };
       this.entries.set(id, entry);
+      this.bumped.add(id);
       return { ok: true, entry };
     } catch (e) {
       if (isStrataError(e, 'VERSION_CONFLICT') || isStrataError(e, 'KEY_EXISTS') || isStrataError(e, 'NOT_FOUND')) {
@@ -797,12 +1129,21 @@ export class TransactionCoordinator {
     }
   }
 
-  /** Re-reads one item into memory (after another writer changed it); a failed read keeps what we had. */
+  /**
+   * Re-reads one item into memory (after another writer changed it); a failed read keeps what
+   * we had. With an ownership, a decision found for an id this broker owns is completed here
+   * (its writer may be a coordinator that has since stopped).
+   */
   private async reload(id: string): Promise<void> {
     try {
       const stored = await this.store.get(id);
-      if (stored === null || stored.metadata.state === 'Dead') this.entries.delete(id);
-      else this.entries.set(id, stored);
+      this.bumped.delete(id);
+      if (stored === null || stored.metadata.state === 'Dead') {
+        this.entries.delete(id);
+        return;
+      }
+      this.entries.set(id, stored);
+      if (this.ownership !== null && this.active && isPrepare(stored.metadata.state) && this.owns(id)) void this.startCompletion(stored);
     } catch (e) {
       this.logger.warn(`reloading transactional id ${JSON.stringify(id)} failed: ${(e as Error).message}`);
     }

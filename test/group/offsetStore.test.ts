@@ -60,13 +60,24 @@ test('writes to one key apply in issue order; delete reports how many existed', 
   await store.flush();
 });
 
-test('an item another writer changed is overwritten (the latest commit wins)', async () => {
+test('an item another writer changed is not overwritten: the commit is refused, the item re-read, a retry writes on top', async () => {
   const store = await OffsetStore.open(kv, logger);
   await store.commit('g', [{ topic: 't', partition: 0, value: offset(1n) }]);
-  await kv.put('g/t/0', { group: 'g', topic: 't', partition: 0, offset: 5n }, 1);
+  // Another broker's coordinator (during a handover) commits a newer offset.
+  await kv.put('g/t/0', { group: 'g', topic: 't', partition: 0, offset: 5n, leaderEpoch: -1, metadata: '', commitTimestamp: 2, expireTimestamp: null, topicId: 'x' }, 1);
+  const [err] = await store.commit('g', [{ topic: 't', partition: 0, value: offset(7n) }]);
+  expect(err).toMatchObject({ code: 'VERSION_CONFLICT' });
+  expect((await kv.get('g/t/0'))?.value).toMatchObject({ offset: 5n });
+  expect(store.get('g', 't', 0)?.offset).toBe(5n);
+  expect(lines.some((l) => l.includes('changed by another writer'))).toBe(true);
+  // The client's retry (after it found the coordinator again) applies on top of what is there.
   expect(await store.commit('g', [{ topic: 't', partition: 0, value: offset(7n) }])).toEqual([null]);
   expect((await kv.get('g/t/0'))?.version).toBe(3);
-  expect(lines.some((l) => l.includes('changed under us'))).toBe(true);
+  // A delete is conditional too.
+  await kv.put('g/t/0', { group: 'g', topic: 't', partition: 0, offset: 9n, leaderEpoch: -1, metadata: '', commitTimestamp: 3, expireTimestamp: null, topicId: 'x' }, 3);
+  await expect(store.delete('g', [{ topic: 't', partition: 0 }])).rejects.toMatchObject({ code: 'VERSION_CONFLICT' });
+  expect(store.get('g', 't', 0)?.offset).toBe(9n);
+  expect(await store.delete('g', [{ topic: 't', partition: 0 }])).toBe(1);
 });
 
 test('a failed write is reported per entry and leaves the cache as it was', async () => {

@@ -296,6 +296,8 @@ describe('InitProducerId', () => {
         groups: [],
         txnStartTimestamp: -1,
         txnLastUpdateTimestamp: h.clock.now,
+        // The first coordinator of the id writes the configured epoch (the floor).
+        coordinatorEpoch: 7,
       },
     });
     const again = await h.c.initProducerId({ transactionalId: 'tx-a', transactionTimeoutMs: 45_000, producerId: -1n, producerEpoch: -1 });
@@ -756,7 +758,10 @@ describe('crash recovery', () => {
     const c2 = await h.restart({ markers: fresh });
     await c2.idle();
     expect(fresh.written()).toEqual(['COMMIT:t1-0@0', 'COMMIT:t2-1@0']);
-    expect(fresh.calls[0].coordinatorEpoch).toBe(7);
+    // The restarted coordinator wrote the decision again with the next epoch before its markers,
+    // so that a partition refuses any late marker of the one before it.
+    expect(fresh.calls[0].coordinatorEpoch).toBe(8);
+    expect(stale.calls[0].coordinatorEpoch).toBe(7);
     expect(h.offsets.calls).toEqual([{ producerId: p.producerId, groups: ['g'], committed: true }]);
     expect(c2.transactionState('tx')).toMatchObject({ state: 'CompleteCommit', partitions: [], groups: [] });
     expect(h.lines.some((l) => l.includes('resuming the commit of transactional id "tx"'))).toBe(true);

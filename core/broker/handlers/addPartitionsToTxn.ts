@@ -34,6 +34,8 @@ async function addOrVerify(
   const partitions = flatten(t.topics);
   const codes = new Map<string, number>();
   if (t.verifyOnly) {
+    // As the id's coordinator (NOT_COORDINATOR when another broker is): loaded first if needed.
+    await txn.ready([t.transactionalId]);
     for (const tp of partitions) codes.set(`${tp.topic}\0${tp.partition}`, txn.verifyTransactionalWrite(t.transactionalId, t.producerId, t.producerEpoch, tp));
   } else {
     const results = await txn.addPartitions({ transactionalId: t.transactionalId, producerId: t.producerId, producerEpoch: t.producerEpoch, partitions });

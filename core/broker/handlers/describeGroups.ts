@@ -17,10 +17,12 @@ export const describeGroupsHandler: ApiHandler<DescribeGroupsRequest, DescribeGr
   apiKey: ApiKey.DescribeGroups,
   minImplemented: 0,
 
-  handle(req, ctx) {
+  async handle(req, ctx) {
+    const groups = ctx.broker.groups;
+    await Promise.all(req.groups.map((id) => groups.ready(id)));
     return {
       throttleTimeMs: 0,
-      groups: req.groups.map((id) => ({ ...ctx.broker.groups.describeGroup(id), authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED })),
+      groups: req.groups.map((id) => ({ ...groups.describeGroup(id), authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED })),
     };
   },
 

@@ -2,7 +2,8 @@
  * DescribeTransactions (api key 65, KIP-664). v0 only.
  *
  * The coordinator's state of each transactional id: state, producer id and epoch, timeout,
- * start time and the partitions of its transaction; TRANSACTIONAL_ID_NOT_FOUND for an unknown id.
+ * start time and the partitions of its transaction; TRANSACTIONAL_ID_NOT_FOUND for an unknown id,
+ * NOT_COORDINATOR for an id another broker coordinates.
  */
 import { ApiKey } from '../../protocol/generated/index';
 import type { DescribeTransactionsRequest } from '../../protocol/generated/DescribeTransactionsRequest';
@@ -13,7 +14,9 @@ export const describeTransactionsHandler: ApiHandler<DescribeTransactionsRequest
   apiKey: ApiKey.DescribeTransactions,
   minImplemented: 0,
 
-  handle(req, ctx) {
+  async handle(req, ctx) {
+    // Ids this broker coordinates but has not loaded yet are read first.
+    await ctx.broker.txn.ready(req.transactionalIds);
     return { throttleTimeMs: 0, transactionStates: ctx.broker.txn.describeTransactions(req.transactionalIds) };
   },
 

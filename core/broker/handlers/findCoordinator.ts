@@ -2,14 +2,18 @@
  * FindCoordinator (api key 10). v1 key type (0 = group, 1 = transaction) and error message;
  * v3 flexible; v4 batches several keys (KIP-699); v5/v6 new error codes (KIP-890, share groups).
  *
- * On a single broker, this broker coordinates every group and transactional id. librdkafka
- * also uses this API's presence to enable LZ4 (its "broker >= 0.8.2" probe), so it is served
- * even before the group APIs behind it.
+ * The coordinator of a key is the live broker that rendezvous hashing picks for it
+ * (core/cluster/coordinatorPlacement.ts), from this broker's view of the live brokers; with no
+ * live broker known (a single broker, or before the first heartbeat), this broker itself. A
+ * chosen broker without a registration to name answers COORDINATOR_NOT_AVAILABLE, and the
+ * client asks again. librdkafka also uses this API's presence to enable LZ4 (its "broker >=
+ * 0.8.2" probe), so it is served even before the group APIs behind it.
  */
 import { ApiKey } from '../../protocol/generated/index';
 import type { FindCoordinatorRequest } from '../../protocol/generated/FindCoordinatorRequest';
 import type { FindCoordinatorResponse } from '../../protocol/generated/FindCoordinatorResponse';
 import { ErrorCode } from '../../protocol/errorCodes';
+import { coordinatorFor, coordinatorNodeIds } from '../../cluster/coordinatorPlacement';
 import type { ApiHandler } from './types';
 
 /** Kafka's CoordinatorType: 0 group, 1 transaction, 2 share. */
@@ -22,6 +26,7 @@ export const findCoordinatorHandler: ApiHandler<FindCoordinatorRequest, FindCoor
   handle(req, ctx) {
     const b = ctx.broker;
     const keyType = req.keyType ?? 0;
+    const nodeIds = coordinatorNodeIds(b.topics, b.nodeId);
     const answer = (key: string) => {
       if (!KNOWN_KEY_TYPES.has(keyType)) {
         return { key, nodeId: -1, host: '', port: -1, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unsupported coordinator key type ${keyType}` };
@@ -29,7 +34,16 @@ export const findCoordinatorHandler: ApiHandler<FindCoordinatorRequest, FindCoor
       if (key === '' && keyType === 0) {
         return { key, nodeId: -1, host: '', port: -1, errorCode: ErrorCode.INVALID_GROUP_ID, errorMessage: 'The group id must not be empty.' };
       }
-      return { key, nodeId: b.nodeId, host: b.advertised.host, port: b.advertised.port, errorCode: ErrorCode.NONE, errorMessage: null };
+      const nodeId = coordinatorFor(key, keyType === 0 ? 'group' : 'transaction', nodeIds);
+      if (nodeId === b.nodeId) {
+        // This broker, at the address it advertises (known after bind, even when the registration was written before it).
+        return { key, nodeId, host: b.advertised.host, port: b.advertised.port, errorCode: ErrorCode.NONE, errorMessage: null };
+      }
+      const reg = nodeId < 0 ? undefined : b.topics.broker(nodeId);
+      if (reg === undefined) {
+        return { key, nodeId: -1, host: '', port: -1, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: 'No live broker can coordinate this key.' };
+      }
+      return { key, nodeId, host: reg.host, port: reg.port, errorCode: ErrorCode.NONE, errorMessage: null };
     };
     if (ctx.version >= 4) {
       return { throttleTimeMs: 0, coordinators: (req.coordinatorKeys ?? []).map(answer) };

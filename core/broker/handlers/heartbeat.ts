@@ -12,7 +12,8 @@ export const heartbeatHandler: ApiHandler<HeartbeatRequest, HeartbeatResponse> =
   apiKey: ApiKey.Heartbeat,
   minImplemented: 0,
 
-  handle(req, ctx) {
+  async handle(req, ctx) {
+    await ctx.broker.groups.ready(req.groupId);
     const errorCode = ctx.broker.groups.heartbeat({
       groupId: req.groupId,
       memberId: req.memberId,

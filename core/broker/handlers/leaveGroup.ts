@@ -16,7 +16,8 @@ export const leaveGroupHandler: ApiHandler<LeaveGroupRequest, LeaveGroupResponse
   apiKey: ApiKey.LeaveGroup,
   minImplemented: 0,
 
-  handle(req, ctx) {
+  async handle(req, ctx) {
+    await ctx.broker.groups.ready(req.groupId);
     const leaving =
       ctx.version >= 3
         ? (req.members ?? []).map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId ?? null, reason: m.reason ?? null }))

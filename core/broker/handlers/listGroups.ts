@@ -14,7 +14,9 @@ export const listGroupsHandler: ApiHandler<ListGroupsRequest, ListGroupsResponse
   apiKey: ApiKey.ListGroups,
   minImplemented: 0,
 
-  handle(req, ctx) {
+  async handle(req, ctx) {
+    // Every group this broker coordinates, also those nobody asked for since it took them over.
+    await ctx.broker.groups.loadOwned().catch(() => undefined);
     const r = ctx.broker.groups.listGroups(req.statesFilter ?? []);
     // A types filter that does not name 'classic' (case-insensitively) matches none of our groups.
     const types = (req.typesFilter ?? []).map((t) => t.toLowerCase());

@@ -13,7 +13,9 @@ export const listTransactionsHandler: ApiHandler<ListTransactionsRequest, ListTr
   apiKey: ApiKey.ListTransactions,
   minImplemented: 0,
 
-  handle(req, ctx) {
+  async handle(req, ctx) {
+    // The transactions of every id this broker coordinates, also those taken over but not yet asked for.
+    await ctx.broker.txn.loadOwned().catch(() => undefined);
     const r = ctx.broker.txn.listTransactions({ states: req.stateFilters, producerIds: req.producerIdFilters, durationFilterMs: req.durationFilter ?? -1n });
     return { throttleTimeMs: 0, ...r };
   },

@@ -6,7 +6,9 @@
  * read_committed consumer retries); v8 several groups per request (KIP-709), requireStable for
  * all of them; v9 member id and epoch of KIP-848 groups (ignored for classic groups).
  *
- * Answered from the coordinator's in-memory copy of the offsets, never from the store.
+ * Answered from the coordinator's in-memory copy of the offsets: read from the store only when
+ * this broker takes the group over, or when the group has pending transactional offsets
+ * (another broker's transaction coordinator may have completed them).
  */
 import { ApiKey } from '../../protocol/generated/index';
 import type { OffsetFetchRequest } from '../../protocol/generated/OffsetFetchRequest';
@@ -42,10 +44,13 @@ export const offsetFetchHandler: ApiHandler<OffsetFetchRequest, OffsetFetchRespo
   apiKey: ApiKey.OffsetFetch,
   minImplemented: 0,
 
-  handle(req, ctx) {
+  async handle(req, ctx) {
     const groups = ctx.broker.groups;
     // Absent before v7 (the codec gives false).
     const requireStable = req.requireStable ?? false;
+    // Loaded (and, with pending transactional offsets another broker may have completed, re-read) first.
+    const ids = ctx.version >= 8 ? (req.groups ?? []).map((g) => g.groupId) : [req.groupId ?? ''];
+    await Promise.all(ids.map((id) => groups.ready(id, { fresh: true })));
     const fetch = (groupId: string, topics: Requested) =>
       groups.fetchOffsets(groupId, topics === null ? null : topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes })), requireStable);
     if (ctx.version >= 8) {

@@ -31,7 +31,8 @@ export const txnOffsetCommitHandler: ApiHandler<TxnOffsetCommitRequest, TxnOffse
       memberId: req.memberId ?? '',
       groupInstanceId: req.groupInstanceId ?? null,
       offsets,
-      verify: () => txn.verifyTxnOffsetCommit(req.transactionalId, req.producerId, req.producerEpoch, req.groupId),
+      // The transaction's coordinator may be another broker: then its stored state answers.
+      verify: () => txn.verifyTxnOffsetCommitAnywhere(req.transactionalId, req.producerId, req.producerEpoch, req.groupId),
     });
     return { throttleTimeMs: 0, topics: codesByTopic(req.topics, (i) => codes[i]) };
   },
