@@ -53,7 +53,8 @@ import { deleteGroupsHandler } from './handlers/deleteGroups';
 import { offsetDeleteHandler } from './handlers/offsetDelete';
 import { ProducerIdManager } from '../txn/producerIdManager';
 import { TransactionCoordinator } from '../txn/txnCoordinator';
-import { MarkerWriter } from '../txn/markerWriter';
+import { MarkerChannels, MarkerWriter } from '../txn/markerWriter';
+import { coordinatorOwnership } from '../cluster/coordinatorPlacement';
 import { initProducerIdHandler } from './handlers/initProducerId';
 import { addPartitionsToTxnHandler } from './handlers/addPartitionsToTxn';
 import { addOffsetsToTxnHandler } from './handlers/addOffsetsToTxn';
@@ -71,6 +72,9 @@ import { alterPartitionReassignmentsHandler, listPartitionReassignmentsHandler }
 
 /** The most of a segment one connection reads into memory at a time when it cannot use sendfile. */
 const STREAM_CHUNK_BYTES = 256 * 1024;
+
+/** How long a transaction marker waits to reach the ISR before the coordinator retries it (Kafka's request.timeout.ms). */
+const MARKER_REPLICATION_TIMEOUT_MS = 30_000;
 
 /** How often the broker checks time-based log policies (flush.ms, segment.ms). */
 const HOUSEKEEPING_INTERVAL_MS = 1000;
@@ -236,12 +240,21 @@ export class Broker {
             return t && { topicId: t.topicId, partitions: t.partitions.length };
           },
           txnOffsets: store.namespace('txn-offsets'),
+          // Groups spread over the live brokers by key hash (FindCoordinator names the owner).
+          ownership: coordinatorOwnership(topics, config.nodeId, 'group'),
         },
       );
-      // Transactions: decided state in the metadata store, markers through the WriteTxnMarkers path.
-      // Its coordinator epoch is this broker's lease epoch, which grows with every start, so a
-      // marker from an earlier incarnation's coordinator is refused by the partitions.
-      const markers = new MarkerWriter((t, p) => topics.partition(t, p));
+      // Transactions: decided state in the metadata store, markers through the WriteTxnMarkers path:
+      // appended here where this broker leads (and waited on until the ISR has them), sent to the
+      // leader elsewhere. Transactional ids spread over the live brokers as groups do; each id's
+      // coordinator epoch lives in its record and grows with every takeover (this broker's lease
+      // epoch is its floor), so a marker from an earlier coordinator is refused by the partitions.
+      const replicas = partitions;
+      const markers = new MarkerWriter(
+        (t, p) => topics.partition(t, p),
+        new MarkerChannels({ endpointOf: (id) => topics.broker(id), clientId: `strata-txn-markers-${config.nodeId}` }),
+        (appended) => replicas.awaitAcks(appended, MARKER_REPLICATION_TIMEOUT_MS),
+      );
       txn = await TransactionCoordinator.start(
         store.namespace('transactions'),
         {
@@ -250,6 +263,7 @@ export class Broker {
           offsets: groups,
           partitionExists: (tp) => topics.partition(tp.topic, tp.partition) !== undefined,
           logger: logger.child('transactions'),
+          ownership: coordinatorOwnership(topics, config.nodeId, 'transaction'),
         },
         {
           transactionMaxTimeoutMs: config.transactionMaxTimeoutMs,
@@ -260,7 +274,7 @@ export class Broker {
         },
       );
       const coordinator = txn;
-      partitions.setTransactionVerifier((id, pid, epoch, tp) => coordinator.verifyTransactionalWrite(id, pid, epoch, tp));
+      partitions.setTransactionVerifier((id, pid, epoch, tp) => coordinator.verifyWriteForPartition(id, pid, epoch, tp));
       const advertised = { host: '', port: 0 };
       const context: BrokerContext = {
         nodeId: config.nodeId,
@@ -428,6 +442,7 @@ export class Broker {
     // JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) before the connections close,
     // and in-flight offset commits reach the store before it closes.
     await this.context.txn.close();
+    this.context.markers.close();
     await this.context.groups.close();
     // One turn of the event loop, so those answers are written before connections are destroyed.
     await new Promise<void>((resolve) => setImmediate(resolve));

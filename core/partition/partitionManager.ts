@@ -1,6 +1,7 @@
 import type { Logger } from '../common/logger';
 import type { ResolvedTopicConfig } from '../config/topicConfig';
 import type { LogManager } from '../log/logManager';
+import { ErrorCode } from '../protocol/errorCodes';
 import { DelayedOperationPurgatory } from './delayedOperation';
 import { logConfigFrom } from './logConfig';
 import { Partition, type PartitionClusterHooks, type PartitionState, type ReplicaRole, type TransactionVerifier } from './partition';
@@ -115,6 +116,19 @@ export class PartitionManager {
       const keys = [...new Set(appended.map((a) => a.partition.key))];
       this.produceWaits.tryCompleteElseWatch({ tryComplete: reached, onComplete: () => resolve(reached()) }, keys, timeoutMs);
     });
+  }
+
+  /**
+   * acks=all's answer for each append once it waited (awaitHighWatermarks): NONE when replicated to
+   * the ISR; NOT_LEADER_OR_FOLLOWER when leadership moved meanwhile (what this leader appended may
+   * be truncated, so it is never acknowledged); REQUEST_TIMED_OUT when not replicated in time;
+   * NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR fell below min.insync.replicas.
+   */
+  async awaitAcks(appended: readonly { partition: Partition; nextOffset: bigint; leaderEpoch: number }[], timeoutMs: number): Promise<number[]> {
+    if (appended.length > 0) await this.awaitHighWatermarks(appended, timeoutMs);
+    return appended.map((a) =>
+      !a.partition.leads(a.leaderEpoch) ? ErrorCode.NOT_LEADER_OR_FOLLOWER : a.partition.highWatermark < a.nextOffset ? ErrorCode.REQUEST_TIMED_OUT : a.partition.ackError(),
+    );
   }
 
   /** Answers every waiting request and closes every log. */

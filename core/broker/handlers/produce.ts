@@ -61,17 +61,11 @@ export const produceHandler: ApiHandler<ProduceRequest, ProduceResponse> = {
     });
     if (acks === 0) return null;
     if (acks === -1 && appended.length > 0) {
-      await partitions.awaitHighWatermarks(appended, req.timeoutMs);
-      for (const a of appended) {
-        // Leadership moved while it waited: what this leader appended may be truncated, so it is not
-        // acknowledged (the producer retries at the new leader). Not replicated in time: likewise.
-        const code = !a.partition.leads(a.leaderEpoch)
-          ? ErrorCode.NOT_LEADER_OR_FOLLOWER
-          : a.partition.highWatermark < a.nextOffset
-            ? ErrorCode.REQUEST_TIMED_OUT
-            : a.partition.ackError();
-        if (code !== ErrorCode.NONE) Object.assign(a.response, partitionError(a.response.index, code));
-      }
+      // Refused after the append: the producer retries (at the new leader, if leadership moved).
+      const codes = await partitions.awaitAcks(appended, req.timeoutMs);
+      appended.forEach((a, i) => {
+        if (codes[i] !== ErrorCode.NONE) Object.assign(a.response, partitionError(a.response.index, codes[i]));
+      });
     }
     return { responses, throttleTimeMs: 0 };
   },

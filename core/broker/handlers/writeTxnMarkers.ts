@@ -17,11 +17,11 @@ export const writeTxnMarkersHandler: ApiHandler<WriteTxnMarkersRequest, WriteTxn
   apiKey: ApiKey.WriteTxnMarkers,
   minImplemented: 0,
 
-  handle(req, ctx) {
+  async handle(req, ctx) {
     return {
-      markers: req.markers.map((m) => {
+      markers: await Promise.all(req.markers.map(async (m) => {
         const partitions = m.topics.flatMap((t) => t.partitionIndexes.map((partition) => ({ topic: t.name, partition })));
-        const results = ctx.broker.markers.writeLocal({
+        const results = await ctx.broker.markers.writeLocal({
           producerId: m.producerId,
           producerEpoch: m.producerEpoch,
           coordinatorEpoch: m.coordinatorEpoch,
@@ -33,7 +33,7 @@ export const writeTxnMarkersHandler: ApiHandler<WriteTxnMarkersRequest, WriteTxn
           producerId: m.producerId,
           topics: m.topics.map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((partitionIndex) => ({ partitionIndex, errorCode: results[i++].errorCode })) })),
         };
-      }),
+      })),
     };
   },
 
