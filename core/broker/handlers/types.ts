@@ -28,11 +28,11 @@ export interface BrokerContext {
   readonly partitions: PartitionManager;
   /** Tiered storage: partitions of topics with remote.storage.enable=true. */
   readonly tier: TierManager;
-  /** Consumer groups and committed offsets (this broker coordinates every group). */
+  /** Consumer groups and committed offsets (the groups this broker coordinates: core/cluster/coordinatorPlacement.ts). */
   readonly groups: GroupCoordinator;
-  /** Transactions and producer ids (this broker coordinates every transactional id). */
+  /** Transactions and producer ids (the transactional ids this broker coordinates). */
   readonly txn: TransactionCoordinator;
-  /** Appends transaction markers to this broker's partitions (the coordinator's and WriteTxnMarkers' path). */
+  /** Writes transaction markers: appended where this broker leads, sent to the leader elsewhere. */
   readonly markers: MarkerWriter;
   /** This broker's part in the cluster (leader elections on request); absent in contexts built without one. */
   readonly cluster?: BrokerCluster;
