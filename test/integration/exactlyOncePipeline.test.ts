@@ -3,7 +3,9 @@
  * python3-confluent-kafka 1.7 / librdkafka 2.0.2: read_committed consumer, one transaction per
  * batch holding its output records and its input offsets) copies 100,000 records from an input to
  * an output topic while the job is SIGKILLed and restarted three times and the broker is
- * SIGKILLed and restarted once. Afterwards the output, read with read_committed, holds each input
+ * SIGKILLed and restarted once — and again on a 3-broker cluster (replication factor 3), where
+ * the job is SIGKILLed twice, the leader of an output partition once and the broker coordinating
+ * the job's transactional id (and, usually, its group) once. Afterwards the output, read with read_committed, holds each input
  * record exactly once, and a Jepsen-style check of the job's history (every transaction it began,
  * committed / aborted / unknown when it was killed) against full read_committed and
  * read_uncommitted reads finds no lost committed write, duplicate, aborted read or torn
@@ -11,12 +13,13 @@
  */
 import { stopAllJobs, EosJob, type JobTxn } from '../helpers/eosJob';
 import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
+import { startCluster, type TestCluster } from '../helpers/cluster';
 import { checkHistory, formatReport, type History, type ProducedOp, type ReadOp, type Isolation } from '../helpers/history';
 import { kcatAvailable, kcatProduce } from '../helpers/kcat';
 import { describeRun } from '../helpers/proc';
 import { pythonClientsAvailable, runPython } from '../helpers/python';
 import { waitFor } from '../helpers/waitFor';
-import { StrataClient, LATEST_TIMESTAMP } from '../../core/client/client';
+import { StrataClient, LATEST_TIMESTAMP, CoordinatorType } from '../../core/client/client';
 import * as path from 'path';
 
 const N = 100_000;
@@ -32,18 +35,31 @@ const TRANSACTIONAL_ID = 'eos-copy-job';
  * are produced and commit_transaction is being called. The job is SIGKILLed and restarted
  * (same transactional.id and group) three times; the broker once, on the same port.
  */
-const FAULTS: Array<{ at: number; kill: 'job' | 'broker'; during: 'txn' | 'committing' }> = [
+type Fault = { at: number; kill: 'job' | 'broker' | 'leader' | 'coordinator'; during: 'txn' | 'committing' };
+const FAULTS: Fault[] = [
   { at: 0.2, kill: 'job', during: 'txn' },
   { at: 0.45, kill: 'job', during: 'committing' },
   { at: 0.57, kill: 'broker', during: 'committing' },
   { at: 0.7, kill: 'job', during: 'committing' },
 ];
+/**
+ * On a cluster: the job twice, the leader of output partition 0 and the transaction coordinator
+ * once each (SIGKILL; restarted once another broker has taken over).
+ */
+const CLUSTER_FAULTS: Fault[] = [
+  { at: 0.2, kill: 'job', during: 'txn' },
+  { at: 0.4, kill: 'leader', during: 'committing' },
+  { at: 0.6, kill: 'coordinator', during: 'committing' },
+  { at: 0.75, kill: 'job', during: 'committing' },
+];
 /** Bound on each stretch of progress between two faults. */
 const STEP_TIMEOUT_MS = 30_000;
 const READER = path.join(__dirname, '..', 'helpers', 'eosRead.py');
 
-let broker: BrokerProcess;
-const jobs: EosJob[] = [];
+let broker: BrokerProcess | null = null;
+let cluster: TestCluster | null = null;
+let jobs: EosJob[] = [];
+const bootstrap = (): string => (cluster ? cluster.bootstrap() : broker!.bootstrap);
 
 beforeAll(async () => {
   await Promise.all([pythonClientsAvailable(), kcatAvailable()]);
@@ -51,11 +67,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stopAllJobs();
+  await cluster?.stop();
   await stopAllBrokers();
 });
 
 function client(): StrataClient {
-  return new StrataClient({ bootstrapServers: [broker.bootstrap], clientId: 'eos-test', retries: 8 });
+  return new StrataClient({ bootstrapServers: bootstrap().split(','), clientId: 'eos-test', retries: 8 });
 }
 
 async function withClient<T>(fn: (c: StrataClient) => Promise<T>): Promise<T> {
@@ -72,7 +89,7 @@ const copied = (): number => jobs.reduce((n, j) => n + j.committedRecords, 0);
 
 function startJob(): EosJob {
   const job = new EosJob({
-    bootstrap: broker.bootstrap,
+    bootstrap: bootstrap(),
     input: INPUT,
     output: OUTPUT,
     groupId: GROUP,
@@ -85,7 +102,8 @@ function startJob(): EosJob {
 }
 
 function brokerTail(chars = 6000): string {
-  return `--- broker output (end) ---\n${broker.output().slice(-chars)}`;
+  const procs = cluster ? cluster.brokers : [broker!];
+  return procs.map((b, i) => `--- broker ${i} output (end) ---\n${b.output().slice(-Math.floor(chars / procs.length))}`).join('\n');
 }
 
 /** Wait (bounded) until `done`, failing at once if the running job exits by itself. */
@@ -106,7 +124,7 @@ interface ReadRecord {
 }
 
 async function readAll(isolation: Isolation): Promise<ReadRecord[]> {
-  const r = await runPython({ file: READER }, { args: [broker.bootstrap, OUTPUT, String(PARTITIONS), isolation], timeoutMs: 90_000 });
+  const r = await runPython({ file: READER }, { args: [bootstrap(), OUTPUT, String(PARTITIONS), isolation], timeoutMs: 90_000 });
   const what = `python3 eosRead.py (${isolation})`;
   if (r.code !== 0) throw new Error(`${describeRun(what, r)}\n${brokerTail()}`);
   const lines = r.stdout.toString('utf8').split('\n').filter((l) => l !== '');
@@ -118,18 +136,38 @@ async function readAll(isolation: Isolation): Promise<ReadRecord[]> {
   });
 }
 
+/** SIGKILLs broker `id` of the cluster and, once `takenOver` says another broker stands in, starts it again. */
+async function killClusterBroker(id: number, takenOver: () => Promise<boolean>, what: string): Promise<void> {
+  await cluster!.brokers[id].kill9();
+  await waitFor(() => takenOver().catch(() => false), { timeoutMs: STEP_TIMEOUT_MS, intervalMs: 100, message: what });
+  await cluster!.restart(id);
+}
+
 test('a consume-transform-produce job copies 100,000 records exactly once through 3 job and 1 broker SIGKILLs', async () => {
-  const started = Date.now();
   broker = await startBroker({ overrides: { 'group.initial.rebalance.delay.ms': '0' } });
+  await runPipeline(FAULTS, 1);
+}, 170_000);
+
+test('on a 3-broker cluster: exactly once through job SIGKILLs and SIGKILLs of a partition leader and of the transaction coordinator', async () => {
+  await stopAllBrokers();
+  broker = null;
+  jobs = [];
+  cluster = await startCluster({ brokers: 3, overrides: { 'group.initial.rebalance.delay.ms': '0' } });
+  await runPipeline(CLUSTER_FAULTS, 3);
+}, 240_000);
+
+async function runPipeline(faults: Fault[], replicationFactor: number): Promise<void> {
+  const started = Date.now();
+  const configs: Record<string, string> = replicationFactor > 1 ? { 'min.insync.replicas': '2' } : {};
   await withClient((c) =>
     c.createTopics([
-      { name: INPUT, numPartitions: PARTITIONS, replicationFactor: 1 },
-      { name: OUTPUT, numPartitions: PARTITIONS, replicationFactor: 1 },
+      { name: INPUT, numPartitions: PARTITIONS, replicationFactor, configs },
+      { name: OUTPUT, numPartitions: PARTITIONS, replicationFactor, configs },
     ]),
   );
   // Keyed, numbered inputs; librdkafka's partitioner spreads them over the partitions by key.
   await kcatProduce(
-    broker.bootstrap,
+    bootstrap(),
     INPUT,
     Array.from({ length: N }, (_, i) => `k${i}=${i}`),
     { keyDelimiter: '=', timeoutMs: 60_000 },
@@ -140,7 +178,7 @@ test('a consume-transform-produce job copies 100,000 records exactly once throug
   try {
     // ---- the run: three job kills and one broker kill, each at a point of progress ----------
     let job = startJob();
-    for (const f of FAULTS) {
+    for (const f of faults) {
       const what = `the job (run ${job.opts.run}) to have copied ${f.at * 100}% and be at a '${f.during}' step`;
       try {
         await job.nextLine((l) => l.ev === f.during && copied() >= f.at * N, STEP_TIMEOUT_MS, what);
@@ -148,8 +186,18 @@ test('a consume-transform-produce job copies 100,000 records exactly once throug
         throw new Error(`${(e as Error).message}\n(copied so far: ${copied()} of ${N})\n${job.tail()}\n${brokerTail()}`, { cause: e });
       }
       if (f.kill === 'broker') {
-        await broker.kill9();
-        broker = await broker.restart({ samePort: true });
+        await broker!.kill9();
+        broker = await broker!.restart({ samePort: true });
+      } else if (f.kill === 'leader') {
+        const leader = await cluster!.leaderOf(OUTPUT, 0);
+        await killClusterBroker(leader, async () => (await cluster!.leaderOf(OUTPUT, 0)) !== leader, `a new leader of ${OUTPUT}-0 after broker ${leader}`);
+      } else if (f.kill === 'coordinator') {
+        const coordinator = (await withClient((c) => c.findCoordinator(TRANSACTIONAL_ID, CoordinatorType.TRANSACTION))).nodeId;
+        await killClusterBroker(
+          coordinator,
+          async () => (await withClient((c) => c.findCoordinator(TRANSACTIONAL_ID, CoordinatorType.TRANSACTION))).nodeId !== coordinator,
+          `a new transaction coordinator after broker ${coordinator}`,
+        );
       } else {
         await job.kill9();
         job = startJob();
@@ -266,15 +314,16 @@ test('a consume-transform-produce job copies 100,000 records exactly once throug
   }
   expect({ strays: strays.slice(0, 10), abortedVisible, unknownTorn, committedHidden }).toEqual({ strays: [], abortedVisible: [], unknownTorn: [], committedHidden: [] });
 
-  // The faults really happened: four runs, the first three SIGKILLed.
-  expect(jobs.map((j) => j.describeExit())).toEqual(['killed by SIGKILL', 'killed by SIGKILL', 'killed by SIGKILL', 'exit code 0']);
+  // The faults really happened: a run per job kill, each SIGKILLed but the last.
+  const jobKills = faults.filter((f) => f.kill === 'job').length;
+  expect(jobs.map((j) => j.describeExit())).toEqual([...Array<string>(jobKills).fill('killed by SIGKILL'), 'exit code 0']);
   const counts = { committed: 0, aborted: 0, unknown: 0 };
   for (const t of txns.values()) counts[t.outcome]++;
   const nothingLanded = [...txns.values()].filter((t) => t.outcome === 'unknown' && !byTxn.has(t.txn)).length;
   console.info(
-    `exactly-once pipeline: ${txns.size} transactions (${counts.committed} committed, ${counts.aborted} aborted, ${counts.unknown} unknown: ` +
+    `exactly-once pipeline (${cluster ? '3-broker cluster' : 'one broker'}): ${txns.size} transactions (${counts.committed} committed, ${counts.aborted} aborted, ${counts.unknown} unknown: ` +
       `${resolved.committed} found committed, ${resolved.aborted} found aborted, ${nothingLanded} with no record written), ${uncommittedView.length} records read_uncommitted, ` +
       `${committedView.length} read_committed, ${Date.now() - started} ms` +
       [...txns.values()].filter((t) => t.outcome === 'aborted').map((t) => `\n  aborted ${t.txn}: ${t.error}`).join(''),
   );
-}, 170_000);
+}
