@@ -105,12 +105,13 @@ export class LeaderReplicas {
 
   /**
    * Followers out of the ISR that hold everything it does (log end at or past the high watermark
-   * and the start of the leader's current epoch): the ISR to propose with them, or null.
+   * and the start of the leader's current epoch): the ISR to propose with them, or null. `only`:
+   * consider that follower alone (the one that just fetched).
    */
-  proposeExpand(highWatermark: bigint, leaderEpochStartOffset: bigint): number[] | null {
+  proposeExpand(highWatermark: bigint, leaderEpochStartOffset: bigint, only?: number): number[] | null {
     const back: number[] = [];
     for (const f of this.followers.values()) {
-      if (this.inSync.has(f.id)) continue;
+      if (this.inSync.has(f.id) || (only !== undefined && f.id !== only)) continue;
       if (f.logEndOffset >= highWatermark && f.logEndOffset >= leaderEpochStartOffset) back.push(f.id);
     }
     if (back.length === 0) return null;

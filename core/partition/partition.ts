@@ -268,18 +268,20 @@ export class Partition implements MaintainedLog {
       throw new StrataError('NOT_LEADER_OR_FOLLOWER', `${this.label}: broker ${replicaId} is not a replica of this partition (replicas ${this.replicas.replicas.join(',')})`);
     }
     this.maybeIncrementHighWatermark();
-    this.maybeExpandIsr();
+    this.maybeExpandIsr(replicaId);
   }
 
   /**
-   * Followers out of the ISR that have caught up join it again (Kafka's maybeExpandIsr): one
-   * conditional write of the partition's record; the high watermark counts them once written.
+   * The follower that just fetched joins the ISR again once it has caught up (Kafka's
+   * maybeExpandIsr, for that follower only: one whose fetches stopped — a dead broker the
+   * controller just removed — must not be put back on its last known position). One conditional
+   * write of the partition's record; the high watermark counts it once written.
    */
-  private maybeExpandIsr(): void {
+  private maybeExpandIsr(replicaId: number): void {
     if (this.isrChange !== null || this._role !== 'leader' || this._state === null) return;
     const epochStart = this.log.leaderEpochs.startOffsetOf(this._leaderEpoch) ?? this.log.logEndOffset;
-    const isr = this.replicas.proposeExpand(this.log.highWatermark, epochStart);
-    if (isr !== null) this.changeIsr(isr, 'caught up');
+    const isr = this.replicas.proposeExpand(this.log.highWatermark, epochStart, replicaId);
+    if (isr !== null) this.changeIsr(isr, `${replicaId} caught up`);
   }
 
   /**

@@ -24,6 +24,8 @@ export interface PartitionManagerOptions {
 export class PartitionManager {
   private readonly parts = new Map<string, Partition>();
   private readonly unsubscribe = new Map<Partition, () => void>();
+  /** Per partition key: how many times it progressed (an append, a high-watermark move, a new role). */
+  private readonly progress = new Map<string, number>();
   /** Long-polling fetches: complete when any of their partitions has new data, or at max_wait_ms. */
   readonly fetchWaits = new DelayedOperationPurgatory('fetch');
   /** acks=all produces: complete when every partition's high watermark passed the append, or at timeout_ms. */
@@ -94,14 +96,22 @@ export class PartitionManager {
    * Resolves when one of `partitions` has new data (an append), or after `timeoutMs`: the
    * long-poll of a Fetch that found less than min_bytes. Resolves true when it timed out.
    */
-  awaitData(partitions: readonly Partition[], timeoutMs: number): Promise<boolean> {
+  awaitData(partitions: readonly Partition[], timeoutMs: number, since?: ReadonlyMap<string, number>): Promise<boolean> {
     return new Promise((resolve) => {
       const keys = [...new Set(partitions.map((p) => p.key))];
-      // Registered unarmed (nothing new yet); the next event on a watched partition completes it.
+      // Complete when a watched partition progressed after `since` was taken (before the read that
+      // found too little): an append that landed between that read and this wait is not missed.
+      // Without `since`, registered unarmed: the next event on a watched partition completes it.
       let armed = false;
-      this.fetchWaits.tryCompleteElseWatch({ tryComplete: () => armed, onComplete: resolve }, keys, timeoutMs);
+      const moved = () => (since === undefined ? armed : keys.some((k) => (this.progress.get(k) ?? 0) !== (since.get(k) ?? 0)));
+      this.fetchWaits.tryCompleteElseWatch({ tryComplete: moved, onComplete: resolve }, keys, timeoutMs);
       armed = true;
     });
+  }
+
+  /** Each partition's progress count (appends and high-watermark moves so far), for awaitData's `since`. */
+  progressMarks(partitions: readonly Partition[]): Map<string, number> {
+    return new Map(partitions.map((p) => [p.key, this.progress.get(p.key) ?? 0]));
   }
 
   /**
@@ -146,12 +156,14 @@ export class PartitionManager {
   }
 
   private forget(p: Partition): void {
+    this.progress.delete(p.key);
     this.unsubscribe.get(p)?.();
     this.unsubscribe.delete(p);
     this.parts.delete(p.key);
   }
 
   private progressed(p: Partition): void {
+    this.progress.set(p.key, (this.progress.get(p.key) ?? 0) + 1);
     this.fetchWaits.checkAndComplete(p.key);
     this.produceWaits.checkAndComplete(p.key);
   }

@@ -50,6 +50,7 @@ import { releaseChunks } from '../../common/fileRegion';
 import type { IsolationLevel, Partition } from '../../partition/partition';
 import type { ApiHandler, RequestContext } from './types';
 import { FetchSessions, INVALID_SESSION_ID, type FetchTarget, type PartitionAnswer } from './fetchSession';
+import { LeaderHints } from './leaderHints';
 
 /** Kafka's fetch.max.bytes (55 MiB): the most one response carries whatever the client asks for. */
 export const FETCH_MAX_BYTES = 57671680;
@@ -205,25 +206,36 @@ export function createFetchHandler(sessions: FetchSessions = new FetchSessions()
       const replicaId = ctx.version >= 15 ? (req.replicaState?.replicaId ?? -1) : (req.replicaId ?? -1);
       const follower = replicaId >= 0 ? replicaId : undefined;
       const isolation: IsolationLevel = follower === undefined && (req.isolationLevel ?? 0) === 1 ? 'read_committed' : 'read_uncommitted';
+      // Progress marks taken before each read: the wait ends at once if anything moved since (an
+      // append that landed while the read ran), as Kafka's DelayedFetch checks real offsets.
+      let since = ctx.broker.partitions.progressMarks(waitable);
       let read = await readAll(parts, maxBytes, isolation, follower);
       while (read.bytes < req.minBytes && !read.hasError && waitable.length > 0) {
         const remaining = deadline - Date.now();
         if (remaining <= 0) break;
-        await ctx.broker.partitions.awaitData(waitable, remaining);
+        await ctx.broker.partitions.awaitData(waitable, remaining, since);
+        since = ctx.broker.partitions.progressMarks(waitable);
         read = await readAll(parts, maxBytes, isolation, follower);
       }
       const useIds = ctx.version >= 13;
+      // Where leadership moved, the answer names the new leader (KIP-951).
+      const hints = new LeaderHints(ctx.broker);
+      for (const p of parts) {
+        const leader = hints.currentLeader(p.partition, p.answer.errorCode);
+        if (leader !== undefined) p.answer.currentLeader = leader;
+      }
+      const nodeEndpoints = hints.nodeEndpoints();
       const answered = parts.map((p) => ({ target: p.target, answer: sessionAnswer(p) }));
       switch (context.kind) {
         case 'sessionless':
-          return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: INVALID_SESSION_ID, responses: groupByTopic(parts, useIds) };
+          return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: INVALID_SESSION_ID, responses: groupByTopic(parts, useIds), nodeEndpoints };
         case 'full': {
           const sessionId = sessions.open(ctx.conn, ctx.version, answered);
-          return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId, responses: groupByTopic(parts, useIds) };
+          return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId, responses: groupByTopic(parts, useIds), nodeEndpoints };
         }
         case 'incremental': {
           const keep = sessions.select(context.session, answered);
-          return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: context.session.id, responses: groupByTopic(parts.filter((_, i) => keep[i]), useIds) };
+          return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: context.session.id, responses: groupByTopic(parts.filter((_, i) => keep[i]), useIds), nodeEndpoints };
         }
       }
     },

@@ -18,6 +18,7 @@ import type { ProduceResponse, PartitionProduceResponse } from '../../protocol/g
 import { ErrorCode } from '../../protocol/errorCodes';
 import type { AppendOutcome, Partition } from '../../partition/partition';
 import type { ApiHandler } from './types';
+import { LeaderHints } from './leaderHints';
 
 function partitionError(index: number, errorCode: number, errorMessage: string | null = null): PartitionProduceResponse {
   return { index, errorCode, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n, recordErrors: [], errorMessage };
@@ -60,6 +61,7 @@ export const produceHandler: ApiHandler<ProduceRequest, ProduceResponse> = {
       };
     });
     if (acks === 0) return null;
+    const hints = new LeaderHints(ctx.broker);
     if (acks === -1 && appended.length > 0) {
       // Refused after the append: the producer retries (at the new leader, if leadership moved).
       const codes = await partitions.awaitAcks(appended, req.timeoutMs);
@@ -67,7 +69,15 @@ export const produceHandler: ApiHandler<ProduceRequest, ProduceResponse> = {
         if (codes[i] !== ErrorCode.NONE) Object.assign(a.response, partitionError(a.response.index, codes[i]));
       });
     }
-    return { responses, throttleTimeMs: 0 };
+    // Where leadership moved, the answer names the new leader (KIP-951).
+    for (const t of responses) {
+      const topic = topics.get(t.name);
+      for (const pr of t.partitionResponses) {
+        const leader = hints.currentLeader(topic?.partitions[pr.index], pr.errorCode);
+        if (leader !== undefined) pr.currentLeader = leader;
+      }
+    }
+    return { responses, throttleTimeMs: 0, nodeEndpoints: hints.nodeEndpoints() };
   },
 
   errorResponse(req, errorCode) {
