@@ -23,6 +23,8 @@ import type { Logger } from '../common/logger';
 export interface LeaseView {
   /** The last successful heartbeat was sent less than `windowMs` ago (core/meta/brokerLease.ts). */
   withinLease(windowMs: number): boolean;
+  /** Called after each successful heartbeat with the send times of the previous one and this one. */
+  onRenewal(listener: (previousSentAt: number, sentAt: number) => void): void;
 }
 
 export class LeadershipGuard {
@@ -32,7 +34,14 @@ export class LeadershipGuard {
     private readonly lease: LeaseView,
     private readonly livenessTimeoutMs: number,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    // A lapse nobody asked about while it lasted (the process was paused and its first heartbeat
+    // after resuming succeeded before any append looked) still suspends leadership: the gap
+    // between two successful heartbeats says the lease ran out in between.
+    lease.onRenewal((previous, sentAt) => {
+      if (!this.suspended && sentAt - previous >= livenessTimeoutMs) this.suspend(`${Math.round(sentAt - previous)} ms passed between two heartbeats, more than`);
+    });
+  }
 
   mayLead(): boolean {
     if (this.suspended) return false;
@@ -59,8 +68,8 @@ export class LeadershipGuard {
     this.logger.info('heartbeats reach the metadata store again and the cluster metadata was read again: leading what the records say');
   }
 
-  private suspend(): void {
+  private suspend(why = 'no heartbeat reached the metadata store within'): void {
     this.suspended = true;
-    this.logger.warn(`no heartbeat reached the metadata store within broker.liveness.timeout.ms (${this.livenessTimeoutMs} ms): leading nothing until it does and the cluster metadata is read again`);
+    this.logger.warn(`${why} broker.liveness.timeout.ms (${this.livenessTimeoutMs} ms): leading nothing until heartbeats succeed and the cluster metadata is read again`);
   }
 }

@@ -109,6 +109,7 @@ export class BrokerLease {
   private failures: { count: number; since: number; lastWarnAt: number; last: Error } | null = null;
   /** Monotonic time the last successful renewal (or the acquisition) was sent. */
   private lastRenewalSentAt: number;
+  private readonly renewalListeners: ((previousSentAt: number, sentAt: number) => void)[] = [];
   /** Monotonic time of the last renewal attempt (sent), or of the acquisition. */
   private lastAttemptAt: number;
   /** A renewal's write is in flight. */
@@ -225,6 +226,21 @@ export class BrokerLease {
     return this.fencedReason === null && !this.released && this.clock.monotonic() < this.lastRenewalSentAt + Math.min(windowMs, this.opts.sessionTimeoutMs);
   }
 
+  /**
+   * Calls `listener` after each successful renewal with the send times of the previous successful
+   * renewal and of this one (monotonic ms): a gap longer than a lease window means the lease ran
+   * out in between, even if nothing asked while it had (a process paused, then resumed).
+   */
+  onRenewal(listener: (previousSentAt: number, sentAt: number) => void): void {
+    this.renewalListeners.push(listener);
+  }
+
+  private renewedAt(sentAt: number): void {
+    const previous = this.lastRenewalSentAt;
+    this.lastRenewalSentAt = sentAt;
+    for (const l of this.renewalListeners) l(previous, sentAt);
+  }
+
   /** Throws StrataError('BROKER_FENCED') unless the lease is held: call before every shared write. */
   checkHeld(): void {
     if (this.isHeld()) return;
@@ -275,7 +291,7 @@ export class BrokerLease {
       if (this.fencedReason !== null || this.released) return false;
       this.record = written;
       this.deadline = sentAt + T;
-      this.lastRenewalSentAt = sentAt;
+      this.renewedAt(sentAt);
       this.renewed();
       return true;
     } catch (e) {
@@ -292,7 +308,7 @@ export class BrokerLease {
         if (found && found.incarnationId === this.incarnationId && found.epoch === this.record.epoch && found.version > this.record.version) {
           this.record = found;
           this.deadline = sentAt + T;
-      this.lastRenewalSentAt = sentAt;
+      this.renewedAt(sentAt);
           this.renewed();
           return true;
         }
