@@ -23,7 +23,13 @@ import * as net from 'net';
  *   Produce response: what makes producers resend);
  * - cutAll: close every current connection;
  * - pause/resume: hold every byte in both directions (connections stay open, queues are bounded;
- *   past the bound the proxy stops reading, which is TCP back-pressure to the sender).
+ *   past the bound the proxy stops reading, which is TCP back-pressure to the sender);
+ * - holdClients/resume: the same, only for the connections whose client id (the request header's,
+ *   from their first request) matches: a partition between the broker and some of its clients
+ *   (a leader and its followers' replica fetchers) while the others still get through.
+ *
+ * With `raw`, it is a plain TCP proxy for any protocol (HTTP to a DynamoDB emulator): bytes are
+ * forwarded as they arrive, no framing; pause, resume, cutAll and the target work as above.
  *
  * Frames are forwarded only once complete, which also bounds memory: a frame larger than
  * maxFrameBytes closes the connection. It logs nothing unless given `log`.
@@ -40,6 +46,8 @@ export interface FaultProxyOptions {
   maxQueuedBytes?: number;
   /** How long a connection arriving without a target waits for setTarget before being closed. Default 10 s. */
   targetWaitMs?: number;
+  /** Forward bytes as they arrive, without Kafka framing (any TCP protocol); dropResponses and holdClients are then refused. Default false. */
+  raw?: boolean;
 }
 
 export interface DropResponsesOptions {
@@ -85,6 +93,13 @@ export interface FaultProxy {
   cutAll(): number;
   /** Stop forwarding bytes in both directions, on every connection, until resume. */
   pause(): void;
+  /**
+   * Stop forwarding bytes in both directions on the connections, open and new, whose client id
+   * `match` accepts (null: the request header has none), until resume. Replaces an earlier
+   * holdClients; a connection counts once its first request has arrived.
+   */
+  holdClients(match: (clientId: string | null) => boolean): void;
+  /** Ends pause and holdClients: held bytes are forwarded. */
   resume(): void;
   stats(): FaultProxyStats;
   /** Close the listener and every connection; resolves once all sockets are closed. */
@@ -181,6 +196,8 @@ class Connection {
   readonly toClient: Pipe;
   /** correlation id → api key of requests awaiting their response (insertion-ordered). */
   readonly inflight = new Map<number, number>();
+  /** The client id of the first request (null: none in its header); undefined until one arrived. */
+  clientId: string | null | undefined = undefined;
   private clientClosed = false;
   private upstreamClosed = false;
 
@@ -232,14 +249,14 @@ class Connection {
     if (this.closed) return;
     let frames: Buffer[];
     try {
-      frames = pipe.splitter.push(chunk);
+      frames = this.proxy.raw ? [chunk] : pipe.splitter.push(chunk);
     } catch (e) {
       this.proxy.log(`#${this.id} ${pipe === this.toBroker ? 'client' : 'broker'}: ${(e as Error).message}; closing`);
       this.destroy();
       return;
     }
     for (const frame of frames) {
-      if (pipe === this.toBroker) this.noteRequest(frame);
+      if (pipe === this.toBroker && !this.proxy.raw) this.noteRequest(frame);
       pipe.queue.push(frame);
       pipe.queuedBytes += frame.length;
     }
@@ -251,6 +268,7 @@ class Connection {
     const apiKey = frame.readInt16BE(4);
     const correlationId = frame.readInt32BE(8);
     this.proxy.countRequest(apiKey);
+    if (this.clientId === undefined) this.clientId = clientIdOf(frame);
     this.inflight.set(correlationId, apiKey);
     if (this.inflight.size > MAX_INFLIGHT_REMEMBERED) {
       this.inflight.delete(this.inflight.keys().next().value as number);
@@ -261,7 +279,7 @@ class Connection {
   flush(): void {
     if (this.closed) return;
     const up = this.upstream;
-    if (!this.proxy.paused) {
+    if (!this.proxy.holds(this)) {
       if (up !== null && !up.connecting && !up.destroyed) this.drain(this.toBroker, up);
       if (!this.drain(this.toClient, this.client)) return; // a response was dropped: connection gone
     }
@@ -333,6 +351,18 @@ class Connection {
   }
 }
 
+/**
+ * The client id in a request frame's header (size prefix included): a nullable int16-length
+ * string after api key, version and correlation id in every header version but v0 (only
+ * ControlledShutdown v0 uses that; it then reads as some string or null, harmlessly).
+ */
+function clientIdOf(frame: Buffer): string | null {
+  if (frame.length < 14) return null;
+  const n = frame.readInt16BE(12);
+  if (n < 0 || 14 + n > frame.length) return null;
+  return frame.toString('utf8', 14, 14 + n);
+}
+
 function setReading(s: net.Socket, on: boolean): void {
   if (s.destroyed) return;
   if (on && s.isPaused()) s.resume();
@@ -343,6 +373,8 @@ class FaultProxyServer implements FaultProxy {
   host = '';
   port = 0;
   paused = false;
+  readonly raw: boolean;
+  private holdMatch: ((clientId: string | null) => boolean) | null = null;
   readonly maxFrameBytes: number;
   readonly maxQueuedBytes: number;
   private readonly targetWaitMs: number;
@@ -358,6 +390,7 @@ class FaultProxyServer implements FaultProxy {
     this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME;
     this.maxQueuedBytes = opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED;
     this.targetWaitMs = opts.targetWaitMs ?? DEFAULT_TARGET_WAIT_MS;
+    this.raw = opts.raw === true;
     this.server = net.createServer((socket) => this.accept(socket));
   }
 
@@ -436,6 +469,7 @@ class FaultProxyServer implements FaultProxy {
   }
 
   dropResponses(opts: DropResponsesOptions): void {
+    if (this.raw) throw new Error('dropResponses needs Kafka framing: this proxy is raw');
     const probability = opts.probability ?? 1;
     if (!(probability >= 0 && probability <= 1)) throw new RangeError(`probability must be within 0..1, got ${probability}`);
     const count = opts.count ?? (opts.probability === undefined ? 1 : Infinity);
@@ -463,8 +497,20 @@ class FaultProxyServer implements FaultProxy {
     this.paused = true;
   }
 
+  holdClients(match: (clientId: string | null) => boolean): void {
+    if (this.raw) throw new Error('holdClients needs Kafka framing: this proxy is raw');
+    this.holdMatch = match;
+    this.log('holding matching clients');
+  }
+
+  /** Whether `conn`'s bytes are held now (pause, or holdClients matching it). */
+  holds(conn: Connection): boolean {
+    return this.paused || (this.holdMatch !== null && conn.clientId !== undefined && this.holdMatch(conn.clientId));
+  }
+
   resume(): void {
     this.paused = false;
+    this.holdMatch = null;
     for (const conn of [...this.live]) conn.flush();
   }
 
