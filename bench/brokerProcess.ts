@@ -39,10 +39,12 @@ export async function startBenchBroker(
     args?: string[];
     /** Added to the environment (e.g. the AWS emulators' endpoints and credentials). */
     env?: Record<string, string>;
+    /** The listener (default `PLAINTEXT://127.0.0.1:0`, an ephemeral port); a restarted cluster member keeps its port. */
+    listeners?: string;
   } = {},
 ): Promise<RunningBroker> {
   if (!fs.existsSync(main)) throw new Error(`${main} not found: run \`npm run build\` first`);
-  const argv = [main, 'broker', '--data-dir', dataDir, '--listeners', 'PLAINTEXT://127.0.0.1:0', ...(extra.args ?? [])];
+  const argv = [main, 'broker', '--data-dir', dataDir, '--listeners', extra.listeners ?? 'PLAINTEXT://127.0.0.1:0', ...(extra.args ?? [])];
   for (const [k, v] of Object.entries(overrides)) argv.push('--override', `${k}=${v}`);
   const spawnOpts = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...extra.env } };
   // setpriv: the kernel kills the broker if the benchmark dies (Ctrl-C, crash), so no broker is

@@ -75,7 +75,7 @@ export interface PhaseResult {
   command: string[];
 }
 
-interface KcatRun {
+export interface KcatRun {
   code: number | null;
   signal: NodeJS.Signals | null;
   timedOut: boolean;
@@ -97,7 +97,7 @@ const TIMES_WRAPPER = `${SETPRIV} --pdeathsig SIGKILL -- kcat "$@"; rc=$?; print
 const TIMES_RE = /\n(\d+)m([\d.]+)s (\d+)m([\d.]+)s\n(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/;
 
 /** Spawn kcat, stream its stdout into `onStdout`, kill it at `timeoutMs`. stderr keeps its last 16 KiB. */
-function runKcat(args: string[], timeoutMs: number, onStdout?: (chunk: Buffer) => void): Promise<KcatRun> {
+export function runKcat(args: string[], timeoutMs: number, onStdout?: (chunk: Buffer) => void): Promise<KcatRun> {
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
     const stdio: ['ignore', 'pipe' | 'ignore', 'pipe'] = ['ignore', onStdout ? 'pipe' : 'ignore', 'pipe'];
@@ -160,7 +160,7 @@ function result(
   };
 }
 
-function propArgs(props: Record<string, string>): string[] {
+export function propArgs(props: Record<string, string>): string[] {
   return Object.entries(props).flatMap(([k, v]) => ['-X', `${k}=${v}`]);
 }
 

@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { FAILOVER_GRACE_MS, type ClusterLatencyRun, type ClusterResult } from './clusterBench';
 import type { GroupConsumeResult } from './groupConsume';
 import { QuietResult } from './ioPressure';
 import { Throughput } from './limits';
@@ -39,6 +40,15 @@ export const TARGETS = {
   slowConsumerReadRatio: 0.8,
   /** The broker's peak RSS while those stalled fetches are held: below this. */
   slowConsumerRssBytes: 400 * MB,
+  /** Cluster (3 brokers, RF 3, min.insync.replicas 2): kcat produce MB/s with acks=all ÷ with acks=1, 1 KiB records. */
+  clusterAcksAllRatio: 0.6,
+  /** Cluster: acks=all delivery latency p99 (produce() → delivery callback) at this rate of 1 KiB records… */
+  clusterLatencyAtMbPerSec: 20,
+  /** …at most this. */
+  clusterLatencyP99Ms: 10,
+  /** Cluster: SIGKILL of a leader → first acknowledgement of one of its partitions, median and worst over the trials. */
+  clusterFailoverP50Ms: 2000,
+  clusterFailoverMaxMs: 4000,
 };
 
 export interface Limits {
@@ -84,6 +94,8 @@ export interface BenchResults {
   recovery?: RecoveryResult;
   /** Fetch responses with sendfile(2) vs through a buffer, and slow consumers, on brokers of their own (absent from older runs). */
   zeroCopy?: ZeroCopyResult;
+  /** A 3-broker cluster: acks=all vs acks=1, acks=all latency, failover, follower catch-up (absent from older runs). */
+  cluster?: ClusterResult;
   /** Conditions that may have lowered the numbers without invalidating them. */
   warnings: string[];
   /** Problems that make the run untrustworthy; non-empty ⇒ exit code 1. */
@@ -155,7 +167,68 @@ export function evaluateTargets(r: BenchResults): TargetOutcome[] {
     ...(r.tier ? [tierTarget(r.tier)] : []),
     ...(r.producerModes ? producerModeTargets(r.producerModes) : []),
     ...(r.zeroCopy ? zeroCopyTargets(r.zeroCopy) : []),
+    ...(r.cluster ? clusterTargets(r.cluster) : []),
   ];
+}
+
+/** The latency run the p99 target is about: the one at the target rate (or the fastest at or above it). */
+export function clusterLatencyTargetRun(c: ClusterResult): ClusterLatencyRun | null {
+  const runs = c.latency.filter((x) => x.targetMbPerSec >= TARGETS.clusterLatencyAtMbPerSec).sort((a, b) => a.targetMbPerSec - b.targetMbPerSec);
+  return runs[0] ?? null;
+}
+
+/**
+ * The cluster targets: acks=all ÷ acks=1 produce ≥ 0.6; acks=all p99 ≤ 10 ms at 20 MB/s (only a
+ * run that achieved at least 95% of that rate with every record delivered can pass: a slower
+ * producer did not measure latency at 20 MB/s); failover p50 ≤ 2 s and max ≤ 4 s.
+ */
+export function clusterTargets(c: ClusterResult): TargetOutcome[] {
+  const problem = (what: string): string => `not measured (${firstError(c.errors.filter((e) => e.includes(what)), firstError(c.errors, 'did not run'))})`;
+  const shape = `1 KiB records, ${c.partitions} partitions, RF ${c.replicationFactor}, min.insync.replicas ${c.minInsyncReplicas}`;
+  const out: TargetOutcome[] = [];
+  const ratioMeasured = c.acksRatio !== null;
+  out.push({
+    name: `cluster: kcat produce acks=all ÷ acks=1, ${c.brokers} brokers, ${shape}`,
+    target: `≥ ${fixed(TARGETS.clusterAcksAllRatio, 2)}`,
+    actual: ratioMeasured ? `${fixed(c.acksRatio!, 2)} (acks=all ${fixed(c.acksAllMbPerSec!)} MB/s, acks=1 ${fixed(c.acks1MbPerSec!)} MB/s, medians)` : problem('produce'),
+    pass: ratioMeasured ? c.acksRatio! >= TARGETS.clusterAcksAllRatio : null,
+  });
+  const l = clusterLatencyTargetRun(c);
+  const rateOk = l !== null && l.ok && l.achievedMbPerSec !== null && l.achievedMbPerSec >= 0.95 * l.targetMbPerSec && l.undelivered === 0;
+  out.push({
+    name: `cluster: acks=all latency p99 (produce() → delivery callback, librdkafka${l ? ` linger.ms ${l.lingerMs}` : ''}) at ${TARGETS.clusterLatencyAtMbPerSec} MB/s, ${shape}`,
+    target: `≤ ${TARGETS.clusterLatencyP99Ms} ms`,
+    actual:
+      l === null || !l.ok
+        ? problem('latency')
+        : `${latencyMs(l.p99Ms, l)} (p50 ${latencyMs(l.p50Ms, l)}, max ${latencyMs(l.maxMs, l)}; achieved ${l.achievedMbPerSec === null ? '-' : fixed(l.achievedMbPerSec)} of ${fixed(l.targetMbPerSec)} MB/s` +
+          `${l.undelivered > 0 ? `, ${grouped(l.undelivered)} records undelivered after ${l.drainSeconds} s` : ''})`,
+    pass: l === null || !l.ok ? null : rateOk && l.p99Ms !== null && l.p99Ms <= TARGETS.clusterLatencyP99Ms,
+  });
+  const f = c.failover;
+  const fMeasured = f !== null && f.firstAckP50Ms !== null;
+  const trials = f ? `${f.trials.filter((t) => t.ok).length} of ${f.trials.length} trials` : '';
+  out.push({
+    name: `cluster: failover, SIGKILL of a leader → first acks=all acknowledgement of a partition it led, median`,
+    target: `≤ ${fixed(TARGETS.clusterFailoverP50Ms / 1000, 1)} s`,
+    actual: fMeasured ? `${fixed(f.firstAckP50Ms! / 1000, 2)} s (${trials}; every partition it led acknowledged again: median ${secondsOrDash(f.allAckedP50Ms)})` : problem('failover'),
+    pass: fMeasured ? f.firstAckP50Ms! <= TARGETS.clusterFailoverP50Ms : null,
+  });
+  out.push({
+    name: `cluster: failover, the same, worst trial`,
+    target: `≤ ${fixed(TARGETS.clusterFailoverMaxMs / 1000, 1)} s`,
+    actual: fMeasured ? `${fixed(f.firstAckMaxMs! / 1000, 2)} s (${trials}; every partition it led: worst ${secondsOrDash(f.allAckedMaxMs)})` : problem('failover'),
+    pass: fMeasured ? f.firstAckMaxMs! <= TARGETS.clusterFailoverMaxMs && f.trials.every((t) => t.ok) : null,
+  });
+  return out;
+}
+
+const secondsOrDash = (ms: number | null): string => (ms === null ? '-' : `${fixed(ms / 1000, 2)} s`);
+
+/** A latency in ms; null (a percentile that fell on an undelivered record) as "> drain". */
+function latencyMs(v: number | null, l: ClusterLatencyRun): string {
+  if (v !== null) return `${fixed(v, v < 100 ? 1 : 0)} ms`;
+  return `> ${l.drainSeconds} s`;
 }
 
 const ZERO_COPY_PATHS: readonly SendPath[] = ['sendfile', 'buffered'];
@@ -613,6 +686,154 @@ function formatZeroCopy(z: ZeroCopyResult, limits: Limits): string[] {
   return out;
 }
 
+function formatCluster(c: ClusterResult): string[] {
+  const cores = (xs: number[]): string => (xs.length ? xs.map((x) => fixed(x, 2)).join(' / ') : '-');
+  const brokersLabel = Array.from({ length: c.brokers }, (_, i) => `b${i}`).join('/');
+  const overrides = Object.entries(c.overrides).map(([k, v]) => `${k}=${v}`).join(', ');
+  const out: string[] = [
+    '',
+    `Cluster: ${c.brokers} brokers on loopback (one embedded metadata store, one file:// object store${overrides ? `; overrides ${overrides}` : ''}), each topic new,`,
+    ` ${c.partitions} partitions, replication factor ${c.replicationFactor}, min.insync.replicas ${c.minInsyncReplicas}, ${sizeLabel(c.recordSize)} records; CPU in cores, per broker ${brokersLabel}` +
+      `${c.client ? `; producers: ${c.client} (python3)` : ''}`,
+  ];
+
+  const f = c.failover;
+  out.push('', `Failover (${f ? `librdkafka, acks=all, ${grouped(f.recordsPerSec)} records/s round-robin over the partitions, the latency runs' producer settings` : 'not measured'};`);
+  out.push(` per trial the leader of one partition is SIGKILLed, then restarted on its data dir;`);
+  out.push(
+    ` "first ack" = SIGKILL → first acknowledgement of a record of a partition it led (none within ${FAILOVER_GRACE_MS} ms of the kill counts: the dead leader's last answers);`,
+    ` "all acked" = until every partition it led was acknowledged again; "elected" = SIGKILL → the new leaders' "leader at epoch" log lines, first / last;`,
+    ` "restart" = restart → listening; "ISR back" = then → every ISR whole again)`,
+  );
+  if (f && f.trials.length > 0) {
+    const failed = f.trials.some((t) => !t.ok || t.unhealthyBefore !== null);
+    const ms0 = (v: number | null): string => (v === null ? '-' : fixed(v, 0));
+    out.push(
+      ...table(
+        ['trial', 'killed', 'led', 'controller', 'first ack ms', 'all acked ms', 'elected ms', 'restart ms', 'ISR back ms', ...(failed ? ['note'] : [])],
+        f.trials.map((t) => [
+          String(t.trial),
+          t.victim < 0 ? '-' : `broker ${t.victim}`,
+          t.ledPartitions.join(','),
+          t.wasController ? 'yes' : 'no',
+          ms0(t.firstAckMs),
+          ms0(t.allAckedMs),
+          `${ms0(t.firstElectedMs)} / ${ms0(t.lastElectedMs)}`,
+          ms0(t.restartMs),
+          ms0(t.isrBackMs),
+          ...(failed ? [t.ok ? (t.unhealthyBefore ?? '') : `FAILED: ${(t.error ?? '').split('\n')[0]}`] : []),
+        ]),
+        new Set([0, 4, 5, 6, 7, 8]),
+      ),
+    );
+    out.push(
+      `first ack: median ${ms0(f.firstAckP50Ms)} ms, worst ${ms0(f.firstAckMaxMs)} ms; all acked: median ${ms0(f.allAckedP50Ms)} ms, worst ${ms0(f.allAckedMaxMs)} ms; ` +
+        `producer: ${f.produced === null ? '-' : grouped(f.produced)} produced, ${f.acked === null ? '-' : grouped(f.acked)} acknowledged, ${f.failed ?? 0} failed` +
+        `${f.firstFailure ? ` (first: ${f.firstFailure})` : ''}`,
+    );
+  }
+
+  out.push(
+    '',
+    `Produce throughput (kcat -P, ${c.throughput[0] ? grouped(c.throughput[0].records) : '-'} × ${sizeLabel(c.recordSize)} records per run, keyless (random partition), linger.ms 5,`,
+    ` up to 10,000 records a batch; acks=1 and acks=all alternating; "replicated" = kcat's exit → every partition's high watermark at the end)`,
+  );
+  if (c.throughput.length > 0) {
+    const failed = c.throughput.some((t) => !t.ok);
+    out.push(
+      ...table(
+        ['run', 'seconds', 'MB/s', 'rec/s', `broker CPU ${brokersLabel}`, 'kcat CPU', 'other CPU', 'replicated', ...(failed ? ['error'] : [])],
+        c.throughput.map((t) => [
+          `acks=${t.acks} #${t.round}`,
+          t.ok ? fixed(t.seconds, 2) : '-',
+          t.ok ? fixed(t.mbPerSec) : '-',
+          t.ok ? grouped(t.recordsPerSec) : '-',
+          cores(t.brokerCpuCores),
+          t.kcatCpuCores === null ? '-' : fixed(t.kcatCpuCores, 2),
+          t.otherCores === null ? '-' : fixed(t.otherCores, 2),
+          t.replicatedAfterSeconds === null ? '-' : `${fixed(t.replicatedAfterSeconds, 2)} s`,
+          ...(failed ? [t.ok ? '' : `FAILED: ${(t.error ?? '').split('\n')[0]}`] : []),
+        ]),
+        new Set([1, 2, 3, 5, 6, 7]),
+      ),
+    );
+  }
+  const mbs = (v: number | null): string => (v === null ? '-' : fixed(v));
+  out.push(`median MB/s: acks=1 ${mbs(c.acks1MbPerSec)}, acks=all ${mbs(c.acksAllMbPerSec)}; acks=all ÷ acks=1 ${c.acksRatio === null ? '-' : fixed(c.acksRatio, 2)}`);
+
+  const l0 = c.latency[0];
+  out.push(
+    '',
+    `acks=all latency (librdkafka, linger.ms ${l0 ? l0.lingerMs : '-'}, max.in.flight.requests.per.connection ${l0 ? l0.maxInFlight : '-'}; keyless records at a fixed rate`,
+    ` for ${l0 ? l0.seconds : '-'} s after an uncounted warm-up; latency = produce() → delivery callback; "librdkafka" = its own Message.latency(), without`,
+    ` the callback's dispatch; "behind" = how late the producer was on its own schedule at worst; "late" = not acknowledged ${l0 ? l0.drainSeconds : '-'} s after the last produce)`,
+  );
+  if (c.latency.length > 0) {
+    const failed = c.latency.some((x) => !x.ok);
+    out.push(
+      ...table(
+        ['target MB/s', 'achieved MB/s', 'records', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'librdkafka p50/p99', 'behind ms', 'python CPU', `broker CPU ${brokersLabel}`, 'other CPU', ...(failed ? ['error'] : [])],
+        c.latency.map((x) => [
+          fixed(x.targetMbPerSec),
+          x.achievedMbPerSec === null ? '-' : fixed(x.achievedMbPerSec),
+          x.ok ? `${grouped(x.records)}${x.undelivered > 0 ? ` (${grouped(x.undelivered)} late)` : ''}` : '-',
+          x.ok ? latencyMs(x.p50Ms, x) : '-',
+          x.ok ? latencyMs(x.p99Ms, x) : '-',
+          x.ok ? latencyMs(x.p999Ms, x) : '-',
+          x.ok ? latencyMs(x.maxMs, x) : '-',
+          x.ok ? `${latencyMs(x.librdkafkaP50Ms, x)} / ${latencyMs(x.librdkafkaP99Ms, x)}` : '-',
+          x.maxLagMs === null ? '-' : fixed(x.maxLagMs, 0),
+          x.clientCpuCores === null ? '-' : fixed(x.clientCpuCores, 2),
+          cores(x.brokerCpuCores),
+          x.otherCores === null ? '-' : fixed(x.otherCores, 2),
+          ...(failed ? [x.ok ? '' : `FAILED: ${(x.error ?? '').split('\n')[0]}`] : []),
+        ]),
+        new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11]),
+      ),
+    );
+  }
+
+  const u = c.catchUp;
+  out.push('', 'Follower catch-up from an empty data dir (one broker stopped with SIGTERM, its data dir deleted, started again; timed until it is in the ISR of every');
+  out.push(' partition it replicates, by Metadata polled every 100 ms; bytes = its segment files afterwards; loopback = the same bytes over 127.0.0.1, no broker running)');
+  if (u) {
+    const lp = u.loopbackPython;
+    out.push(
+      ...table(
+        ['broker', 'partitions', 'MB fetched', 'seconds', 'start → listening', 'MB/s', 'loopback node MB/s', '÷ loopback', 'loopback python MB/s', `broker CPU ${brokersLabel}`],
+        [
+          [
+            `broker ${u.victim}`,
+            String(u.partitions),
+            fixed(u.bytes / MB),
+            fixed(u.seconds, 2),
+            `${fixed(u.startSeconds, 2)} s`,
+            fixed(u.mbPerSec),
+            u.loopbackNode ? fixed(u.loopbackNode.mbPerSec, 0) : '-',
+            u.ratioToLoopback === null ? '-' : fixed(u.ratioToLoopback, 3),
+            lp ? fixed(lp.mbPerSec, 0) : '-',
+            cores(u.brokerCpuCores),
+          ],
+        ],
+        new Set([1, 2, 3, 5, 6, 7, 8]),
+      ),
+    );
+    if (Math.abs(u.bytes - u.bytesBefore) > 0.02 * Math.max(u.bytesBefore, 1)) {
+      out.push(`(it held ${fixed(u.bytesBefore / MB)} MB of segments before: the leaders' logs differ from its old copy by more than 2%)`);
+    }
+  } else {
+    out.push('(not measured)');
+  }
+  if (c.firstProduceMs.length > 0) {
+    out.push(
+      '',
+      `first acks=all produce to each new topic (one record per partition, all partitions at once; before any measurement): ` +
+        c.firstProduceMs.map((x) => `${x.topic.replace(/^bench-cluster-/, '')} ${fixed(x.ms, 0)} ms`).join(', '),
+    );
+  }
+  return out;
+}
+
 /** (a), (b), (c) of the issue: clean, crash, no snapshots. */
 const RECOVERY_CASES_ORDER: readonly RecoveryCase[] = ['clean', 'crash', 'noSnapshots'];
 
@@ -660,6 +881,7 @@ export function formatReport(r: BenchResults): string {
   if (r.zeroCopy) out.push(...formatZeroCopy(r.zeroCopy, r.limits));
   if (r.tier) out.push(...formatTier(r.tier));
   if (r.recovery) out.push(...formatRecovery(r.recovery));
+  if (r.cluster) out.push(...formatCluster(r.cluster));
 
   out.push('', 'Targets');
   for (const t of evaluateTargets(r)) {

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { startBenchBroker, RunningBroker } from './brokerProcess';
+import { ClusterBenchPlan, measureCluster } from './clusterBench';
 import { compareGroupConsume } from './groupConsume';
 import { TransitionLog } from './groupTransitions';
 import { consumePhase, producePhase, PhaseResult } from './kcatPhases';
@@ -28,13 +29,14 @@ import { MB, MiB, fixed, secondsSince, sizeLabel } from './units';
  * responses sent with sendfile(2) vs through a buffer (brokers of their own, with and without
  * stalled slow consumers), then cold (S3 emulator) vs hot (local) reads on a broker with the AWS
  * backends, then how long a partition log takes to recover with and without producer snapshots,
- * then the machine's limits, and prints tables with ratios and PASS/MISS against the targets.
+ * then a 3-broker cluster (acks=all vs acks=1, acks=all latency, leader failover, follower
+ * catch-up), then the machine's limits, and prints tables with ratios and PASS/MISS against the targets.
  * `--only` runs some of these sections alone. Exit code 0 unless the run itself broke (see
  * report.ts); results also go to bench/results/latest.json.
  */
 
 /** The parts of a run `--only` can pick, in the order a run does them. */
-export const SECTIONS = ['broker', 'zero-copy', 'tiered', 'recovery', 'limits'] as const;
+export const SECTIONS = ['broker', 'zero-copy', 'tiered', 'recovery', 'cluster', 'limits'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 interface Plan {
@@ -83,7 +85,24 @@ interface Plan {
     rounds: number;
     slowConsumers: { connections: number; maxBytes: number };
   };
+  /**
+   * A 3-broker cluster on loopback (clusterBench.ts): leader failover trials, kcat produce with
+   * acks=1 vs acks=all, acks=all latency at fixed rates, follower catch-up from an empty data dir.
+   */
+  cluster: ClusterBenchPlan;
 }
+
+/** The cluster section's shape, the same in both plans: what the targets are about. */
+const CLUSTER_SHAPE = {
+  brokers: 3,
+  partitions: 6,
+  replicationFactor: 3,
+  minInsyncReplicas: 2,
+  recordSize: 1024,
+  // A small linger, and the Java producer's in-flight limit (librdkafka's 1,000,000 pipelines a
+  // request per record, which a broker answers one at a time per connection): see bench/README.md.
+  producer: { lingerMs: 1, maxInFlight: 5 },
+};
 
 const PLANS: Record<'full' | 'quick', Plan> = {
   full: {
@@ -109,6 +128,13 @@ const PLANS: Record<'full' | 'quick', Plan> = {
       // Kafka's fetch.max.bytes (55 MiB): the largest response a consumer can ask for.
       slowConsumers: { connections: 50, maxBytes: 55 * MiB },
     },
+    cluster: {
+      ...CLUSTER_SHAPE,
+      // 4 runs of ~154 MB: with the latency runs ~0.9 GB for the catch-up to fetch back.
+      throughput: { records: 150_000, rounds: 2 },
+      latency: { ratesMbPerSec: [5, 20], seconds: 10, warmupSeconds: 2, drainSeconds: 15 },
+      failover: { trials: 10, recordsPerSec: 100 },
+    },
   },
   quick: {
     mode: 'quick',
@@ -131,6 +157,12 @@ const PLANS: Record<'full' | 'quick', Plan> = {
       ],
       rounds: 3,
       slowConsumers: { connections: 50, maxBytes: 55 * MiB },
+    },
+    cluster: {
+      ...CLUSTER_SHAPE,
+      throughput: { records: 50_000, rounds: 1 },
+      latency: { ratesMbPerSec: [5, 20], seconds: 5, warmupSeconds: 1, drainSeconds: 10 },
+      failover: { trials: 3, recordsPerSec: 100 },
     },
   },
 };
@@ -158,6 +190,7 @@ const USAGE = `Usage: npm run bench [-- --quick] [-- --override key=value]... [-
                             zero-copy  fetch responses with sendfile(2) vs buffered, slow consumers
                             tiered     cold (S3 emulator) vs hot reads
                             recovery   partition log recovery with and without producer snapshots
+                            cluster    3 brokers: acks=all vs acks=1, acks=all latency, failover, follower catch-up
                             limits     disk and loopback TCP limits
   --keep                  keep the temp dir (data dir, record files) and print its path`;
 
@@ -280,10 +313,12 @@ async function main(argv: string[]): Promise<number> {
     const tierFile = { size: plan.tier.recordSize, count: plan.tier.records, file: path.join(work, 'records-tier.txt') };
     const modesFile = { size: plan.producerModes.recordSize, count: plan.producerModes.records, file: path.join(work, 'records-modes.txt') };
     const zeroCopyFiles = plan.zeroCopy.workloads.map((w) => ({ ...w, file: path.join(work, `records-zero-copy-${w.size}.txt`) }));
+    const clusterFile = { size: plan.cluster.recordSize, count: plan.cluster.throughput.records, file: path.join(work, 'records-cluster.txt') };
     const needed = [
       ...(runs('broker') ? [warmup, ...files, modesFile] : []),
       ...(runs('zero-copy') ? zeroCopyFiles : []),
       ...(runs('tiered') ? [tierFile] : []),
+      ...(runs('cluster') ? [clusterFile] : []),
     ];
     for (const f of needed) {
       await measure(`generating ${f.count} × ${sizeLabel(f.size)} records`, errors, () => writeRecordFile(f.file, f.count, f.size));
@@ -388,6 +423,25 @@ async function main(argv: string[]): Promise<number> {
       });
       results.recovery = recovery;
       errors.push(...recovery.errors);
+    }
+
+    // Three brokers of their own, one at a time killed and restarted; stopped before the limits.
+    if (runs('cluster')) {
+      await settle('before the cluster section', results);
+      const cluster = await measureCluster({
+        workDir: work,
+        brokerMain: main,
+        overrides,
+        python: PYTHON,
+        script: path.join(root, 'bench', 'clusterProduce.py'),
+        file: clusterFile.file,
+        plan: plan.cluster,
+        beforePhase: (when) => settle(when, results),
+        progress,
+      });
+      results.cluster = cluster;
+      errors.push(...cluster.errors);
+      results.warnings.push(...cluster.warnings);
     }
 
     if (runs('limits')) {

@@ -16,8 +16,8 @@ describe('bench command line', () => {
   it('--only picks sections (repeatable, either spelling), kept in run order', () => {
     expect(parseArgs(['--only', 'zero-copy'])).toMatchObject({ only: ['zero-copy'] });
     expect(parseArgs(['--only=limits', '--quick', '--only', 'broker', '--only', 'limits'])).toMatchObject({ quick: true, only: ['broker', 'limits'] });
-    expect(SECTIONS).toEqual(['broker', 'zero-copy', 'tiered', 'recovery', 'limits']);
-    expect(parseArgs(['--only', 'zerocopy'])).toBe('--only expects one of broker, zero-copy, tiered, recovery, limits, got zerocopy');
+    expect(SECTIONS).toEqual(['broker', 'zero-copy', 'tiered', 'recovery', 'cluster', 'limits']);
+    expect(parseArgs(['--only', 'zerocopy'])).toBe('--only expects one of broker, zero-copy, tiered, recovery, cluster, limits, got zerocopy');
     expect(parseArgs(['--only'])).toMatch(/got nothing$/);
   });
 
