@@ -378,7 +378,8 @@ export class Broker {
       if (lease.fenced !== null) broker.fence(lease.fenced);
       // The registration names the endpoint clients are told, once it is known.
       lease.setEndpoint(advertised.host, advertised.port);
-      await lease.renew();
+      // A heartbeat already in flight still carries the old endpoint: renew until the record names this one.
+      for (let i = 0; i < 3 && (lease.current.host !== advertised.host || lease.current.port !== advertised.port); i++) await lease.renew();
       broker.metrics = metrics;
       broker.orphans = new OrphanCollector(store, tier, topicAdmin, logger.child('orphans'));
       broker.housekeeping = setInterval(() => broker.tick(), HOUSEKEEPING_INTERVAL_MS);

@@ -100,6 +100,9 @@ async function resolveTopic(broker: BrokerContext, name: string | null, topicId:
     if (isStrataError(e, 'TOPIC_EXISTS')) {
       const raced = broker.topics.get(name);
       if (raced) return describeTopic(raced, broker);
+      // Created by another broker and not yet taken up here (within a heartbeat interval): Kafka
+      // answers a topic it is still creating with LEADER_NOT_AVAILABLE, which clients retry.
+      return missingTopic(name, undefined, ErrorCode.LEADER_NOT_AVAILABLE);
     }
     broker.logger.warn(`auto-creating topic '${name}' failed: ${(e as Error).message}`);
     return missingTopic(name, undefined, toKafkaErrorCode(e));
