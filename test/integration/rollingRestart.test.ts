@@ -109,6 +109,11 @@ test('a rolling restart and a broker rebuilt from an empty data dir lose nothing
     for (const p of producers) await p.disconnect().catch(() => undefined);
   }
 
+  if (failures.length > 0) {
+    // The brokers' view of what went wrong, for the failure message.
+    const lines = cluster.brokers.flatMap((b, id) => b.output().split('\n').filter((l) => /sequence|truncat|leader at epoch|following leader|WARN|ERROR/.test(l)).map((l) => `[broker ${id}] ${l}`));
+    console.log(`rolling restart: ${failures.length} failed sends; broker lines:\n${lines.slice(-150).join('\n')}`);
+  }
   expect(failures).toEqual([]);
   const read = await kcatConsumeRecords(cluster.bootstrap(), TOPIC, { timeoutMs: 60_000 });
   const reads: ReadOp[] = read.map((r) => ({ consumer: 'final', partition: r.partition, offset: r.offset, value: r.value ?? '', isolation: 'read_uncommitted' }));

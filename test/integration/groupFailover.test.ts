@@ -1,0 +1,95 @@
+/**
+ * Consumer groups through coordinator and leader changes on a 3-broker cluster: two kafkajs
+ * members of one group consume while a kafkajs producer writes (acks=all); the broker
+ * coordinating the group is SIGKILLed (the group moves to another broker with its committed
+ * offsets and the members rejoin there), then the leader of a partition is. Every acknowledged
+ * record is consumed (at least once: a record consumed but not yet committed when the
+ * coordinator died is read again), no member fails on an error a broker answered (kafkajs
+ * restarts a member that exhausted its connection retries to the dead broker), and the
+ * producer's sends all succeed through its retries.
+ */
+import { Kafka, logLevel, Partitioners, type Consumer, type Producer } from 'kafkajs';
+import { StrataClient } from '../../core/client/client';
+import { startCluster, type TestCluster } from '../helpers/cluster';
+import { waitFor } from '../helpers/waitFor';
+
+const TOPIC = 'orders';
+const GROUP = 'order-readers';
+let cluster: TestCluster;
+let client: StrataClient;
+const consumers: Consumer[] = [];
+let producer: Producer | undefined;
+
+beforeAll(async () => {
+  cluster = await startCluster({ brokers: 3, overrides: { 'group.initial.rebalance.delay.ms': '0' } });
+  client = new StrataClient({ bootstrapServers: cluster.bootstrap().split(','), clientId: 'group-failover-test' });
+  await client.createTopics([{ name: TOPIC, numPartitions: 3, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } }]);
+}, 90_000);
+
+afterAll(async () => {
+  for (const c of consumers) await c.disconnect().catch(() => undefined);
+  await producer?.disconnect().catch(() => undefined);
+  await client?.close();
+  await cluster?.stop();
+});
+
+test('a consumer group keeps consuming every acknowledged record through SIGKILLs of its coordinator and of a partition leader', async () => {
+  const kafka = new Kafka({ clientId: 'group-failover', brokers: cluster.bootstrap().split(','), logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } });
+  const seen = new Set<string>();
+  const crashes: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const c = kafka.consumer({ groupId: GROUP, sessionTimeout: 10_000, heartbeatInterval: 500, rebalanceTimeout: 10_000 });
+    c.on(c.events.CRASH, (e) => crashes.push(String(e.payload.error)));
+    await c.connect();
+    await c.subscribe({ topic: TOPIC, fromBeginning: true });
+    await c.run({ autoCommitInterval: 200, eachMessage: async ({ message }) => void seen.add(message.value!.toString()) });
+    consumers.push(c);
+  }
+  producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  await producer.connect();
+  const acked: string[] = [];
+  let n = 0;
+  const produce = async (count: number) => {
+    for (let i = 0; i < count; i++) {
+      const value = `r${n++}`;
+      await producer!.send({ topic: TOPIC, acks: -1, messages: [{ key: value, value }] });
+      acked.push(value);
+    }
+  };
+  const allConsumed = (what: string) =>
+    waitFor(() => acked.every((v) => seen.has(v)), { timeoutMs: 60_000, message: `every acknowledged record consumed ${what} (${acked.filter((v) => !seen.has(v)).length} missing)` });
+
+  await produce(150);
+  await allConsumed('before the faults');
+
+  const coordinator = (await client.findCoordinator(GROUP)).nodeId;
+  await cluster.brokers[coordinator].kill9();
+  await produce(150);
+  await allConsumed(`after the coordinator (broker ${coordinator}) died`);
+  const next = (await client.findCoordinator(GROUP)).nodeId;
+  expect(next).not.toBe(coordinator);
+  await cluster.restart(coordinator);
+
+  const leader = await cluster.awaitLeader(TOPIC, 0);
+  await cluster.brokers[leader].kill9();
+  await produce(150);
+  await allConsumed(`after the leader of ${TOPIC}-0 (broker ${leader}) died`);
+  await cluster.restart(leader);
+  await produce(50);
+  await allConsumed('after the restarts');
+
+  // kafkajs gives up on a broker it cannot connect to after its retries (the dead one) and restarts
+  // the member (restartOnFailure): a client-side retry, not an error the brokers answered.
+  expect(crashes.filter((e) => !/KafkaJSNumberOfRetriesExceeded: Connection error: connect ECONNREFUSED/.test(e))).toEqual([]);
+  expect(acked).toHaveLength(500);
+  // The group's committed offsets, now on its current coordinator, cover the whole topic.
+  await waitFor(
+    async () => {
+      const committed = await client.offsetFetch(GROUP, [0, 1, 2].map((partition) => ({ topic: TOPIC, partition })));
+      let ends = 0n;
+      for (let p = 0; p < 3; p++) ends += (await client.listOffsets(TOPIC, p, -1n)).offset;
+      return committed.reduce((s, o) => s + o.offset, 0n) === ends;
+    },
+    { timeoutMs: 20_000, message: 'the group to commit up to the end of every partition' },
+  );
+}, 240_000);
