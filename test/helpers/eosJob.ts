@@ -1,3 +1,4 @@
+import { followOutput, type StderrTail } from './childOutput';
 import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -60,7 +61,7 @@ export class EosJob {
   /** The last event: 'txn' while a transaction is being produced, 'committing' during its commit. */
   lastEvent = '';
   private readonly watchers = new Set<(line: LogLine) => void>();
-  private errText = '';
+  private readonly stderr: StderrTail;
   private expectedExit = false;
   private status: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   private readonly exited: Promise<void>;
@@ -90,22 +91,7 @@ export class EosJob {
     });
     // Only a rejection nobody races against would be "unhandled"; the tests race against it.
     this.failed.catch(() => undefined);
-    this.child.on('error', (e) => (this.errText += `\n[spawn error] ${e.message}\n`));
-    let pending = '';
-    this.child.stdout!.setEncoding('utf8');
-    this.child.stdout!.on('data', (text: string) => {
-      pending += text;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        this.onLine(pending.slice(0, nl));
-        pending = pending.slice(nl + 1);
-      }
-    });
-    this.child.stderr!.setEncoding('utf8');
-    this.child.stderr!.on('data', (text: string) => {
-      this.errText += text;
-      if (this.errText.length > STDERR_CAP) this.errText = this.errText.slice(-STDERR_CAP);
-    });
+    this.stderr = followOutput(this.child, (line) => this.onLine(line), STDERR_CAP);
   }
 
   get pid(): number | undefined {
@@ -186,7 +172,7 @@ export class EosJob {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)));
       if ((await Promise.race([this.exited, late])) === 'late') {
-        this.errText += `\n[test helper] no exit ${timeoutMs} ms after SIGTERM: SIGKILL\n`;
+        this.stderr.note(`\n[test helper] no exit ${timeoutMs} ms after SIGTERM: SIGKILL\n`);
         this.child.kill('SIGKILL');
       }
       clearTimeout(timer);
@@ -203,7 +189,7 @@ export class EosJob {
   /** The end of the job's stderr and any unexpected stdout lines, for failure messages. */
   tail(chars = 6000): string {
     const odd = this.oddLines.length > 0 ? `\n--- unexpected stdout lines ---\n${this.oddLines.slice(-20).join('\n')}` : '';
-    return `--- eos job ${this.opts.run} stderr (end) ---\n${this.errText.slice(-chars)}${odd}`;
+    return `--- eos job ${this.opts.run} stderr (end) ---\n${this.stderr.text().slice(-chars)}${odd}`;
   }
 }
 

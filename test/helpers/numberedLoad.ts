@@ -1,3 +1,4 @@
+import { followOutput, type StderrTail } from './childOutput';
 import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -24,7 +25,7 @@ const live = new Set<LoadProcess>();
 /** A Python script run as a child process whose stdout is handled line by line. */
 abstract class LoadProcess {
   private readonly child: ChildProcess;
-  private errText = '';
+  private readonly stderr: StderrTail;
   private expectedExit = false;
   private status: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   private readonly exited: Promise<void>;
@@ -58,22 +59,7 @@ abstract class LoadProcess {
       });
     });
     this.failed.catch(() => undefined);
-    this.child.on('error', (e) => (this.errText += `\n[spawn error] ${e.message}\n`));
-    let pending = '';
-    this.child.stdout!.setEncoding('utf8');
-    this.child.stdout!.on('data', (text: string) => {
-      pending += text;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        this.onLine(pending.slice(0, nl));
-        pending = pending.slice(nl + 1);
-      }
-    });
-    this.child.stderr!.setEncoding('utf8');
-    this.child.stderr!.on('data', (text: string) => {
-      this.errText += text;
-      if (this.errText.length > STDERR_CAP) this.errText = this.errText.slice(-STDERR_CAP);
-    });
+    this.stderr = followOutput(this.child, (line) => this.onLine(line), STDERR_CAP);
   }
 
   protected abstract onLine(line: string): void;
@@ -94,7 +80,7 @@ abstract class LoadProcess {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)));
       if ((await Promise.race([this.exited, late])) === 'late') {
-        this.errText += `\n[test helper] no exit ${timeoutMs} ms after SIGTERM: SIGKILL\n`;
+        this.stderr.note(`\n[test helper] no exit ${timeoutMs} ms after SIGTERM: SIGKILL\n`);
         this.child.kill('SIGKILL');
       }
       clearTimeout(timer);
@@ -117,7 +103,7 @@ abstract class LoadProcess {
   /** The end of stderr and any unexpected stdout lines, for failure messages. */
   tail(chars = 4000): string {
     const odd = this.oddLines.length > 0 ? `\n--- unexpected stdout lines ---\n${this.oddLines.slice(-20).join('\n')}` : '';
-    return `--- ${this.name} stderr (end) ---\n${this.errText.slice(-chars)}${odd}`;
+    return `--- ${this.name} stderr (end) ---\n${this.stderr.text().slice(-chars)}${odd}`;
   }
 }
 

@@ -1,0 +1,32 @@
+import type { ChildProcess } from 'child_process';
+
+/** The end of a child's stderr, with notes of the test's own, for failure messages. */
+export interface StderrTail {
+  text(): string;
+  note(text: string): void;
+}
+
+/**
+ * Follows a child process's output: `onLine` for each complete stdout line as it arrives, and
+ * the last `stderrCap` characters of stderr kept for failure messages.
+ */
+export function followOutput(child: ChildProcess, onLine: (line: string) => void, stderrCap: number): StderrTail {
+  let errText = '';
+  let pending = '';
+  child.on('error', (e) => (errText += `\n[spawn error] ${e.message}\n`));
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (text: string) => {
+    pending += text;
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      onLine(pending.slice(0, nl));
+      pending = pending.slice(nl + 1);
+    }
+  });
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (text: string) => {
+    errText += text;
+    if (errText.length > stderrCap) errText = errText.slice(-stderrCap);
+  });
+  return { text: () => errText, note: (text) => (errText += text) };
+}
