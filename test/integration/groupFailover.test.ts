@@ -1,6 +1,7 @@
 /**
  * Consumer groups through coordinator and leader changes on a 3-broker cluster: two kafkajs
- * members of one group consume while a kafkajs producer writes (acks=all); the broker
+ * members of one group, and kcat's balanced consumer (librdkafka) in another group, consume
+ * while a kafkajs producer writes (acks=all); the broker
  * coordinating the group is SIGKILLed (the group moves to another broker with its committed
  * offsets and the members rejoin there), then the leader of a partition is. Every acknowledged
  * record is consumed (at least once: a record consumed but not yet committed when the
@@ -8,9 +9,11 @@
  * restarts a member that exhausted its connection retries to the dead broker), and the
  * producer's sends all succeed through its retries.
  */
+import { spawn, type ChildProcess } from 'child_process';
 import { Kafka, logLevel, Partitioners, type Consumer, type Producer } from 'kafkajs';
 import { StrataClient } from '../../core/client/client';
 import { startCluster, type TestCluster } from '../helpers/cluster';
+import { kcatAvailable } from '../helpers/kcat';
 import { waitFor } from '../helpers/waitFor';
 
 const TOPIC = 'orders';
@@ -19,14 +22,17 @@ let cluster: TestCluster;
 let client: StrataClient;
 const consumers: Consumer[] = [];
 let producer: Producer | undefined;
+let kcatGroup: ChildProcess | undefined;
 
 beforeAll(async () => {
+  await kcatAvailable();
   cluster = await startCluster({ brokers: 3, overrides: { 'group.initial.rebalance.delay.ms': '0' } });
   client = new StrataClient({ bootstrapServers: cluster.bootstrap().split(','), clientId: 'group-failover-test' });
   await client.createTopics([{ name: TOPIC, numPartitions: 3, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } }]);
 }, 90_000);
 
 afterAll(async () => {
+  kcatGroup?.kill('SIGKILL');
   for (const c of consumers) await c.disconnect().catch(() => undefined);
   await producer?.disconnect().catch(() => undefined);
   await client?.close();
@@ -45,6 +51,18 @@ test('a consumer group keeps consuming every acknowledged record through SIGKILL
     await c.run({ autoCommitInterval: 200, eachMessage: async ({ message }) => void seen.add(message.value!.toString()) });
     consumers.push(c);
   }
+  // kcat -G: librdkafka's balanced consumer in a group of its own, printing each value.
+  const kcatSeen = new Set<string>();
+  let kcatErr = '';
+  kcatGroup = spawn('kcat', ['-u', '-b', cluster.bootstrap(), '-G', 'kcat-readers', '-o', 'beginning', '-f', '%s\n', '-X', 'topic.metadata.refresh.interval.ms=1000', TOPIC], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let pending = '';
+  kcatGroup.stdout!.setEncoding('utf8').on('data', (t: string) => {
+    pending += t;
+    const lines = pending.split('\n');
+    pending = lines.pop()!;
+    for (const l of lines) kcatSeen.add(l);
+  });
+  kcatGroup.stderr!.setEncoding('utf8').on('data', (t: string) => (kcatErr = (kcatErr + t).slice(-4000)));
   producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
   await producer.connect();
   const acked: string[] = [];
@@ -57,7 +75,12 @@ test('a consumer group keeps consuming every acknowledged record through SIGKILL
     }
   };
   const allConsumed = (what: string) =>
-    waitFor(() => acked.every((v) => seen.has(v)), { timeoutMs: 60_000, message: `every acknowledged record consumed ${what} (${acked.filter((v) => !seen.has(v)).length} missing)` });
+    waitFor(() => acked.every((v) => seen.has(v) && kcatSeen.has(v)), {
+      timeoutMs: 60_000,
+      message: `every acknowledged record consumed by both groups ${what} (kafkajs missing ${acked.filter((v) => !seen.has(v)).length}, kcat missing ${acked.filter((v) => !kcatSeen.has(v)).length})`,
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}\n--- kcat stderr (end) ---\n${kcatErr}`);
+    });
 
   await produce(150);
   await allConsumed('before the faults');
@@ -80,6 +103,7 @@ test('a consumer group keeps consuming every acknowledged record through SIGKILL
 
   // kafkajs gives up on a broker it cannot connect to after its retries (the dead one) and restarts
   // the member (restartOnFailure): a client-side retry, not an error the brokers answered.
+  expect(kcatGroup.exitCode).toBeNull(); // kcat kept consuming throughout
   expect(crashes.filter((e) => !/KafkaJSNumberOfRetriesExceeded: Connection error: connect ECONNREFUSED/.test(e))).toEqual([]);
   expect(acked).toHaveLength(500);
   // The group's committed offsets, now on its current coordinator, cover the whole topic.
