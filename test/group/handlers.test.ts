@@ -80,6 +80,7 @@ test('ApiVersions advertises every group API from version 0 to the schema\'s new
 
 describe('JoinGroup versions', () => {
   test('v0: no MEMBER_ID_REQUIRED, the session timeout doubles as the rebalance timeout, no protocol is ""', async () => {
+    const joinedAt = Date.now();
     const j = await join(conn, 0, { groupId: 'v0', sessionTimeoutMs: 200 });
     expect(j).toMatchObject({ errorCode: ErrorCode.NONE, generationId: 1, protocolName: 'range' });
     expect(j.leader).toBe(j.memberId);
@@ -93,7 +94,8 @@ describe('JoinGroup versions', () => {
       if (hb.errorCode !== ErrorCode.NONE) break;
       if (Date.now() - t0 > 10_000) throw new Error('the member was never removed');
     }
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    // Counted from the join, when the member's deadline started (the second join may take a while on a loaded machine).
+    expect(Date.now() - joinedAt).toBeGreaterThanOrEqual(180);
   });
 
   test('v4+: MEMBER_ID_REQUIRED first; v7+: protocol type in the answer and a null protocol name on errors', async () => {
