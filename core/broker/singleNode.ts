@@ -1,7 +1,9 @@
 /**
- * What a single broker answers about leadership and authorization until replication and ACLs
- * exist: this broker leads every partition at leader epoch 0, and every client may do
- * everything, as Kafka without an authorizer: asked for authorized operations (Metadata v8+,
+ * LEADER_EPOCH: the leader epoch a new partition starts at (its record's; the controller bumps it
+ * at every change of leader, core/cluster/partitionElection.ts).
+ *
+ * Until ACLs exist every client may do everything, as Kafka without an authorizer: asked for
+ * authorized operations (Metadata v8+,
  * DescribeCluster, DescribeGroups v3+), Kafka answers every operation its ACLs support for the
  * resource type (AuthHelper.authorizedOperations with no authorizer: AclEntry.supportedOperations
  * as a bit field, Utils.to32BitField); not asked, the "not requested" sentinel Integer.MIN_VALUE.
