@@ -1,4 +1,18 @@
-import type { ChildProcess } from 'child_process';
+import { spawn, type ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import { PYTHON } from './python';
+
+const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * A Python client script as a process of its own (unbuffered output, no bytecode files), SIGKILLed
+ * with the jest worker through setpriv's parent-death signal where setpriv exists.
+ */
+export function spawnPython(script: string, args: readonly string[]): ChildProcess {
+  const full = [script, ...args];
+  const [cmd, argv] = fs.existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', PYTHON, ...full]] : [PYTHON, full];
+  return spawn(cmd, argv, { env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
 
 /** The end of a child's stderr, with notes of the test's own, for failure messages. */
 export interface StderrTail {

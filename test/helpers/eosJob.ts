@@ -1,9 +1,7 @@
-import { followOutput, type StderrTail } from './childOutput';
-import { spawn, type ChildProcess } from 'child_process';
-import * as fs from 'fs';
+import { followOutput, spawnPython, type StderrTail } from './childOutput';
+import type { ChildProcess } from 'child_process';
 import * as path from 'path';
 import type { TxnOutcomeKind } from './history';
-import { PYTHON } from './python';
 
 /**
  * The exactly-once copy job (test/helpers/eosJob.py) as a process of its own, for tests that
@@ -46,7 +44,6 @@ export interface LogLine {
   what?: string;
 }
 
-const SETPRIV = '/usr/bin/setpriv';
 const STDERR_CAP = 256 * 1024;
 const live = new Set<EosJob>();
 
@@ -70,12 +67,7 @@ export class EosJob {
   readonly failed: Promise<never>;
 
   constructor(readonly opts: EosJobOptions) {
-    const args = [EOS_JOB_SCRIPT, opts.bootstrap, opts.input, opts.output, opts.groupId, opts.transactionalId, opts.run, String(opts.batch)];
-    const [cmd, argv] = fs.existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', PYTHON, ...args]] : [PYTHON, args];
-    this.child = spawn(cmd, argv, {
-      env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.child = spawnPython(EOS_JOB_SCRIPT, [opts.bootstrap, opts.input, opts.output, opts.groupId, opts.transactionalId, opts.run, String(opts.batch)]);
     live.add(this);
     this.exited = new Promise<void>((resolve) => {
       this.child.once('exit', (code, signal) => {

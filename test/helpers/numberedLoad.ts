@@ -1,9 +1,7 @@
-import { followOutput, type StderrTail } from './childOutput';
-import { spawn, type ChildProcess } from 'child_process';
-import * as fs from 'fs';
+import { followOutput, spawnPython, type StderrTail } from './childOutput';
+import type { ChildProcess } from 'child_process';
 import * as path from 'path';
 import type { ProducedOp, ReadOp } from './history';
-import { PYTHON } from './python';
 
 /**
  * The numbered-records load for failover tests, as processes of their own that outlive broker
@@ -18,7 +16,6 @@ import { PYTHON } from './python';
 export const NUMBERED_PRODUCER_SCRIPT = path.join(__dirname, 'numberedProducer.py');
 export const NUMBERED_CONSUMER_SCRIPT = path.join(__dirname, 'numberedConsumer.py');
 
-const SETPRIV = '/usr/bin/setpriv';
 const STDERR_CAP = 256 * 1024;
 const live = new Set<LoadProcess>();
 
@@ -39,12 +36,7 @@ abstract class LoadProcess {
     script: string,
     args: string[],
   ) {
-    const full = [script, ...args];
-    const [cmd, argv] = fs.existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', PYTHON, ...full]] : [PYTHON, full];
-    this.child = spawn(cmd, argv, {
-      env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.child = spawnPython(script, args);
     live.add(this);
     this.exited = new Promise<void>((resolve) => {
       this.child.once('exit', (code, signal) => {
