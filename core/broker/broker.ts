@@ -200,7 +200,6 @@ export class Broker {
         nodeId: config.nodeId,
         heartbeatIntervalMs: config.brokerHeartbeatIntervalMs,
         livenessTimeoutMs: config.brokerLivenessTimeoutMs,
-        sessionTimeoutMs: config.brokerSessionTimeoutMs,
         autoLeaderRebalanceEnable: config.autoLeaderRebalanceEnable,
         leaderImbalanceCheckIntervalMs: config.leaderImbalanceCheckIntervalMs,
         replicaFetch: {

@@ -37,8 +37,6 @@ export interface BrokerClusterOptions {
   heartbeatIntervalMs: number;
   /** broker.liveness.timeout.ms */
   livenessTimeoutMs: number;
-  /** broker.session.timeout.ms: the controller role's lease. */
-  sessionTimeoutMs: number;
   autoLeaderRebalanceEnable: boolean;
   leaderImbalanceCheckIntervalMs: number;
   replicaFetch: { maxWaitMs: number; maxBytes: number; partitionMaxBytes: number; backoffMs: number };

@@ -96,16 +96,13 @@ export class PartitionManager {
    * Resolves when one of `partitions` has new data (an append), or after `timeoutMs`: the
    * long-poll of a Fetch that found less than min_bytes. Resolves true when it timed out.
    */
-  awaitData(partitions: readonly Partition[], timeoutMs: number, since?: ReadonlyMap<string, number>): Promise<boolean> {
+  awaitData(partitions: readonly Partition[], timeoutMs: number, since: ReadonlyMap<string, number>): Promise<boolean> {
     return new Promise((resolve) => {
       const keys = [...new Set(partitions.map((p) => p.key))];
       // Complete when a watched partition progressed after `since` was taken (before the read that
       // found too little): an append that landed between that read and this wait is not missed.
-      // Without `since`, registered unarmed: the next event on a watched partition completes it.
-      let armed = false;
-      const moved = () => (since === undefined ? armed : keys.some((k) => (this.progress.get(k) ?? 0) !== (since.get(k) ?? 0)));
+      const moved = () => keys.some((k) => (this.progress.get(k) ?? 0) !== (since.get(k) ?? 0));
       this.fetchWaits.tryCompleteElseWatch({ tryComplete: moved, onComplete: resolve }, keys, timeoutMs);
-      armed = true;
     });
   }
 

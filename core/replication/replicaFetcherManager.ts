@@ -61,11 +61,6 @@ export class ReplicaFetcherManager {
     }
   }
 
-  /** Which leader a partition is followed at, for tools and tests. */
-  leaderOf(p: Partition): number | undefined {
-    return this.following.get(p.key)?.leader;
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     const all = [...this.fetchers.values()];
