@@ -65,7 +65,13 @@ test('replicas assigned by hand (CreateTopics, CreatePartitions through kafkajs)
   try {
     await admin.createTopics({ topics: [{ topic: 'manual', replicaAssignment: [{ partition: 0, replicas: [2, 0] }, { partition: 1, replicas: [1, 2] }] }] });
     await admin.createPartitions({ topicPartitions: [{ topic: 'manual', count: 3, assignments: [[0, 1]] }] });
-    await waitFor(async () => (await client.metadata(['manual'])).topics.get('manual')?.partitions.length === 3, { timeoutMs: 10_000, message: 'three partitions of manual' });
+    await waitFor(
+      async () => {
+        const ps = (await client.metadata(['manual'])).topics.get('manual')?.partitions ?? [];
+        return ps.length === 3 && ps.every((p) => p.errorCode === 0);
+      },
+      { timeoutMs: 10_000, message: 'three partitions of manual, each with its leader' },
+    );
     const parts = (await client.metadata(['manual'])).topics.get('manual')!.partitions;
     expect(parts.map((p) => [p.replicas, p.leader])).toEqual([
       [[2, 0], 2],

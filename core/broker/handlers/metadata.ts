@@ -31,10 +31,10 @@ import { LEADER_EPOCH, AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATI
  * A topic's partitions as the cluster has them: leader, leader epoch, replicas and ISR from each
  * partition's record (this broker's own view of the ISR where it leads), replicas on brokers that
  * are not alive as offline. A partition without a leader, or whose leader is not alive, answers
- * LEADER_NOT_AVAILABLE (clients retry their metadata). Before its record is known a partition is
- * described as this broker's alone (a broker of its own).
+ * LEADER_NOT_AVAILABLE (clients retry their metadata), as does one whose record this broker has
+ * not applied yet; outside a cluster (contexts built without one) a partition is this broker's.
  */
-export function describeTopic(t: TopicState, broker: Pick<BrokerContext, 'nodeId' | 'topics'>): MetadataResponseTopic {
+export function describeTopic(t: TopicState, broker: Pick<BrokerContext, 'nodeId' | 'topics' | 'cluster'>): MetadataResponseTopic {
   const { nodeId, topics } = broker;
   const live = (id: number) => id === nodeId || topics.isLive(id);
   return {
@@ -45,6 +45,9 @@ export function describeTopic(t: TopicState, broker: Pick<BrokerContext, 'nodeId
     partitions: t.partitions.map((p, i) => {
       const s = p.state;
       if (s === null) {
+        // In a cluster, a partition whose record this broker has not applied yet (it opened a
+        // moment ago) has no known leader here: clients retry. Without one, it is this broker's.
+        if (broker.cluster !== undefined) return { errorCode: ErrorCode.LEADER_NOT_AVAILABLE, partitionIndex: i, leaderId: -1, leaderEpoch: -1, replicaNodes: [], isrNodes: [], offlineReplicas: [] };
         return { errorCode: ErrorCode.NONE, partitionIndex: i, leaderId: nodeId, leaderEpoch: LEADER_EPOCH, replicaNodes: [nodeId], isrNodes: [nodeId], offlineReplicas: [] };
       }
       const leaderKnown = s.leader >= 0 && live(s.leader);
