@@ -329,7 +329,12 @@ export class BrokerCluster {
   /** The controller's pass over every partition (see decidePartition). */
   private async control(): Promise<void> {
     const now = performance.now();
-    const isLive = (id: number) => this.liveness.isLive(id, now);
+    // The controller counts itself live: it holds the controller lease, renewed within
+    // broker.liveness.timeout.ms through the same store as its registration (a controller whose
+    // writes fail loses the role within that time and stops deciding). Judging itself from a
+    // registration read taken before its own heartbeats resumed would leave its partitions
+    // leaderless for nothing (a broker alone on a disk that was full, once space returns).
+    const isLive = (id: number) => id === this.opts.nodeId || this.liveness.isLive(id, now);
     const rebalance = this.opts.autoLeaderRebalanceEnable && now - this.lastRebalanceAt >= this.opts.leaderImbalanceCheckIntervalMs;
     if (rebalance) this.lastRebalanceAt = now;
     let wrote = false;

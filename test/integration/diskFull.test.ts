@@ -222,6 +222,8 @@ diskTest(title, async () => {
     await admin.createTopics([{ name: 'after-full', numPartitions: 1, replicationFactor: 1 }]);
     expect(broker.exitStatus()).toBeNull();
     expect(broker.output()).not.toMatch(/fenced/);
+    // The broker, its own controller, never judged itself dead and left its partitions leaderless.
+    expect(broker.output()).not.toMatch(/leader 0 -> -1/);
 
     // kill -9; a start on a full disk says so; with room again, nothing acknowledged is lost.
     await admin.close();
