@@ -9,9 +9,17 @@ const SETPRIV = '/usr/bin/setpriv';
  * with the jest worker through setpriv's parent-death signal where setpriv exists.
  */
 export function spawnPython(script: string, args: readonly string[]): ChildProcess {
-  const full = [script, ...args];
-  const [cmd, argv] = fs.existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', PYTHON, ...full]] : [PYTHON, full];
-  return spawn(cmd, argv, { env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnClient(PYTHON, [script, ...args], { PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' });
+}
+
+/** A Node client script (plain JavaScript) as a process of its own, as spawnPython. */
+export function spawnNode(script: string, args: readonly string[]): ChildProcess {
+  return spawnClient(process.execPath, [script, ...args], {});
+}
+
+function spawnClient(program: string, args: readonly string[], env: Record<string, string>): ChildProcess {
+  const [cmd, argv] = fs.existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', program, ...args]] : [program, [...args]];
+  return spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** The end of a child's stderr, with notes of the test's own, for failure messages. */

@@ -27,6 +27,13 @@ export interface TestCluster {
   leaderOf(topic: string, partition: number, via?: number): Promise<number>;
   /** Waits until the partition has a live leader other than `not`; returns it. */
   awaitLeader(topic: string, partition: number, opts?: { not?: number; timeoutMs?: number }): Promise<number>;
+  /**
+   * Waits until every running broker answers Metadata with a leader for each of the topic's
+   * `partitions` (brokers learn a new topic within a poll, as Kafka's do from the metadata log;
+   * librdkafka's group consumer that subscribes while its broker answers UNKNOWN_TOPIC_OR_PARTITION
+   * waits for metadata.max.age.ms before it looks again).
+   */
+  awaitTopic(topic: string, partitions: number): Promise<void>;
   /** Stops every broker (SIGTERM) and removes the cluster's directory. */
   stop(): Promise<void>;
 }
@@ -115,6 +122,14 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Test
         { timeoutMs: o.timeoutMs ?? 20_000, message: `a live leader for ${topic}-${partition}${o.not !== undefined ? ` other than ${o.not}` : ''}` },
       );
       return leader;
+    },
+    async awaitTopic(topic, partitions) {
+      for (let via = 0; via < brokers.length; via++) {
+        if (!isUp(brokers[via])) continue;
+        for (let p = 0; p < partitions; p++) {
+          await waitFor(async () => (await leaderOf(topic, p, via).catch(() => -1)) >= 0, { timeoutMs: 20_000, message: `broker ${via} to know a leader for ${topic}-${p}` });
+        }
+      }
     },
     async stop() {
       await Promise.all(brokers.map((b) => b.stop().catch(() => null)));
