@@ -31,7 +31,7 @@ export class TierBridge implements TopicObserver {
       const tp = await this.tier.openPartition({ topicId: t.topicId, topicName: t.name, partition: p, log: partition.log, config, leaderEpoch: partition.leaderEpoch });
       // Synchronously after the open resolves: no timer (upload) runs in between.
       tp.compaction = this.compaction;
-      tp.tiersHere = () => partition.role === 'leader';
+      tp.leadsAt = () => (partition.role === 'leader' ? partition.leaderEpoch : null);
       partition.tiered = tp;
     }
   }

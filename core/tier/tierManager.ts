@@ -269,7 +269,7 @@ export class TierManager {
     if (this.closed) return;
     const now = this.now();
     for (const tp of this.parts.values()) {
-      if (tp.closed || !tp.tiersHere()) continue;
+      if (!tp.mayTier()) continue;
       try {
         tp.enforceLocalRetention(now);
         if (!tp.retentionRunning && now >= tp.retentionRetryAt && tp.remoteRetentionCandidates(now).length > 0) this.startRetention(tp);
@@ -313,6 +313,7 @@ export class TierManager {
       for (const tp of this.parts.values()) {
         if (!tp.appended || tp.closed) continue;
         tp.appended = false;
+        if (!tp.mayTier()) continue;
         try {
           if (!tp.queued && !tp.uploading && now >= tp.retryAt && tp.nextUploadCandidate() !== null) this.enqueue(tp);
         } catch (e) {
@@ -374,7 +375,7 @@ export class TierManager {
             tp.failures = 0;
             tp.retryAt = 0;
             if (uploaded) this.backlogMonitor.uploaded(tp.uploadedBytes - bytesBefore);
-            if (uploaded && !tp.closed && !this.closed && tp.nextUploadCandidate() !== null) this.enqueue(tp);
+            if (uploaded && !this.closed && tp.mayTier() && tp.nextUploadCandidate() !== null) this.enqueue(tp);
             // This partition caught up: maybe the whole backlog did (a full scan only then, not per upload).
             else if (!this.closed) this.observeBacklog();
           },

@@ -79,10 +79,14 @@ export class TieredPartition {
    */
   compaction: CompactionProgress | null = null;
   /**
-   * Whether this broker may tier the partition now: only its leader uploads and applies remote
-   * retention (set by the tier bridge; always on a broker of its own).
+   * The leader epoch while this broker leads the partition, else null (set by the tier bridge;
+   * on a broker of its own, the epoch it was opened at). Only the leader uploads and applies
+   * remote retention.
    */
-  tiersHere: () => boolean = () => true;
+  leadsAt: () => number | null = () => this.epoch;
+  /** The leader epoch this copy's view of the tiered part was read at (see mayTier). */
+  private epoch: number;
+  private resyncing = false;
   private serial: Promise<unknown> = Promise.resolve();
   /** Closed by closePartition / TierManager.close: no new work starts. */
   closed = false;
@@ -109,8 +113,47 @@ export class TieredPartition {
     readonly partition: number,
     readonly log: PartitionLog,
     public config: TierTopicConfig,
-    readonly leaderEpoch: number,
-  ) {}
+    leaderEpoch: number,
+  ) {
+    this.epoch = leaderEpoch;
+  }
+
+  /** The leader epoch this copy tiers at (object keys carry it; see sweepOrphans). */
+  get leaderEpoch(): number {
+    return this.epoch;
+  }
+
+  /**
+   * Whether this broker may tier the partition now: it leads it, and its view of the tiered
+   * part (segment records, log start) was read at its current leader epoch. A broker that takes
+   * leadership over (a follower until now, or a leader before another one tiered more) first
+   * reads the records again, in order with its other tiering operations, so that it neither
+   * uploads again what the previous leader tiered nor keeps a stale log start; the next pass
+   * tiers.
+   */
+  mayTier(): boolean {
+    const epoch = this.leadsAt();
+    if (epoch === null || this.closed) return false;
+    if (epoch === this.epoch) return true;
+    if (!this.resyncing) {
+      this.resyncing = true;
+      this.runSerial(() => this.resync(epoch))
+        .catch((e) => this.ctx.logger.warn(`${this.label}: reading the tiered state as leader at epoch ${epoch} failed (retried): ${(e as Error).message}`))
+        .finally(() => (this.resyncing = false));
+    }
+    return false;
+  }
+
+  /** Reads the segment records and the tiered state again, as the leader at `epoch`. */
+  private async resync(epoch: number): Promise<void> {
+    const { metadata, logger } = this.ctx;
+    const all = await metadata.listSegments(this.topicId, this.partition, (key, why) => logger.warn(`${this.label}: ignoring remote segment record ${key}: ${why}`));
+    const state = await metadata.getState(this.topicId, this.partition);
+    this.segs = liveSegments(all).live;
+    if (state) this.applyState(state.state);
+    this.epoch = epoch;
+    logger.info(`${this.label}: tiering as leader at epoch ${epoch}: ${this.segs.length} tiered segment(s), tiered end ${this.remoteEndOffset}`);
+  }
 
   get label(): string {
     return `${this.topicName}-${this.partition}`;
@@ -577,7 +620,8 @@ export class TieredPartition {
    * whether a segment was uploaded. Runs inside `serial` (the TierManager arranges that).
    */
   async uploadNext(): Promise<boolean> {
-    if (this.closed || !this.config.remoteStorageEnable) return false;
+    // Leadership may have moved while this waited in the queue.
+    if (!this.config.remoteStorageEnable || !this.mayTier()) return false;
     const step = nextStep(this.uploadPlan());
     if (step === null) return false;
     if ('segment' in step) return this.retier(step);
