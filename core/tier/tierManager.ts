@@ -51,6 +51,12 @@ export interface TierManagerOptions {
    * next tick; 0 turns it off. Default 50: a busy partition is looked at 20 times a second.
    */
   uploadOnRollDelayMs?: number;
+  /**
+   * How often a follower's copy reads the tiered state the leader records, to drop its own local
+   * copies of tiered segments by local retention as the leader does (Kafka's followers learn it
+   * from the remote log metadata topic). Default 30000 ms.
+   */
+  followerRefreshMs?: number;
   /** How long close() waits for in-flight work. Default 10000 ms. */
   closeTimeoutMs?: number;
   /** While uploads fail or a backlog drains, the backlog is logged at most this often. Default 5000 ms. */
@@ -103,6 +109,7 @@ export class TierManager {
   private timer: NodeJS.Timeout | null = null;
   private kickTimer: NodeJS.Timeout | null = null;
   private readonly uploadOnRollDelayMs: number;
+  private readonly followerRefreshMs: number;
   private readonly backlogMonitor: UploadBacklogMonitor;
   private uploadsInFlight = 0;
   /** Uploads and remote retention passes running; `whenIdle` waits for 0. */
@@ -126,6 +133,7 @@ export class TierManager {
     this.sweepOrphansOnOpen = opts.sweepOrphansOnOpen ?? true;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 10_000;
     this.uploadOnRollDelayMs = opts.uploadOnRollDelayMs ?? 50;
+    this.followerRefreshMs = opts.followerRefreshMs ?? 30_000;
     if (!Number.isInteger(this.uploadConcurrency) || this.uploadConcurrency < 1) throw new TypeError('uploadConcurrency must be a positive integer');
     this.backlogMonitor = new UploadBacklogMonitor({ logger: this.logger, now: this.now, logIntervalMs: opts.backlogLogIntervalMs ?? 5000 });
     this.ctx = {
@@ -269,7 +277,10 @@ export class TierManager {
     if (this.closed) return;
     const now = this.now();
     for (const tp of this.parts.values()) {
-      if (!tp.mayTier()) continue;
+      if (!tp.mayTier()) {
+        tp.followerRetention(now, this.followerRefreshMs);
+        continue;
+      }
       try {
         tp.enforceLocalRetention(now);
         if (!tp.retentionRunning && now >= tp.retentionRetryAt && tp.remoteRetentionCandidates(now).length > 0) this.startRetention(tp);
@@ -313,7 +324,10 @@ export class TierManager {
       for (const tp of this.parts.values()) {
         if (!tp.appended || tp.closed) continue;
         tp.appended = false;
-        if (!tp.mayTier()) continue;
+        if (!tp.mayTier()) {
+        tp.followerRetention(now, this.followerRefreshMs);
+        continue;
+      }
         try {
           if (!tp.queued && !tp.uploading && now >= tp.retryAt && tp.nextUploadCandidate() !== null) this.enqueue(tp);
         } catch (e) {

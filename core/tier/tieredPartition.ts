@@ -87,6 +87,8 @@ export class TieredPartition {
   /** The leader epoch this copy's view of the tiered part was read at (see mayTier). */
   private epoch: number;
   private resyncing = false;
+  /** When a follower copy last read the tiered state (followerRetention), by the tier clock. */
+  private followerReadAt = -Infinity;
   private serial: Promise<unknown> = Promise.resolve();
   /** Closed by closePartition / TierManager.close: no new work starts. */
   closed = false;
@@ -146,13 +148,36 @@ export class TieredPartition {
 
   /** Reads the segment records and the tiered state again, as the leader at `epoch`. */
   private async resync(epoch: number): Promise<void> {
+    await this.readTieredState();
+    this.epoch = epoch;
+    this.ctx.logger.info(`${this.label}: tiering as leader at epoch ${epoch}: ${this.segs.length} tiered segment(s), tiered end ${this.remoteEndOffset}`);
+  }
+
+  /** This copy's view of the tiered part, from the store (superseded records are left to the leader). */
+  private async readTieredState(): Promise<void> {
     const { metadata, logger } = this.ctx;
     const all = await metadata.listSegments(this.topicId, this.partition, (key, why) => logger.warn(`${this.label}: ignoring remote segment record ${key}: ${why}`));
     const state = await metadata.getState(this.topicId, this.partition);
     this.segs = liveSegments(all).live;
     if (state) this.applyState(state.state);
-    this.epoch = epoch;
-    logger.info(`${this.label}: tiering as leader at epoch ${epoch}: ${this.segs.length} tiered segment(s), tiered end ${this.remoteEndOffset}`);
+  }
+
+  /**
+   * On a copy that does not lead the partition: reads the tiered part as the leader recorded it
+   * (at most every `refreshMs`), then drops local copies of tiered segments by local retention
+   * as the leader does, so a follower's disk does not keep every segment the partition ever had.
+   * Safe with a stale view: it only ever knows less than is tiered. Never uploads.
+   */
+  followerRetention(nowMs: number, refreshMs: number): void {
+    if (this.closed || this.resyncing || this.leadsAt() !== null || nowMs - this.followerReadAt < refreshMs) return;
+    this.followerReadAt = nowMs;
+    this.resyncing = true;
+    this.runSerial(async () => {
+      await this.readTieredState();
+      if (this.leadsAt() === null) this.enforceLocalRetention(this.ctx.now());
+    })
+      .catch((e) => this.ctx.logger.warn(`${this.label}: reading the tiered state as a follower failed: ${(e as Error).message}`))
+      .finally(() => (this.resyncing = false));
   }
 
   get label(): string {

@@ -3,7 +3,8 @@
  * metadata and object stores) where only the leader uploads. A copy that takes leadership over
  * reads the tiered state first: it continues from the previous leader's tiered end (nothing
  * uploaded twice, no overlapping records), tags its objects with its own leader epoch, and a
- * copy that no longer leads stops uploading, even on roll.
+ * copy that no longer leads stops uploading, even on roll. Followers drop their local copies of
+ * tiered segments by local retention, as the leader does.
  */
 import { RemoteLogMetadata } from '../../core/tier/remoteLogMetadata';
 import { TierManager } from '../../core/tier/tierManager';
@@ -28,10 +29,10 @@ test('a new leader continues tiering from where the previous one stopped, at its
   const logB = env.openLog('b/t-0');
   const loggerB = memoryLogger();
   const tierA = new TierManager(env.objects, env.meta, { logger: memoryLogger() });
-  const tierB = new TierManager(env.objects, env.meta, { logger: loggerB });
+  const tierB = new TierManager(env.objects, env.meta, { logger: loggerB, followerRefreshMs: 0 });
   managers.push(tierA, tierB);
   const open = async (tier: TierManager, log: typeof logA, name: 'a' | 'b') => {
-    const tp = await tier.openPartition({ topicId: TOPIC_ID, topicName: 't', partition: 0, log, config: tierConfig(), leaderEpoch: 0 });
+    const tp = await tier.openPartition({ topicId: TOPIC_ID, topicName: 't', partition: 0, log, config: tierConfig({ localRetentionBytes: 1 }), leaderEpoch: 0 });
     tp.leadsAt = () => (leader === name ? epochs[name] : null);
     return tp;
   };
@@ -50,7 +51,14 @@ test('a new leader continues tiering from where the previous one stopped, at its
   const byA = await records();
   expect(byA.length).toBeGreaterThan(1);
   const endA = tpA.remoteEndOffset;
-  expect(tpB.remoteSegments).toHaveLength(0); // a follower copy neither uploads nor reads
+  // The follower uploads nothing; it reads what the leader tiered and drops its own local copies
+  // of those segments by local retention, as the leader did.
+  const localStart = (log: typeof logA) => log.segments()[0].baseOffset;
+  expect(localStart(logA)).toBeGreaterThan(0n);
+  await tpB.settled();
+  expect(await records()).toEqual(byA);
+  expect(tpB.remoteEndOffset).toBe(endA);
+  expect(localStart(logB)).toBe(localStart(logA));
 
   // Leadership moves to b at epoch 1; both copies grow.
   leader = 'b';
