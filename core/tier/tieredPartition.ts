@@ -495,6 +495,13 @@ export class TieredPartition {
       offset = r.bytes > 0 && r.nextOffset > after ? r.nextOffset : after;
       i++;
     }
+    if (this.segs !== segs && offset < log.logStartOffset) {
+      // The records changed under the reader (an upload committed, and local retention dropped
+      // the local copy of what it tiered): the offsets past the ones this read knew are in the
+      // new records, not a hole. What was read stands; else read again on the new records.
+      if (result.bytes > 0) return result;
+      return this.readRemote(fetchOffset, maxBytes, opts, local);
+    }
     // Past the last record but below the tiered end: offsets compaction removed (a re-tier
     // dropped the records of segments it emptied). They hold nothing; the local copy follows.
     const tieredEnd = this.remoteEndOffset;
