@@ -1357,7 +1357,10 @@ export class StrataClient {
       try {
         return await attempt();
       } catch (err) {
-        const again = err instanceof KafkaResponseError ? retriable.has(err.errorCode) : reconnect && err instanceof StrataError && err.code === 'CONNECTION_FAILED';
+        const lostConnection = err instanceof StrataError && err.code === 'CONNECTION_FAILED';
+        // A broker that cannot be reached may no longer lead what the cache says: look again next time.
+        if (lostConnection) this.invalidateAll();
+        const again = err instanceof KafkaResponseError ? retriable.has(err.errorCode) : reconnect && lostConnection;
         if (!again || i >= this.retries || this.closed) throw err;
         if (!(err instanceof KafkaResponseError) || REFRESH_METADATA.has(err.errorCode)) this.invalidateAll();
         await delay(this.retryBackoffMs * 2 ** i);
