@@ -168,7 +168,12 @@ export class Broker {
       const clusterId = await store.getOrCreateClusterId();
       // Tiered partitions open with their logs: an empty local log of a tiered partition starts
       // at the tiered end before any client is served, so offsets are never reused.
-      tier = new TierManager(objects, store, { logger: logger.child('tier') });
+      // Opening a partition deletes its objects no record names (uploads a crash cut short), but
+      // only on a broker alone in its stores: with other brokers registered, a partition's leader
+      // elsewhere may be between putting an upload's objects and committing its record, and a
+      // sweep here would delete them. (A cluster keeps such leftovers; see docs/architecture.md.)
+      const otherBrokers = (await store.listBrokers()).filter((b) => b.nodeId !== config.nodeId);
+      tier = new TierManager(objects, store, { logger: logger.child('tier'), sweepOrphansOnOpen: otherBrokers.length === 0 });
       // Before the topics load: compacted tiered topics upload only what the cleaner has cleaned.
       if (config.logCleanerEnable) {
         cleaner = new LogCleaner({
