@@ -324,10 +324,7 @@ export class TierManager {
       for (const tp of this.parts.values()) {
         if (!tp.appended || tp.closed) continue;
         tp.appended = false;
-        if (!tp.mayTier()) {
-        tp.followerRetention(now, this.followerRefreshMs);
-        continue;
-      }
+        if (!tp.mayTier()) continue;
         try {
           if (!tp.queued && !tp.uploading && now >= tp.retryAt && tp.nextUploadCandidate() !== null) this.enqueue(tp);
         } catch (e) {
