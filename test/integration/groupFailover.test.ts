@@ -1,6 +1,7 @@
 /**
  * Consumer groups through coordinator and leader changes on a 3-broker cluster: two kafkajs
- * members of one group, and kcat's balanced consumer (librdkafka) in another group, consume
+ * members of one group, kcat's balanced consumer (librdkafka) in a second group and a
+ * python3-confluent-kafka member in a third, all three groups on the same coordinator, consume
  * while a kafkajs producer writes (acks=all); the broker
  * coordinating the group is SIGKILLed (the group moves to another broker with its committed
  * offsets and the members rejoin there), then the leader of a partition is. Every acknowledged
@@ -15,7 +16,7 @@ import { spawn, type ChildProcess } from 'child_process';
 import * as path from 'path';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { StrataClient } from '../../core/client/client';
-import { followOutput, spawnNode, type StderrTail } from '../helpers/childOutput';
+import { followOutput, spawnNode, spawnPython, type StderrTail } from '../helpers/childOutput';
 import { startCluster, type TestCluster } from '../helpers/cluster';
 import { kcatAvailable } from '../helpers/kcat';
 import { waitFor } from '../helpers/waitFor';
@@ -23,9 +24,10 @@ import { waitFor } from '../helpers/waitFor';
 const TOPIC = 'orders';
 const GROUP = 'order-readers';
 const MEMBER_SCRIPT = path.join(__dirname, '..', 'helpers', 'kafkajsGroupMember.cjs');
+const PYTHON_MEMBER_SCRIPT = path.join(__dirname, '..', 'helpers', 'groupConsumer.py');
 let cluster: TestCluster;
 let client: StrataClient;
-/** The kafkajs members run as processes of their own (see kafkajsGroupMember.cjs). */
+/** The kafkajs members and the python3-confluent-kafka member run as processes of their own. */
 const members: ChildProcess[] = [];
 let producer: Producer | undefined;
 let kcatGroup: ChildProcess | undefined;
@@ -46,6 +48,16 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
+/** A group id starting with `prefix` whose coordinator is GROUP's, so that every group sees the coordinator's SIGKILL. */
+async function sameCoordinator(prefix: string): Promise<string> {
+  const target = (await client.findCoordinator(GROUP)).nodeId;
+  for (let i = 0; i < 200; i++) {
+    const id = `${prefix}-${i}`;
+    if ((await client.findCoordinator(id)).nodeId === target) return id;
+  }
+  throw new Error(`no group id ${prefix}-N hashes to broker ${target}`);
+}
+
 test('a consumer group keeps consuming every acknowledged record through SIGKILLs of its coordinator and of a partition leader', async () => {
   const kafka = new Kafka({ clientId: 'group-failover', brokers: cluster.bootstrap().split(','), logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } });
   const seen = new Set<string>();
@@ -55,10 +67,15 @@ test('a consumer group keeps consuming every acknowledged record through SIGKILL
     members.push(m);
     memberErr.push(followOutput(m, (v) => seen.add(v), 64_000));
   }
+  // python3-confluent-kafka: one member of a third group.
+  const pySeen = new Set<string>();
+  const py = spawnPython(PYTHON_MEMBER_SCRIPT, [cluster.bootstrap(), await sameCoordinator('python-readers'), TOPIC]);
+  members.push(py);
+  const pyErr = followOutput(py, (v) => pySeen.add(v), 8000);
   // kcat -G: librdkafka's balanced consumer in a group of its own, printing each value.
   const kcatSeen = new Set<string>();
   let kcatErr = '';
-  kcatGroup = spawn('kcat', ['-u', '-b', cluster.bootstrap(), '-G', 'kcat-readers', '-o', 'beginning', '-f', '%s\n', '-X', 'topic.metadata.refresh.interval.ms=1000', TOPIC], { stdio: ['ignore', 'pipe', 'pipe'] });
+  kcatGroup = spawn('kcat', ['-u', '-b', cluster.bootstrap(), '-G', await sameCoordinator('kcat-readers'), '-o', 'beginning', '-f', '%s\n', '-X', 'topic.metadata.refresh.interval.ms=1000', TOPIC], { stdio: ['ignore', 'pipe', 'pipe'] });
   let pending = '';
   kcatGroup.stdout!.setEncoding('utf8').on('data', (t: string) => {
     pending += t;
@@ -79,11 +96,11 @@ test('a consumer group keeps consuming every acknowledged record through SIGKILL
     }
   };
   const allConsumed = (what: string) =>
-    waitFor(() => acked.every((v) => seen.has(v) && kcatSeen.has(v)), {
+    waitFor(() => acked.every((v) => seen.has(v) && kcatSeen.has(v) && pySeen.has(v)), {
       timeoutMs: 60_000,
-      message: `every acknowledged record consumed by both groups ${what} (kafkajs missing ${acked.filter((v) => !seen.has(v)).length}, kcat missing ${acked.filter((v) => !kcatSeen.has(v)).slice(0, 20).join(' ')})`,
+      message: `every acknowledged record consumed by all three groups ${what} (kafkajs missing ${acked.filter((v) => !seen.has(v)).length}, kcat missing ${acked.filter((v) => !kcatSeen.has(v)).length}, python missing ${acked.filter((v) => !pySeen.has(v)).length})`,
     }).catch((e: Error) => {
-      throw new Error(`${e.message}\n--- kcat stderr (end) ---\n${kcatErr}\n--- kafkajs members' stderr (end) ---\n${memberErr.map((m) => m.text().slice(-3000)).join('\n')}`);
+      throw new Error(`${e.message}\n--- kcat stderr (end) ---\n${kcatErr}\n--- kafkajs members' stderr (end) ---\n${memberErr.map((m) => m.text().slice(-3000)).join('\n')}\n--- python member's stderr (end) ---\n${pyErr.text()}`);
     });
 
   await produce(150);
@@ -109,6 +126,8 @@ test('a consumer group keeps consuming every acknowledged record through SIGKILL
   // the member (restartOnFailure): a client-side retry, not an error the brokers answered.
   expect(kcatGroup.exitCode).toBeNull(); // kcat kept consuming throughout
   for (const m of members) expect(m.exitCode).toBeNull();
+  // librdkafka reports lost brokers on stderr and recovers; a message-level error would be a broker's answer.
+  expect(pyErr.text().split('\n').filter((l) => l.startsWith('consume-error '))).toEqual([]);
   const crashes = memberErr.flatMap((m) => m.text().split('\n').filter((l) => l.startsWith('crash ')));
   expect(crashes.filter((e) => !/KafkaJSNumberOfRetriesExceeded: Connection error: connect ECONNREFUSED/.test(e))).toEqual([]);
   expect(acked).toHaveLength(500);
