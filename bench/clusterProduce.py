@@ -41,6 +41,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 from confluent_kafka import KafkaException, Producer, libversion, version
@@ -57,6 +58,20 @@ def payloads(n):
     """n distinct printable payloads of `size` bytes (windows over a fixed pool)."""
     pool = bytes((65 + (i * 7919 + i // 61) % 58) for i in range(65536 + size))
     return [pool[(i * 4099) % 65536:(i * 4099) % 65536 + size] for i in range(n)]
+
+
+def acks_all_producer(linger_ms, max_in_flight, error_cb, extra=None):
+    """The producer both modes use: acks=all, no idempotence, the given linger and pipelining."""
+    config = {
+        'bootstrap.servers': bootstrap,
+        'acks': 'all',
+        'linger.ms': linger_ms,
+        'max.in.flight.requests.per.connection': max_in_flight,
+        'enable.idempotence': False,
+        'error_cb': error_cb,
+    }
+    config.update(extra or {})
+    return Producer(config)
 
 
 def percentile(sorted_values, q):
@@ -103,15 +118,9 @@ def run_rate():
             done_at[i] = now
         return cb
 
-    producer = Producer({
-        'bootstrap.servers': bootstrap,
-        'acks': 'all',
-        'linger.ms': linger_ms,
-        'max.in.flight.requests.per.connection': max_in_flight,
-        'enable.idempotence': False,
+    producer = acks_all_producer(linger_ms, max_in_flight, lambda err: sys.stderr.write('client error: %s\n' % err), {
         'queue.buffering.max.messages': 1000000,
         'queue.buffering.max.kbytes': 1048576,
-        'error_cb': lambda err: sys.stderr.write('client error: %s\n' % err),
     })
     try:
         producer.list_topics(topic, 10)
@@ -199,20 +208,11 @@ def run_failover():
                 write('E %d %d %d %s\n' % (p, now, t0, str(err).replace('\n', ' ')))
         return cb
 
-    producer = Producer({
-        'bootstrap.servers': bootstrap,
-        'acks': 'all',
-        'linger.ms': linger_ms,
-        'max.in.flight.requests.per.connection': max_in_flight,
-        'enable.idempotence': False,
-        'error_cb': lambda err: sys.stderr.write('%d client error: %s\n' % (mono(), err)),
-    })
+    producer = acks_all_producer(linger_ms, max_in_flight, lambda err: sys.stderr.write('%d client error: %s\n' % (mono(), err)))
     md = producer.list_topics(topic, 10)
     if len(md.topics[topic].partitions) != partitions:
         sys.exit('%s has %d partitions, expected %d' % (topic, len(md.topics[topic].partitions), partitions))
     # stdin closing (the caller exited or ended us) stops the loop too.
-    import threading
-
     def watch_stdin():
         sys.stdin.read()
         stop[0] = True
