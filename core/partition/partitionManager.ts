@@ -57,8 +57,23 @@ export class PartitionManager {
    */
   applyState(p: Partition, state: PartitionState): ReplicaRole {
     const before = p.applyState(state);
+    const applied = p.record;
+    if (p.role === 'none' && applied !== null && !applied.replicas.includes(this.opts.nodeId)) this.removeReplicaData(p);
     this.progressed(p);
     return before;
+  }
+
+  /**
+   * A partition this broker holds no replica of (a reassignment moved it away: Kafka's StopReplica
+   * with deletion) keeps no records here: its local log is emptied, down to one empty segment at
+   * offset 0 (a broker that never held a replica has just that). Should the broker become a replica again it starts over from the
+   * leader, as a replica on an empty disk does.
+   */
+  private removeReplicaData(p: Partition): void {
+    const log = p.log;
+    if (log.isClosed || log.logStartOffset === log.logEndOffset) return; // holds no records
+    this.opts.logger.info(`${p.label}: no replica here: removing its local log (offsets ${log.logStartOffset}..${log.logEndOffset}, ${log.size} bytes)`);
+    log.truncateFullyAndStartAt(0n);
   }
 
   /** Joins a cluster (before any partition opens): roles come from the partitions' records from then on. */

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
 import { StrataClient } from '../../core/client/client';
+import { partitionDirName } from '../../core/log/logManager';
 import { BROKER_MAIN } from '../helpers/build';
 import { startCluster, type TestCluster } from '../helpers/cluster';
 import { kcatConsume, kcatProduce } from '../helpers/kcat';
@@ -32,6 +33,10 @@ afterAll(async () => {
   await client?.close();
   await cluster?.stop();
 });
+
+/** Bytes of record data (.log files) in a partition's directory. */
+const segmentBytes = (dir: string): number =>
+  fs.readdirSync(dir).reduce((n, f) => (f.endsWith('.log') ? n + fs.statSync(path.join(dir, f)).size : n), 0);
 
 const strata = (...args: string[]) => runProcess(process.execPath, [BROKER_MAIN, 'reassign-partitions', '--bootstrap-server', cluster.bootstrap(), ...args], { timeoutMs: 30_000 });
 
@@ -76,6 +81,12 @@ test('moving replicas to another broker copies the data there and completes once
   for (const p of [0, 1]) {
     const hw = (await client.listOffsets(TOPIC, p, -1n)).offset;
     await waitFor(() => compareReplicas([cluster.dataDir(1), cluster.dataDir(2)], TOPIC, p, hw).identical, { timeoutMs: 20_000, message: `${TOPIC}-${p} identical on brokers 1 and 2` });
+  }
+  // Broker 0, no longer a replica of either partition, keeps none of their records (Kafka's
+  // StopReplica with deletion): its logs are emptied once it applies the completed move.
+  for (const p of [0, 1]) {
+    const dir = path.join(cluster.dataDir(0), 'logs', partitionDirName(TOPIC, p));
+    await waitFor(() => segmentBytes(dir) === 0, { timeoutMs: 20_000, message: `broker 0's ${TOPIC}-${p} emptied (${segmentBytes(dir)} bytes of records left)` });
   }
   const all = await kcatConsume(cluster.bootstrap(), TOPIC, { timeoutMs: 60_000 });
   expect(new Set(all.lines)).toEqual(new Set([...first, ...second]));
