@@ -68,6 +68,7 @@ import { saslHandshakeHandler } from './handlers/saslHandshake';
 import { describeLogDirsHandler } from './handlers/describeLogDirs';
 import { offsetForLeaderEpochHandler } from './handlers/offsetForLeaderEpoch';
 import { electLeadersHandler } from './handlers/electLeaders';
+import { updateMetadataHandler } from './handlers/updateMetadata';
 import { alterPartitionReassignmentsHandler, listPartitionReassignmentsHandler } from './handlers/partitionReassignments';
 
 /** The most of a segment one connection reads into memory at a time when it cannot use sendfile. */
@@ -336,6 +337,7 @@ export class Broker {
         electLeadersHandler,
         alterPartitionReassignmentsHandler,
         listPartitionReassignmentsHandler,
+        updateMetadataHandler,
       ];
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());

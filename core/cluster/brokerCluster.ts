@@ -5,6 +5,7 @@ import type { MetadataStore, PartitionStateRecord } from '../meta/metadataStore'
 import type { Partition, PartitionClusterHooks } from '../partition/partition';
 import type { PartitionManager } from '../partition/partitionManager';
 import { ReplicaFetcherManager } from '../replication/replicaFetcherManager';
+import { MetadataPush } from './metadataPush';
 import type { TopicAdmin, TopicAdminCluster } from '../broker/topicAdmin';
 import { BrokerLiveness } from './brokerLiveness';
 import { CLUSTER_NAMESPACE, ClusterChanges } from './clusterChanges';
@@ -52,7 +53,8 @@ export interface BrokerClusterOptions {
  *
  * - every heartbeat interval it reads the registrations (who is alive: brokerLiveness.ts) and the
  *   change marker (clusterChanges.ts); when the marker moved, or every 30 s, it reads the topics
- *   and partition records again and applies them: topics appear and go (TopicAdmin.reconcile),
+ *   and partition records again and applies them (and at once when another broker pushes a
+ *   change: metadataPush.ts): topics appear and go (TopicAdmin.reconcile),
  *   each partition becomes leader, follower or nothing (Partition.applyState), followers fetch
  *   from their leader (ReplicaFetcherManager);
  * - one broker at a time holds the controller role (controllerElection.ts) and, on each pass,
@@ -75,11 +77,16 @@ export class BrokerCluster {
   private readonly changes: ClusterChanges;
   private readonly election: ControllerElection;
   readonly fetchers: ReplicaFetcherManager;
+  private readonly push: MetadataPush;
   private lastChangesVersion = -1;
   private lastFullReloadAt = -Infinity;
   private lastRebalanceAt: number;
   private timer: NodeJS.Timeout | null = null;
+  /** The controller's extra pass when a live broker's lease runs out before the next tick. */
+  private expiryTimer: NodeJS.Timeout | null = null;
   private passing: Promise<void> | null = null;
+  /** A pass was asked for (refreshNow) while one ran: another starts when it ends. */
+  private passAgain = false;
   private stopped = false;
   private controllerId = -1;
 
@@ -108,6 +115,7 @@ export class BrokerCluster {
       logger: opts.logger.child('replication'),
       ...opts.replicaFetch,
     });
+    this.push = new MetadataPush({ nodeId: opts.nodeId, logger: opts.logger.child('push') });
   }
 
   /** What partitions need from the cluster. */
@@ -152,8 +160,7 @@ export class BrokerCluster {
    * error) instead of waiting for the liveness timeout. Then stops polling and fetching.
    */
   async shutdown(): Promise<void> {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    this.stopTimers();
     this.stopped = true;
     await this.passing;
     try {
@@ -161,18 +168,37 @@ export class BrokerCluster {
     } catch (e) {
       this.opts.logger.warn(`controlled shutdown: handing over partitions failed (the controller moves them after broker.liveness.timeout.ms): ${(e as Error).message}`);
     }
+    await this.push.idle(); // the brokers taking over hear of it now, not at their next poll
+    this.push.close();
     await this.election.stop();
     await this.fetchers.close();
   }
 
   /** Stops without handing anything over (the broker was fenced, or never started). */
   async close(): Promise<void> {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    this.stopTimers();
     this.stopped = true;
     await this.passing;
+    this.push.close();
     await this.election.stop();
     await this.fetchers.close();
+  }
+
+  private stopTimers(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
+    this.expiryTimer = null;
+  }
+
+  /**
+   * Runs a pass now rather than at the next tick (another broker pushed a change:
+   * metadataPush.ts); one asked for during a pass runs when that one ends.
+   */
+  refreshNow(): void {
+    if (this.stopped) return;
+    if (this.passing !== null) this.passAgain = true;
+    else this.tick();
   }
 
   /**
@@ -275,13 +301,34 @@ export class BrokerCluster {
 
   private tick(): void {
     if (this.stopped || this.passing !== null) return;
+    this.passAgain = false;
     this.passing = this.pass(false)
       .catch((e: unknown) => {
         if (!this.stopped) this.opts.logger.warn(`reading the cluster metadata failed (retried): ${(e as Error).message}`);
       })
       .finally(() => {
         this.passing = null;
+        if (this.passAgain) this.tick();
+        else this.scheduleExpiryPass();
       });
+  }
+
+  /**
+   * The controller looks again the moment a live broker's lease would run out (if its
+   * registration does not move meanwhile) when that comes before the next tick: a dead leader's
+   * partitions are then re-elected at its expiry, not up to a heartbeat interval after it. Costs a
+   * read only while a broker's heartbeats are late.
+   */
+  private scheduleExpiryPass(): void {
+    if (this.expiryTimer !== null || this.stopped || !this.election.isController) return;
+    const now = performance.now();
+    const expiry = this.liveness.nextExpiry(now, this.opts.nodeId);
+    if (expiry === null || expiry - now >= this.opts.heartbeatIntervalMs) return;
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = null;
+      this.tick();
+    }, Math.max(0, expiry - now) + 1);
+    this.expiryTimer.unref();
   }
 
   /** One poll: registrations, the change marker, records when they changed, then controller duties. */
@@ -383,7 +430,9 @@ export class BrokerCluster {
     }
   }
 
+  /** Tells every broker that records changed: the marker they poll, then a push to each live one. */
   private async announce(): Promise<void> {
     await this.changes.bump();
+    this.push.notify(this.liveness.live(performance.now()), this.controllerId, this.election.epoch ?? -1);
   }
 }

@@ -49,6 +49,20 @@ export class BrokerLiveness {
     return isHeld(w.record) && now - w.since < this.sessionTimeoutMs;
   }
 
+  /**
+   * When the first broker live at `now` (other than `except`) will be judged dead if its
+   * registration does not change before then (monotonic ms); null when none is live.
+   */
+  nextExpiry(now: number, except: number): number | null {
+    let next: number | null = null;
+    for (const w of this.watched.values()) {
+      if (w.record.nodeId === except || !isHeld(w.record) || now - w.since >= this.sessionTimeoutMs) continue;
+      const at = w.since + this.sessionTimeoutMs;
+      if (next === null || at < next) next = at;
+    }
+    return next;
+  }
+
   /** Every registered broker with its liveness, sorted by node id. */
   brokers(now: number): BrokerView[] {
     return [...this.watched.values()].sort((a, b) => a.record.nodeId - b.record.nodeId).map((w) => ({ record: w.record, live: isHeld(w.record) && now - w.since < this.sessionTimeoutMs }));

@@ -42,7 +42,7 @@ const strata = (...args: string[]) => runProcess(process.execPath, [BROKER_MAIN,
 
 test('moving replicas to another broker copies the data there and completes once it is in sync', async () => {
   const first = Array.from({ length: 2000 }, (_, i) => `before-${i}`);
-  await kcatProduce(cluster.bootstrap(), TOPIC, first, { props: { acks: 'all' }, timeoutMs: 60_000 });
+  await kcatProduce(cluster.bootstrap(), TOPIC, first, { props: { acks: 'all', 'enable.idempotence': 'true' }, timeoutMs: 60_000 });
 
   const gen = path.join(cluster.dir, 'topics.json');
   fs.writeFileSync(gen, JSON.stringify({ version: 1, topics: [{ topic: TOPIC }] }));
@@ -60,9 +60,10 @@ test('moving replicas to another broker copies the data there and completes once
       'Save this to use as the --reassignment-json-file option during rollback\n' +
       `Successfully started partition reassignments for ${TOPIC}-0,${TOPIC}-1\n`,
   );
-  // Writes go on while the new replicas catch up.
+  // Writes go on while the new replicas catch up (idempotent: the move may hand leadership over
+  // mid-write, and a plain retry of a batch the old leader had replicated would be a duplicate).
   const second = Array.from({ length: 500 }, (_, i) => `during-${i}`);
-  await kcatProduce(cluster.bootstrap(), TOPIC, second, { props: { acks: 'all' }, timeoutMs: 60_000 });
+  await kcatProduce(cluster.bootstrap(), TOPIC, second, { props: { acks: 'all', 'enable.idempotence': 'true' }, timeoutMs: 60_000 });
 
   await waitFor(async () => (await strata('--verify', '--reassignment-json-file', plan)).stdout.toString().split('is completed.').length === 3, {
     timeoutMs: 30_000,
