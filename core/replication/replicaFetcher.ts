@@ -26,9 +26,11 @@ import type { ListOffsetsResponse } from '../protocol/generated/ListOffsetsRespo
  * A fetch offset the leader no longer has (OFFSET_OUT_OF_RANGE) is resolved as Kafka does: past
  * the leader's end (an unclean election shortened it) the follower truncates to that end; below
  * the leader's start it starts over there. Errors that say leadership moved
- * (NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH, UNKNOWN_TOPIC_*) park the partition until
- * whoever owns the fetcher reassigns it, asking again after a backoff (a leader may learn of its
- * role after its followers do); other errors back off and retry.
+ * (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_TOPIC_*) park the partition until
+ * whoever owns the fetcher reassigns it, asking again after a backoff; UNKNOWN_LEADER_EPOCH (the
+ * leader has not applied its new role yet, and this fetch made it look) is asked again after
+ * 50 ms. Other errors back off and retry. A partition added while a long poll is out cuts that
+ * poll short (it would otherwise wait up to replica.fetch.wait.max.ms to be asked for).
  */
 
 export interface FollowerPartition {
@@ -74,6 +76,9 @@ interface Entry {
   reason: string;
 }
 
+/** How soon a partition whose leader is behind on its own leadership (UNKNOWN_LEADER_EPOCH) is asked for again. */
+const LEADER_BEHIND_RETRY_MS = 50;
+
 /** Kafka's FetchRequest.CONSUMER_REPLICA_ID is -1; brokers send their node id. ListOffsets from a follower uses -1 too (it reads like a consumer). */
 const LIST_OFFSETS_CONSUMER = -1;
 
@@ -86,6 +91,10 @@ export class ReplicaFetcher {
   /** stop() was called: answers still in flight are dropped. */
   private closing = false;
   private wake: (() => void) | null = null;
+  /** A Fetch is out (a long poll of up to maxWaitMs). */
+  private inFlight = false;
+  /** The fetch out was cut short (its connection closed) to ask for partitions added since. */
+  private interrupted = false;
 
   constructor(private readonly opts: ReplicaFetcherOptions) {}
 
@@ -93,6 +102,15 @@ export class ReplicaFetcher {
   addPartition(p: FollowerPartition): void {
     this.entries.set(keyOf(p), { p, state: 'fetching', retryAt: 0, reason: '' });
     this.wake?.();
+    // A long poll out for the other partitions would hold the new one back for up to maxWaitMs
+    // (in a failover, the new leader's high watermark waits on this follower's first fetch):
+    // drop it and fetch again at once, the new partition included. Its answer is lost, not its
+    // data: the next fetch starts from the log end as it stands.
+    if (this.inFlight && !this.interrupted) {
+      this.interrupted = true;
+      this.conn?.close();
+      this.conn = null;
+    }
   }
 
   removePartition(p: { topic: string; partition: number }): void {
@@ -102,6 +120,11 @@ export class ReplicaFetcher {
   /** The partitions and where each stands, for tests and tools. */
   status(): Array<{ topic: string; partition: number; state: FollowerState; reason: string }> {
     return [...this.entries.values()].map((e) => ({ topic: e.p.topic, partition: e.p.partition, state: e.state, reason: e.reason }));
+  }
+
+  /** Whether a Fetch is out to the leader now (for tests and tools). */
+  get polling(): boolean {
+    return this.inFlight;
   }
 
   start(): void {
@@ -140,9 +163,14 @@ export class ReplicaFetcher {
       }
       try {
         const conn = await this.connection();
-        await this.fetch(conn, due);
+        // Partitions added while connecting go in this fetch too.
+        await this.fetch(conn, this.duePartitions(Date.now()));
       } catch (e) {
         if (this.stopped) break;
+        if (this.interrupted) {
+          this.interrupted = false;
+          continue;
+        }
         this.opts.logger.warn(`fetching from the leader failed: ${(e as Error).message}; retrying in ${this.backoffMs} ms`);
         this.conn?.close();
         this.conn = null;
@@ -196,6 +224,7 @@ export class ReplicaFetcher {
   }
 
   private async fetch(conn: KafkaConnection, due: Entry[]): Promise<void> {
+    if (due.length === 0) return;
     let version = conn.version(ApiKey.Fetch);
     if (version < 12) throw new StrataError('API_UNSUPPORTED', `the leader serves Fetch up to v${version}; followers need v12 (diverging epochs)`);
     if (version >= 13 && due.some((e) => e.p.topicId === ZERO_UUID)) version = 12;
@@ -234,7 +263,14 @@ export class ReplicaFetcher {
       forgottenTopicsData: [],
       rackId: '',
     };
-    const res = await conn.send<FetchResponse>(ApiKey.Fetch, request, { version, timeoutMs: 30_000 + maxWaitMs });
+    let res: FetchResponse;
+    this.interrupted = false;
+    this.inFlight = true;
+    try {
+      res = await conn.send<FetchResponse>(ApiKey.Fetch, request, { version, timeoutMs: 30_000 + maxWaitMs });
+    } finally {
+      this.inFlight = false;
+    }
     if (this.closing) return;
     if ((res.errorCode ?? ErrorCode.NONE) !== ErrorCode.NONE) throw new StrataError('KAFKA_ERROR_RESPONSE', `the leader answered Fetch with ${errorName(res.errorCode!)}`);
     for (const t of res.responses) {
@@ -257,9 +293,13 @@ export class ReplicaFetcher {
         case ErrorCode.OFFSET_OUT_OF_RANGE:
           await this.resolveOutOfRange(conn, e);
           return;
+        case ErrorCode.UNKNOWN_LEADER_EPOCH:
+          // The leader has not applied the record that made it leader yet (this fetch told it to
+          // look: see the fetch handler); ask again shortly rather than after a backoff.
+          this.park(e, `the leader answered ${errorName(pd.errorCode)}`, LEADER_BEHIND_RETRY_MS);
+          return;
         case ErrorCode.NOT_LEADER_OR_FOLLOWER:
         case ErrorCode.FENCED_LEADER_EPOCH:
-        case ErrorCode.UNKNOWN_LEADER_EPOCH:
         case ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
         case ErrorCode.UNKNOWN_TOPIC_ID:
           this.park(e, `the leader answered ${errorName(pd.errorCode)}`);
@@ -345,10 +385,10 @@ export class ReplicaFetcher {
     return p.offset ?? -1n;
   }
 
-  private park(e: Entry, reason: string): void {
+  private park(e: Entry, reason: string, retryMs = this.parkedRetryMs): void {
     if (e.state !== 'parked') this.opts.logger.info(`${e.p.topic}-${e.p.partition}: not fetching until its leadership is updated: ${reason}`);
     e.state = 'parked';
-    e.retryAt = Date.now() + this.parkedRetryMs;
+    e.retryAt = Date.now() + retryMs;
     e.reason = reason;
   }
 

@@ -140,3 +140,29 @@ test('a broker that is not one of the partition\'s replicas is refused as Kafka 
   expect(log.logEndOffset).toBe(0n);
   expect(f.status()).toEqual([{ topic: 'rep', partition: 0, state: 'parked', reason: 'the leader answered NOT_LEADER_OR_FOLLOWER' }]);
 });
+
+test('a partition added while a long poll is out is fetched at once, not when the poll ends', async () => {
+  // Partition 1 has nothing new: the running fetcher's poll for it waits out its whole max wait.
+  const idle = followerLog();
+  idle.truncateFullyAndStartAt((await client.listOffsets('rep', 1, -1n)).offset);
+  const f = new ReplicaFetcher({
+    replicaId: -1,
+    brokerEpoch: 1n,
+    connect: () => KafkaConnection.connect({ host: broker.host, port: broker.port, clientId: 'replica-2' }),
+    logger,
+    maxWaitMs: 120_000,
+    backoffMs: 120_000,
+  });
+  fetchers.push(f);
+  f.addPartition({ topic: 'rep', topicId, partition: 1, log: idle, leaderEpoch: 0 });
+  f.start();
+  await waitFor(() => f.polling, { timeoutMs: 10_000, message: 'a fetch out for partition 1' });
+  await client.produce('rep', 0, recordsOf({ count: 5, label: 'added' }).map((r) => ({ value: r.value })));
+  const log = followerLog();
+  const end = (await client.listOffsets('rep', 0, -1n)).offset;
+  f.addPartition({ topic: 'rep', topicId, partition: 0, log, leaderEpoch: 0 });
+  // Without cutting the poll short, partition 0 would wait two minutes; a failed fetch would back off as long.
+  await waitFor(() => log.logEndOffset === end, { timeoutMs: 20_000, message: `the added partition copied to ${end} (at ${log.logEndOffset})` });
+  await f.stop();
+  expect(logBytes(log.dir).equals(logBytes(leaderDir(0)))).toBe(true);
+});

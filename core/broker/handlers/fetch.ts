@@ -205,6 +205,9 @@ export function createFetchHandler(sessions: FetchSessions = new FetchSessions()
       // A broker's id (replica_id before v15, replica_state from v15) makes this a follower's fetch.
       const replicaId = ctx.version >= 15 ? (req.replicaState?.replicaId ?? -1) : (req.replicaId ?? -1);
       const follower = replicaId >= 0 ? replicaId : undefined;
+      // A follower that names a newer leader epoch than this broker knows has read a record this
+      // broker has not yet applied (it may be the new leader): look at the store now.
+      if (follower !== undefined && parts.some((p) => p.errorCode === ErrorCode.UNKNOWN_LEADER_EPOCH)) ctx.broker.cluster?.refreshNow();
       const isolation: IsolationLevel = follower === undefined && (req.isolationLevel ?? 0) === 1 ? 'read_committed' : 'read_uncommitted';
       // Progress marks taken before each read: the wait ends at once if anything moved since (an
       // append that landed while the read ran), as Kafka's DelayedFetch checks real offsets.
