@@ -49,6 +49,11 @@ export interface ServerOptions extends ListenerSettings {
   stream?: Omit<StreamOptions, 'onProgress'>;
 }
 
+/** Produce's api key: its appends happen before its handler first waits (see Connection.process). */
+const PRODUCE_API_KEY = 0;
+/** Produce requests of one connection whose answers may be outstanding at once (the Java producer's default in-flight limit). */
+const MAX_PIPELINED_PRODUCES = 5;
+
 /** Above this many queued response bytes, stop reading requests until the socket drains. */
 const WRITE_HIGH_WATER = 32 * 1024 * 1024;
 const DEFAULT_WARN_INTERVAL_MS = 10_000;
@@ -65,7 +70,11 @@ const NO_LIMIT = 2147483647;
  *
  * Requests of one connection are handled one at a time, as Kafka does by muting a channel
  * until its response is sent: a pipelining client still gets ordered responses, and
- * side effects (appends) happen in request order. Frames that are already buffered are
+ * side effects (appends) happen in request order. One exception: Produce requests, whose appends
+ * are done when their handler first waits (for acks=all, on the high watermark), may follow each
+ * other while earlier ones wait, up to 5 outstanding, so a producer's acks=all requests share one
+ * replication round trip instead of queueing for one each; their answers still go out in request
+ * order, and any other request is handled only once every Produce before it is answered. Frames that are already buffered are
  * handled synchronously in one pass and their responses written under one cork.
  *
  * Connections above max.connections or max.connections.per.ip are closed as soon as they are
@@ -288,6 +297,10 @@ class Connection implements ConnectionInfo {
   private buffered = 0;
   private busy = false;
   private closed = false;
+  /** Produce answers not yet written, in request order (see process). */
+  private pipelined: Promise<ResponseChunk[] | null>[] = [];
+  /** Resolves when `pipelined` has been written out (null while it is empty). */
+  private pipelineDrained: Promise<void> | null = null;
   /** Whether a whole frame has been read: only a connection's first bytes are checked for HTTP or TLS. */
   private sawFrame = false;
 
@@ -377,7 +390,31 @@ class Connection implements ConnectionInfo {
         if (this.closed) return;
         const frame = this.nextFrame();
         if (frame === null) return;
+        const produce = frame.length >= 2 && frame.readInt16BE(0) === PRODUCE_API_KEY;
+        // Only Produce answers may be outstanding behind each other; anything else is handled
+        // once they are all written, as if the connection had been muted all along.
+        if (this.pipelineDrained !== null && (!produce || this.pipelined.length >= MAX_PIPELINED_PRODUCES)) {
+          if (corked) {
+            this.socket.uncork();
+            corked = false;
+          }
+          this.socket.pause();
+          while (this.pipelineDrained !== null && (!produce || this.pipelined.length >= MAX_PIPELINED_PRODUCES)) {
+            // Anything else waits for every answer; a Produce for a free slot (the oldest answer).
+            await (produce ? this.pipelined[0].then(noop, noop) : this.pipelineDrained);
+          }
+          if (this.closed) return;
+        }
         let out = this.handler.handle(frame, this);
+        if (produce && (out instanceof Promise || this.pipelineDrained !== null)) {
+          // A Produce has appended by the time its handler first waits (acks=all waits for the
+          // high watermark): the next Produce of this connection may append right behind it, in
+          // request order, while this one waits. Kafka mutes the channel instead, so each
+          // acks=all request waits out the previous one's replication; answers still go out in
+          // request order.
+          this.pipeline(Promise.resolve(out));
+          continue;
+        }
         if (out instanceof Promise) {
           // Mute the connection while an asynchronous request (a long-poll, a metadata
           // write) is pending: responses must go out in request order.
@@ -419,12 +456,42 @@ class Connection implements ConnectionInfo {
       if (corked && !this.closed) this.socket.uncork();
       this.busy = false;
       if (!this.closed) {
-        if (this.socket.writableLength > WRITE_HIGH_WATER) this.socket.pause();
+        if (this.socket.writableLength > WRITE_HIGH_WATER || this.pipelined.length >= MAX_PIPELINED_PRODUCES) this.socket.pause();
         else this.socket.resume();
       }
     }
   }
+
+  /** Queues a Produce answer; answers are written in the order queued, each once it is ready. */
+  private pipeline(out: Promise<ResponseChunk[] | null>): void {
+    this.pipelined.push(out);
+    if (this.pipelineDrained === null) this.pipelineDrained = this.writePipelined();
+  }
+
+  private async writePipelined(): Promise<void> {
+    try {
+      while (this.pipelined.length > 0) {
+        const chunks = await this.pipelined[0];
+        this.pipelined.shift();
+        if (this.closed) {
+          releaseChunks(chunks);
+          continue;
+        }
+        if (chunks !== null) for (const c of chunks as Buffer[]) this.socket.write(c);
+        // A slot freed: reading may go on (process() pauses while the pipeline is full).
+        if (!this.busy && this.pipelined.length < MAX_PIPELINED_PRODUCES && this.socket.writableLength <= WRITE_HIGH_WATER) this.socket.resume();
+      }
+    } catch (e) {
+      this.opts.logger.warn(`closing connection ${this.remote}: ${(e as Error).message}`);
+      this.destroy();
+      for (const p of this.pipelined.splice(0)) void p.then(releaseChunks, () => undefined);
+    } finally {
+      this.pipelineDrained = null;
+    }
+  }
 }
+
+function noop(): void {}
 
 let defaultStream: Omit<StreamOptions, 'onProgress'> | null = null;
 

@@ -337,7 +337,12 @@ export class BrokerCluster {
     const readAt = performance.now();
     this.liveness.observe(brokers, readAt);
     this.controllerId = this.election.holderId ?? -1;
-    this.cache.setBrokers(this.liveness.live(performance.now()), this.controllerId);
+    // A broker registers before its listener is bound (port 0 with an ephemeral listener port)
+    // and writes its address once it is: until then clients are not told of the others.
+    this.cache.setBrokers(
+      this.liveness.live(performance.now()).filter((b) => b.port !== 0 || b.nodeId === this.opts.nodeId),
+      this.controllerId,
+    );
     const suspended = this.guard.isSuspended;
     const leaseHeld = this.guard.leaseHolds();
     const version = await this.changes.version();
@@ -433,6 +438,6 @@ export class BrokerCluster {
   /** Tells every broker that records changed: the marker they poll, then a push to each live one. */
   private async announce(): Promise<void> {
     await this.changes.bump();
-    this.push.notify(this.liveness.live(performance.now()), this.controllerId, this.election.epoch ?? -1);
+    this.push.notify(this.liveness.live(performance.now()).filter((b) => b.port !== 0), this.controllerId, this.election.epoch ?? -1);
   }
 }

@@ -205,3 +205,69 @@ describe('a listener that cannot bind', () => {
     );
   });
 });
+
+describe('request order', () => {
+  /**
+   * A stand-in handler: frames are [int16 api key][int8 tag]. Produce frames (api key 0) answer
+   * when the test releases them; others answer at once. Records the order handlers ran in.
+   */
+  function gated(): { handler: FrameHandler; handled: number[]; release(tag: number): void; open(): number[] } {
+    const handled: number[] = [];
+    const gates = new Map<number, () => void>();
+    const handler: FrameHandler = {
+      handle(frame) {
+        const api = frame.readInt16BE(0);
+        const tag = frame[2];
+        handled.push(tag);
+        const answer = [Buffer.from([0, 0, 0, 1]), Buffer.from([tag])];
+        if (api !== 0) return answer;
+        return new Promise((resolve) => gates.set(tag, () => resolve(answer)));
+      },
+    };
+    return { handler, handled, release: (tag) => gates.get(tag)!(), open: () => [...gates.keys()] };
+  }
+  const frame = (api: number, tag: number) => Buffer.from([0, 0, 0, 3, 0, api, tag]);
+  const answers = (c: Client) => [...c.received()].filter((_, i) => i % 5 === 4);
+
+  test('Produce requests of one connection are handled while earlier ones wait; answers go out in request order', async () => {
+    const g = gated();
+    const { port } = await start({}, g.handler);
+    const c = await connect(port);
+    c.socket.write(Buffer.concat([frame(0, 1), frame(0, 2), frame(0, 3)]));
+    // All three appended (handled) while none has answered.
+    await waitFor(() => g.handled.length === 3, { timeoutMs: 5000, message: `three produces handled (${g.handled.join(',')})` });
+    expect(g.handled).toEqual([1, 2, 3]);
+    g.release(3);
+    g.release(2);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(c.received().length).toBe(0); // 2 and 3 are ready, 1 is not: nothing may go out yet
+    g.release(1);
+    await waitFor(() => c.received().length === 15, { timeoutMs: 5000, message: 'three answers' });
+    expect(answers(c)).toEqual([1, 2, 3]);
+  });
+
+  test('any other request waits until every Produce before it is answered; at most 5 Produce answers are outstanding', async () => {
+    const g = gated();
+    const { port } = await start({}, g.handler);
+    const c = await connect(port);
+    c.socket.write(Buffer.concat([frame(0, 1), frame(3, 2)]));
+    await waitFor(() => g.handled.length === 1, { timeoutMs: 5000, message: 'the produce handled' });
+    await new Promise<void>((resolve) => setTimeout(resolve, 50)); // the metadata request must not overtake it
+    expect(g.handled).toEqual([1]);
+    g.release(1);
+    await waitFor(() => c.received().length === 10, { timeoutMs: 5000, message: 'both answers' });
+    expect(answers(c)).toEqual([1, 2]);
+
+    c.socket.write(Buffer.concat([10, 11, 12, 13, 14, 15, 16].map((t) => frame(0, t))));
+    await waitFor(() => g.handled.length === 7, { timeoutMs: 5000, message: 'five produces handled' });
+    await new Promise<void>((resolve) => setTimeout(resolve, 50));
+    expect(g.handled.slice(2)).toEqual([10, 11, 12, 13, 14]); // the sixth waits for a slot
+    g.release(10);
+    await waitFor(() => g.handled.length === 8, { timeoutMs: 5000, message: 'the sixth produce handled once a slot freed' });
+    for (const t of [11, 12, 13, 14, 15]) g.release(t);
+    await waitFor(() => g.handled.length === 9, { timeoutMs: 5000, message: 'the seventh produce handled' });
+    g.release(16);
+    await waitFor(() => c.received().length === 10 + 35, { timeoutMs: 5000, message: 'seven answers' });
+    expect(answers(c)).toEqual([1, 2, 10, 11, 12, 13, 14, 15, 16]);
+  });
+});
