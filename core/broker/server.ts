@@ -74,8 +74,9 @@ const NO_LIMIT = 2147483647;
  * are done when their handler first waits (for acks=all, on the high watermark), may follow each
  * other while earlier ones wait, up to 5 outstanding, so a producer's acks=all requests share one
  * replication round trip instead of queueing for one each; their answers still go out in request
- * order, and any other request is handled only once every Produce before it is answered. Frames that are already buffered are
- * handled synchronously in one pass and their responses written under one cork.
+ * order, and any other request is handled only once every Produce before it is answered.
+ * Frames that are already buffered are handled synchronously in one pass and their responses
+ * written under one cork.
  *
  * Connections above max.connections or max.connections.per.ip are closed as soon as they are
  * accepted (Kafka closes per-IP excess the same way; for max.connections it stops accepting

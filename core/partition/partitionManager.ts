@@ -66,8 +66,8 @@ export class PartitionManager {
   /**
    * A partition this broker holds no replica of (a reassignment moved it away: Kafka's StopReplica
    * with deletion) keeps no records here: its local log is emptied, down to one empty segment at
-   * offset 0 (a broker that never held a replica has just that). Should the broker become a replica again it starts over from the
-   * leader, as a replica on an empty disk does.
+   * offset 0 (a broker that never held a replica has just that). Should the broker become a
+   * replica again it starts over from the leader, as a replica on an empty disk does.
    */
   private removeReplicaData(p: Partition): void {
     const log = p.log;
