@@ -58,10 +58,15 @@ export async function streamResponse(socket: net.Socket, chunks: readonly Respon
   streamCounters.streaming++;
   try {
     const fd = opts.zeroCopy === null ? null : socketFd(socket);
-    for (const c of chunks) {
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i];
       if (socket.destroyed) throw new StrataError('CLOSED', 'the connection closed while a response was being sent');
       if (!isFileRegion(c)) {
+        // Consecutive in-memory pieces (size, header, the framing between regions) go out in one writev.
+        socket.cork();
         socket.write(c);
+        while (i + 1 < chunks.length && !isFileRegion(chunks[i + 1])) socket.write(chunks[++i] as Buffer);
+        socket.uncork();
         continue;
       }
       if (fd !== null && opts.zeroCopy !== null) await sendZeroCopy(socket, fd, c, opts.zeroCopy, opts);

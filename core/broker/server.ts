@@ -478,7 +478,12 @@ class Connection implements ConnectionInfo {
           releaseChunks(chunks);
           continue;
         }
-        if (chunks !== null) for (const c of chunks as Buffer[]) this.socket.write(c);
+        if (chunks !== null) {
+          // One writev for the answer's pieces (size, header, body), not a syscall each.
+          this.socket.cork();
+          for (const c of chunks as Buffer[]) this.socket.write(c);
+          this.socket.uncork();
+        }
         // A slot freed: reading may go on (process() pauses while the pipeline is full).
         if (!this.busy && this.pipelined.length < MAX_PIPELINED_PRODUCES && this.socket.writableLength <= WRITE_HIGH_WATER) this.socket.resume();
       }
