@@ -8,7 +8,7 @@ import type { ResolvedTopicConfig } from '../config/topicConfig';
 import { validateRecordKeysForCompaction, type RecordError } from '../log/compactedTopicValidation';
 import type { LogPolicy, MaintainedLog } from '../log/logManager';
 import type { PartitionLog, ReadResult } from '../log/partitionLog';
-import { validateRecords } from '../log/recordBatch';
+import { ATTRIBUTES_OFFSET, PRODUCER_EPOCH_OFFSET, PRODUCER_ID_OFFSET, RECORD_BATCH_HEADER_SIZE, TRANSACTIONAL_MASK, validateRecords } from '../log/recordBatch';
 import { buildEndTxnMarker, type EndTxnMarkerType } from '../log/controlRecords';
 import type { AbortedRange } from '../log/txnIndex';
 import { logConfigFrom } from './logConfig';
@@ -34,6 +34,11 @@ export interface AppendOptions {
   origin: AppendOrigin;
   /** The produce request's transactional id (v3+); required for transactional batches. */
   transactionalId?: string | null;
+  /**
+   * The transaction coordinator's answer for this write, asked before the append because the
+   * coordinator is on another broker (see transactionToVerify); used instead of the local check.
+   */
+  verified?: number;
 }
 
 /** Kafka's isolation levels (Fetch v4+, ListOffsets v2+). */
@@ -473,7 +478,7 @@ export class Partition implements MaintainedLog {
       if (!keys.ok) return failed(keys.errorCode, keys.message, keys.recordErrors);
     }
     if (opts.origin === 'client') {
-      const refused = this.checkTransactionalWrite(validated.batches, opts.transactionalId ?? null);
+      const refused = this.checkTransactionalWrite(validated.batches, opts.transactionalId ?? null, opts.verified);
       if (refused !== null) return refused;
     }
     try {
@@ -507,7 +512,7 @@ export class Partition implements MaintainedLog {
    * have been added to its open transaction. Retriable coordinator answers become
    * NOT_ENOUGH_REPLICAS, as Kafka's ReplicaManager converts them for producers.
    */
-  private checkTransactionalWrite(batches: readonly { isTransactional: boolean; producerId: bigint; producerEpoch: number }[], transactionalId: string | null): AppendOutcome | null {
+  private checkTransactionalWrite(batches: readonly { isTransactional: boolean; producerId: bigint; producerEpoch: number }[], transactionalId: string | null, verified: number | undefined): AppendOutcome | null {
     const txnBatch = batches.find((b) => b.isTransactional);
     if (txnBatch === undefined) return null;
     if (transactionalId === null) {
@@ -516,11 +521,28 @@ export class Partition implements MaintainedLog {
     const entry = this.log.producerState.entry(txnBatch.producerId);
     if (entry !== null && entry.currentTxnFirstOffset !== null && entry.producerEpoch === txnBatch.producerEpoch) return null;
     const verify = this.verifier();
-    const code = verify === null ? ErrorCode.COORDINATOR_NOT_AVAILABLE : verify(transactionalId, txnBatch.producerId, txnBatch.producerEpoch, { topic: this.topic, partition: this.index });
+    const code =
+      verified !== undefined ? verified : verify === null ? ErrorCode.COORDINATOR_NOT_AVAILABLE : verify(transactionalId, txnBatch.producerId, txnBatch.producerEpoch, { topic: this.topic, partition: this.index });
     if (code === ErrorCode.NONE) return null;
     const retriable: number[] = [ErrorCode.CONCURRENT_TRANSACTIONS, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS];
     if (retriable.includes(code)) return failed(ErrorCode.NOT_ENOUGH_REPLICAS, `transaction of producer ${txnBatch.producerId} could not be verified (${code}); retry`);
     return failed(code, `partition ${this.label} is not part of the open transaction of producer ${txnBatch.producerId} (transactional id ${JSON.stringify(transactionalId)})`);
+  }
+
+  /**
+   * The producer whose transactional write `records` would be its first to this partition in its
+   * transaction (the first batch's header: transactional, and no transaction of that producer
+   * and epoch open here), i.e. the write checkTransactionalWrite verifies with the coordinator;
+   * null for anything else (malformed records are left to the append's validation).
+   */
+  transactionToVerify(records: Buffer | null): { producerId: bigint; producerEpoch: number } | null {
+    if (records === null || records.length < RECORD_BATCH_HEADER_SIZE) return null;
+    if ((records.readInt16BE(ATTRIBUTES_OFFSET) & TRANSACTIONAL_MASK) === 0) return null;
+    const producerId = records.readBigInt64BE(PRODUCER_ID_OFFSET);
+    const producerEpoch = records.readInt16BE(PRODUCER_EPOCH_OFFSET);
+    const entry = this.log.producerState.entry(producerId);
+    if (entry !== null && entry.currentTxnFirstOffset !== null && entry.producerEpoch === producerEpoch) return null;
+    return { producerId, producerEpoch };
   }
 
   /**
