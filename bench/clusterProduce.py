@@ -12,8 +12,9 @@ the given linger.ms and max.in.flight.requests.per.connection (librdkafka's defa
 rate: RATE records per second (keyless, librdkafka's default partitioner spreads them over the
 topic's partitions) for WARMUP_SECONDS (not counted), then SECONDS (counted), then at most
 DRAIN_SECONDS for the last delivery reports. Record i of the run is due at start + i / RATE; the
-loop produces every due record, then serves delivery reports (poll) until the next one is due, so
-a report is handled within a few hundred microseconds of librdkafka queueing it. A record's
+loop produces every due record, then serves delivery reports (poll) until the next one is due (at
+least 1 ms: librdkafka's timeout is whole milliseconds, and a shorter one spins), so a report is
+handled as soon as librdkafka queues it and a record is produced at most ~1 ms late. A record's
 latency is the time from its produce() call to its delivery callback (CLOCK_MONOTONIC). Prints
 "start" once the topic's metadata is known (the caller samples CPU from there), then one JSON
 object: the counted records' latency percentiles (p50, p99, p999, max, mean, in ms; a record
@@ -140,7 +141,10 @@ def run_rate():
         now = mono()
         due = start + int(i * interval_ns)
         if now < due:
-            poll((due - now) / 1e9)
+            # librdkafka's poll timeout is whole milliseconds: a shorter one is 0, a busy spin that
+            # took a core (1.1 cores at any rate) from the brokers being measured. Due records
+            # wait at most ~1 ms for their produce() (latency counts from produce()).
+            poll(max((due - now) / 1e9, 0.001))
             continue
         if i >= counted_from and now - due > max_lag_ns:
             max_lag_ns = now - due
@@ -228,7 +232,7 @@ def run_failover():
         now = mono()
         due = start + int(i * interval_ns)
         if now < due:
-            producer.poll(min((due - now) / 1e9, 0.01))
+            producer.poll(min(max((due - now) / 1e9, 0.001), 0.01))  # whole ms: see run_rate
         else:
             p = i % partitions
             try:
