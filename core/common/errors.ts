@@ -45,6 +45,7 @@ export type StrataErrorCode =
   | 'OUT_OF_ORDER_SEQUENCE' // an idempotent batch's sequence does not follow its producer's last one
   | 'INVALID_PRODUCER_EPOCH' // a batch or marker carries an epoch older than the producer's current one
   | 'PRODUCER_FENCED' // a newer incarnation of the transactional id holds the producer id (coordinator side)
+  | 'SASL_AUTHENTICATION_FAILED' // a SASL exchange failed (wrong password, unknown user, malformed message)
   | 'INVALID_TXN_STATE' // a transactional write or request does not fit the transaction's state
   | 'INVALID_PRODUCER_ID_MAPPING' // the producer id is not the one the transactional id maps to
   | 'INVALID_TRANSACTION_TIMEOUT' // transaction.timeout.ms above transaction.max.timeout.ms (or not positive)
@@ -112,6 +113,7 @@ const TO_KAFKA: Record<StrataErrorCode, number> = {
   INVALID_PRODUCER_EPOCH: ErrorCode.INVALID_PRODUCER_EPOCH,
   PRODUCER_FENCED: ErrorCode.PRODUCER_FENCED,
   INVALID_TXN_STATE: ErrorCode.INVALID_TXN_STATE,
+  SASL_AUTHENTICATION_FAILED: ErrorCode.SASL_AUTHENTICATION_FAILED,
   INVALID_PRODUCER_ID_MAPPING: ErrorCode.INVALID_PRODUCER_ID_MAPPING,
   INVALID_TRANSACTION_TIMEOUT: ErrorCode.INVALID_TRANSACTION_TIMEOUT,
   CONCURRENT_TRANSACTIONS: ErrorCode.CONCURRENT_TRANSACTIONS,
