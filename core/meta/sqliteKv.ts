@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { StrataError } from '../common/errors';
 import { decodeKvValue, encodeKvValue, type KvValue } from './json';
 import { MAX_VALUE_BYTES, checkExpectedVersion, checkKey, type KvEntry, type VersionedKv } from './versionedKv';
+import { SqliteWriter, type WriteFailure, type WriteOp } from './sqliteWriter';
 
 /**
  * The embedded, durable VersionedKv: one SQLite database file (better-sqlite3), which several
@@ -17,6 +18,9 @@ import { MAX_VALUE_BYTES, checkExpectedVersion, checkKey, type KvEntry, type Ver
  * store's fsync per write did — producer-id blocks and leader epochs must never roll back), and
  * a busy timeout (below) so a writer waits for another process's write rather than failing.
  *
+ * Writes go through a connection of their own on a worker thread (sqliteWriter.ts), so that the
+ * fsync of a commit never stalls the event loop; reads use this connection.
+ *
  * Every conditional write runs in a `BEGIN IMMEDIATE` transaction: the write lock is taken
  * first (waiting for other processes' writes), then the version is read and checked, then the
  * row written, then COMMIT. So the check and the write are atomic across processes, and a
@@ -25,10 +29,11 @@ import { MAX_VALUE_BYTES, checkExpectedVersion, checkKey, type KvEntry, type Ver
  * every time: another process may have written. Each statement reads one consistent snapshot.
  *
  * Waiting. better-sqlite3 is synchronous, so SQLite's own busy handler would stall the event
- * loop for as long as it waits; it is kept short (SYNC_BUSY_MS), and beyond it the call backs
- * off on timers up to `busyTimeoutMs` (default 10 s) before failing with STORE_UNAVAILABLE. A
- * write transaction holds the lock for one fsync, so waits are short — unless the holder is
- * paused (SIGSTOP) in the middle of one; a killed holder's locks go with it.
+ * loop for as long as it waits: reads keep it short (SYNC_BUSY_MS), and beyond it back off on
+ * timers up to `busyTimeoutMs` (default 10 s) before failing with STORE_UNAVAILABLE; the writer
+ * thread waits with SQLite's handler for up to `busyTimeoutMs` itself. A write transaction holds
+ * the lock for one fsync, so waits are short — unless the holder is paused (SIGSTOP) in the
+ * middle of one; a killed holder's locks go with it.
  *
  * Failures. A full disk (SQLITE_FULL) or an I/O error (SQLITE_IOERR_*) fails the call with
  * STORAGE_IO naming the file; SQLite rolls the transaction back (or it is rolled back here), so
@@ -58,16 +63,12 @@ interface Row {
   value: string;
 }
 
-type Tx<A extends unknown[], R> = Database.Transaction<(...args: A) => R>;
-
 export class SqliteKv implements VersionedKv {
   private closed = false;
   private readonly getStmt: Database.Statement<[string], Omit<Row, 'key'>>;
   private readonly scanAll: Database.Statement<[], Row>;
   private readonly scanFrom: Database.Statement<[string], Row>;
-  private readonly putTx: Tx<[string, string, number | null], number>;
-  private readonly deleteTx: Tx<[string, number | undefined], boolean>;
-  private readonly importTx: Tx<[KvEntry[]], number>;
+  private readonly writer: SqliteWriter;
 
   private constructor(
     /** The database file. */
@@ -80,39 +81,7 @@ export class SqliteKv implements VersionedKv {
     // The primary key's BINARY collation is memcmp of the UTF-8 bytes: compareKeys' order. The
     // prefix's keys are the contiguous run from the prefix on (read until the first key without it).
     this.scanFrom = db.prepare('SELECT key, version, value FROM kv WHERE key >= ? ORDER BY key');
-    const versionOf = db.prepare<[string], number>('SELECT version FROM kv WHERE key = ?').pluck();
-    const insert = db.prepare<[string, number, string]>('INSERT INTO kv (key, version, value) VALUES (?, ?, ?)');
-    const update = db.prepare<[number, string, string]>('UPDATE kv SET version = ?, value = ? WHERE key = ?');
-    const remove = db.prepare<[string]>('DELETE FROM kv WHERE key = ?');
-    const count = db.prepare<[], number>('SELECT count(*) FROM kv').pluck();
-
-    this.putTx = db.transaction((key: string, json: string, expected: number | null): number => {
-      const cur = versionOf.get(key);
-      if (expected === null || expected === 0) {
-        if (cur !== undefined) throw new StrataError('KEY_EXISTS', `metadata key ${key} already exists (version ${cur})`);
-        insert.run(key, 1, json);
-        return 1;
-      }
-      if (cur !== expected) throw conflict(key, expected, cur);
-      update.run(cur + 1, json, key);
-      return cur + 1;
-    });
-    this.deleteTx = db.transaction((key: string, expected: number | undefined): boolean => {
-      const cur = versionOf.get(key);
-      if (expected !== undefined) {
-        if (cur === undefined) throw new StrataError('NOT_FOUND', `metadata key ${key} does not exist`);
-        if (cur !== expected) throw conflict(key, expected, cur);
-      }
-      if (cur === undefined) return false;
-      remove.run(key);
-      return true;
-    });
-    this.importTx = db.transaction((entries: KvEntry[]): number => {
-      const n = count.get()!;
-      if (n !== 0) throw new StrataError('STORAGE_IO', `cannot import into ${this.file}: it already holds ${n} entries`);
-      for (const e of entries) insert.run(e.key, e.version, encodeKvValue(e.value));
-      return entries.length;
-    });
+    this.writer = new SqliteWriter(file, busyTimeoutMs);
   }
 
   /**
@@ -165,13 +134,13 @@ export class SqliteKv implements VersionedKv {
     const json = encodeKvValue(value); // validates the value before anything is written
     const bytes = Buffer.byteLength(json);
     if (bytes > MAX_VALUE_BYTES) throw new TypeError(`metadata value for ${key} is ${bytes} bytes encoded; the limit is ${MAX_VALUE_BYTES}`);
-    return this.run(`writing ${key}`, () => this.putTx.immediate(key, json, expectedVersion));
+    return (await this.write(`writing ${key}`, { op: 'put', key, json, expected: expectedVersion })) as number;
   }
 
   async delete(key: string, expectedVersion?: number): Promise<boolean> {
     checkKey(key);
     checkExpectedVersion(expectedVersion);
-    return this.run(`deleting ${key}`, () => this.deleteTx.immediate(key, expectedVersion));
+    return (await this.write(`deleting ${key}`, { op: 'delete', key, expected: expectedVersion })) as boolean;
   }
 
   /**
@@ -185,17 +154,40 @@ export class SqliteKv implements VersionedKv {
       checkKey(e.key);
       if (!Number.isSafeInteger(e.version) || e.version < 1) throw new TypeError(`entry ${e.key} has version ${e.version}; versions start at 1`);
     }
-    return this.run('importing entries', () => this.importTx.immediate(entries));
+    return (await this.write('importing entries', { op: 'import', rows: entries.map((e): [string, number, string] => [e.key, e.version, encodeKvValue(e.value)]) })) as number;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.writer.close();
     try {
       // The last connection to close checkpoints the WAL into the database and removes it.
       this.db.close();
     } catch (e) {
       throw storeError(e, this.file, 'closing it');
+    }
+  }
+
+  /** One write on the writer thread; its failures as this class's errors (storeError, STORE_UNAVAILABLE). */
+  private async write(doing: string, op: WriteOp): Promise<unknown> {
+    if (this.closed) throw new StrataError('CLOSED', `metadata store ${this.file} is closed`);
+    try {
+      return await this.writer.call(op);
+    } catch (e) {
+      const f = (e as { failure?: WriteFailure }).failure;
+      if (f === undefined) throw storeError(e, this.file, doing);
+      if (f.strata !== undefined) throw new StrataError(f.strata, f.message);
+      const cause = Object.assign(new Error(f.message), { name: f.name ?? 'Error', code: f.code });
+      if (isBusy(cause)) {
+        throw new StrataError(
+          'STORE_UNAVAILABLE',
+          `metadata store ${this.file} is busy: another process held its lock for more than ${this.busyTimeoutMs} ms while ${doing} (${f.message}); ` +
+            'nothing was written. Is a process using it paused or hung?',
+          { cause },
+        );
+      }
+      throw storeError(cause, this.file, doing);
     }
   }
 
@@ -314,8 +306,4 @@ function storeError(e: unknown, file: string, doing: string): unknown {
   if (code !== null) return new StrataError('STORAGE_IO', `metadata store ${file}: ${code} while ${doing}: ${msg}`, { cause: e });
   // Anything else (a value that does not decode, a file system error): still this file's failure.
   return new StrataError('STORAGE_IO', `metadata store ${file}: ${doing} failed: ${msg}`, { cause: e });
-}
-
-function conflict(key: string, expected: number, cur: number | undefined): StrataError {
-  return new StrataError('VERSION_CONFLICT', `metadata key ${key}: expected version ${expected}, found ${cur !== undefined ? `version ${cur}` : 'no entry'}`);
 }

@@ -62,11 +62,14 @@ describe('SqliteKv', () => {
     return db;
   }
 
-  test('WAL mode, fsync at every commit (synchronous=FULL), one STRICT table, application_id and schema version', async () => {
+  test('WAL mode, fsync at every commit (synchronous=FULL, on the writer thread too), one STRICT table, application_id and schema version', async () => {
     const kv = await openKv();
     const db = (kv as unknown as { db: Database.Database }).db;
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    // Writes commit on the writer thread's connection (core/meta/sqliteWriter.ts): fsynced there too.
+    const writer = (kv as unknown as { writer: { call(op: { op: 'settings' }): Promise<unknown> } }).writer;
+    expect(await writer.call({ op: 'settings' })).toEqual({ journalMode: 'wal', synchronous: 2 });
     const other = connection();
     expect(other.pragma('application_id', { simple: true })).toBe(0x53545241);
     expect(other.pragma('user_version', { simple: true })).toBe(1);
