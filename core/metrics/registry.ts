@@ -6,6 +6,8 @@ import { escapeHelp, formatLabels, formatValue, isValidLabelName, isValidMetricN
  * - `counter` / `gauge`: values kept here and changed by the code that observes them. A labelled
  *   metric hands out one child per label set (`labels(...)`); callers on a hot path keep the
  *   child, so an observation is a plain number increment.
+ * - `histogram`: observations counted into fixed buckets (upper bounds), with their sum and
+ *   count, rendered as Prometheus' cumulative `_bucket{le=…}`, `_sum` and `_count` series.
  * - `collected`: samples computed when scraped, from a callback (log end offsets, tier stats,
  *   process memory): nothing is computed between scrapes.
  * - `snapshot`: one value computed at most once per scrape and shared by several collected
@@ -16,7 +18,7 @@ import { escapeHelp, formatLabels, formatValue, isValidLabelName, isValidMetricN
  * Mistakes in declaring metrics (a bad name, a duplicate, a wrong number of label values) are
  * programming errors and throw TypeError.
  */
-export type MetricType = 'counter' | 'gauge';
+export type MetricType = 'counter' | 'gauge' | 'histogram';
 export type SampleValue = number | bigint;
 
 export interface MetricOptions {
@@ -28,8 +30,13 @@ export interface MetricOptions {
   labelNames?: readonly string[];
 }
 
+export interface HistogramOptions extends MetricOptions {
+  /** Bucket upper bounds, increasing (the +Inf bucket is implicit). */
+  buckets: readonly number[];
+}
+
 export interface CollectedOptions extends MetricOptions {
-  type: MetricType;
+  type: 'counter' | 'gauge';
   /** Called at scrape time; `emit` once per sample, with one label value per label name. */
   collect: (emit: (value: SampleValue, labelValues?: readonly string[]) => void) => void;
 }
@@ -72,7 +79,30 @@ export class GaugeChild {
   }
 }
 
-abstract class Stored<C extends { value: number }> implements Renderable {
+export class HistogramChild {
+  /** Per bucket (not cumulative): observations above the previous bound, up to this one. */
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Array<number>(bounds.length).fill(0);
+  }
+
+  observe(v: number): void {
+    this.sum += v;
+    this.count++;
+    const b = this.bounds;
+    for (let i = 0; i < b.length; i++) {
+      if (v <= b[i]) {
+        this.counts[i]++;
+        return;
+      }
+    }
+  }
+}
+
+abstract class Stored<C extends object> implements Renderable {
   abstract readonly type: MetricType;
   private readonly children = new Map<string, { values: readonly string[]; child: C }>();
 
@@ -80,10 +110,7 @@ abstract class Stored<C extends { value: number }> implements Renderable {
     readonly name: string,
     readonly help: string,
     readonly labelNames: readonly string[],
-  ) {
-    // A metric without labels is one series, rendered (at 0) from the start.
-    if (labelNames.length === 0) this.labels();
-  }
+  ) {}
 
   protected abstract create(): C;
 
@@ -112,13 +139,49 @@ abstract class Stored<C extends { value: number }> implements Renderable {
   }
 
   renderSamples(out: string[]): void {
-    for (const { values, child } of this.children.values()) {
-      out.push(`${this.name}${formatLabels(this.labelNames, values)} ${formatValue(child.value)}`);
-    }
+    // A metric without labels is one series, rendered (at 0) from the start.
+    if (this.labelNames.length === 0) this.labels();
+    for (const { values, child } of this.children.values()) this.renderChild(out, values, child);
+  }
+
+  protected abstract renderChild(out: string[], values: readonly string[], child: C): void;
+}
+
+abstract class Valued<C extends { value: number }> extends Stored<C> {
+  protected renderChild(out: string[], values: readonly string[], child: C): void {
+    out.push(`${this.name}${formatLabels(this.labelNames, values)} ${formatValue(child.value)}`);
   }
 }
 
-export class Counter extends Stored<CounterChild> {
+export class Histogram extends Stored<HistogramChild> {
+  readonly type = 'histogram';
+
+  constructor(name: string, help: string, labelNames: readonly string[], private readonly bounds: readonly number[]) {
+    super(name, help, labelNames);
+  }
+
+  protected create(): HistogramChild {
+    return new HistogramChild(this.bounds);
+  }
+
+  observe(v: number): void {
+    this.unlabelled().observe(v);
+  }
+
+  protected renderChild(out: string[], values: readonly string[], child: HistogramChild): void {
+    const withLe = [...this.labelNames, 'le'];
+    let cumulative = 0;
+    child.bounds.forEach((bound, i) => {
+      cumulative += child.counts[i];
+      out.push(`${this.name}_bucket${formatLabels(withLe, [...values, formatValue(bound)])} ${cumulative}`);
+    });
+    out.push(`${this.name}_bucket${formatLabels(withLe, [...values, '+Inf'])} ${child.count}`);
+    out.push(`${this.name}_sum${formatLabels(this.labelNames, values)} ${formatValue(child.sum)}`);
+    out.push(`${this.name}_count${formatLabels(this.labelNames, values)} ${child.count}`);
+  }
+}
+
+export class Counter extends Valued<CounterChild> {
   readonly type = 'counter';
 
   protected create(): CounterChild {
@@ -134,7 +197,7 @@ export class Counter extends Stored<CounterChild> {
   }
 }
 
-export class Gauge extends Stored<GaugeChild> {
+export class Gauge extends Valued<GaugeChild> {
   readonly type = 'gauge';
 
   protected create(): GaugeChild {
@@ -199,6 +262,14 @@ export class MetricsRegistry {
 
   gauge(opts: MetricOptions): Gauge {
     return this.add(new Gauge(opts.name, opts.help, this.checked(opts)));
+  }
+
+  histogram(opts: HistogramOptions): Histogram {
+    const labelNames = this.checked(opts);
+    if (labelNames.includes('le')) throw new TypeError(`${opts.name}: 'le' is the bucket label of a histogram`);
+    const b = opts.buckets;
+    if (b.length === 0 || b.some((x, i) => !Number.isFinite(x) || (i > 0 && x <= b[i - 1]))) throw new TypeError(`${opts.name}: buckets must be finite and increasing`);
+    return this.add(new Histogram(opts.name, opts.help, labelNames, [...b]));
   }
 
   collected(opts: CollectedOptions): void {

@@ -4,12 +4,13 @@ import type { ProduceRequest } from '../protocol/generated/ProduceRequest';
 import type { ProduceResponse } from '../protocol/generated/ProduceResponse';
 import type { FetchResponse } from '../protocol/generated/FetchResponse';
 import type { RecordsInput } from '../protocol/writer';
-import type { CounterChild, Counter, MetricsRegistry } from './registry';
+import type { CounterChild, Counter, Histogram, HistogramChild, MetricsRegistry } from './registry';
 
 /**
  * Request metrics, observed by the dispatcher around each handler call (Kafka's RequestMetrics
- * and BrokerTopicMetrics): requests, handling time and error codes per API; bytes and records
- * appended by Produce and bytes sent by Fetch, per topic.
+ * and BrokerTopicMetrics): requests, handling time (a total, and a histogram for percentiles:
+ * Kafka's TotalTimeMs p99) and error codes per API; bytes and records appended by Produce and
+ * bytes sent by Fetch, per topic.
  *
  * The hot path is a few increments: each API's counters are looked up once (by api key, in an
  * array) and a topic's by one Map lookup per topic in the request. Error codes are counted where
@@ -34,8 +35,12 @@ interface ApiCounters {
   readonly name: string;
   readonly requests: CounterChild;
   readonly seconds: CounterChild;
+  readonly duration: HistogramChild;
   readonly errors: Map<number, CounterChild>;
 }
+
+/** Handling-time buckets (seconds): sub-millisecond appends up to Fetch long polls and acks=all timeouts. */
+export const REQUEST_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** Per-topic traffic; rendered by collected counters, dropped once the topic is gone. */
 interface TopicTraffic {
@@ -55,6 +60,7 @@ export class RequestMetrics {
   private readonly traffic = new Map<string, TopicTraffic>();
   private readonly requests: Counter;
   private readonly seconds: Counter;
+  private readonly duration: Histogram;
   private readonly errors: Counter;
 
   constructor(
@@ -66,6 +72,12 @@ export class RequestMetrics {
       name: 'strata_request_seconds_total',
       help: 'Time spent handling requests, from the decoded request until the response is ready, including Fetch long-poll waits (Kafka: TotalTimeMs).',
       labelNames: ['request'],
+    });
+    this.duration = registry.histogram({
+      name: 'strata_request_duration_seconds',
+      help: 'Time from the decoded request until the response is ready, by Kafka API, as a histogram (Kafka: TotalTimeMs percentiles); includes Fetch long-poll and acks=all waits.',
+      labelNames: ['request'],
+      buckets: REQUEST_DURATION_BUCKETS,
     });
     this.errors = registry.counter({
       name: 'strata_request_errors_total',
@@ -105,7 +117,9 @@ export class RequestMetrics {
   end(apiKey: number, req: unknown, res: unknown, start: RequestStart): void {
     const api = (this.byApi[apiKey] ??= this.apiCounters(apiKey));
     api.requests.inc();
-    api.seconds.inc((performance.now() - (typeof start === 'number' ? start : start.t0)) / 1000);
+    const seconds = (performance.now() - (typeof start === 'number' ? start : start.t0)) / 1000;
+    api.seconds.inc(seconds);
+    api.duration.observe(seconds);
     if (res !== null && typeof res === 'object') {
       const code = (res as { errorCode?: unknown }).errorCode;
       if (typeof code === 'number' && code !== 0) this.countError(api, code);
@@ -187,7 +201,7 @@ export class RequestMetrics {
 
   private apiCounters(apiKey: number): ApiCounters {
     const name = API_MESSAGES.get(apiKey)?.name ?? `ApiKey${apiKey}`;
-    return { name, requests: this.requests.labels(name), seconds: this.seconds.labels(name), errors: new Map() };
+    return { name, requests: this.requests.labels(name), seconds: this.seconds.labels(name), duration: this.duration.labels(name), errors: new Map() };
   }
 }
 

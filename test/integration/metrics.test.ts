@@ -73,7 +73,7 @@ function documentedMetrics(): Map<string, string> {
   const start = doc.indexOf('## Metrics');
   const section = doc.slice(start, doc.indexOf('\n## ', start + 1));
   const out = new Map<string, string>();
-  for (const m of section.matchAll(/^\| `([a-z_:]+)` \| (counter|gauge) \|/gm)) out.set(m[1], m[2]);
+  for (const m of section.matchAll(/^\| `([a-z0-9_:]+)` \| (counter|gauge|histogram) \|/gm)) out.set(m[1], m[2]);
   return out;
 }
 
@@ -143,6 +143,10 @@ describe('the metrics endpoint of a real broker', () => {
     expect(moved('strata_requests_total{request="Fetch"}')).toBeGreaterThanOrEqual(2);
     expect(moved('strata_requests_total{request="Metadata"}')).toBeGreaterThanOrEqual(1);
     expect(moved('strata_request_seconds_total{request="Produce"}')).toBeGreaterThan(0);
+    // The histogram counts each request once, in cumulative buckets ending at +Inf.
+    expect(value(after, 'strata_request_duration_seconds_count{request="Produce"}')).toBe(value(after, 'strata_requests_total{request="Produce"}'));
+    expect(value(after, 'strata_request_duration_seconds_bucket{request="Produce",le="+Inf"}')).toBe(value(after, 'strata_requests_total{request="Produce"}'));
+    expect(value(after, 'nodejs_eventloop_lag_max_seconds')).toBeGreaterThanOrEqual(0);
     expect(moved('strata_request_errors_total{request="Fetch",error="OFFSET_OUT_OF_RANGE"}')).toBe(1);
     expect(value(after, 'process_resident_memory_bytes')).toBeGreaterThan(10 * 1024 * 1024);
     expect(value(after, 'process_cpu_seconds_total')).toBeGreaterThan(0);

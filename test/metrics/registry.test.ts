@@ -156,3 +156,40 @@ describe('MetricsRegistry', () => {
     expect(errors).toHaveLength(1);
   });
 });
+
+describe('histograms', () => {
+  test('cumulative buckets with le, then +Inf, _sum and _count; an unlabelled one renders at 0 from the start', () => {
+    const r = new MetricsRegistry();
+    const h = r.histogram({ name: 'strata_request_duration_seconds', help: 'Request time.', labelNames: ['request'], buckets: [0.001, 0.01, 0.1] });
+    const idle = r.histogram({ name: 'strata_idle_seconds', help: 'Nothing yet.', buckets: [1] });
+    const produce = h.labels('Produce');
+    for (const v of [0.0005, 0.001, 0.005, 0.05, 2]) produce.observe(v);
+    expect(r.render().split('\n')).toEqual([
+      '# HELP strata_request_duration_seconds Request time.',
+      '# TYPE strata_request_duration_seconds histogram',
+      'strata_request_duration_seconds_bucket{request="Produce",le="0.001"} 2',
+      'strata_request_duration_seconds_bucket{request="Produce",le="0.01"} 3',
+      'strata_request_duration_seconds_bucket{request="Produce",le="0.1"} 4',
+      'strata_request_duration_seconds_bucket{request="Produce",le="+Inf"} 5',
+      'strata_request_duration_seconds_sum{request="Produce"} 2.0565',
+      'strata_request_duration_seconds_count{request="Produce"} 5',
+      '# HELP strata_idle_seconds Nothing yet.',
+      '# TYPE strata_idle_seconds histogram',
+      'strata_idle_seconds_bucket{le="1"} 0',
+      'strata_idle_seconds_bucket{le="+Inf"} 0',
+      'strata_idle_seconds_sum 0',
+      'strata_idle_seconds_count 0',
+      '',
+    ]);
+    idle.observe(0.5);
+    expect(samples(r.render(), 'strata_idle_seconds_count')).toEqual(['strata_idle_seconds_count 1']);
+  });
+
+  test('buckets must be finite and increasing, and le is not a label of one\'s own', () => {
+    const r = new MetricsRegistry();
+    expect(() => r.histogram({ name: 'a_seconds', help: 'x', buckets: [] })).toThrow(/increasing/);
+    expect(() => r.histogram({ name: 'b_seconds', help: 'x', buckets: [1, 1] })).toThrow(/increasing/);
+    expect(() => r.histogram({ name: 'c_seconds', help: 'x', buckets: [1, Infinity] })).toThrow(/finite/);
+    expect(() => r.histogram({ name: 'd_seconds', help: 'x', labelNames: ['le'], buckets: [1] })).toThrow(/bucket label/);
+  });
+});
