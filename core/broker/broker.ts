@@ -69,6 +69,8 @@ import { describeLogDirsHandler } from './handlers/describeLogDirs';
 import { offsetForLeaderEpochHandler } from './handlers/offsetForLeaderEpoch';
 import { electLeadersHandler } from './handlers/electLeaders';
 import { updateMetadataHandler } from './handlers/updateMetadata';
+import { alterUserScramCredentialsHandler, describeUserScramCredentialsHandler } from './handlers/userScramCredentials';
+import { SCRAM_CREDENTIALS_NAMESPACE, ScramCredentialStore } from '../security/scramCredentialStore';
 import { alterPartitionReassignmentsHandler, listPartitionReassignmentsHandler } from './handlers/partitionReassignments';
 
 /** The most of a segment one connection reads into memory at a time when it cannot use sendfile. */
@@ -296,6 +298,7 @@ export class Broker {
         tier,
         cluster,
         dynamicConfigs,
+        scramCredentials: new ScramCredentialStore(store.namespace(SCRAM_CREDENTIALS_NAMESPACE)),
         logger: logger.child('requests'),
       };
       const handlers = [
@@ -338,6 +341,8 @@ export class Broker {
         alterPartitionReassignmentsHandler,
         listPartitionReassignmentsHandler,
         updateMetadataHandler,
+        describeUserScramCredentialsHandler,
+        alterUserScramCredentialsHandler,
       ];
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());

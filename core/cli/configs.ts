@@ -6,10 +6,11 @@ import { configSourceName, describeConfigs, incrementalAlterConfigs, type Descri
 import { KafkaResponseError } from '../client/errors';
 import { CommandSpec, ParsedArgs, UsageError, parseArgs } from './args';
 import { CliIO, bootstrapServers, writeOut } from './io';
+import { UserConfigError, alterUserScram, describeUserScram } from './userScramConfigs';
 
 /**
- * `strata configs`: kafka-configs.sh for topics and brokers — its flags, checks, output and
- * messages, so scripts and habits carry over:
+ * `strata configs`: kafka-configs.sh for topics, brokers and users' SCRAM credentials — its
+ * flags, checks, output and messages, so scripts and habits carry over:
  *
  *   --describe [--all]   "Dynamic configs for topic t are:" (only what is set on the entity;
  *                        --all: every config, "All configs for ..."), one line per config:
@@ -20,20 +21,21 @@ import { CliIO, bootstrapServers, writeOut } from './io';
  *
  * Entities: `--entity-type topics|brokers` with `--entity-name N` or (brokers) `--entity-default`
  * (the cluster-wide default), or the shorthands --topic, --broker, --broker-defaults. Describing
- * without a name covers every topic, or every broker and the default. Kafka's other entity
- * types (users, clients, ips, broker-loggers, client-metrics, groups) have nothing to configure
- * in Strata yet. Difference: kafka-configs.sh 3.x alters brokers with the legacy AlterConfigs,
+ * without a name covers every topic, or every broker and the default. `--entity-type users`
+ * manages SCRAM credentials (userScramConfigs.ts: 'SCRAM-SHA-512=[iterations=N,password=P]');
+ * user quotas are not served yet. Kafka's other entity types (clients, ips, broker-loggers,
+ * client-metrics, groups) have nothing to configure in Strata yet. Difference: kafka-configs.sh 3.x alters brokers with the legacy AlterConfigs,
  * this uses IncrementalAlterConfigs for every entity (Kafka 4.0 does too); the broker accepts both.
  */
 export const configsSpec: CommandSpec = {
   name: 'configs',
-  summary: "Describe or change a topic's or broker's configs while it runs (like kafka-configs.sh).",
+  summary: "Describe or change a topic's or broker's configs while it runs, or a user's SCRAM credentials (like kafka-configs.sh).",
   flags: [
     { name: 'bootstrap-server', kind: 'value', valueName: 'HOST:PORT[,...]', description: 'Broker(s) to connect to. Required.' },
     { name: 'describe', kind: 'switch', description: 'List the configs the entity sets (dynamic configs), or all with --all.' },
     { name: 'alter', kind: 'switch', description: 'Change the entity\'s configs (needs --add-config, --add-config-file or --delete-config).' },
     { name: 'all', kind: 'switch', description: 'With --describe: every config, static and default ones included.' },
-    { name: 'entity-type', kind: 'value', valueName: 'topics|brokers', description: 'Type of entity.' },
+    { name: 'entity-type', kind: 'value', valueName: 'topics|brokers|users', description: "Type of entity (users: SCRAM credentials, --add-config 'SCRAM-SHA-512=[iterations=8192,password=P]', --delete-config SCRAM-SHA-512)." },
     { name: 'entity-name', kind: 'value', valueName: 'NAME', description: 'Topic name, or broker id.' },
     { name: 'entity-default', kind: 'switch', description: 'With --entity-type brokers: the cluster-wide default every broker inherits.' },
     { name: 'topic', kind: 'value', valueName: 'TOPIC', description: 'Shorthand for --entity-type topics --entity-name TOPIC.' },
@@ -54,13 +56,14 @@ export const configsSpec: CommandSpec = {
     'strata configs --bootstrap-server 127.0.0.1:9092 --entity-type brokers --entity-default --alter --add-config log.retention.ms=3600000',
     'strata configs --bootstrap-server 127.0.0.1:9092 --entity-type brokers --entity-name 0 --describe --all',
     'strata configs --bootstrap-server 127.0.0.1:9092 --entity-type topics --entity-name orders --alter --delete-config retention.ms',
+    "strata configs --bootstrap-server 127.0.0.1:9092 --entity-type users --entity-name alice --alter --add-config 'SCRAM-SHA-512=[iterations=8192,password=alice-secret]'",
   ],
 };
 
-type EntityType = 'topics' | 'brokers';
+type EntityType = 'topics' | 'brokers' | 'users';
 
 /** Kafka's entity types that Strata has nothing to configure for yet. */
-const KAFKA_ONLY_TYPES = ['clients', 'users', 'broker-loggers', 'ips', 'client-metrics', 'groups'];
+const KAFKA_ONLY_TYPES = ['clients', 'broker-loggers', 'ips', 'client-metrics', 'groups'];
 
 /** What the command acts on: a type and a name ('' = the brokers' cluster-wide default; undefined = every entity, describe only). */
 interface Entity {
@@ -80,12 +83,15 @@ export async function runConfigs(argv: string[], io: CliIO): Promise<number> {
   const entity = checkArgs(args);
   const client = new StrataClient({ bootstrapServers: bootstrapServers(args), clientId: 'strata-configs' });
   try {
-    if (args.flag('alter')) await alter(client, args, entity, io);
+    if (entity.type === 'users') {
+      if (args.flag('alter')) await alterUserScram(client, entity.name!, configsToAdd(args), deleteList(args), io);
+      else await describeUserScram(client, entity.name, io);
+    } else if (args.flag('alter')) await alter(client, args, entity, io);
     else await describe(client, entity, args.flag('all'), io);
     return 0;
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    if (err instanceof ConfigCommandError) {
+    if (err instanceof ConfigCommandError || err instanceof UserConfigError) {
       await writeOut(io.stderr, `${err.message}\n`);
       return 1;
     }
@@ -129,8 +135,9 @@ function checkArgs(args: ParsedArgs): Entity {
     if (args.has('entity-name') && args.flag('entity-default')) throw usage('--entity-name and --entity-default cannot be used together');
     name = args.flag('entity-default') ? '' : args.string('entity-name');
   }
-  if (KAFKA_ONLY_TYPES.includes(type)) throw usage(`Strata has no ${type} configs yet: the entity type must be one of topics, brokers`);
-  if (type !== 'topics' && type !== 'brokers') throw usage(`Invalid entity type ${type}, the entity type must be one of topics, brokers with a --bootstrap-server argument`);
+  if (KAFKA_ONLY_TYPES.includes(type)) throw usage(`Strata has no ${type} configs yet: the entity type must be one of topics, brokers, users`);
+  if (type !== 'topics' && type !== 'brokers' && type !== 'users') throw usage(`Invalid entity type ${type}, the entity type must be one of topics, brokers, users with a --bootstrap-server argument`);
+  if (type === 'users' && name === '') throw usage('Strata has no default user configs (user quotas are not served yet): name the user with --entity-name');
 
   if (type === 'brokers' && name !== undefined && name !== '' && !/^-?\d+$/.test(name)) {
     throw usage(`The entity name for brokers must be a valid integer broker id, but it is: ${name}`);
@@ -139,12 +146,13 @@ function checkArgs(args: ParsedArgs): Entity {
   if (!describing) {
     if (type === 'brokers' && name === undefined) throw usage('An entity-name or default entity must be specified with --alter of users, clients, brokers or ips');
     if (type === 'topics' && (name === undefined || name === '')) throw usage('An entity name must be specified with --alter of topics');
+    if (type === 'users' && name === undefined) throw usage('An entity-name or default entity must be specified with --alter of users, clients, brokers or ips');
     if (args.has('add-config') && args.has('add-config-file')) throw usage('Only one of --add-config or --add-config-file must be specified');
     if (!args.has('add-config') && !args.has('add-config-file') && !args.has('delete-config')) {
       throw usage('At least one of --add-config, --add-config-file, or --delete-config must be specified with --alter');
     }
   }
-  return { type, name };
+  return { type: type as EntityType, name };
 }
 
 function resourceOf(type: EntityType, name: string): ConfigResource {
@@ -195,7 +203,7 @@ async function alter(client: StrataClient, args: ParsedArgs, entity: Entity, io:
         'if the inter.broker.protocol.version is 3.0 or newer. This configuration is deprecated and it will be removed in Apache Kafka 4.0.\n',
     );
   }
-  const toDelete = args.list('delete-config').flatMap((v) => v.split(',')).map((k) => k.trim());
+  const toDelete = deleteList(args);
 
   // Kafka's check against the entity's own configs before altering anything.
   const current = new Set((await entityConfigs(client, type, name, false, false)).map((e) => e.name));
@@ -209,6 +217,10 @@ async function alter(client: StrataClient, args: ParsedArgs, entity: Entity, io:
   await incrementalAlterConfigs(client, resourceOf(type, name), ops);
   const done = name === '' ? `Completed updating default config for ${type} in the cluster.` : `Completed updating config for ${type.slice(0, -1)} ${name}.`;
   await writeOut(io.stdout, done + '\n');
+}
+
+function deleteList(args: ParsedArgs): string[] {
+  return args.list('delete-config').flatMap((v) => v.split(',')).map((k) => k.trim());
 }
 
 /**

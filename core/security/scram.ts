@@ -59,10 +59,19 @@ export function scramCredential(mechanism: ScramMechanism, password: string, opt
     throw new StrataError('CONFIG_INVALID', `SCRAM iterations must be an integer in ${MIN_ITERATIONS}..${MAX_ITERATIONS}, got ${iterations}`);
   }
   const salt = opts.salt ?? crypto.randomBytes(32);
-  return { mechanism, salt, iterations, ...keysFromSalted(mechanism, saltedPassword(mechanism, password, salt, iterations)) };
+  return scramCredentialFromSalted(mechanism, salt, iterations, saltedPassword(mechanism, password, salt, iterations));
 }
 
-function saltedPassword(mechanism: ScramMechanism, password: string, salt: Buffer, iterations: number): Buffer {
+/**
+ * The credential for a salted password computed elsewhere (AlterUserScramCredentials carries
+ * salt, iterations and SaltedPassword: the password itself never reaches the broker).
+ */
+export function scramCredentialFromSalted(mechanism: ScramMechanism, salt: Buffer, iterations: number, salted: Buffer): ScramCredential {
+  return { mechanism, salt, iterations, ...keysFromSalted(mechanism, salted) };
+}
+
+/** SaltedPassword (RFC 5802 Hi()): what a client sends in AlterUserScramCredentials. */
+export function saltedPassword(mechanism: ScramMechanism, password: string, salt: Buffer, iterations: number): Buffer {
   const h = HASH[mechanism];
   // RFC 5802 Hi() is PBKDF2 with HMAC-H and an output of H's length. Passwords are used as
   // UTF-8 without SASLprep normalisation, as Kafka's ScramFormatter does.

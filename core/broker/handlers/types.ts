@@ -4,6 +4,7 @@ import type { TierManager } from '../../tier/tierManager';
 import type { RequestHeader } from '../../protocol/headers';
 import type { ConnectionInfo } from '../server';
 import type { MetadataCache } from '../../cluster/metadataCache';
+import type { ScramCredentialStore } from '../../security/scramCredentialStore';
 import type { TopicAdmin } from '../topicAdmin';
 import type { BrokerConfig } from '../../config/brokerConfig';
 import type { GroupCoordinator } from '../../group/coordinator';
@@ -38,6 +39,8 @@ export interface BrokerContext {
   readonly cluster?: BrokerCluster;
   /** Dynamic broker configs (AlterConfigs on BROKER resources); absent in contexts built without them: broker configs are then read-only. */
   readonly dynamicConfigs?: DynamicBrokerConfigs;
+  /** SCRAM credentials (AlterUserScramCredentials / DescribeUserScramCredentials); absent in contexts built without a store. */
+  readonly scramCredentials?: ScramCredentialStore;
   readonly logger: Logger;
 }
 
