@@ -48,6 +48,11 @@ const HASH: Record<ScramMechanism, { name: 'sha256' | 'sha512'; bytes: number }>
   'SCRAM-SHA-512': { name: 'sha512', bytes: 64 },
 };
 
+/** The size of the mechanism's hash, and so of SaltedPassword, StoredKey and ServerKey. */
+export function scramHashBytes(mechanism: ScramMechanism): number {
+  return HASH[mechanism].bytes;
+}
+
 export function isScramMechanism(name: string): name is ScramMechanism {
   return (SCRAM_MECHANISMS as readonly string[]).includes(name);
 }

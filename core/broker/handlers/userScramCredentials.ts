@@ -21,11 +21,9 @@ import type { AlterUserScramCredentialsResponse, AlterUserScramCredentialsResult
 import type { DescribeUserScramCredentialsRequest } from '../../protocol/generated/DescribeUserScramCredentialsRequest';
 import type { DescribeUserScramCredentialsResponse, DescribeUserScramCredentialsResult } from '../../protocol/generated/DescribeUserScramCredentialsResponse';
 import { ErrorCode } from '../../protocol/errorCodes';
-import { MAX_ITERATIONS, MIN_ITERATIONS, scramCredentialFromSalted, type ScramCredential, type ScramMechanism } from '../../security/scram';
+import { MAX_ITERATIONS, MIN_ITERATIONS, scramCredentialFromSalted, scramHashBytes, type ScramCredential, type ScramMechanism } from '../../security/scram';
 import { SCRAM_MECHANISM_IDS, scramMechanismId } from '../../security/scramCredentialStore';
 import type { ApiHandler } from './types';
-
-const HASH_BYTES: Record<ScramMechanism, number> = { 'SCRAM-SHA-256': 32, 'SCRAM-SHA-512': 64 };
 
 export const describeUserScramCredentialsHandler: ApiHandler<DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse> = {
   apiKey: ApiKey.DescribeUserScramCredentials,
@@ -101,7 +99,7 @@ export const alterUserScramCredentialsHandler: ApiHandler<AlterUserScramCredenti
       if (u.iterations < MIN_ITERATIONS) refuse(e, ErrorCode.UNACCEPTABLE_CREDENTIAL, 'Too few iterations');
       else if (u.iterations > MAX_ITERATIONS) refuse(e, ErrorCode.UNACCEPTABLE_CREDENTIAL, 'Too many iterations');
       else if (u.salt.length === 0) refuse(e, ErrorCode.UNACCEPTABLE_CREDENTIAL, 'Salt must not be empty');
-      else if (u.saltedPassword.length !== HASH_BYTES[mechanism]) refuse(e, ErrorCode.UNACCEPTABLE_CREDENTIAL, `The salted password of ${mechanism} must be ${HASH_BYTES[mechanism]} bytes`);
+      else if (u.saltedPassword.length !== scramHashBytes(mechanism)) refuse(e, ErrorCode.UNACCEPTABLE_CREDENTIAL, `The salted password of ${mechanism} must be ${scramHashBytes(mechanism)} bytes`);
       else e.ops.push({ kind: 'upsert', credential: scramCredentialFromSalted(mechanism, Buffer.from(u.salt), u.iterations, Buffer.from(u.saltedPassword)) });
     }
     const results: AlterUserScramCredentialsResult[] = [];
