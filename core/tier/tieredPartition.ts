@@ -153,13 +153,23 @@ export class TieredPartition {
     this.ctx.logger.info(`${this.label}: tiering as leader at epoch ${epoch}: ${this.segs.length} tiered segment(s), tiered end ${this.remoteEndOffset}`);
   }
 
-  /** This copy's view of the tiered part, from the store (superseded records are left to the leader). */
-  private async readTieredState(): Promise<void> {
+  /**
+   * Reads this copy's view of the tiered part from the store: the live segment records and the
+   * tiered state. Returns how many records could not be read and the superseded ones (removing
+   * those is left to whoever opens or leads the partition).
+   */
+  private async readTieredState(): Promise<{ malformed: number; superseded: RemoteSegment[] }> {
     const { metadata, logger } = this.ctx;
-    const all = await metadata.listSegments(this.topicId, this.partition, (key, why) => logger.warn(`${this.label}: ignoring remote segment record ${key}: ${why}`));
+    let malformed = 0;
+    const all = await metadata.listSegments(this.topicId, this.partition, (key, why) => {
+      malformed++;
+      logger.warn(`${this.label}: ignoring remote segment record ${key}: ${why}`);
+    });
+    const { live, superseded } = liveSegments(all);
+    this.segs = live;
     const state = await metadata.getState(this.topicId, this.partition);
-    this.segs = liveSegments(all).live;
     if (state) this.applyState(state.state);
+    return { malformed, superseded };
   }
 
   /**
@@ -257,16 +267,8 @@ export class TieredPartition {
 
   /** Loads the records and the state, then lines the local log up with the tiered part. */
   async load(opts: { sweepOrphans: boolean }): Promise<void> {
-    const { metadata, logger } = this.ctx;
-    let malformed = 0;
-    const all = await metadata.listSegments(this.topicId, this.partition, (key, why) => {
-      malformed++;
-      logger.warn(`${this.label}: ignoring remote segment record ${key}: ${why}`);
-    });
-    const { live, superseded } = liveSegments(all);
-    this.segs = live;
-    const state = await metadata.getState(this.topicId, this.partition);
-    if (state) this.applyState(state.state);
+    const { logger } = this.ctx;
+    const { malformed, superseded } = await this.readTieredState();
     let leftovers = superseded;
     if (superseded.length > 0) {
       try {
