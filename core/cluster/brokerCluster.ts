@@ -1,7 +1,7 @@
 import { isStrataError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { BrokerLease } from '../meta/brokerLease';
-import type { MetadataStore, PartitionStateRecord } from '../meta/metadataStore';
+import type { BrokerRecord, MetadataStore, PartitionStateRecord } from '../meta/metadataStore';
 import type { Partition, PartitionClusterHooks } from '../partition/partition';
 import type { PartitionManager } from '../partition/partitionManager';
 import { ReplicaFetcherManager } from '../replication/replicaFetcherManager';
@@ -337,12 +337,7 @@ export class BrokerCluster {
     const readAt = performance.now();
     this.liveness.observe(brokers, readAt);
     this.controllerId = this.election.holderId ?? -1;
-    // A broker registers before its listener is bound (port 0 with an ephemeral listener port)
-    // and writes its address once it is: until then clients are not told of the others.
-    this.cache.setBrokers(
-      this.liveness.live(performance.now()).filter((b) => b.port !== 0 || b.nodeId === this.opts.nodeId),
-      this.controllerId,
-    );
+    this.cache.setBrokers(this.liveListening(), this.controllerId);
     const suspended = this.guard.isSuspended;
     const leaseHeld = this.guard.leaseHolds();
     const version = await this.changes.version();
@@ -438,6 +433,15 @@ export class BrokerCluster {
   /** Tells every broker that records changed: the marker they poll, then a push to each live one. */
   private async announce(): Promise<void> {
     await this.changes.bump();
-    this.push.notify(this.liveness.live(performance.now()).filter((b) => b.port !== 0), this.controllerId, this.election.epoch ?? -1);
+    this.push.notify(this.liveListening(), this.controllerId, this.election.epoch ?? -1);
+  }
+
+  /**
+   * The live brokers others can reach: a broker registers before its listener is bound (port 0
+   * with an ephemeral listener port) and writes its address once it is, so until then clients
+   * are not told of it and nothing is pushed to it. This broker counts itself.
+   */
+  private liveListening(): BrokerRecord[] {
+    return this.liveness.live(performance.now()).filter((b) => b.port !== 0 || b.nodeId === this.opts.nodeId);
   }
 }

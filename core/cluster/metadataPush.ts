@@ -5,6 +5,15 @@ import { ApiKey } from '../protocol/generated/index';
 import type { UpdateMetadataRequest } from '../protocol/generated/UpdateMetadataRequest';
 import type { UpdateMetadataResponse } from '../protocol/generated/UpdateMetadataResponse';
 
+/** A peer: its connection (opened on first push), the address it was opened to, one push at a time. */
+interface Peer {
+  conn: KafkaConnection | null;
+  endpoint: string;
+  busy: boolean;
+  /** Pushes were asked for while one was in flight: one more goes when it returns. */
+  again: boolean;
+}
+
 export interface MetadataPushOptions {
   nodeId: number;
   logger: Logger;
@@ -27,7 +36,7 @@ export interface MetadataPushOptions {
  * sent when it returns (a pass reads everything written before it).
  */
 export class MetadataPush {
-  private readonly peers = new Map<number, { conn: KafkaConnection | null; endpoint: string; busy: boolean; again: boolean }>();
+  private readonly peers = new Map<number, Peer>();
   private readonly inFlight = new Set<Promise<void>>();
   private closed = false;
 
@@ -66,7 +75,7 @@ export class MetadataPush {
     this.peers.clear();
   }
 
-  private async send(b: BrokerRecord, peer: { conn: KafkaConnection | null; endpoint: string; busy: boolean; again: boolean }, controllerId: number, controllerEpoch: number): Promise<void> {
+  private async send(b: BrokerRecord, peer: Peer, controllerId: number, controllerEpoch: number): Promise<void> {
     peer.busy = true;
     const timeoutMs = this.opts.timeoutMs ?? 2000;
     try {

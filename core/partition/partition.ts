@@ -518,8 +518,7 @@ export class Partition implements MaintainedLog {
     if (transactionalId === null) {
       return failed(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, 'Transactional records need the transactional id in the produce request');
     }
-    const entry = this.log.producerState.entry(txnBatch.producerId);
-    if (entry !== null && entry.currentTxnFirstOffset !== null && entry.producerEpoch === txnBatch.producerEpoch) return null;
+    if (this.inOpenTransaction(txnBatch.producerId, txnBatch.producerEpoch)) return null;
     const verify = this.verifier();
     const code =
       verified !== undefined ? verified : verify === null ? ErrorCode.COORDINATOR_NOT_AVAILABLE : verify(transactionalId, txnBatch.producerId, txnBatch.producerEpoch, { topic: this.topic, partition: this.index });
@@ -540,9 +539,13 @@ export class Partition implements MaintainedLog {
     if ((records.readInt16BE(ATTRIBUTES_OFFSET) & TRANSACTIONAL_MASK) === 0) return null;
     const producerId = records.readBigInt64BE(PRODUCER_ID_OFFSET);
     const producerEpoch = records.readInt16BE(PRODUCER_EPOCH_OFFSET);
+    return this.inOpenTransaction(producerId, producerEpoch) ? null : { producerId, producerEpoch };
+  }
+
+  /** Whether the producer has a transaction open here at this epoch (its later writes need no verification). */
+  private inOpenTransaction(producerId: bigint, producerEpoch: number): boolean {
     const entry = this.log.producerState.entry(producerId);
-    if (entry !== null && entry.currentTxnFirstOffset !== null && entry.producerEpoch === producerEpoch) return null;
-    return { producerId, producerEpoch };
+    return entry !== null && entry.currentTxnFirstOffset !== null && entry.producerEpoch === producerEpoch;
   }
 
   /**

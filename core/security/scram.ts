@@ -131,6 +131,11 @@ function utf8(message: Buffer, what: string): string {
   return s;
 }
 
+/** A fresh nonce: 24 random bytes in base64, whose alphabet is within NONCE's. */
+function randomNonce(): string {
+  return crypto.randomBytes(24).toString('base64');
+}
+
 /** Printable ASCII except ',' (RFC 5802's "printable"), for nonces. */
 const NONCE = /^[\x21-\x2b\x2d-\x7e]+$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -211,7 +216,7 @@ export class ScramServer {
     this.userName = user;
     this.clientFirstBare = bare;
     this.gs2Header = `${cbind},${authzid},`;
-    this.nonce = clientNonce + (this.opts.serverNonce?.() ?? crypto.randomBytes(24).toString('base64').replace(/,/g, '-'));
+    this.nonce = clientNonce + (this.opts.serverNonce?.() ?? randomNonce());
     const c = this.credential!;
     this.serverFirst = `r=${this.nonce},s=${c.salt.toString('base64')},i=${c.iterations}`;
     this.state = 'client-final';
@@ -264,7 +269,7 @@ export class ScramClient {
     private readonly password: string,
     nonce?: string,
   ) {
-    this.clientNonce = nonce ?? crypto.randomBytes(24).toString('base64').replace(/,/g, '-');
+    this.clientNonce = nonce ?? randomNonce();
   }
 
   first(): Buffer {

@@ -30,28 +30,15 @@ export class ScramCredentialStore {
   }
 
   /** Every user's mechanisms and iterations, by user (sorted). */
-  async describeAll(): Promise<Map<string, Array<{ mechanism: ScramMechanism; iterations: number }>>> {
-    const out = new Map<string, Array<{ mechanism: ScramMechanism; iterations: number }>>();
-    for (const e of await this.kv.list('')) {
-      const slash = e.key.lastIndexOf('/');
-      const mechanism = e.key.slice(slash + 1) as ScramMechanism;
-      if (!SCRAM_MECHANISMS.includes(mechanism)) continue;
-      const user = decodeURIComponent(e.key.slice(0, slash));
-      const list = out.get(user) ?? [];
-      list.push({ mechanism, iterations: decode(mechanism, e.value).iterations });
-      out.set(user, list);
-    }
+  async describeAll(): Promise<Map<string, CredentialInfo[]>> {
+    const out = new Map<string, CredentialInfo[]>();
+    for (const { user, info } of infosOf(await this.kv.list(''))) out.set(user, [...(out.get(user) ?? []), info]);
     return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 
   /** One user's mechanisms and iterations; empty when the user has none. */
-  async describe(user: string): Promise<Array<{ mechanism: ScramMechanism; iterations: number }>> {
-    const out: Array<{ mechanism: ScramMechanism; iterations: number }> = [];
-    for (const e of await this.kv.list(`${encodeURIComponent(user)}/`)) {
-      const mechanism = e.key.slice(e.key.lastIndexOf('/') + 1) as ScramMechanism;
-      if (SCRAM_MECHANISMS.includes(mechanism)) out.push({ mechanism, iterations: decode(mechanism, e.value).iterations });
-    }
-    return out;
+  async describe(user: string): Promise<CredentialInfo[]> {
+    return infosOf(await this.kv.list(`${encodeURIComponent(user)}/`)).map((e) => e.info);
   }
 
   /** Creates or replaces the user's credential for its mechanism. */
@@ -75,6 +62,24 @@ export class ScramCredentialStore {
   async delete(user: string, mechanism: ScramMechanism): Promise<boolean> {
     return this.kv.delete(keyOf(user, mechanism));
   }
+}
+
+/** A credential as described: its mechanism and iterations (never its keys). */
+export interface CredentialInfo {
+  mechanism: ScramMechanism;
+  iterations: number;
+}
+
+/** The user and credential info of each entry that is one (keys are `<user>/<mechanism>`). */
+function infosOf(entries: readonly { key: string; value: KvValue }[]): Array<{ user: string; info: CredentialInfo }> {
+  const out: Array<{ user: string; info: CredentialInfo }> = [];
+  for (const e of entries) {
+    const slash = e.key.lastIndexOf('/');
+    const mechanism = e.key.slice(slash + 1) as ScramMechanism;
+    if (!SCRAM_MECHANISMS.includes(mechanism)) continue;
+    out.push({ user: decodeURIComponent(e.key.slice(0, slash)), info: { mechanism, iterations: decode(mechanism, e.value).iterations } });
+  }
+  return out;
 }
 
 function keyOf(user: string, mechanism: ScramMechanism): string {

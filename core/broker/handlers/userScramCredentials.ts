@@ -22,8 +22,13 @@ import type { DescribeUserScramCredentialsRequest } from '../../protocol/generat
 import type { DescribeUserScramCredentialsResponse, DescribeUserScramCredentialsResult } from '../../protocol/generated/DescribeUserScramCredentialsResponse';
 import { ErrorCode } from '../../protocol/errorCodes';
 import { MAX_ITERATIONS, MIN_ITERATIONS, scramCredentialFromSalted, scramHashBytes, type ScramCredential, type ScramMechanism } from '../../security/scram';
-import { SCRAM_MECHANISM_IDS, scramMechanismId } from '../../security/scramCredentialStore';
+import { SCRAM_MECHANISM_IDS, scramMechanismId, type CredentialInfo } from '../../security/scramCredentialStore';
 import type { ApiHandler } from './types';
+
+/** Credential infos as DescribeUserScramCredentials carries them (Kafka's mechanism type ids). */
+function wireInfos(creds: readonly CredentialInfo[]): { mechanism: number; iterations: number }[] {
+  return creds.map((c) => ({ mechanism: scramMechanismId(c.mechanism), iterations: c.iterations }));
+}
 
 export const describeUserScramCredentialsHandler: ApiHandler<DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse> = {
   apiKey: ApiKey.DescribeUserScramCredentials,
@@ -39,7 +44,7 @@ export const describeUserScramCredentialsHandler: ApiHandler<DescribeUserScramCr
         throttleTimeMs: 0,
         errorCode: ErrorCode.NONE,
         errorMessage: null,
-        results: [...all].map(([user, creds]) => ({ user, errorCode: ErrorCode.NONE, errorMessage: null, credentialInfos: creds.map((c) => ({ mechanism: scramMechanismId(c.mechanism), iterations: c.iterations })) })),
+        results: [...all].map(([user, creds]) => ({ user, errorCode: ErrorCode.NONE, errorMessage: null, credentialInfos: wireInfos(creds) })),
       };
     }
     const counts = new Map<string, number>();
@@ -52,7 +57,7 @@ export const describeUserScramCredentialsHandler: ApiHandler<DescribeUserScramCr
       }
       const creds = await store.describe(user);
       if (creds.length === 0) results.push({ user, errorCode: ErrorCode.RESOURCE_NOT_FOUND, errorMessage: `Attempt to describe a user credential that does not exist: ${user}`, credentialInfos: [] });
-      else results.push({ user, errorCode: ErrorCode.NONE, errorMessage: null, credentialInfos: creds.map((c) => ({ mechanism: scramMechanismId(c.mechanism), iterations: c.iterations })) });
+      else results.push({ user, errorCode: ErrorCode.NONE, errorMessage: null, credentialInfos: wireInfos(creds) });
     }
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, errorMessage: null, results };
   },
