@@ -6,6 +6,7 @@ import { releaseChunks, type ResponseChunk } from '../common/fileRegion';
 import type { Logger } from '../common/logger';
 import { WarningThrottle } from '../common/warningThrottle';
 import { readFdLimit } from '../common/fdLimit';
+import { ANONYMOUS, type KafkaPrincipal, type SecurityProtocol } from '../security/principal';
 import { ResponseBufferBudget, hasFileRegions, streamResponse, type StreamOptions } from './responseStream';
 
 /**
@@ -20,8 +21,10 @@ export interface FrameHandler {
 
 /** Kafka's connection limits (SocketServer's ConnectionQuotas); unset means no limit. */
 export interface ListenerSettings {
-  /** The listener's name in `listeners` (NAME://HOST:PORT), for messages. Default PLAINTEXT. */
+  /** The listener's name in `listeners` (NAME://HOST:PORT). Default PLAINTEXT. */
   listenerName?: string;
+  /** The listener's security protocol (listener.security.protocol.map). Default PLAINTEXT. */
+  securityProtocol?: SecurityProtocol;
   /** max.connections: connections beyond it are closed as soon as they are accepted. */
   maxConnections?: number;
   /** max.connections.per.ip */
@@ -32,7 +35,21 @@ export interface ListenerSettings {
 
 export interface ConnectionInfo {
   readonly id: number;
+  /** HOST:PORT of the peer, for messages. */
   readonly remote: string;
+  /** The peer's IP address (IPv4-mapped IPv6 as IPv4), for ACL host filters and quotas. */
+  readonly remoteIp: string;
+  /** The listener's name in `listeners` (PLAINTEXT, INTERNAL, ...). */
+  readonly listenerName: string;
+  readonly securityProtocol: SecurityProtocol;
+  /** Who the peer is: User:ANONYMOUS until (or without) authentication. */
+  readonly principal: KafkaPrincipal;
+  /**
+   * Quota throttling (KIP-219): the answer being built goes out at once, then the connection
+   * reads no further request for `ms` (Kafka mutes the channel for the throttle time). Calls
+   * add up to the latest deadline.
+   */
+  throttle(ms: number): void;
 }
 
 export interface ServerOptions extends ListenerSettings {
@@ -105,6 +122,7 @@ export class KafkaServer {
   constructor(private readonly opts: ServerOptions, private readonly handler: FrameHandler) {
     this.settings = {
       listenerName: opts.listenerName ?? 'PLAINTEXT',
+      securityProtocol: opts.securityProtocol ?? 'PLAINTEXT',
       maxConnections: opts.maxConnections ?? NO_LIMIT,
       maxConnectionsPerIp: opts.maxConnectionsPerIp ?? NO_LIMIT,
       maxConnectionsPerIpOverrides: opts.maxConnectionsPerIpOverrides ?? {},
@@ -181,7 +199,12 @@ export class KafkaServer {
       return;
     }
     this.perIp.set(ip, count + 1);
-    const conn = new Connection(this.nextId++, socket, this.opts, this.handler, { label: () => this.label, warnings: this.warnings });
+    const conn = new Connection(this.nextId++, socket, ip, this.opts, this.handler, {
+      label: () => this.label,
+      warnings: this.warnings,
+      listenerName: this.settings.listenerName,
+      securityProtocol: this.settings.securityProtocol,
+    });
     this.connections.add(conn);
     socket.once('close', () => {
       this.connections.delete(conn);
@@ -286,14 +309,24 @@ async function resolveOverrides(overrides: Record<string, number>, logger: Logge
   return out;
 }
 
-/** What a connection shares with its server: the listener's label and the warning throttle. */
+/** What a connection shares with its server: the listener's label, name and protocol, and the warning throttle. */
 interface ConnectionContext {
   label(): string;
   readonly warnings: WarningThrottle;
+  readonly listenerName: string;
+  readonly securityProtocol: SecurityProtocol;
 }
 
 class Connection implements ConnectionInfo {
   readonly remote: string;
+  readonly remoteIp: string;
+  readonly listenerName: string;
+  readonly securityProtocol: SecurityProtocol;
+  principal: KafkaPrincipal = ANONYMOUS;
+  /** Until when (Date.now() ms) no request is read: quota throttling (see throttle). */
+  private mutedUntil = 0;
+  private muteTimer: NodeJS.Timeout | null = null;
+  private unmute: (() => void) | null = null;
   private chunks: Buffer[] = [];
   private buffered = 0;
   private busy = false;
@@ -308,11 +341,15 @@ class Connection implements ConnectionInfo {
   constructor(
     readonly id: number,
     private readonly socket: net.Socket,
+    remoteIp: string,
     private readonly opts: ServerOptions,
     private readonly handler: FrameHandler,
     private readonly ctx: ConnectionContext,
   ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.remoteIp = remoteIp;
+    this.listenerName = ctx.listenerName;
+    this.securityProtocol = ctx.securityProtocol;
     socket.setTimeout(opts.idleTimeoutMs, () => {
       opts.logger.debug(`closing idle connection ${this.remote}`);
       this.destroy();
@@ -323,6 +360,7 @@ class Connection implements ConnectionInfo {
       this.closed = true;
       this.chunks = [];
       this.buffered = 0;
+      this.endMute();
     });
     socket.on('drain', () => {
       if (!this.busy && !this.closed) socket.resume();
@@ -332,6 +370,27 @@ class Connection implements ConnectionInfo {
   destroy(): void {
     this.closed = true;
     this.socket.destroy();
+  }
+
+  throttle(ms: number): void {
+    if (!(ms > 0)) return;
+    this.mutedUntil = Math.max(this.mutedUntil, Date.now() + ms);
+  }
+
+  /** Waits out a throttle (the socket paused meanwhile); ends early when the connection closes. */
+  private waitMute(): Promise<void> {
+    return new Promise((resolve) => {
+      this.unmute = resolve;
+      this.muteTimer = setTimeout(() => this.endMute(), Math.max(0, this.mutedUntil - Date.now()));
+    });
+  }
+
+  private endMute(): void {
+    if (this.muteTimer !== null) clearTimeout(this.muteTimer);
+    this.muteTimer = null;
+    const resolve = this.unmute;
+    this.unmute = null;
+    resolve?.();
   }
 
   private onData(d: Buffer): void {
@@ -389,6 +448,16 @@ class Connection implements ConnectionInfo {
     try {
       for (;;) {
         if (this.closed) return;
+        if (this.mutedUntil > Date.now() && this.buffered > 0) {
+          // Throttled by a quota: requests already sent wait (Kafka mutes the channel).
+          if (corked) {
+            this.socket.uncork();
+            corked = false;
+          }
+          this.socket.pause();
+          await this.waitMute();
+          continue;
+        }
         const frame = this.nextFrame();
         if (frame === null) return;
         const produce = frame.length >= 2 && frame.readInt16BE(0) === PRODUCE_API_KEY;

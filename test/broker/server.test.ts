@@ -271,3 +271,45 @@ describe('request order', () => {
     expect(answers(c)).toEqual([1, 2, 10, 11, 12, 13, 14, 15, 16]);
   });
 });
+
+describe('throttling (quotas)', () => {
+  test('a throttled connection answers the request at once, then reads nothing more until the throttle time has passed', async () => {
+    const handledAt: number[] = [];
+    const seen: { listenerName: string; securityProtocol: string; principal: string; remoteIp: string }[] = [];
+    const handler: FrameHandler = {
+      handle(frame, conn) {
+        handledAt.push(Date.now());
+        seen.push({ listenerName: conn.listenerName, securityProtocol: conn.securityProtocol, principal: `${conn.principal.principalType}:${conn.principal.name}`, remoteIp: conn.remoteIp });
+        if (frame[0] === 1) conn.throttle(300);
+        const size = Buffer.alloc(4);
+        size.writeInt32BE(frame.length);
+        return [size, frame];
+      },
+    };
+    const { port } = await start({ listenerName: 'INTERNAL' }, handler);
+    const c = await connect(port);
+    const sentAt = Date.now();
+    // The first request asks for a throttle; the second is already on the wire behind it.
+    c.socket.write(Buffer.from([0, 0, 0, 1, 1, 0, 0, 0, 1, 2]));
+    await waitFor(() => c.received().length >= 5, { timeoutMs: 5000, message: 'the first answer' });
+    expect(handledAt).toHaveLength(1);
+    await waitFor(() => c.received().length === 10, { timeoutMs: 5000, message: 'the second answer' });
+    expect(handledAt[1] - sentAt).toBeGreaterThanOrEqual(290);
+    expect(seen[0]).toEqual({ listenerName: 'INTERNAL', securityProtocol: 'PLAINTEXT', principal: 'User:ANONYMOUS', remoteIp: '127.0.0.1' });
+  });
+
+  test('a connection closed while throttled is let go', async () => {
+    const handler: FrameHandler = {
+      handle(_frame, conn) {
+        conn.throttle(60_000);
+        return [Buffer.from([0, 0, 0, 1]), Buffer.from([9])];
+      },
+    };
+    const { server, port } = await start({}, handler);
+    const c = await connect(port);
+    c.socket.write(Buffer.from([0, 0, 0, 1, 1, 0, 0, 0, 1, 2]));
+    await waitFor(() => c.received().length >= 5, { timeoutMs: 5000, message: 'the first answer' });
+    c.socket.destroy();
+    await waitFor(() => server.connectionCount === 0, { timeoutMs: 5000, message: 'the connection gone' });
+  });
+});

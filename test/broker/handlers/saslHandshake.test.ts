@@ -7,6 +7,8 @@ import { loadBrokerConfig } from '../../../core/config/brokerConfig';
 import { Dispatcher } from '../../../core/broker/dispatcher';
 import { createSaslHandshakeHandler } from '../../../core/broker/handlers/saslHandshake';
 import type { BrokerContext } from '../../../core/broker/handlers/types';
+import type { ConnectionInfo } from '../../../core/broker/server';
+import { ANONYMOUS } from '../../../core/security/principal';
 import { API_MESSAGES, ApiKey } from '../../../core/protocol/generated/index';
 import { ErrorCode } from '../../../core/protocol/errorCodes';
 import { readResponseHeader, responseHeaderVersion, writeRequestHeader } from '../../../core/protocol/headers';
@@ -14,7 +16,15 @@ import { Reader } from '../../../core/protocol/reader';
 import { Writer } from '../../../core/protocol/writer';
 
 let lines: string[] = [];
-const conn = { id: 1, remote: '10.0.0.9:51000' };
+const conn: ConnectionInfo = {
+  id: 1,
+  remote: '10.0.0.9:51000',
+  remoteIp: '10.0.0.9',
+  listenerName: 'PLAINTEXT',
+  securityProtocol: 'PLAINTEXT',
+  principal: ANONYMOUS,
+  throttle: () => undefined,
+};
 
 function dispatcher(config = loadBrokerConfig({ flags: {} }), logIntervalMs = 10_000): Dispatcher {
   const broker = { config, logger: createLogger('requests', (l) => lines.push(l)) } as unknown as BrokerContext;
