@@ -4,13 +4,17 @@ import * as fs from 'fs';
 /**
  * The broker under test, started exactly as a user would (`node dist/core/cli/main.js broker`),
  * on an ephemeral port with the benchmark's temp data dir. Ready when it prints
- * `listening on PLAINTEXT://host:port`. (test/helpers/broker.ts does the same for tests, with
- * jest-specific cleanup; the benchmark needs only start and stop.)
+ * `listening on NAME://host:port[, NAME2://host:port…] (node.id=…`; the first listener is the
+ * bootstrap, and every listener's address is in `listeners`. (test/helpers/broker.ts does the
+ * same for tests, with jest-specific cleanup; the benchmark needs only start and stop.)
  */
 
 export interface RunningBroker {
   pid: number;
+  /** The first listener's host:port. */
   bootstrap: string;
+  /** Every listener's host:port by listener name, as the ready line lists them (e.g. PLAINTEXT, SASL_SSL). */
+  listeners: Record<string, string>;
   /** SIGTERM, SIGKILL after `timeoutMs`; resolves to the exit code (null if killed by a signal). */
   stop(timeoutMs?: number): Promise<number | null>;
   /** The last 256 KiB the broker printed, for error reports. */
@@ -23,7 +27,24 @@ export interface RunningBroker {
   onLine(listener: (line: string) => void): () => void;
 }
 
-const READY_RE = /listening on PLAINTEXT:\/\/(\[[^\]]*\]|[^\s:/]+):(\d+)/;
+const READY_RE = /listening on [A-Z0-9_]+:\/\/(\[[^\]]*\]|[^\s:/]+):(\d+)/;
+const LISTENER_RE = /([A-Z0-9_]+):\/\/(\[[^\]]*\]|[^\s:/,]+):(\d+)/g;
+
+/**
+ * The listeners a ready line names, by name: `listening on PLAINTEXT://127.0.0.1:35919,
+ * SASL_SSL://127.0.0.1:45765 (node.id=0, …, advertised …)` → { PLAINTEXT: '127.0.0.1:35919',
+ * SASL_SSL: '127.0.0.1:45765' }. Only the bound addresses before " (": the advertised ones after
+ * it may name other hosts. null when the line is not a ready line.
+ */
+export function listenersOf(line: string): Record<string, string> | null {
+  const at = line.indexOf('listening on ');
+  if (at < 0 || !READY_RE.test(line)) return null;
+  const rest = line.slice(at + 'listening on '.length);
+  const bound = rest.split(' (')[0]!;
+  const out: Record<string, string> = {};
+  for (const m of bound.matchAll(LISTENER_RE)) out[m[1]!] = `${m[2]}:${m[3]}`;
+  return out;
+}
 const OUTPUT_TAIL_CHARS = 256 * 1024;
 /** Longest partial line kept while waiting for its newline: broker lines are far shorter. */
 const MAX_LINE_CHARS = 64 * 1024;
@@ -55,6 +76,7 @@ export async function startBenchBroker(
 
   let tail = '';
   let bootstrap: string | null = null;
+  let listeners: Record<string, string> = {};
   let onReady: (() => void) | null = null;
   const lineListeners = new Set<(line: string) => void>();
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -66,6 +88,7 @@ export async function startBenchBroker(
       const m = READY_RE.exec(line);
       if (m) {
         bootstrap = `${m[1]}:${m[2]}`;
+        listeners = listenersOf(line) ?? {};
         onReady?.();
       }
     }
@@ -107,6 +130,7 @@ export async function startBenchBroker(
   return {
     pid: child.pid!,
     bootstrap: bootstrap!,
+    listeners,
     output: () => tail,
     onLine(listener) {
       lineListeners.add(listener);

@@ -164,6 +164,11 @@ export function propArgs(props: Record<string, string>): string[] {
   return Object.entries(props).flatMap(([k, v]) => ['-X', `${k}=${v}`]);
 }
 
+/** The command as recorded in the results: a `sasl.password` is replaced by `***` (latest.json is kept around). */
+export function recordedCommand(command: string[]): string[] {
+  return ['kcat', ...command.map((a) => a.replace(/^(sasl\.password=).*/s, '$1***'))];
+}
+
 export async function producePhase(opts: {
   name: string;
   bootstrap: string;
@@ -173,8 +178,10 @@ export async function producePhase(opts: {
   recordSize: number;
   brokerPid: number;
   timeoutMs: number;
+  /** More librdkafka properties (`-X`), e.g. security.protocol and the SASL and TLS settings. */
+  clientProps?: Record<string, string>;
 }): Promise<PhaseResult> {
-  const command = ['-P', '-b', opts.bootstrap, '-t', opts.topic, '-p', '0', ...propArgs(PRODUCE_PROPS), '-l', opts.file];
+  const command = ['-P', '-b', opts.bootstrap, '-t', opts.topic, '-p', '0', ...propArgs(PRODUCE_PROPS), ...propArgs(opts.clientProps ?? {}), '-l', opts.file];
   const sampler = new UsageSampler(opts.brokerPid);
   const io = new IoStallMeter();
   const cpu = new MachineCpuMeter();
@@ -197,7 +204,7 @@ export async function producePhase(opts: {
     otherCpu: otherCpu(machine, usage, run),
     ok: error === undefined,
     error,
-    command: ['kcat', ...command],
+    command: recordedCommand(command),
   });
 }
 
@@ -268,8 +275,8 @@ export class ConsumeVerifier {
  * query timer"). That client-side race hit about one consume run in ten (plain or group): half a
  * second of idle time in a phase of a second or less.
  */
-export function consumeCommand(bootstrap: string, topic: string, groupId?: string, fromOffset = 0): string[] {
-  const common = ['-e', ...propArgs(CONSUME_PROPS), '-f', '%o %S\\n'];
+export function consumeCommand(bootstrap: string, topic: string, groupId?: string, fromOffset = 0, clientProps: Record<string, string> = {}): string[] {
+  const common = ['-e', ...propArgs(CONSUME_PROPS), ...propArgs(clientProps), '-f', '%o %S\\n'];
   return groupId === undefined
     ? ['-C', '-b', bootstrap, '-t', topic, '-p', '0', '-o', String(fromOffset), ...common]
     : ['-b', bootstrap, '-G', groupId, '-X', 'auto.offset.reset=earliest', ...common, topic];
@@ -290,8 +297,10 @@ export async function consumePhase(opts: {
   groupId?: string;
   /** Plain consumption only: start at this absolute offset instead of 0 (`records` then counts from it). */
   fromOffset?: number;
+  /** More librdkafka properties (`-X`), e.g. security.protocol and the SASL and TLS settings. */
+  clientProps?: Record<string, string>;
 }): Promise<PhaseResult> {
-  const command = consumeCommand(opts.bootstrap, opts.topic, opts.groupId, opts.fromOffset);
+  const command = consumeCommand(opts.bootstrap, opts.topic, opts.groupId, opts.fromOffset, opts.clientProps);
   const verifier = new ConsumeVerifier(opts.recordSize, opts.groupId === undefined ? (opts.fromOffset ?? 0) : 0);
   const sampler = new UsageSampler(opts.brokerPid);
   const io = new IoStallMeter();
@@ -319,6 +328,6 @@ export async function consumePhase(opts: {
     otherCpu: otherCpu(machine, usage, run),
     ok: error === undefined,
     error,
-    command: ['kcat', ...command],
+    command: recordedCommand(command),
   });
 }

@@ -8,6 +8,7 @@ import { PhaseResult } from './kcatPhases';
 import type { ProducerMode, ProducerModesResult } from './producerModes';
 import type { RebalanceResult } from './rebalance';
 import type { RecoveryCase, RecoveryResult } from './recovery';
+import { PROTOCOLS, roundRatios, type SecurityResult, type SecuritySummary } from './securityBench';
 import type { TierRead, TieredReadsResult } from './tieredReads';
 import type { SendPath, ZeroCopyResult, ZeroCopyRun, ZeroCopyWorkload } from './zeroCopyReads';
 import { MB, fixed, grouped, median, sizeLabel } from './units';
@@ -36,6 +37,22 @@ export const TARGETS = {
   zeroCopyCpuPerMbRatio: 0.5,
   /** The record size the zero-copy CPU target is about. */
   zeroCopyTargetRecordSize: 1024,
+  /**
+   * kcat produce MB/s over SASL_SSL (SCRAM-SHA-512, TLS) ÷ over PLAINTEXT, same broker, same
+   * settings, 1 KiB records. Kafka's own TLS overhead is typically 20–40% of throughput, so a
+   * Kafka-compatible broker should keep at least 0.6. Produce keeps its shape over TLS (the
+   * broker reads the request into memory either way); encryption and decryption are added on
+   * both sides.
+   */
+  securityProduceRatio: 0.6,
+  /**
+   * The same for consume (kcat -C from offset 0 to the end). Lower than produce's: over TLS the
+   * broker loses sendfile(2) and must read, encrypt and write every byte, as Kafka does (its
+   * documentation: "sendfile is not used when SSL is enabled"), so 0.5.
+   */
+  securityConsumeRatio: 0.5,
+  /** The record size the security targets are about. */
+  securityTargetRecordSize: 1024,
   /** A normal consumer's read while 50 stalled 55 MiB fetches are held ÷ the same read without them. */
   slowConsumerReadRatio: 0.8,
   /** The broker's peak RSS while those stalled fetches are held: below this. */
@@ -94,6 +111,8 @@ export interface BenchResults {
   recovery?: RecoveryResult;
   /** Fetch responses with sendfile(2) vs through a buffer, and slow consumers, on brokers of their own (absent from older runs). */
   zeroCopy?: ZeroCopyResult;
+  /** Produce and consume over SASL_SSL vs PLAINTEXT, one broker with both listeners (absent from older runs). */
+  security?: SecurityResult;
   /** A 3-broker cluster: acks=all vs acks=1, acks=all latency, failover, follower catch-up (absent from older runs). */
   cluster?: ClusterResult;
   /** Conditions that may have lowered the numbers without invalidating them. */
@@ -167,6 +186,7 @@ export function evaluateTargets(r: BenchResults): TargetOutcome[] {
     ...(r.tier ? [tierTarget(r.tier)] : []),
     ...(r.producerModes ? producerModeTargets(r.producerModes) : []),
     ...(r.zeroCopy ? zeroCopyTargets(r.zeroCopy) : []),
+    ...(r.security ? securityTargets(r.security) : []),
     ...(r.cluster ? clusterTargets(r.cluster) : []),
   ];
 }
@@ -282,6 +302,28 @@ export function zeroCopyTargets(z: ZeroCopyResult): TargetOutcome[] {
   return out;
 }
 
+/**
+ * The security targets: produce and consume MB/s over SASL_SSL ÷ over PLAINTEXT (medians), at
+ * least 0.6 and 0.5 (see TARGETS). N/A where a side has no valid run.
+ */
+export function securityTargets(s: SecurityResult): TargetOutcome[] {
+  const what = `kcat, ${sizeLabel(s.recordSize)} records, 1 partition, one broker with both listeners`;
+  const outcome = (kind: 'produce' | 'consume', ratio: number | null, target: number): TargetOutcome => {
+    const tls = s.summary.SASL_SSL[kind];
+    const plain = s.summary.PLAINTEXT[kind];
+    const measured = ratio !== null && tls !== null && plain !== null;
+    return {
+      name: `security: ${kind} over SASL_SSL (${s.mechanism}, TLS) ÷ over PLAINTEXT, ${what}`,
+      target: `≥ ${fixed(target, 2)}`,
+      actual: measured
+        ? `${fixed(ratio, 2)} (SASL_SSL ${fixed(tls.mbPerSec)} MB/s, PLAINTEXT ${fixed(plain.mbPerSec)} MB/s, medians; broker CPU per MB ${msPerMb(tls.brokerCpuSecondsPerMb)} vs ${msPerMb(plain.brokerCpuSecondsPerMb)})`
+        : `not measured (${firstError(s.errors, 'no valid run')})`,
+      pass: measured ? ratio >= target : null,
+    };
+  };
+  return [outcome('produce', s.produceRatio, TARGETS.securityProduceRatio), outcome('consume', s.consumeRatio, TARGETS.securityConsumeRatio)];
+}
+
 function producerModeTargets(m: ProducerModesResult): TargetOutcome[] {
   const what = `${sizeLabel(m.recordSize)} records, 1 partition, acks=all`;
   const rate = (mode: ProducerMode): string => grouped(m.modes[mode]!.recordsPerSec);
@@ -371,15 +413,17 @@ export function zeroCopyPhases(z: ZeroCopyResult): PhaseResult[] {
   return out;
 }
 
-/** Every kcat phase that read or wrote records, for the disturbance warnings. */
+/** Every kcat phase that read or wrote records, for the disturbance warnings (not the warm-ups). */
 export function allPhases(r: BenchResults): PhaseResult[] {
-  return [...standardPhases(r), ...(r.zeroCopy ? zeroCopyPhases(r.zeroCopy) : [])];
+  return [...standardPhases(r), ...(r.zeroCopy ? zeroCopyPhases(r.zeroCopy) : []), ...(r.security?.runs.map((x) => x.phase) ?? [])];
 }
 
 /**
  * The larger of the kernel's high-water marks (the first and the tiered-read broker) and our own
  * samples (any may be missing). The zero-copy section's brokers have targets of their own (their
- * slow consumers hold up to 50 × 55 MiB fetches open) and are left out.
+ * slow consumers hold up to 50 × 55 MiB fetches open) and are left out, as is the security
+ * section's broker (its RSS is in its own table: a section that compares two listeners, not the
+ * run-wide memory target's workload).
  */
 export function peakRss(r: BenchResults): number | null {
   const candidates = [r.broker.peakRssBytes ?? 0, r.tier?.brokerPeakRssBytes ?? 0, ...standardPhases(r).map((p) => p.broker.peakRssBytes)];
@@ -686,6 +730,42 @@ function formatZeroCopy(z: ZeroCopyResult, limits: Limits): string[] {
   return out;
 }
 
+function formatSecurity(s: SecurityResult, limits: Limits): string[] {
+  const l = s.listeners ?? {};
+  const out: string[] = [
+    '',
+    `Security: kcat over SASL_SSL (${s.mechanism}, TLS${s.tls ? ` ${s.tls.version}, ${s.tls.cipher}` : ''}) vs PLAINTEXT, one broker with both listeners` +
+      `${l.PLAINTEXT && l.SASL_SSL ? ` (PLAINTEXT ${l.PLAINTEXT}, SASL_SSL ${l.SASL_SSL})` : ''}, the same kcat settings;`,
+    ` per round the ${grouped(s.records)} × ${sizeLabel(s.recordSize)} records produced over each listener into a new 1-partition topic, then the first topic read`,
+    ` over each (kcat -C -p 0 -o 0 -e, verified); ${s.rounds} rounds after an unmeasured warm-up over each, the listener that goes first alternating;`,
+    ` fetches over PLAINTEXT: ${s.sendPathLine ?? 'unknown send path'}; over TLS always read into memory, encrypted and written; CPU in cores)`,
+  ];
+  const phases = s.runs.map((x) => x.phase);
+  if (phases.length === 0) return [...out, `(not measured: ${firstError(s.errors, 'no valid run')})`];
+  out.push(...phaseTable(phases, limits));
+  const rows: string[][] = [];
+  const cells = (v: SecuritySummary | null): string[] =>
+    v === null
+      ? ['-', '-', '-', '-', '-']
+      : [fixed(v.mbPerSec), grouped(v.recordsPerSec), msPerMb(v.brokerCpuSecondsPerMb), v.clientCpuSecondsPerMb === null ? '-' : msPerMb(v.clientCpuSecondsPerMb), `${fixed(v.peakRssBytes / MB)} MB`];
+  for (const kind of ['produce', 'consume'] as const) {
+    for (const p of PROTOCOLS) rows.push([kind, p, ...cells(s.summary[p][kind])]);
+  }
+  out.push(
+    '',
+    ...table(['direction', 'listener', 'MB/s', 'rec/s', 'broker CPU per MB', 'kcat CPU per MB', 'broker RSS'], rows, new Set([2, 3, 4, 5, 6])),
+  );
+  const ratio = (v: number | null): string => (v === null ? '-' : fixed(v, 2));
+  out.push(
+    `SASL_SSL ÷ PLAINTEXT (MB/s medians; CPU per MB = broker CPU seconds ÷ MB over all runs): produce MB/s ${ratio(s.produceRatio)}, CPU per MB ${ratio(s.produceCpuPerMbRatio)}; ` +
+      `consume (TLS fetch vs the plaintext path) MB/s ${ratio(s.consumeRatio)}, CPU per MB ${ratio(s.consumeCpuPerMbRatio)}`,
+    `SASL_SSL ÷ PLAINTEXT MB/s within each round (adjacent runs): produce ${roundRatios(s.runs, 'produce').map(ratio).join(', ')}; ` +
+      `consume ${roundRatios(s.runs, 'consume').map(ratio).join(', ')}`,
+    `SCRAM user created → first metadata over SASL_SSL: ${s.userReadyMs === null ? '-' : `${fixed(s.userReadyMs, 0)} ms`}; broker VmHWM ${s.brokerHwmBytes === null ? '-' : `${fixed(s.brokerHwmBytes / MB)} MB`}`,
+  );
+  return out;
+}
+
 function formatCluster(c: ClusterResult): string[] {
   const cores = (xs: number[]): string => (xs.length ? xs.map((x) => fixed(x, 2)).join(' / ') : '-');
   const brokersLabel = Array.from({ length: c.brokers }, (_, i) => `b${i}`).join('/');
@@ -879,6 +959,7 @@ export function formatReport(r: BenchResults): string {
   if (r.groups) out.push(...formatGroups(r.groups, r.limits));
   if (r.producerModes) out.push(...formatProducerModes(r.producerModes, r.limits));
   if (r.zeroCopy) out.push(...formatZeroCopy(r.zeroCopy, r.limits));
+  if (r.security) out.push(...formatSecurity(r.security, r.limits));
   if (r.tier) out.push(...formatTier(r.tier));
   if (r.recovery) out.push(...formatRecovery(r.recovery));
   if (r.cluster) out.push(...formatCluster(r.cluster));

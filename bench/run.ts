@@ -13,6 +13,7 @@ import { writeRecordFile } from './records';
 import { measureProducerModes } from './producerModes';
 import { createGroupTopic, measureRebalance } from './rebalance';
 import { measureRecovery } from './recovery';
+import { measureSecurity } from './securityBench';
 import { RECOVERY_LOG_DEFAULTS } from './recoveryLog';
 import { measureTieredReads } from './tieredReads';
 import { measureZeroCopy, ZeroCopyWorkloadSpec } from './zeroCopyReads';
@@ -27,7 +28,8 @@ import { MB, MiB, fixed, secondsSince, sizeLabel } from './units';
  * groups on the same broker (rebalance times with kafkajs members, kcat consuming through a group
  * vs directly), then librdkafka producing plain, idempotent and transactional to it, then fetch
  * responses sent with sendfile(2) vs through a buffer (brokers of their own, with and without
- * stalled slow consumers), then cold (S3 emulator) vs hot (local) reads on a broker with the AWS
+ * stalled slow consumers), then produce and consume over SASL_SSL vs PLAINTEXT (one broker with
+ * both listeners), then cold (S3 emulator) vs hot (local) reads on a broker with the AWS
  * backends, then how long a partition log takes to recover with and without producer snapshots,
  * then a 3-broker cluster (acks=all vs acks=1, acks=all latency, leader failover, follower
  * catch-up), then the machine's limits, and prints tables with ratios and PASS/MISS against the targets.
@@ -36,7 +38,7 @@ import { MB, MiB, fixed, secondsSince, sizeLabel } from './units';
  */
 
 /** The parts of a run `--only` can pick, in the order a run does them. */
-export const SECTIONS = ['broker', 'zero-copy', 'tiered', 'recovery', 'cluster', 'limits'] as const;
+export const SECTIONS = ['broker', 'zero-copy', 'security', 'tiered', 'recovery', 'cluster', 'limits'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 interface Plan {
@@ -86,6 +88,13 @@ interface Plan {
     slowConsumers: { connections: number; maxBytes: number };
   };
   /**
+   * Produce and consume over SASL_SSL (SCRAM-SHA-512) vs PLAINTEXT, one broker with both
+   * listeners, the same kcat settings (securityBench.ts): after a warm-up of `warmupRecords` over
+   * each, `rounds` rounds of the file produced over each listener into a new topic, then read
+   * back over each, the listener that goes first alternating.
+   */
+  security: { recordSize: number; records: number; warmupRecords: number; rounds: number };
+  /**
    * A 3-broker cluster on loopback (clusterBench.ts): leader failover trials, kcat produce with
    * acks=1 vs acks=all, acks=all latency at fixed rates, follower catch-up from an empty data dir.
    */
@@ -128,6 +137,8 @@ const PLANS: Record<'full' | 'quick', Plan> = {
       // Kafka's fetch.max.bytes (55 MiB): the largest response a consumer can ask for.
       slowConsumers: { connections: 50, maxBytes: 55 * MiB },
     },
+    // 512 MB per run: 1–4 s on either listener. 6 topics, ~3 GB of segments.
+    security: { recordSize: 1024, records: 500_000, warmupRecords: 50_000, rounds: 3 },
     cluster: {
       ...CLUSTER_SHAPE,
       // 4 runs of ~154 MB: with the latency runs ~0.9 GB for the catch-up to fetch back.
@@ -158,6 +169,9 @@ const PLANS: Record<'full' | 'quick', Plan> = {
       rounds: 3,
       slowConsumers: { connections: 50, maxBytes: 55 * MiB },
     },
+    // 256 MB per run: a read over PLAINTEXT still takes ~0.3 s, so kcat's start, the TLS handshake
+    // and the SCRAM exchange weigh little (100 MB reads took 0.11–0.16 s, too short to compare).
+    security: { recordSize: 1024, records: 250_000, warmupRecords: 25_000, rounds: 3 },
     cluster: {
       ...CLUSTER_SHAPE,
       throughput: { records: 50_000, rounds: 1 },
@@ -179,7 +193,7 @@ const phaseTimeoutMs = (records: number): number => 20_000 + Math.ceil(records /
 const tieringTimeoutMs = (bytes: number): number => 30_000 + Math.ceil(bytes / 10_000_000) * 1000;
 /** Writing the recovery log may take 30 s plus 1 s per 10 MB. */
 const recoveryWriteTimeoutMs = (bytes: number): number => 30_000 + Math.ceil(bytes / 10_000_000) * 1000;
-/** The zero-copy section moves up to 1 GB per phase: a phase's time, plus 1 s per 20 MB of payload. */
+/** The zero-copy and security sections move up to 1 GB per phase: a phase's time, plus 1 s per 20 MB of payload. */
 const zeroCopyTimeoutMs = (records: number, recordSize: number): number => phaseTimeoutMs(records) + Math.ceil((records * recordSize) / 20_000_000) * 1000;
 
 const USAGE = `Usage: npm run bench [-- --quick] [-- --override key=value]... [-- --only section]...
@@ -188,6 +202,7 @@ const USAGE = `Usage: npm run bench [-- --quick] [-- --override key=value]... [-
   --only section          run only this section (repeatable); sections, in run order:
                             broker     kcat produce/consume, consumer groups, producer modes (first broker)
                             zero-copy  fetch responses with sendfile(2) vs buffered, slow consumers
+                            security   produce and consume over SASL_SSL (SCRAM, TLS) vs PLAINTEXT, one broker
                             tiered     cold (S3 emulator) vs hot reads
                             recovery   partition log recovery with and without producer snapshots
                             cluster    3 brokers: acks=all vs acks=1, acks=all latency, failover, follower catch-up
@@ -314,9 +329,12 @@ async function main(argv: string[]): Promise<number> {
     const modesFile = { size: plan.producerModes.recordSize, count: plan.producerModes.records, file: path.join(work, 'records-modes.txt') };
     const zeroCopyFiles = plan.zeroCopy.workloads.map((w) => ({ ...w, file: path.join(work, `records-zero-copy-${w.size}.txt`) }));
     const clusterFile = { size: plan.cluster.recordSize, count: plan.cluster.throughput.records, file: path.join(work, 'records-cluster.txt') };
+    const securityFile = { size: plan.security.recordSize, count: plan.security.records, file: path.join(work, 'records-security.txt') };
+    const securityWarmup = { size: plan.security.recordSize, count: plan.security.warmupRecords, file: path.join(work, 'records-security-warmup.txt') };
     const needed = [
       ...(runs('broker') ? [warmup, ...files, modesFile] : []),
       ...(runs('zero-copy') ? zeroCopyFiles : []),
+      ...(runs('security') ? [securityWarmup, securityFile] : []),
       ...(runs('tiered') ? [tierFile] : []),
       ...(runs('cluster') ? [clusterFile] : []),
     ];
@@ -386,6 +404,26 @@ async function main(argv: string[]): Promise<number> {
       });
       results.zeroCopy = zeroCopy;
       errors.push(...zeroCopy.errors);
+    }
+
+    // A broker of its own with a PLAINTEXT and a SASL_SSL listener, after the zero-copy brokers.
+    if (runs('security')) {
+      const security = await measureSecurity({
+        workDir: work,
+        brokerMain: main,
+        overrides,
+        file: securityFile.file,
+        records: securityFile.count,
+        recordSize: securityFile.size,
+        warmupFile: securityWarmup.file,
+        warmupRecords: securityWarmup.count,
+        rounds: plan.security.rounds,
+        timeoutMs: zeroCopyTimeoutMs,
+        beforeBroker: (when) => settle(when, results),
+        progress,
+      });
+      results.security = security;
+      errors.push(...security.errors);
     }
 
     // Its own broker, on the AWS emulators; after the first broker stopped, before the limits.

@@ -2,7 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLogger, type Logger } from '../common/logger';
 import type { BrokerConfig } from '../config/brokerConfig';
-import { parseListeners } from '../config/brokerConfig';
+import { formatListener } from '../config/brokerConfig';
+import { ensureInterBrokerCredential, interBrokerSecurity } from './listenerSecurity';
+import { Listeners } from './listeners';
 import { LogCleaner } from '../log/logCleaner';
 import { LogManager } from '../log/logManager';
 import { outOfSpaceAtStart } from '../log/diskSpace';
@@ -11,19 +13,18 @@ import { LEADER_EPOCH } from './singleNode';
 import { BrokerLease } from '../meta/brokerLease';
 import { acquireDirLock, type DirLock } from '../meta/dirLock';
 import { embeddedMetadataDir, openMetadataStore } from '../meta/url';
-import type { MetadataStore } from '../meta/metadataStore';
+import type { BrokerRecord, MetadataStore } from '../meta/metadataStore';
 import { openObjectStore } from '../tier/url';
 import type { ObjectStore } from '../tier/objectStore';
 import { TierManager } from '../tier/tierManager';
 import { TierBridge } from './tierBridge';
 import { BrokerMetrics } from '../metrics/brokerMetrics';
 import { parseMetricsListener } from '../metrics/metricsListener';
-import { KafkaServer } from './server';
 import { ResponseBufferBudget } from './responseStream';
 import { loadZeroCopy, zeroCopyUnavailableReason } from '../net/zeroCopy';
 import { Dispatcher } from './dispatcher';
 import { TopicAdmin } from './topicAdmin';
-import { MetadataCache } from '../cluster/metadataCache';
+import { MetadataCache, listenerEndpoint } from '../cluster/metadataCache';
 import { BrokerCluster } from '../cluster/brokerCluster';
 import { DynamicBrokerConfigs } from './dynamicBrokerConfigs';
 import { BROKER_CONFIGS_NAMESPACE } from '../meta/brokerConfigStore';
@@ -65,13 +66,22 @@ import { describeProducersHandler } from './handlers/describeProducers';
 import { describeTransactionsHandler } from './handlers/describeTransactions';
 import { listTransactionsHandler } from './handlers/listTransactions';
 import { saslHandshakeHandler } from './handlers/saslHandshake';
+import { saslAuthenticateHandler } from './handlers/saslAuthenticate';
 import { describeLogDirsHandler } from './handlers/describeLogDirs';
 import { offsetForLeaderEpochHandler } from './handlers/offsetForLeaderEpoch';
 import { electLeadersHandler } from './handlers/electLeaders';
 import { updateMetadataHandler } from './handlers/updateMetadata';
 import { alterUserScramCredentialsHandler, describeUserScramCredentialsHandler } from './handlers/userScramCredentials';
 import { SCRAM_CREDENTIALS_NAMESPACE, ScramCredentialStore } from '../security/scramCredentialStore';
+import { Authorizer } from '../security/authorizer';
+import { ACLS_NAMESPACE, AclStore } from '../security/aclStore';
+import { createAclsHandler, deleteAclsHandler, describeAclsHandler } from './handlers/acls';
+import { withAuthorization } from './authorization';
 import { alterPartitionReassignmentsHandler, listPartitionReassignmentsHandler } from './handlers/partitionReassignments';
+import { alterClientQuotasHandler, describeClientQuotasHandler } from './handlers/clientQuotas';
+import { CLIENT_QUOTAS_NAMESPACE, ClientQuotaStore } from '../quota/clientQuotaStore';
+import { QuotaManager } from '../quota/quotaManager';
+import { registerQuotaMetrics } from '../quota/quotaMetrics';
 
 /** The most of a segment one connection reads into memory at a time when it cannot use sendfile. */
 const STREAM_CHUNK_BYTES = 256 * 1024;
@@ -106,7 +116,7 @@ export class Broker {
 
   private constructor(
     readonly context: BrokerContext,
-    private readonly server: KafkaServer,
+    private readonly listeners: Listeners,
     private readonly store: MetadataStore,
     private readonly objects: ObjectStore,
     readonly endpoint: { host: string; port: number },
@@ -147,14 +157,18 @@ export class Broker {
     let txn: TransactionCoordinator | null = null;
     let metrics: BrokerMetrics | null = null;
     let cluster: BrokerCluster | null = null;
+    let listeners: Listeners | null = null;
+    let onSaslOutcome: ((listener: string, mechanism: string, outcome: 'success' | 'failure') => void) | undefined;
+    let authorizer: Authorizer | undefined;
+    let quotas: QuotaManager | null = null;
     try {
-      const listener = parseListeners(config.listeners)[0];
-      const advertisedListener = config.advertisedListeners ? parseListeners(config.advertisedListeners)[0] : null;
+      const interBroker = config.listeners.find((l) => l.name === config.interBrokerListenerName)!;
+      const brokerSecurity = interBrokerSecurity(config);
       // Before anything is loaded or served: one process per node.id on shared stores.
       lease = await BrokerLease.acquire(leaseStore, {
         nodeId: config.nodeId,
-        host: advertisedListener?.host || listener.host || '127.0.0.1',
-        port: advertisedListener?.port || listener.port,
+        host: interBroker.advertised?.host || interBroker.host || '127.0.0.1',
+        port: interBroker.advertised?.port || interBroker.port,
         rack: config.brokerRack ?? null,
         sessionTimeoutMs: config.brokerSessionTimeoutMs,
         heartbeatIntervalMs: config.brokerHeartbeatIntervalMs,
@@ -216,6 +230,8 @@ export class Broker {
           partitionMaxBytes: config.replicaFetchMaxBytes,
           backoffMs: config.replicaFetchBackoffMs,
         },
+        interBrokerSecurity: brokerSecurity,
+        interBrokerListenerName: config.interBrokerListenerName,
         logger: logger.child('cluster'),
       });
       partitions.setClusterHooks(cluster.partitionHooks());
@@ -259,7 +275,7 @@ export class Broker {
       const replicas = partitions;
       const markers = new MarkerWriter(
         (t, p) => topics.partition(t, p),
-        new MarkerChannels({ endpointOf: (id) => topics.broker(id), clientId: `strata-txn-markers-${config.nodeId}` }),
+        new MarkerChannels({ endpointOf: (id) => interBrokerEndpoint(topics.broker(id), config.interBrokerListenerName), clientId: `strata-txn-markers-${config.nodeId}`, security: brokerSecurity }),
         (appended) => replicas.awaitAcks(appended, MARKER_REPLICATION_TIMEOUT_MS),
       );
       txn = await TransactionCoordinator.start(
@@ -282,12 +298,26 @@ export class Broker {
       );
       const coordinator = txn;
       partitions.setTransactionVerifier((id, pid, epoch, tp) => coordinator.verifyWriteForPartition(id, pid, epoch, tp));
-      const advertised = { host: '', port: 0 };
+      // authorizer.class.name: ACLs loaded before anything is served, then kept fresh from the store.
+      if (config.authorizerClassName !== '') {
+        authorizer = await Authorizer.start(new AclStore(store.namespace(ACLS_NAMESPACE)), {
+          superUsers: config.superUsers,
+          allowEveryoneIfNoAclFound: config.allowEveryoneIfNoAclFound,
+          logger: logger.child('authorizer'),
+        });
+      }
+      // Client quotas: read before anything is served, then kept fresh from the store.
+      quotas = new QuotaManager(new ClientQuotaStore(store.namespace(CLIENT_QUOTAS_NAMESPACE)), {
+        windowNum: config.quotaWindowNum,
+        windowSizeSeconds: config.quotaWindowSizeSeconds,
+        logger: logger.child('quotas'),
+      });
+      await quotas.start();
       const context: BrokerContext = {
         nodeId: config.nodeId,
         clusterId,
         rack: config.brokerRack ?? null,
-        advertised,
+        advertisedOn: (listener) => listeners?.advertisedOn(listener) ?? { host: '', port: 0 },
         config,
         topics,
         topicAdmin,
@@ -299,6 +329,8 @@ export class Broker {
         cluster,
         dynamicConfigs,
         scramCredentials: new ScramCredentialStore(store.namespace(SCRAM_CREDENTIALS_NAMESPACE)),
+        authorizer,
+        quotas,
         logger: logger.child('requests'),
       };
       const handlers = [
@@ -335,6 +367,7 @@ export class Broker {
         describeTransactionsHandler,
         listTransactionsHandler,
         saslHandshakeHandler,
+        saslAuthenticateHandler,
         describeLogDirsHandler,
         offsetForLeaderEpochHandler,
         electLeadersHandler,
@@ -343,6 +376,11 @@ export class Broker {
         updateMetadataHandler,
         describeUserScramCredentialsHandler,
         alterUserScramCredentialsHandler,
+        describeAclsHandler,
+        createAclsHandler,
+        deleteAclsHandler,
+        describeClientQuotasHandler,
+        alterClientQuotasHandler,
       ];
       let dispatcher: Dispatcher;
       const versions = apiVersionsHandler(() => dispatcher.supportedApis());
@@ -351,9 +389,16 @@ export class Broker {
       const metricsListener = parseMetricsListener(config.metricsListener);
       if (metricsListener) {
         metrics = new BrokerMetrics(
-          { topics, tier, groups, txn, connections: () => server.connectionCount, logDirFreeBytes: () => logs.diskSpace.freeBytes, responseBuffer },
+          { topics, tier, groups, txn, connections: () => listeners?.connectionCount ?? 0, logDirFreeBytes: () => logs.diskSpace.freeBytes, responseBuffer, authorizer },
           logger.child('metrics'),
         );
+        registerQuotaMetrics(metrics.registry, quotas);
+        const sasl = metrics.registry.counter({
+          name: 'strata_sasl_authentications_total',
+          help: 'SASL authentications (re-authentications included) by listener, mechanism and outcome (success, failure).',
+          labelNames: ['listener', 'mechanism', 'outcome'],
+        });
+        onSaslOutcome = (listener, mechanism, outcome) => sasl.labels(listener, mechanism, outcome).inc();
       }
       logger.info(
         zeroCopy !== null
@@ -361,46 +406,46 @@ export class Broker {
           : `fetch responses are sent through a buffer (${zeroCopyUnavailableReason()}); at most fetch.response.max.buffer.bytes=${config.fetchResponseMaxBufferBytes} in memory`,
       );
       logger.info(`segment files: at most ${config.logMaxOpenFiles} open (log.max.open.files)`);
-      dispatcher = new Dispatcher(context, [versions, ...handlers].map((h: ApiHandler) => guardHandler(h, check)), metrics?.requests ?? null);
-      const server = new KafkaServer(
-        {
-          host: listener.host,
-          port: listener.port,
-          listenerName: config.listenerName,
-          maxRequestBytes: config.socketRequestMaxBytes,
-          idleTimeoutMs: config.connectionsMaxIdleMs,
-          maxConnections: config.maxConnections,
-          maxConnectionsPerIp: config.maxConnectionsPerIp,
-          maxConnectionsPerIpOverrides: config.maxConnectionsPerIpOverrides,
-          logger: logger.child('network'),
-          stream: { zeroCopy, budget: responseBuffer, chunkBytes: STREAM_CHUNK_BYTES },
-        },
-        dispatcher,
-      );
-      // Bound before the Kafka listener, logged after its line (which tests and tools parse).
+      dispatcher = new Dispatcher(context, [versions, ...handlers].map((h: ApiHandler) => guardHandler(authorizer ? withAuthorization(h, authorizer) : h, check)), metrics?.requests ?? null);
+      if (context.scramCredentials !== undefined) await ensureInterBrokerCredential(brokerSecurity, context.scramCredentials, logger.child('security'));
+      listeners = new Listeners({
+        config,
+        handler: dispatcher,
+        stream: { zeroCopy, budget: responseBuffer, chunkBytes: STREAM_CHUNK_BYTES },
+        scramCredentials: context.scramCredentials,
+        onSaslOutcome: (listener, mechanism, outcome) => onSaslOutcome?.(listener, mechanism, outcome),
+        logger,
+      });
+      // Bound before the Kafka listeners, logged after their line (which tests and tools parse).
       const metricsUrl = metrics && metricsListener ? await metrics.listen(metricsListener) : null;
       check();
-      const bound = await server.listen();
-      advertised.host = advertisedListener?.host || (bound.host === '0.0.0.0' || bound.host === '' ? '127.0.0.1' : bound.host);
-      advertised.port = advertisedListener && advertisedListener.port !== 0 ? advertisedListener.port : bound.port;
-      const broker = new Broker(context, server, store, objects, bound, lease, cluster, logger);
+      const endpoints = await listeners.bind();
+      const self = listeners.advertisedOn(config.interBrokerListenerName);
+      const broker = new Broker(context, listeners, store, objects, listeners.first, lease, cluster, logger);
       broker.dataDirLock = dataDirLock;
       onFenced = (reason) => broker.fence(reason);
       if (lease.fenced !== null) broker.fence(lease.fenced);
-      // The registration names the endpoint clients are told, once it is known.
-      lease.setEndpoint(advertised.host, advertised.port);
-      // A heartbeat already in flight still carries the old endpoint: renew until the record names this one.
-      for (let i = 0; i < 3 && (lease.current.host !== advertised.host || lease.current.port !== advertised.port); i++) await lease.renew();
+      // The registration names the endpoints clients are told, once they are known.
+      lease.setEndpoint(self.host, self.port, endpoints);
+      // A heartbeat already in flight still carries the old endpoints: renew until the record names these.
+      const registered = (): boolean =>
+        lease!.current.host === self.host && lease!.current.port === self.port && JSON.stringify(lease!.current.endpoints) === JSON.stringify(endpoints);
+      for (let i = 0; i < 3 && !registered(); i++) await lease.renew();
       broker.metrics = metrics;
       broker.orphans = new OrphanCollector(store, tier, topicAdmin, logger.child('orphans'));
       broker.housekeeping = setInterval(() => broker.tick(), HOUSEKEEPING_INTERVAL_MS);
       broker.housekeeping.unref();
       logger.info(
-        `listening on PLAINTEXT://${bound.host}:${bound.port} (node.id=${config.nodeId}, cluster.id=${clusterId}, advertised ${advertised.host}:${advertised.port}, data ${dataDir}, metadata ${config.metadata}, object store ${config.objectStore})`,
+        `listening on ${listeners.describeBound()} (node.id=${config.nodeId}, cluster.id=${clusterId}, ` +
+          `advertised ${endpoints.map((e) => formatListener(e.listener, e)).join(', ')}, inter-broker listener ${config.interBrokerListenerName}, ` +
+          `data ${dataDir}, metadata ${config.metadata}, object store ${config.objectStore})`,
       );
       if (metricsUrl) logger.info(`metrics on ${metricsUrl}`);
       return broker;
     } catch (e) {
+      await listeners?.close();
+      authorizer?.close();
+      quotas?.close();
       await cluster?.close();
       await metrics?.close();
       await txn?.close();
@@ -442,6 +487,8 @@ export class Broker {
 
   private async close(): Promise<void> {
     if (this.housekeeping) clearInterval(this.housekeeping);
+    this.context.authorizer?.close();
+    this.context.quotas?.close();
     // Controlled shutdown first, while everything still serves: leaderships move to in-sync
     // replicas and this broker leaves the ISRs. A fenced broker hands nothing over (its writes
     // would be refused): the others see it gone after broker.liveness.timeout.ms.
@@ -458,7 +505,7 @@ export class Broker {
     await this.context.groups.close();
     // One turn of the event loop, so those answers are written before connections are destroyed.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    await this.server.close();
+    await this.listeners.close();
     await this.context.partitions.logs.close();
     await this.context.tier.close();
     await this.context.topicAdmin.close();
@@ -471,4 +518,9 @@ export class Broker {
       await this.dataDirLock?.release();
     }
   }
+}
+
+/** A broker's address on this broker's inter-broker listener; undefined when it is not live or has no such listener. */
+function interBrokerEndpoint(r: BrokerRecord | undefined, listener: string): { host: string; port: number } | undefined {
+  return r === undefined ? undefined : listenerEndpoint(r, listener);
 }

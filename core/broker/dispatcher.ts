@@ -7,6 +7,7 @@ import type { ConnectionInfo, FrameHandler } from './server';
 import type { ResponseChunk } from '../common/fileRegion';
 import type { ApiHandler, BrokerContext, RequestContext } from './handlers/types';
 import type { RequestMetrics } from '../metrics/requestMetrics';
+import { applyRequestQuota } from '../quota/requestQuota';
 
 /**
  * Decodes the request header, routes to the API's handler, encodes the response frame.
@@ -39,6 +40,9 @@ export class Dispatcher implements FrameHandler {
   }
 
   handle(frame: Buffer, conn: ConnectionInfo): ResponseChunk[] | null | Promise<ResponseChunk[] | null> {
+    // request_percentage quotas: the time from here to the handler's first wait (core/quota/requestQuota.ts).
+    const quotas = this.broker.quotas?.enabled('request') ? this.broker.quotas : undefined;
+    const began = quotas ? performance.now() : 0;
     const r = new Reader(frame);
     const header = readRequestHeader(r);
     const meta = API_MESSAGES.get(header.apiKey);
@@ -70,20 +74,28 @@ export class Dispatcher implements FrameHandler {
       return this.encode(header.apiKey, version, header.correlationId, res);
     }
     const out = handler.handle(req, ctx);
+    const elapsedMs = quotas ? performance.now() - began : 0;
     if (out instanceof Promise) {
       return out.then((res) => {
+        if (quotas) applyRequestQuota(quotas, conn, header.clientId, header.apiKey, version, req, res, elapsedMs);
         metrics?.end(header.apiKey, req, res, start);
         return res === null ? null : this.encode(header.apiKey, version, header.correlationId, res);
       });
     }
+    if (quotas) applyRequestQuota(quotas, conn, header.clientId, header.apiKey, version, req, out, elapsedMs);
     metrics?.end(header.apiKey, req, out, start);
     return out === null ? null : this.encode(header.apiKey, version, header.correlationId, out);
   }
 
   private encode(apiKey: number, version: number, correlationId: number, body: unknown): ResponseChunk[] {
-    const w = new Writer();
-    writeResponseHeader(w, correlationId, responseHeaderVersion(apiKey, version));
-    API_MESSAGES.get(apiKey)!.writeResponse(w, version, body);
-    return encodeFrame(w.toResponseChunks());
+    return encodeResponse(apiKey, version, correlationId, body);
   }
+}
+
+/** A response frame (size prefix, header, body) for `apiKey` at `version`. */
+export function encodeResponse(apiKey: number, version: number, correlationId: number, body: unknown): ResponseChunk[] {
+  const w = new Writer();
+  writeResponseHeader(w, correlationId, responseHeaderVersion(apiKey, version));
+  API_MESSAGES.get(apiKey)!.writeResponse(w, version, body);
+  return encodeFrame(w.toResponseChunks());
 }

@@ -136,12 +136,16 @@ function writable(socket: net.Socket, fd: number, zc: ZeroCopy): Promise<void> {
 
 async function sendBuffered(socket: net.Socket, r: FileRegion, opts: StreamOptions): Promise<void> {
   let sent = 0;
+  // One buffer for the region's chunks: each is read into it once the previous one's write has
+  // completed (for TLS, once it was encrypted), so a long read makes no garbage per chunk.
+  let scratch: Buffer | null = null;
   while (sent < r.length) {
     if (socket.destroyed) throw new StrataError('CLOSED', 'the connection closed while a response was being sent');
     const grant = opts.budget.take(Math.min(opts.chunkBytes, r.length - sent));
     let buf: Buffer;
     try {
-      buf = readRegion(r, sent, grant);
+      if (scratch === null || scratch.length < grant) scratch = Buffer.allocUnsafeSlow(grant);
+      buf = readRegion(r, sent, grant, scratch.subarray(0, grant));
     } catch (e) {
       opts.budget.release(grant);
       throw e;

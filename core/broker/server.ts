@@ -1,6 +1,7 @@
 import * as dns from 'node:dns';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { StrataError } from '../common/errors';
 import { releaseChunks, type ResponseChunk } from '../common/fileRegion';
 import type { Logger } from '../common/logger';
@@ -52,6 +53,42 @@ export interface ConnectionInfo {
   throttle(ms: number): void;
 }
 
+/**
+ * Authentication of one connection (SASL): it sees every frame first, answers the SASL requests
+ * itself and passes the others on once the connection has authenticated.
+ */
+export interface ConnectionAuthenticator {
+  /** Whether the connection has authenticated (then every request is served, Produce pipelined). */
+  readonly authenticated: boolean;
+  /** The largest frame accepted now (smaller before authentication). */
+  maxFrameBytes(otherwise: number): number;
+  /** A response, or 'pass' to hand the frame to the server's handler. Throwing closes the connection. */
+  handle(frame: Buffer): ResponseChunk[] | 'pass' | Promise<ResponseChunk[] | 'pass'>;
+}
+
+/** What an authenticator may do to its connection. */
+export interface AuthenticatingConnection {
+  readonly remote: string;
+  readonly listenerName: string;
+  setPrincipal(p: KafkaPrincipal): void;
+  /** Writes what was answered, reads nothing more, and closes the connection after `ms`. */
+  closeAfter(ms: number): void;
+}
+
+/** TLS on a listener (SSL, SASL_SSL). */
+export interface ServerTls {
+  /** The listener's certificate, key and trust store (PEM). */
+  options(): tls.SecureContextOptions;
+  /** Calls `fn` when the files changed and options() gives new ones (new connections use them). */
+  onReload(fn: () => void): void;
+  /** ssl.client.auth */
+  clientAuth: 'required' | 'requested' | 'none';
+  /** The principal for a verified client certificate (ssl.principal.mapping.rules); throwing refuses the connection. */
+  principalOf(der: Buffer): KafkaPrincipal;
+  /** A handshake not done by then closes the connection; default 10 s. */
+  handshakeTimeoutMs?: number;
+}
+
 export interface ServerOptions extends ListenerSettings {
   host: string;
   port: number;
@@ -64,7 +101,13 @@ export interface ServerOptions extends ListenerSettings {
   warnIntervalMs?: number;
   /** How responses holding file regions are streamed (zero-copy or buffered, and the shared buffer budget); default buffered, 64 MiB. */
   stream?: Omit<StreamOptions, 'onProgress'>;
+  /** TLS for SSL and SASL_SSL listeners; its connections never use zero-copy (the bytes must be encrypted). */
+  tls?: ServerTls;
+  /** SASL for SASL_PLAINTEXT and SASL_SSL listeners: an authenticator per connection. */
+  authenticator?: (conn: AuthenticatingConnection) => ConnectionAuthenticator;
 }
+
+const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** Produce's api key: its appends happen before its handler first waits (see Connection.process). */
 const PRODUCE_API_KEY = 0;
@@ -106,6 +149,8 @@ const NO_LIMIT = 2147483647;
 export class KafkaServer {
   private readonly server: net.Server;
   private readonly connections = new Set<Connection>();
+  /** Every accepted TCP connection: served ones, and TLS ones still in their handshake. */
+  private readonly sockets = new Set<net.Socket>();
   /** Open connections by remote IP address (IPv4-mapped IPv6 addresses as IPv4). */
   private readonly perIp = new Map<string, number>();
   private readonly settings: Required<ListenerSettings>;
@@ -118,6 +163,8 @@ export class KafkaServer {
   private fdLimit: number | null = null;
   private fdProbe: NodeJS.Timeout | null = null;
   private nextId = 1;
+  /** The options connections get (zero-copy off on TLS listeners). */
+  private readonly streamOpts: ServerOptions;
 
   constructor(private readonly opts: ServerOptions, private readonly handler: FrameHandler) {
     this.settings = {
@@ -128,8 +175,29 @@ export class KafkaServer {
       maxConnectionsPerIpOverrides: opts.maxConnectionsPerIpOverrides ?? {},
     };
     this.label = listenerLabel(this.settings.listenerName, opts.host, opts.port);
+    // TLS connections cannot use sendfile: their bytes must go through the encryption.
+    this.streamOpts = opts.tls !== undefined && opts.stream !== undefined ? { ...opts, stream: { ...opts.stream, zeroCopy: null } } : opts;
     this.warnings = new WarningThrottle(opts.logger, opts.warnIntervalMs ?? DEFAULT_WARN_INTERVAL_MS);
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const t = opts.tls;
+    if (t === undefined) {
+      this.server = net.createServer({ noDelay: true }, (socket) => {
+        if (this.accept(socket)) this.serve(socket, ANONYMOUS);
+      });
+    } else {
+      const handshakeTimeout = t.handshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS;
+      const server = tls.createServer(
+        { ...t.options(), requestCert: t.clientAuth !== 'none', rejectUnauthorized: t.clientAuth === 'required', handshakeTimeout },
+        (socket) => this.secured(socket, t),
+      );
+      // The TLS server wraps each connection first; this sees the TCP socket and may refuse it.
+      server.on('connection', (socket: net.Socket) => {
+        socket.setNoDelay(true);
+        this.accept(socket);
+      });
+      server.on('tlsClientError', (e: NodeJS.ErrnoException, socket: tls.TLSSocket) => this.onTlsError(e, socket, handshakeTimeout));
+      t.onReload(() => server.setSecureContext(t.options()));
+      this.server = server;
+    }
   }
 
   /**
@@ -158,34 +226,37 @@ export class KafkaServer {
     });
   }
 
+  /** Served connections and TLS handshakes under way. */
   get connectionCount(): number {
-    return this.connections.size;
+    return this.sockets.size;
   }
 
   async close(): Promise<void> {
     if (this.fdProbe !== null) clearInterval(this.fdProbe);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.connections) c.destroy();
+    for (const s of this.sockets) s.destroy();
     await closed;
     this.warnings.close();
   }
 
-  private accept(socket: net.Socket): void {
+  /** Counts an accepted TCP connection against the limits; false (and closed) when it is over one. */
+  private accept(socket: net.Socket): boolean {
     const ip = normalizeIp(socket.remoteAddress);
     if (ip === null) {
       // Reset by the client before we got to it.
       socket.destroy();
-      return;
+      return false;
     }
     const { maxConnections, maxConnectionsPerIp } = this.settings;
-    if (this.connections.size >= maxConnections) {
+    if (this.sockets.size >= maxConnections) {
       socket.destroy();
       this.warnings.warn(
         'max.connections',
         `refused a connection from ${ip} on ${this.label}: the broker already has ${this.connections.size} connections (max.connections=${maxConnections}). ` +
           'Raise max.connections, or find the client that opens so many.',
       );
-      return;
+      return false;
     }
     const count = this.perIp.get(ip) ?? 0;
     const max = this.overrides.get(ip) ?? maxConnectionsPerIp;
@@ -196,22 +267,74 @@ export class KafkaServer {
         'max.connections.per.ip',
         `refused a connection from ${ip} on ${this.label}: that address already has the configured maximum of ${max} connections (${which}=${max}).`,
       );
-      return;
+      return false;
     }
     this.perIp.set(ip, count + 1);
-    const conn = new Connection(this.nextId++, socket, ip, this.opts, this.handler, {
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      const n = (this.perIp.get(ip) ?? 1) - 1;
+      if (n <= 0) this.perIp.delete(ip);
+      else this.perIp.set(ip, n);
+    });
+    return true;
+  }
+
+  /**
+   * A TLS connection whose handshake is done (the TLS server verified a client certificate
+   * against the trust store; with ssl.client.auth=required it refused a client without one):
+   * with requested, an untrusted certificate is refused here; a certificate gives the principal.
+   */
+  private secured(socket: tls.TLSSocket, t: ServerTls): void {
+    const who = `${socket.remoteAddress}:${socket.remotePort}`;
+    const cert = socket.getPeerX509Certificate();
+    let principal = ANONYMOUS;
+    if (cert !== undefined) {
+      if (!socket.authorized) {
+        this.warnings.warn('tls-client-cert', `closing connection ${who} on ${this.label}: its client certificate is not trusted (${String(socket.authorizationError)})`);
+        socket.destroy();
+        return;
+      }
+      try {
+        principal = t.principalOf(cert.raw);
+      } catch (e) {
+        this.warnings.warn('tls-principal', `closing connection ${who} on ${this.label}: ${(e as Error).message}`);
+        socket.destroy();
+        return;
+      }
+    }
+    this.serve(socket, principal);
+  }
+
+  /** A TLS handshake that failed or timed out: one rate-limited line naming the likely cause. */
+  private onTlsError(e: NodeJS.ErrnoException, socket: tls.TLSSocket, timeoutMs: number): void {
+    const who = `${socket.remoteAddress}:${socket.remotePort}`;
+    if (e.code === 'ECONNRESET' || e.code === 'EPIPE') {
+      // The client (or the connection limits, refusing it) went away mid-handshake: nothing to say.
+    } else if (e.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') {
+      this.warnings.warn('tls-timeout', `closing connection ${who} on ${this.label}: no TLS handshake within ${timeoutMs} ms`);
+    } else {
+      const plaintext = /wrong version number|http request|unknown protocol|packet length too long/i.test(e.message);
+      this.warnings.warn(
+        plaintext ? 'tls-plaintext' : 'tls-handshake',
+        `closing connection ${who} on ${this.label}: TLS handshake failed: ${(e as { reason?: string }).reason ?? e.message.split('\n')[0]}` +
+          (plaintext ? ' (the client does not speak TLS: configure it with security.protocol=SSL or SASL_SSL)' : ''),
+      );
+    }
+    socket.destroy();
+  }
+
+  /** Serves a connection on `socket` (the TLS socket on TLS listeners). */
+  private serve(socket: net.Socket, principal: KafkaPrincipal): void {
+    const ip = normalizeIp(socket.remoteAddress) ?? '';
+    const conn = new Connection(this.nextId++, socket, ip, principal, this.streamOpts, this.handler, {
       label: () => this.label,
       warnings: this.warnings,
       listenerName: this.settings.listenerName,
       securityProtocol: this.settings.securityProtocol,
     });
     this.connections.add(conn);
-    socket.once('close', () => {
-      this.connections.delete(conn);
-      const n = (this.perIp.get(ip) ?? 1) - 1;
-      if (n <= 0) this.perIp.delete(ip);
-      else this.perIp.set(ip, n);
-    });
+    socket.once('close', () => this.connections.delete(conn));
   }
 
   /** Opens and closes /dev/null: EMFILE/ENFILE here means new connections are being dropped. */
@@ -317,12 +440,17 @@ interface ConnectionContext {
   readonly securityProtocol: SecurityProtocol;
 }
 
-class Connection implements ConnectionInfo {
+class Connection implements ConnectionInfo, AuthenticatingConnection {
   readonly remote: string;
   readonly remoteIp: string;
   readonly listenerName: string;
   readonly securityProtocol: SecurityProtocol;
-  principal: KafkaPrincipal = ANONYMOUS;
+  principal: KafkaPrincipal;
+  /** SASL, on SASL listeners: sees every frame first. */
+  private readonly auth: ConnectionAuthenticator | null;
+  /** Set by closeAfter: when the connection is closed (nothing more is read meanwhile). */
+  private closeAt: number | null = null;
+  private closeScheduled = false;
   /** Until when (Date.now() ms) no request is read: quota throttling (see throttle). */
   private mutedUntil = 0;
   private muteTimer: NodeJS.Timeout | null = null;
@@ -342,14 +470,17 @@ class Connection implements ConnectionInfo {
     readonly id: number,
     private readonly socket: net.Socket,
     remoteIp: string,
+    principal: KafkaPrincipal,
     private readonly opts: ServerOptions,
     private readonly handler: FrameHandler,
     private readonly ctx: ConnectionContext,
   ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.remoteIp = remoteIp;
+    this.principal = principal;
     this.listenerName = ctx.listenerName;
     this.securityProtocol = ctx.securityProtocol;
+    this.auth = opts.authenticator?.(this) ?? null;
     socket.setTimeout(opts.idleTimeoutMs, () => {
       opts.logger.debug(`closing idle connection ${this.remote}`);
       this.destroy();
@@ -370,6 +501,36 @@ class Connection implements ConnectionInfo {
   destroy(): void {
     this.closed = true;
     this.socket.destroy();
+  }
+
+  setPrincipal(p: KafkaPrincipal): void {
+    this.principal = p;
+  }
+
+  closeAfter(ms: number): void {
+    this.closeAt ??= Date.now() + ms;
+  }
+
+  /** Ends the connection at closeAt, once what was answered is written (once, however often asked). */
+  private closeLater(): void {
+    this.socket.pause();
+    if (this.closeScheduled) return;
+    this.closeScheduled = true;
+    const timer = setTimeout(() => {
+      this.socket.end();
+      // A peer that does not read its answer is not waited for long.
+      setTimeout(() => this.destroy(), 1000).unref();
+    }, Math.max(0, this.closeAt! - Date.now()));
+    this.socket.once('close', () => clearTimeout(timer));
+  }
+
+  /** The frame to the authenticator first (SASL listeners), then to the handler. */
+  private dispatch(frame: Buffer): ResponseChunk[] | null | Promise<ResponseChunk[] | null> {
+    if (this.auth === null) return this.handler.handle(frame, this);
+    const a = this.auth.handle(frame);
+    if (a === 'pass') return this.handler.handle(frame, this);
+    if (a instanceof Promise) return a.then((x) => (x === 'pass' ? this.handler.handle(frame, this) : x));
+    return a;
   }
 
   throttle(ms: number): void {
@@ -412,13 +573,15 @@ class Connection implements ConnectionInfo {
   private nextFrame(): Buffer | null {
     const size = this.peekSize();
     if (size === null) return null;
-    if (size < 0 || size > this.opts.maxRequestBytes) {
+    const max = this.auth === null ? this.opts.maxRequestBytes : this.auth.maxFrameBytes(this.opts.maxRequestBytes);
+    if (size < 0 || size > max) {
       const foreign = this.sawFrame ? null : recognizeForeignProtocol(Buffer.concat(this.chunks, Math.min(this.buffered, 512)));
       if (foreign !== null) {
         this.ctx.warnings.warn(foreign.kind, `closing connection ${this.remote}: ${foreign.what}: ${foreign.advice(this.ctx.label())}`);
       } else {
         this.opts.logger.warn(
-          `closing connection ${this.remote}: request size ${size} is outside 0..${this.opts.maxRequestBytes} (socket.request.max.bytes)`,
+          `closing connection ${this.remote}: request size ${size} is outside 0..${max} ` +
+            (max < this.opts.maxRequestBytes ? '(sasl.server.max.receive.size: the connection has not authenticated)' : '(socket.request.max.bytes)'),
         );
       }
       this.destroy();
@@ -448,6 +611,14 @@ class Connection implements ConnectionInfo {
     try {
       for (;;) {
         if (this.closed) return;
+        if (this.closeAt !== null) {
+          if (corked) {
+            this.socket.uncork();
+            corked = false;
+          }
+          this.closeLater();
+          return;
+        }
         if (this.mutedUntil > Date.now() && this.buffered > 0) {
           // Throttled by a quota: requests already sent wait (Kafka mutes the channel).
           if (corked) {
@@ -460,7 +631,8 @@ class Connection implements ConnectionInfo {
         }
         const frame = this.nextFrame();
         if (frame === null) return;
-        const produce = frame.length >= 2 && frame.readInt16BE(0) === PRODUCE_API_KEY;
+        // (A frame before authentication may be a bare SASL token, not a request.)
+        const produce = frame.length >= 2 && frame.readInt16BE(0) === PRODUCE_API_KEY && (this.auth === null || this.auth.authenticated);
         // Only Produce answers may be outstanding behind each other; anything else is handled
         // once they are all written, as if the connection had been muted all along.
         if (this.pipelineDrained !== null && (!produce || this.pipelined.length >= MAX_PIPELINED_PRODUCES)) {
@@ -475,7 +647,7 @@ class Connection implements ConnectionInfo {
           }
           if (this.closed) return;
         }
-        let out = this.handler.handle(frame, this);
+        let out = this.dispatch(frame);
         if (produce && (out instanceof Promise || this.pipelineDrained !== null)) {
           // A Produce has appended by the time its handler first waits (acks=all waits for the
           // high watermark): the next Produce of this connection may append right behind it, in
@@ -525,7 +697,7 @@ class Connection implements ConnectionInfo {
     } finally {
       if (corked && !this.closed) this.socket.uncork();
       this.busy = false;
-      if (!this.closed) {
+      if (!this.closed && this.closeAt === null) {
         if (this.socket.writableLength > WRITE_HIGH_WATER || this.pipelined.length >= MAX_PIPELINED_PRODUCES) this.socket.pause();
         else this.socket.resume();
       }
@@ -604,7 +776,7 @@ export function recognizeForeignProtocol(head: Buffer): { kind: 'http' | 'tls'; 
       kind: 'tls',
       what: 'it started a TLS handshake',
       advice: (listener) =>
-        `this listener (${listener}) is PLAINTEXT and Strata has no TLS yet; configure the client with security.protocol=PLAINTEXT`,
+        `this listener (${listener}) does not speak TLS; configure the client with this listener's security.protocol, or point it at the broker's SSL or SASL_SSL listener`,
     };
   }
   return null;

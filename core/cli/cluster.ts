@@ -99,7 +99,7 @@ export function planCluster(args: ParsedArgs, cwd: string = process.cwd()): Clus
   return { dataDir, brokers, bootstrap: brokers.map((b) => `127.0.0.1:${b.port}`).join(',') };
 }
 
-const LISTENING = /\blistening on PLAINTEXT:\/\//;
+const LISTENING = /\blistening on [A-Z0-9_]+:\/\//;
 
 interface Member {
   readonly nodeId: number;

@@ -5,8 +5,10 @@ import { ConfigResourceType, ConfigSource, StrataClient, type AlterConfigOp, typ
 import { configSourceName, describeConfigs, incrementalAlterConfigs, type DescribedConfigEntry } from '../client/configsAdmin';
 import { KafkaResponseError } from '../client/errors';
 import { CommandSpec, ParsedArgs, UsageError, parseArgs } from './args';
-import { CliIO, bootstrapServers, writeOut } from './io';
-import { UserConfigError, alterUserScram, describeUserScram } from './userScramConfigs';
+import { CliIO, writeOut } from './io';
+import { COMMAND_CONFIG_FLAG, commandClient } from './clientConfig';
+import { UserConfigError } from './userScramConfigs';
+import { CLIENT_SHORTHAND_FLAGS, clientEntitiesOf, runClientConfigs, type ClientEntities } from './clientQuotaConfigs';
 
 /**
  * `strata configs`: kafka-configs.sh for topics, brokers and users' SCRAM credentials — its
@@ -21,26 +23,39 @@ import { UserConfigError, alterUserScram, describeUserScram } from './userScramC
  *
  * Entities: `--entity-type topics|brokers` with `--entity-name N` or (brokers) `--entity-default`
  * (the cluster-wide default), or the shorthands --topic, --broker, --broker-defaults. Describing
- * without a name covers every topic, or every broker and the default. `--entity-type users`
- * manages SCRAM credentials (userScramConfigs.ts: 'SCRAM-SHA-512=[iterations=N,password=P]');
- * user quotas are not served yet. Kafka's other entity types (clients, ips, broker-loggers,
- * client-metrics, groups) have nothing to configure in Strata yet. Difference: kafka-configs.sh 3.x alters brokers with the legacy AlterConfigs,
+ * without a name covers every topic, or every broker and the default. `--entity-type users` and
+ * `--entity-type clients` (alone or together, each with a name or --entity-default) manage client
+ * quotas (clientQuotaConfigs.ts: producer_byte_rate, consumer_byte_rate, request_percentage) and
+ * users' SCRAM credentials (userScramConfigs.ts: 'SCRAM-SHA-512=[iterations=N,password=P]').
+ * Kafka's other entity types (ips, broker-loggers, client-metrics, groups) have nothing to
+ * configure in Strata yet. Difference: kafka-configs.sh 3.x alters brokers with the legacy AlterConfigs,
  * this uses IncrementalAlterConfigs for every entity (Kafka 4.0 does too); the broker accepts both.
  */
 export const configsSpec: CommandSpec = {
   name: 'configs',
-  summary: "Describe or change a topic's or broker's configs while it runs, or a user's SCRAM credentials (like kafka-configs.sh).",
+  summary: "Describe or change a topic's or broker's configs while it runs, client quotas, or a user's SCRAM credentials (like kafka-configs.sh).",
   flags: [
     { name: 'bootstrap-server', kind: 'value', valueName: 'HOST:PORT[,...]', description: 'Broker(s) to connect to. Required.' },
+    COMMAND_CONFIG_FLAG,
     { name: 'describe', kind: 'switch', description: 'List the configs the entity sets (dynamic configs), or all with --all.' },
     { name: 'alter', kind: 'switch', description: 'Change the entity\'s configs (needs --add-config, --add-config-file or --delete-config).' },
     { name: 'all', kind: 'switch', description: 'With --describe: every config, static and default ones included.' },
-    { name: 'entity-type', kind: 'value', valueName: 'topics|brokers|users', description: "Type of entity (users: SCRAM credentials, --add-config 'SCRAM-SHA-512=[iterations=8192,password=P]', --delete-config SCRAM-SHA-512)." },
-    { name: 'entity-name', kind: 'value', valueName: 'NAME', description: 'Topic name, or broker id.' },
-    { name: 'entity-default', kind: 'switch', description: 'With --entity-type brokers: the cluster-wide default every broker inherits.' },
+    {
+      name: 'entity-type',
+      kind: 'repeatable',
+      valueName: 'topics|brokers|users|clients',
+      description:
+        "Type of entity. users and clients: quotas (producer_byte_rate, consumer_byte_rate, request_percentage); users and clients together: a user's client (--entity-type users --entity-name U --entity-type clients --entity-name C); users: also SCRAM credentials ('SCRAM-SHA-512=[iterations=8192,password=P]').",
+    },
+    { name: 'entity-name', kind: 'repeatable', valueName: 'NAME', description: 'Topic name, broker id, user (principal name) or client id; one per --entity-type, in the same order.' },
+    { name: 'entity-default', kind: 'switch', description: 'In place of --entity-name: the cluster-wide broker default, or the default user or client id (quotas for every user or client id without their own).' },
     { name: 'topic', kind: 'value', valueName: 'TOPIC', description: 'Shorthand for --entity-type topics --entity-name TOPIC.' },
     { name: 'broker', kind: 'value', valueName: 'ID', description: 'Shorthand for --entity-type brokers --entity-name ID.' },
     { name: 'broker-defaults', kind: 'switch', description: 'Shorthand for --entity-type brokers --entity-default.' },
+    { name: 'user', kind: 'value', valueName: 'USER', description: 'Shorthand for --entity-type users --entity-name USER (with --client: that user\'s client).' },
+    { name: 'client', kind: 'value', valueName: 'CLIENT_ID', description: 'Shorthand for --entity-type clients --entity-name CLIENT_ID.' },
+    { name: 'user-defaults', kind: 'switch', description: 'Shorthand for --entity-type users --entity-default.' },
+    { name: 'client-defaults', kind: 'switch', description: 'Shorthand for --entity-type clients --entity-default.' },
     {
       name: 'add-config',
       kind: 'value',
@@ -57,13 +72,16 @@ export const configsSpec: CommandSpec = {
     'strata configs --bootstrap-server 127.0.0.1:9092 --entity-type brokers --entity-name 0 --describe --all',
     'strata configs --bootstrap-server 127.0.0.1:9092 --entity-type topics --entity-name orders --alter --delete-config retention.ms',
     "strata configs --bootstrap-server 127.0.0.1:9092 --entity-type users --entity-name alice --alter --add-config 'SCRAM-SHA-512=[iterations=8192,password=alice-secret]'",
+    'strata configs --bootstrap-server 127.0.0.1:9092 --entity-type clients --entity-name app --alter --add-config producer_byte_rate=1048576,consumer_byte_rate=2097152',
+    'strata configs --bootstrap-server 127.0.0.1:9092 --entity-type users --entity-name alice --entity-type clients --entity-default --alter --add-config request_percentage=50',
+    'strata configs --bootstrap-server 127.0.0.1:9092 --entity-type users --describe',
   ],
 };
 
-type EntityType = 'topics' | 'brokers' | 'users';
+type EntityType = 'topics' | 'brokers';
 
 /** Kafka's entity types that Strata has nothing to configure for yet. */
-const KAFKA_ONLY_TYPES = ['clients', 'broker-loggers', 'ips', 'client-metrics', 'groups'];
+const KAFKA_ONLY_TYPES = ['broker-loggers', 'ips', 'client-metrics', 'groups'];
 
 /** What the command acts on: a type and a name ('' = the brokers' cluster-wide default; undefined = every entity, describe only). */
 interface Entity {
@@ -80,12 +98,11 @@ class ConfigCommandError extends StrataError {
 
 export async function runConfigs(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(argv, configsSpec);
-  const entity = checkArgs(args);
-  const client = new StrataClient({ bootstrapServers: bootstrapServers(args), clientId: 'strata-configs' });
+  const entity = checkArgs(args, argv);
+  const client = commandClient(args, io, { clientId: 'strata-configs' });
   try {
-    if (entity.type === 'users') {
-      if (args.flag('alter')) await alterUserScram(client, entity.name!, configsToAdd(args), deleteList(args), io);
-      else await describeUserScram(client, entity.name, io);
+    if ('types' in entity) {
+      await runClientConfigs(client, args, entity, args.flag('alter') ? configsToAdd(args) : new Map(), deleteList(args), io);
     } else if (args.flag('alter')) await alter(client, args, entity, io);
     else await describe(client, entity, args.flag('all'), io);
     return 0;
@@ -107,7 +124,7 @@ export async function runConfigs(argv: string[], io: CliIO): Promise<number> {
 }
 
 /** The checks kafka-configs.sh makes before connecting (ConfigCommandOptions.checkArgs), in its words. */
-function checkArgs(args: ParsedArgs): Entity {
+function checkArgs(args: ParsedArgs, argv: readonly string[]): Entity | ClientEntities {
   const usage = (message: string): UsageError => new UsageError(message, configsSpec);
   const actions = ['describe', 'alter'].filter((a) => args.flag(a));
   if (actions.length !== 1) throw usage('Command must include exactly one action: --describe, --alter');
@@ -119,7 +136,10 @@ function checkArgs(args: ParsedArgs): Entity {
 
   const generic = args.has('entity-type') || args.has('entity-name') || args.flag('entity-default');
   const specific = ['topic', 'broker', 'broker-defaults'].filter((f) => args.has(f));
-  if (generic && specific.length > 0) throw usage('--entity-{type,name,default} should not be used in conjunction with specific entity flags');
+  if (generic && (specific.length > 0 || CLIENT_SHORTHAND_FLAGS.some((f) => args.has(f)))) throw usage('--entity-{type,name,default} should not be used in conjunction with specific entity flags');
+  // Users and clients (quotas, SCRAM credentials): their own checks, as many types as names.
+  const clients = clientEntitiesOf(args, argv, configsSpec);
+  if (clients !== null) return clients;
   if (specific.length > 1) throw usage(`Only one entity may be specified: ${specific.map((f) => `--${f}`).join(', ')}`);
 
   let type: string;
@@ -132,12 +152,12 @@ function checkArgs(args: ParsedArgs): Entity {
     const t = args.string('entity-type');
     if (t === undefined) throw usage('At least one entity type must be specified');
     type = t;
+    if (args.list('entity-name').length > 1) throw usage('More entity names specified than entity types');
     if (args.has('entity-name') && args.flag('entity-default')) throw usage('--entity-name and --entity-default cannot be used together');
     name = args.flag('entity-default') ? '' : args.string('entity-name');
   }
-  if (KAFKA_ONLY_TYPES.includes(type)) throw usage(`Strata has no ${type} configs yet: the entity type must be one of topics, brokers, users`);
-  if (type !== 'topics' && type !== 'brokers' && type !== 'users') throw usage(`Invalid entity type ${type}, the entity type must be one of topics, brokers, users with a --bootstrap-server argument`);
-  if (type === 'users' && name === '') throw usage('Strata has no default user configs (user quotas are not served yet): name the user with --entity-name');
+  if (KAFKA_ONLY_TYPES.includes(type)) throw usage(`Strata has no ${type} configs yet: the entity type must be one of topics, brokers, users, clients`);
+  if (type !== 'topics' && type !== 'brokers') throw usage(`Invalid entity type ${type}, the entity type must be one of topics, brokers, users, clients with a --bootstrap-server argument`);
 
   if (type === 'brokers' && name !== undefined && name !== '' && !/^-?\d+$/.test(name)) {
     throw usage(`The entity name for brokers must be a valid integer broker id, but it is: ${name}`);
@@ -146,7 +166,6 @@ function checkArgs(args: ParsedArgs): Entity {
   if (!describing) {
     if (type === 'brokers' && name === undefined) throw usage('An entity-name or default entity must be specified with --alter of users, clients, brokers or ips');
     if (type === 'topics' && (name === undefined || name === '')) throw usage('An entity name must be specified with --alter of topics');
-    if (type === 'users' && name === undefined) throw usage('An entity-name or default entity must be specified with --alter of users, clients, brokers or ips');
     if (args.has('add-config') && args.has('add-config-file')) throw usage('Only one of --add-config or --add-config-file must be specified');
     if (!args.has('add-config') && !args.has('add-config-file') && !args.has('delete-config')) {
       throw usage('At least one of --add-config, --add-config-file, or --delete-config must be specified with --alter');

@@ -7,6 +7,8 @@ import { FetchedRecord } from '../client/records';
 import { CommandSpec, ParsedArgs, UsageError, parseIntStrict } from './args';
 import { failureText } from './errorText';
 import { CliIO, bootstrapServers, isTrueProperty, keyValues, writeOut } from './io';
+import { CONSUMER_CONFIG_FLAG, commandClientConfig } from './clientConfig';
+import type { ConnectionSecurity } from '../client/security';
 
 /**
  * `strata console-consumer`: prints a topic's records to stdout, one per line, like
@@ -43,8 +45,9 @@ export const consoleConsumerSpec: CommandSpec = {
       kind: 'repeatable',
       valueName: 'KEY=VALUE',
       description:
-        'Consumer setting: fetch.max.wait.ms, fetch.min.bytes, max.partition.fetch.bytes, isolation.level, request.timeout.ms, client.id; with a group also group.id, auto.offset.reset, enable.auto.commit, auto.commit.interval.ms, session.timeout.ms, heartbeat.interval.ms, max.poll.interval.ms, partition.assignment.strategy, group.instance.id.',
+        'Consumer setting: fetch.max.wait.ms, fetch.min.bytes, max.partition.fetch.bytes, isolation.level, request.timeout.ms, client.id; with a group also group.id, auto.offset.reset, enable.auto.commit, auto.commit.interval.ms, session.timeout.ms, heartbeat.interval.ms, max.poll.interval.ms, partition.assignment.strategy, group.instance.id; or a security setting (security.protocol, ssl.*, sasl.*).',
     },
+    CONSUMER_CONFIG_FLAG,
     { name: 'isolation-level', kind: 'value', valueName: 'read_uncommitted|read_committed', description: 'Which transactional records to show (default read_uncommitted).' },
     { name: 'group', kind: 'value', valueName: 'GROUP', description: "Consume as a member of this consumer group: read the partitions it assigns, resume from and commit the group's offsets." },
   ],
@@ -170,10 +173,12 @@ function parseStart(args: ParsedArgs): StartAt {
 
 export async function runConsoleConsumer(args: ParsedArgs, io: CliIO & { signal?: AbortSignal }): Promise<number> {
   const topic = args.required('topic');
-  const props = keyValues(args, 'consumer-property', CONSUMER_PROPERTIES);
+  const { security, properties: props } = commandClientConfig(args, io, { flag: 'consumer-property', supported: CONSUMER_PROPERTIES });
   const groupId = resolveGroupId(args, props);
-  if (groupId !== undefined) return runGroupConsumer(args, io, topic, groupId, props);
-  const groupOnly = GROUP_PROPERTIES.find((k) => props.has(k));
+  if (groupId !== undefined) return runGroupConsumer(args, io, topic, groupId, props, security);
+  // Group settings on the command line without a group are a mistake; in a --consumer.config file (shared with other consumers) they are just unused.
+  const flagKeys = new Set(args.list('consumer-property').map((kv) => kv.slice(0, kv.indexOf('='))));
+  const groupOnly = GROUP_PROPERTIES.find((k) => flagKeys.has(k));
   if (groupOnly) throw new UsageError(`--consumer-property ${groupOnly} needs a consumer group (--group)`, consoleConsumerSpec);
   const start = parseStart(args);
   const format = recordFormat(keyValues(args, 'property', FORMAT_PROPERTIES));
@@ -198,6 +203,7 @@ export async function runConsoleConsumer(args: ParsedArgs, io: CliIO & { signal?
     bootstrapServers: bootstrapServers(args),
     clientId: props.get('client.id') ?? 'strata-console-consumer',
     requestTimeoutMs,
+    security,
   });
   let processed = 0;
   let exitCode = 0;
@@ -297,7 +303,14 @@ function resolveGroupId(args: ParsedArgs, props: ReadonlyMap<string, string>): s
 }
 
 /** The console consumer as a group member: see the module note. */
-async function runGroupConsumer(args: ParsedArgs, io: CliIO & { signal?: AbortSignal }, topic: string, groupId: string, props: ReadonlyMap<string, string>): Promise<number> {
+async function runGroupConsumer(
+  args: ParsedArgs,
+  io: CliIO & { signal?: AbortSignal },
+  topic: string,
+  groupId: string,
+  props: ReadonlyMap<string, string>,
+  security: ConnectionSecurity,
+): Promise<number> {
   if (args.has('partition') || args.has('offset')) throw new UsageError('Options group and partition cannot be specified together.', consoleConsumerSpec);
   const format = recordFormat(keyValues(args, 'property', FORMAT_PROPERTIES));
   const maxMessages = args.int('max-messages', { min: 1 });
@@ -328,7 +341,8 @@ async function runGroupConsumer(args: ParsedArgs, io: CliIO & { signal?: AbortSi
 
   const clientId = props.get('client.id') ?? 'strata-console-consumer';
   const servers = bootstrapServers(args);
-  const client = new StrataClient({ bootstrapServers: servers, clientId, requestTimeoutMs });
+  // The group consumer's own connections take their security settings from this client.
+  const client = new StrataClient({ bootstrapServers: servers, clientId, requestTimeoutMs, security });
   let consumer: GroupConsumer;
   try {
     consumer = new GroupConsumer({

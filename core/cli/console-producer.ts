@@ -8,6 +8,7 @@ import { codecFor } from '../log/codecs';
 import { CommandSpec, ParsedArgs, UsageError, parseIntStrict } from './args';
 import { kafkaErrorText } from './errorText';
 import { CliIO, bootstrapServers, keyValues, writeOut } from './io';
+import { PRODUCER_CONFIG_FLAG, commandClientConfig } from './clientConfig';
 import { lineBatches } from './lineReader';
 import { LINE_PARSER_PROPERTIES, lineParserConfig, parseRecordLine } from './recordLineParser';
 
@@ -26,8 +27,9 @@ export const consoleProducerSpec: CommandSpec = {
       name: 'producer-property',
       kind: 'repeatable',
       valueName: 'KEY=VALUE',
-      description: `Producer setting: ${producerPropertyNames().join(', ')}.`,
+      description: `Producer setting: ${producerPropertyNames().join(', ')}; or a security setting (security.protocol, ssl.*, sasl.*).`,
     },
+    PRODUCER_CONFIG_FLAG,
     {
       name: 'property',
       kind: 'repeatable',
@@ -45,6 +47,7 @@ export const consoleProducerSpec: CommandSpec = {
     'printf "a\\nb\\n" | strata console-producer --bootstrap-server 127.0.0.1:9092 --topic orders',
     'printf "k1,v1\\nk2,v2\\n" | strata console-producer --bootstrap-server 127.0.0.1:9092 --topic orders --property parse.key=true --property key.separator=,',
     'strata console-producer --bootstrap-server 127.0.0.1:9092 --topic orders --producer-property acks=1 --producer-property compression.type=zstd < records.txt',
+    'strata console-producer --bootstrap-server broker1:9093 --topic orders --producer.config client.properties < records.txt',
   ],
 };
 
@@ -84,7 +87,7 @@ export function parseCompression(raw: string): CompressionName {
 
 export async function runConsoleProducer(args: ParsedArgs, io: CliIO & { signal?: AbortSignal }): Promise<number> {
   const topic = args.required('topic');
-  const producerProps = keyValues(args, 'producer-property', producerPropertyNames());
+  const { security, properties: producerProps } = commandClientConfig(args, io, { flag: 'producer-property', supported: producerPropertyNames() });
   const parser = lineParserConfig(keyValues(args, 'property', LINE_PARSER_PROPERTIES));
   const acksRaw = args.string('request-required-acks') ?? producerProps.get('acks');
   const acks = acksRaw === undefined ? -1 : parseAcks(acksRaw);
@@ -106,6 +109,7 @@ export async function runConsoleProducer(args: ParsedArgs, io: CliIO & { signal?
     bootstrapServers: bootstrapServers(args),
     clientId: producerProps.get('client.id') ?? 'strata-console-producer',
     requestTimeoutMs,
+    security,
   });
   const producer = new BatchingProducer(client, { topic, acks, compression, lingerMs, batchBytes, maxInFlight, timeoutMs: requestTimeoutMs });
   let lineNumber = 0;

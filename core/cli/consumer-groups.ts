@@ -6,7 +6,8 @@ import { decodeOurAssignment } from '../client/groupMembership';
 import { ResetPlanRow, ResetSpec, parseDateTime, parseIsoDuration, parseTopicArg, planOffsetReset, resolveTopicArgs } from '../client/groupOffsetReset';
 import { CommandSpec, ParsedArgs, UsageError, parseArgs } from './args';
 import { kafkaErrorText } from './errorText';
-import { CliIO, bootstrapServers, writeOut } from './io';
+import { CliIO, writeOut } from './io';
+import { COMMAND_CONFIG_FLAG, commandClient } from './clientConfig';
 
 /**
  * `strata consumer-groups`: kafka-consumer-groups.sh's actions, flags and output, so scripts
@@ -20,6 +21,7 @@ export const consumerGroupsSpec: CommandSpec = {
   summary: 'List, describe, delete consumer groups or reset their offsets (like kafka-consumer-groups.sh).',
   flags: [
     { name: 'bootstrap-server', kind: 'value', valueName: 'HOST:PORT[,...]', description: 'Broker(s) to connect to. Required.' },
+    COMMAND_CONFIG_FLAG,
     { name: 'list', kind: 'switch', description: 'List all consumer groups.' },
     { name: 'describe', kind: 'switch', description: "Describe groups: each partition's committed offset, log end offset and lag, and who reads it." },
     { name: 'delete', kind: 'switch', description: 'Delete groups (only groups without active members).' },
@@ -106,7 +108,7 @@ export async function runConsumerGroups(argv: string[], io: CliIO): Promise<numb
   const action = checkArgs(args);
   const timeoutMs = args.int('timeout', { min: 1, max: 2 ** 31 - 1 }) ?? 30_000;
   const spec = action === 'reset-offsets' ? resetSpec(args) : undefined;
-  const client = new StrataClient({ bootstrapServers: bootstrapServers(args), clientId: 'strata-consumer-groups', requestTimeoutMs: timeoutMs });
+  const client = commandClient(args, io, { clientId: 'strata-consumer-groups', requestTimeoutMs: timeoutMs });
   try {
     switch (action) {
       case 'list':

@@ -6,6 +6,7 @@ import { KafkaResponseError, isKafkaError } from '../client/errors';
 import { CommandSpec, ParsedArgs, UsageError } from './args';
 import { failureText, kafkaErrorText } from './errorText';
 import { CliIO, bootstrapServers, writeOut } from './io';
+import { COMMAND_CONFIG_FLAG, commandClient } from './clientConfig';
 
 /**
  * `strata delete-records`: kafka-delete-records.sh's input and output, so scripts carry over.
@@ -20,6 +21,7 @@ export const deleteRecordsSpec: CommandSpec = {
   summary: 'Delete the records of partitions below given offsets, moving their log start offset (like kafka-delete-records.sh).',
   flags: [
     { name: 'bootstrap-server', kind: 'value', valueName: 'HOST:PORT[,...]', description: 'Broker(s) to connect to. Required.' },
+    COMMAND_CONFIG_FLAG,
     {
       name: 'offset-json-file',
       kind: 'value',
@@ -52,7 +54,7 @@ export async function runDeleteRecords(args: ParsedArgs, io: CliIO): Promise<num
   const input = checkArgs(args);
   const timeoutMs = args.int('timeout', { min: 1, max: 2 ** 31 - 1 }) ?? 30_000;
   const servers = bootstrapServers(args);
-  const client = new StrataClient({ bootstrapServers: servers, clientId: 'strata-delete-records' });
+  const client = commandClient(args, io, { clientId: 'strata-delete-records' });
   const describeHint = (topic: string) => `check it with: strata topics --bootstrap-server ${servers.join(',')} --describe --topic ${topic}`;
   try {
     let targets: RecordsToDelete[];

@@ -4,7 +4,8 @@ import { StrataClient, type TopicPartitionRef } from '../client/client';
 import { ErrorCode, errorName } from '../protocol/errorCodes';
 import { type CommandSpec, type ParsedArgs, UsageError } from './args';
 import { failureText } from './errorText';
-import { type CliIO, bootstrapServers, writeOut } from './io';
+import { type CliIO, writeOut } from './io';
+import { COMMAND_CONFIG_FLAG, commandClient } from './clientConfig';
 
 /**
  * `strata leader-election`: kafka-leader-election.sh's flags and output. PREFERRED moves each
@@ -17,6 +18,7 @@ export const leaderElectionSpec: CommandSpec = {
   summary: 'Elect partition leaders: the preferred replica, or (unclean) any live replica (like kafka-leader-election.sh).',
   flags: [
     { name: 'bootstrap-server', kind: 'value', valueName: 'HOST:PORT[,...]', description: 'Broker(s) to connect to. Required.' },
+    COMMAND_CONFIG_FLAG,
     { name: 'election-type', kind: 'value', valueName: 'PREFERRED|UNCLEAN', description: 'Which election. Required.' },
     { name: 'topic', kind: 'value', valueName: 'TOPIC', description: 'The topic (with --partition: one partition; alone: all its partitions).' },
     { name: 'partition', kind: 'value', valueName: 'P', description: 'With --topic: the partition.' },
@@ -35,7 +37,7 @@ export async function runLeaderElection(args: ParsedArgs, io: CliIO): Promise<nu
   if (rawType !== 'PREFERRED' && rawType !== 'UNCLEAN') throw new UsageError(`--election-type must be PREFERRED or UNCLEAN, not ${rawType}`, leaderElectionSpec);
   const type = rawType === 'PREFERRED' ? 'preferred' : 'unclean';
   const targets = partitionsOf(args);
-  const client = new StrataClient({ bootstrapServers: bootstrapServers(args), clientId: 'strata-leader-election' });
+  const client = commandClient(args, io, { clientId: 'strata-leader-election' });
   try {
     const topicsAsked = targets === 'all' ? null : await expand(client, targets);
     const results = await client.electLeaders(type, topicsAsked);

@@ -1,11 +1,11 @@
 import { StrataError } from '../common/errors';
 import { ErrorCode } from '../protocol/errorCodes';
-import { StrataClient } from '../client/client';
 import type { KafkaResponseError } from '../client/errors';
 import { LogDirsAdmin, type BrokerLogDirs } from '../client/logDirsAdmin';
 import { CommandSpec, ParsedArgs, UsageError, parseArgs, parseIntStrict } from './args';
 import { failureText } from './errorText';
-import { CliIO, bootstrapServers, writeOut } from './io';
+import { CliIO, writeOut } from './io';
+import { COMMAND_CONFIG_FLAG, commandClient } from './clientConfig';
 
 /**
  * `strata log-dirs --describe`: kafka-log-dirs.sh (Kafka's LogDirsCommand), with its flags and
@@ -26,6 +26,7 @@ export const logDirsSpec: CommandSpec = {
   summary: 'Describe the log directories of brokers: partition sizes and offset lag (like kafka-log-dirs.sh).',
   flags: [
     { name: 'bootstrap-server', kind: 'value', valueName: 'HOST:PORT[,...]', description: 'Broker(s) to connect to. Required.' },
+    COMMAND_CONFIG_FLAG,
     { name: 'describe', kind: 'switch', description: 'Describe the log directories on the brokers. Required.' },
     { name: 'topic-list', kind: 'value', valueName: 'T1,T2,...', description: 'Only partitions of these topics (default: every topic).' },
     { name: 'broker-list', kind: 'value', valueName: 'ID1,ID2,...', description: 'Only these brokers (default: every broker in the cluster).' },
@@ -57,7 +58,7 @@ function checkArgs(args: ParsedArgs): { topics: Set<string>; brokers: number[] }
 export async function runLogDirs(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(argv, logDirsSpec);
   const { topics, brokers: asked } = checkArgs(args);
-  const client = new StrataClient({ bootstrapServers: bootstrapServers(args), clientId: 'strata-log-dirs' });
+  const client = commandClient(args, io, { clientId: 'strata-log-dirs' });
   try {
     const admin = new LogDirsAdmin(client);
     const cluster = await admin.brokerIds();

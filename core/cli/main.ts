@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { StrataError } from '../common/errors';
 import { CommandSpec, UsageError, didYouMean, formatUsage, parseArgs, wantsHelp } from './args';
+import { aclsSpec, runAcls } from './acls';
 import { awsInitSpec, runAwsInit } from './aws-init';
 import { leaderElectionSpec, runLeaderElection } from './leaderElection';
 import { reassignPartitionsSpec, runReassignPartitions } from './reassignPartitions';
@@ -14,6 +15,7 @@ import { deleteRecordsSpec, runDeleteRecords } from './deleteRecords';
 import { logDirsSpec, runLogDirs } from './logDirs';
 import { CliIO, processIO } from './io';
 import { runTopics, topicsSpec } from './topics';
+import { runStorage, storageFormatSpec } from './storage';
 import { runTransactions, transactionsSpec } from './transactions';
 
 /**
@@ -34,6 +36,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['cluster', { spec: clusterSpec, run: (argv, io) => runClusterCommand(argv, io) }],
   ['topics', { spec: topicsSpec, run: (argv, io) => runTopics(parseArgs(argv, topicsSpec), io) }],
   ['configs', { spec: configsSpec, run: (argv, io) => runConfigs(argv, io) }],
+  ['acls', { spec: aclsSpec, run: (argv, io) => runAcls(argv, io) }],
   ['console-producer', { spec: consoleProducerSpec, run: (argv, io) => runConsoleProducer(parseArgs(argv, consoleProducerSpec), io) }],
   ['console-consumer', { spec: consoleConsumerSpec, run: (argv, io) => runConsoleConsumer(parseArgs(argv, consoleConsumerSpec), io) }],
   ['consumer-groups', { spec: consumerGroupsSpec, run: (argv, io) => runConsumerGroups(argv, io) }],
@@ -43,6 +46,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['leader-election', { spec: leaderElectionSpec, run: (argv, io) => runLeaderElection(parseArgs(argv, leaderElectionSpec), io) }],
   ['reassign-partitions', { spec: reassignPartitionsSpec, run: (argv, io) => runReassignPartitions(parseArgs(argv, reassignPartitionsSpec), io) }],
   ['aws-init', { spec: awsInitSpec, run: (argv, io) => runAwsInit(parseArgs(argv, awsInitSpec), io) }],
+  ['storage', { spec: storageFormatSpec, run: (argv, io) => runStorage(argv, io) }],
 ]);
 
 export const EXIT_OK = 0;

@@ -1,11 +1,12 @@
 import * as fs from 'node:fs';
 import { StrataError } from '../common/errors';
-import { StrataClient, type TopicPartitionRef } from '../client/client';
+import { type TopicPartitionRef } from '../client/client';
 import { assignReplicas } from '../cluster/replicaPlacement';
 import { ErrorCode, errorName } from '../protocol/errorCodes';
 import { type CommandSpec, type ParsedArgs, UsageError } from './args';
 import { failureText } from './errorText';
-import { type CliIO, bootstrapServers, writeOut } from './io';
+import { type CliIO, writeOut } from './io';
+import { COMMAND_CONFIG_FLAG, commandClient } from './clientConfig';
 
 /**
  * `strata reassign-partitions`: kafka-reassign-partitions.sh's modes, files and output.
@@ -19,6 +20,7 @@ export const reassignPartitionsSpec: CommandSpec = {
   summary: 'Move partition replicas between brokers (like kafka-reassign-partitions.sh).',
   flags: [
     { name: 'bootstrap-server', kind: 'value', valueName: 'HOST:PORT[,...]', description: 'Broker(s) to connect to. Required.' },
+    COMMAND_CONFIG_FLAG,
     { name: 'generate', kind: 'switch', description: 'Propose an assignment of the topics in --topics-to-move-json-file over --broker-list.' },
     { name: 'execute', kind: 'switch', description: 'Start the moves in --reassignment-json-file.' },
     { name: 'verify', kind: 'switch', description: 'Say which moves of --reassignment-json-file are complete.' },
@@ -44,7 +46,7 @@ export async function runReassignPartitions(args: ParsedArgs, io: CliIO): Promis
   if (modes.length !== 1) throw new UsageError(`give exactly one of ${MODES.map((m) => `--${m}`).join(', ')}`, reassignPartitionsSpec);
   const mode = modes[0];
   const moves = mode === 'execute' || mode === 'verify' || mode === 'cancel' ? readMoves(args.required('reassignment-json-file', 'the reassignment plan')) : [];
-  const client = new StrataClient({ bootstrapServers: bootstrapServers(args), clientId: 'strata-reassign-partitions' });
+  const client = commandClient(args, io, { clientId: 'strata-reassign-partitions' });
   const label = (p: TopicPartitionRef) => `${p.topic}-${p.partition}`;
   try {
     switch (mode) {

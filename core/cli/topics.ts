@@ -5,7 +5,8 @@ import { ConfigEntry, ConfigResourceType, StrataClient, TopicInfo } from '../cli
 import { isKafkaError } from '../client/errors';
 import { CommandSpec, ParsedArgs, UsageError, parseKeyValue } from './args';
 import { failureText } from './errorText';
-import { CliIO, bootstrapServers, writeOut } from './io';
+import { CliIO, writeOut } from './io';
+import { COMMAND_CONFIG_FLAG, commandClient } from './clientConfig';
 
 /**
  * `strata topics`: kafka-topics.sh's actions and output format, so scripts and habits carry
@@ -17,6 +18,7 @@ export const topicsSpec: CommandSpec = {
   summary: 'Create, delete, describe, alter or list topics (like kafka-topics.sh).',
   flags: [
     { name: 'bootstrap-server', kind: 'value', valueName: 'HOST:PORT[,...]', description: 'Broker(s) to connect to. Required.' },
+    COMMAND_CONFIG_FLAG,
     { name: 'list', kind: 'switch', description: 'List topic names, one per line.' },
     { name: 'create', kind: 'switch', description: 'Create a topic (needs --topic).' },
     { name: 'describe', kind: 'switch', description: 'Describe topics (all, or those matching --topic).' },
@@ -84,7 +86,7 @@ export async function runTopics(args: ParsedArgs, io: CliIO): Promise<number> {
     configs[k] = v;
   }
 
-  const client = new StrataClient({ bootstrapServers: bootstrapServers(args), clientId: 'strata-topics' });
+  const client = commandClient(args, io, { clientId: 'strata-topics' });
   try {
     switch (action) {
       case 'list':

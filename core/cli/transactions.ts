@@ -1,6 +1,5 @@
 import { StrataError } from '../common/errors';
 import { ErrorCode } from '../protocol/errorCodes';
-import { StrataClient } from '../client/client';
 import { KafkaResponseError } from '../client/errors';
 import {
   AbortTransactionSpec,
@@ -13,7 +12,8 @@ import {
 } from '../client/transactionsAdmin';
 import { CommandSpec, ParsedArgs, UsageError, parseArgs } from './args';
 import { kafkaErrorText } from './errorText';
-import { CliIO, bootstrapServers, writeOut } from './io';
+import { CliIO, writeOut } from './io';
+import { COMMAND_CONFIG_FLAG, commandClient } from './clientConfig';
 
 /**
  * `strata transactions`: kafka-transactions.sh (KIP-664), to find and abort hanging
@@ -27,6 +27,7 @@ export const transactionsSpec: CommandSpec = {
   summary: 'List and describe transactions and producers; find and abort hanging transactions (like kafka-transactions.sh).',
   flags: [
     { name: 'bootstrap-server', kind: 'value', valueName: 'HOST:PORT[,...]', description: 'Broker(s) to connect to. Required.' },
+    COMMAND_CONFIG_FLAG,
     { name: 'list', kind: 'switch', description: 'List the transactional ids every broker coordinates, with producer id and state.' },
     { name: 'describe', kind: 'switch', description: 'Describe the transaction state of --transactional-id at its coordinator.' },
     { name: 'describe-producers', kind: 'switch', description: 'Describe the active producers of --topic --partition at its leader (or --broker-id).' },
@@ -98,7 +99,7 @@ class TransactionsCommandError extends StrataError {
 export async function runTransactions(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(withKafkaSubcommand(argv), transactionsSpec);
   const action = checkArgs(args);
-  const client = new StrataClient({ bootstrapServers: bootstrapServers(args), clientId: 'strata-transactions' });
+  const client = commandClient(args, io, { clientId: 'strata-transactions' });
   const admin = new TransactionsAdmin(client);
   try {
     switch (action) {

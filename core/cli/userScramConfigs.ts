@@ -19,7 +19,7 @@ import { type CliIO, writeOut } from './io';
  *   --alter --delete-config SCRAM-SHA-512
  *   --describe                 SCRAM credential configs for user-principal 'alice' are SCRAM-SHA-256=iterations=4096, ...
  *
- * User quotas (producer_byte_rate, ...) are not served yet: such keys are refused.
+ * User quotas (producer_byte_rate, ...) are clientQuotaConfigs.ts's, which calls these.
  */
 export class UserConfigError extends StrataError {
   constructor(message: string) {
@@ -31,7 +31,7 @@ export class UserConfigError extends StrataError {
 export function scramUpserts(toAdd: ReadonlyMap<string, string>): Array<{ mechanism: ScramMechanism; iterations: number; password: string }> {
   const out: Array<{ mechanism: ScramMechanism; iterations: number; password: string }> = [];
   for (const [key, value] of toAdd) {
-    if (!isScramMechanism(key)) throw new UserConfigError(`Strata has no user config ${key} yet (quotas are not served): only SCRAM-SHA-256 and SCRAM-SHA-512 credentials can be set`);
+    if (!isScramMechanism(key)) throw new UserConfigError(`${key} is not a SCRAM credential config: only SCRAM-SHA-256 and SCRAM-SHA-512 credentials can be set with these`);
     let iterations = MIN_ITERATIONS;
     let password: string | undefined;
     for (const part of value.split(',')) {

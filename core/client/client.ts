@@ -55,6 +55,7 @@ import type { MetadataResponse } from '../protocol/generated/MetadataResponse';
 import type { ProduceRequest } from '../protocol/generated/ProduceRequest';
 import type { ProduceResponse } from '../protocol/generated/ProduceResponse';
 import { KafkaConnection } from './connection';
+import type { ConnectionSecurity } from './security';
 import { KafkaResponseError, throwIfError } from './errors';
 import { CompressionName, FetchedRecord, ProduceRecord, decodeFetchedRecords, encodeRecordBatch } from './records';
 
@@ -77,6 +78,11 @@ export interface StrataClientOptions {
   retries?: number;
   /** First retry delay; doubles per attempt. Default 50 ms. */
   retryBackoffMs?: number;
+  /**
+   * TLS and/or SASL for every connection of this client, the bootstrap ones and those to each
+   * broker (security.protocol, ssl.*, sasl.*: see securityConfig.ts). Default PLAINTEXT.
+   */
+  security?: ConnectionSecurity;
 }
 
 export interface BrokerInfo {
@@ -419,6 +425,7 @@ export class StrataClient {
   private readonly connectTimeoutMs: number;
   private readonly retries: number;
   private readonly retryBackoffMs: number;
+  private readonly security: ConnectionSecurity | undefined;
   private readonly connections = new Map<string, Promise<KafkaConnection>>();
   private brokers = new Map<number, BrokerInfo>();
   private controllerId = -1;
@@ -436,6 +443,12 @@ export class StrataClient {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.retries = opts.retries ?? 5;
     this.retryBackoffMs = opts.retryBackoffMs ?? 50;
+    this.security = opts.security;
+  }
+
+  /** The security settings every connection of this client uses (for companions such as a group consumer's second client). */
+  get securitySettings(): ConnectionSecurity | undefined {
+    return this.security;
   }
 
   // ---------------------------------------------------------------- metadata
@@ -1448,6 +1461,7 @@ export class StrataClient {
       clientId: this.clientId,
       requestTimeoutMs: this.requestTimeoutMs,
       connectTimeoutMs: this.connectTimeoutMs,
+      security: this.security,
     });
     this.connections.set(key, p);
     p.then(

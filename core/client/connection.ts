@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { StrataError } from '../common/errors';
 import { ErrorCode } from '../protocol/errorCodes';
 import { API_MESSAGES, ApiKey } from '../protocol/generated/index';
@@ -8,15 +9,24 @@ import { Writer } from '../protocol/writer';
 import type { ApiVersionsRequest } from '../protocol/generated/ApiVersionsRequest';
 import type { ApiVersionsResponse } from '../protocol/generated/ApiVersionsResponse';
 import { FrameDecoder } from './frameDecoder';
+import { reauthenticationDelayMs, saslAuthenticate } from './saslAuthenticator';
+import { ConnectionSecurity, checkSecurity, isTlsError, tlsConnectOptions, tlsError, usesSasl, usesTls } from './security';
 
 /**
- * One TCP connection to one broker, speaking Kafka's framing: every request and response is an
- * int32 size followed by that many bytes. Requests are pipelined: `send` writes immediately and
- * many requests may be in flight; Kafka answers them in request order on a connection, and each
- * response is matched to its request by correlation id.
+ * One TCP (or TLS) connection to one broker, speaking Kafka's framing: every request and
+ * response is an int32 size followed by that many bytes. Requests are pipelined: `send` writes
+ * immediately and many requests may be in flight; Kafka answers them in request order on a
+ * connection, and each response is matched to its request by correlation id.
  *
  * On connect we do the ApiVersions handshake and, for every API, settle on the highest version
- * both sides support, so callers never pick versions by hand.
+ * both sides support, so callers never pick versions by hand. With a SASL security protocol the
+ * connection then authenticates (saslAuthenticator.ts) before `connect` resolves.
+ *
+ * Re-authentication (KIP-368): when the broker gives the session a lifetime, the connection
+ * authenticates again on the same socket at 85-95% of it. Meanwhile new requests are held (in
+ * order), the ones in flight are answered, the SASL exchange runs alone, and the held requests
+ * then go out in the order they were sent: callers never see it, and a producer's sequence
+ * order is kept. A failed re-authentication closes the connection with its error.
  */
 
 export interface ConnectionOptions {
@@ -37,6 +47,8 @@ export interface ConnectionOptions {
   /** ApiVersions v3+ client software name/version (KIP-511). */
   clientSoftwareName?: string;
   clientSoftwareVersion?: string;
+  /** TLS and/or SASL (security.protocol and friends); default PLAINTEXT. */
+  security?: ConnectionSecurity;
 }
 
 export interface SendOptions {
@@ -62,6 +74,15 @@ interface Pending {
   timedOut: boolean;
 }
 
+/** A request sent while the connection re-authenticates: it goes out once that is done. */
+interface Held {
+  apiKey: number;
+  request: unknown;
+  opts: SendOptions;
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+}
+
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_FRAME_BYTES = 128 * 1024 * 1024;
@@ -82,10 +103,19 @@ export class KafkaConnection {
   private readonly closeListeners: Array<(err: StrataError) => void> = [];
   private brokerVersions = new Map<number, ApiVersionRange>();
   private negotiated = new Map<number, number>();
+  private readonly security: ConnectionSecurity | undefined;
+  /** Whether any response frame arrived yet (a TLS record instead means a TLS listener). */
+  private answered = false;
+  /** Requests waiting for a re-authentication to finish; null when none runs. */
+  private held: Held[] | null = null;
+  private reauthTimer: NodeJS.Timeout | undefined;
+  private drainWaiters: Array<() => void> = [];
+  private authentications = 0;
 
   private constructor(socket: net.Socket, opts: ConnectionOptions) {
     this.host = opts.host;
     this.port = opts.port;
+    this.security = opts.security;
     this.clientId = opts.clientId === undefined ? 'strata-client' : opts.clientId;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.socket = socket;
@@ -96,22 +126,40 @@ export class KafkaConnection {
       this.lastSocketError = err;
     });
     socket.on('close', () => {
-      const why = this.lastSocketError ? `: ${this.lastSocketError.message}` : '';
+      const err = this.lastSocketError as NodeJS.ErrnoException | null;
+      // TLS 1.3 reports a broker's refusal of our certificate as an alert after the handshake.
+      if (usesTls(this.security) && isTlsError(err)) return this.fail(tlsError(this.address, err!));
+      const why = err ? `: ${err.message}` : '';
       this.fail(new StrataError('CONNECTION_FAILED', `connection to ${this.address} closed${why}`));
     });
   }
 
-  /** Connects, then negotiates API versions. Rejects with a StrataError('CONNECTION_FAILED') that says what to do. */
+  /**
+   * Connects (TLS for SSL / SASL_SSL), negotiates API versions and, for SASL_PLAINTEXT /
+   * SASL_SSL, authenticates. Rejects with a StrataError that says what to do:
+   * CONNECTION_FAILED (unreachable, or not a Kafka port), SSL_HANDSHAKE_FAILED (certificate not
+   * trusted, host name mismatch, client certificate refused, TLS on one side only),
+   * SASL_AUTHENTICATION_FAILED (with the broker's message), UNSUPPORTED_SASL_MECHANISM,
+   * CONFIG_INVALID (settings that cannot work).
+   */
   static async connect(opts: ConnectionOptions): Promise<KafkaConnection> {
+    if (opts.security) checkSecurity(opts.security);
     const timeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const address = `${opts.host}:${opts.port}`;
+    const tlsOn = usesTls(opts.security);
+    const started = Date.now();
     const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host: opts.host, port: opts.port });
+      const s = tlsOn ? tls.connect(tlsConnectOptions(opts.host, opts.port, opts.security?.tls)) : net.connect({ host: opts.host, port: opts.port });
+      let tcpUp = false;
       const timer = setTimeout(() => {
         s.destroy();
-        reject(new StrataError('CONNECTION_FAILED', `could not connect to ${address}: no answer within ${timeoutMs} ms`));
+        const what = tcpUp ? `the TLS handshake did not finish within ${timeoutMs} ms (is this a TLS listener?)` : `no answer within ${timeoutMs} ms`;
+        reject(new StrataError(tcpUp ? 'SSL_HANDSHAKE_FAILED' : 'CONNECTION_FAILED', `could not connect to ${address}: ${what}`));
       }, timeoutMs);
       s.once('connect', () => {
+        tcpUp = true;
+      });
+      s.once(tlsOn ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         s.removeAllListeners('error');
         resolve(s);
@@ -119,18 +167,32 @@ export class KafkaConnection {
       s.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         s.destroy();
-        reject(connectError(address, err));
+        reject(tlsOn && tcpUp ? tlsError(address, err) : connectError(address, err));
       });
     });
     const conn = new KafkaConnection(socket, opts);
     try {
       await conn.handshake(opts, timeoutMs);
+      if (usesSasl(opts.security)) await conn.authenticate(Math.max(timeoutMs - (Date.now() - started), 1));
     } catch (err) {
+      // The connection's own failure (a TLS alert, a refusal) says more than the request's.
+      const cause = conn.closedError ?? err;
       conn.close();
-      if (err instanceof StrataError && err.code === 'REQUEST_TIMED_OUT') {
-        throw new StrataError('CONNECTION_FAILED', `could not connect to ${address}: no answer to the ApiVersions handshake within ${timeoutMs} ms (is this a Kafka broker's port?)`, { cause: err });
+      if (cause instanceof StrataError && cause.code === 'REQUEST_TIMED_OUT') {
+        const what = conn.brokerVersions.size === 0 ? `the ApiVersions handshake within ${timeoutMs} ms (is this a Kafka broker's port?)` : `SASL authentication within ${timeoutMs} ms`;
+        throw new StrataError('CONNECTION_FAILED', `could not connect to ${address}: no answer to ${what}`, { cause });
       }
-      throw err;
+      if (cause instanceof StrataError && cause.code === 'CONNECTION_FAILED') {
+        // A listener of another security protocol closes the connection: say which setting to check.
+        if (conn.brokerVersions.size === 0 && !tlsOn) {
+          throw new StrataError('CONNECTION_FAILED', `${cause.message} during the ApiVersions handshake (a TLS listener closes plaintext connections: check security.protocol)`, { cause });
+        }
+        if (conn.brokerVersions.size === 0 && tlsOn) {
+          throw new StrataError('SSL_HANDSHAKE_FAILED', `${cause.message} right after the TLS handshake (does the broker require a client certificate it trusts? see ssl.keystore.location)`, { cause });
+        }
+        if (usesSasl(opts.security)) throw new StrataError('CONNECTION_FAILED', `${cause.message} during SASL authentication (is this a SASL listener? check security.protocol)`, { cause });
+      }
+      throw cause;
     }
     return conn;
   }
@@ -141,6 +203,16 @@ export class KafkaConnection {
 
   get closed(): boolean {
     return this.closedError !== null;
+  }
+
+  /** How many times this connection has authenticated with SASL (1 after connect; +1 per re-authentication). */
+  get saslAuthentications(): number {
+    return this.authentications;
+  }
+
+  /** The TLS socket's peer certificate, when the connection uses TLS. */
+  get peerCertificate(): tls.PeerCertificate | null {
+    return this.socket instanceof tls.TLSSocket ? this.socket.getPeerCertificate() : null;
   }
 
   /** Requests sent and not yet answered (nor timed out). */
@@ -182,6 +254,14 @@ export class KafkaConnection {
    */
   send<T = any>(apiKey: number, request: unknown, opts: SendOptions = {}): Promise<T> {
     if (this.closedError) return Promise.reject(this.closedError);
+    if (this.held !== null) {
+      return new Promise<T>((resolve, reject) => this.held!.push({ apiKey, request, opts, resolve: resolve as (v: unknown) => void, reject }));
+    }
+    return this.sendNow<T>(apiKey, request, opts);
+  }
+
+  private sendNow<T>(apiKey: number, request: unknown, opts: SendOptions): Promise<T> {
+    if (this.closedError) return Promise.reject(this.closedError);
     const messages = API_MESSAGES.get(apiKey);
     if (!messages) return Promise.reject(new StrataError('API_UNSUPPORTED', `unknown api key ${apiKey}`));
     let version: number;
@@ -218,6 +298,7 @@ export class KafkaConnection {
         p.timer = undefined;
         const name = messages.name;
         reject(new StrataError('REQUEST_TIMED_OUT', `${name} request to ${this.address} got no response within ${timeoutMs} ms`));
+        this.maybeDrained();
       }, timeoutMs);
       this.pending.set(correlationId, p);
       this.write(frame, (err) => {
@@ -229,6 +310,7 @@ export class KafkaConnection {
   /** Closes the connection; in-flight requests reject with StrataError('CLOSED'). Idempotent. */
   close(): void {
     if (this.closedError) return;
+    clearTimeout(this.reauthTimer);
     this.fail(new StrataError('CLOSED', `connection to ${this.address} was closed by the client`));
     this.socket.destroy();
   }
@@ -271,7 +353,59 @@ export class KafkaConnection {
     this.negotiated = negotiated;
   }
 
+  private async authenticate(timeoutMs: number): Promise<void> {
+    const sasl = this.security!.sasl!;
+    const outcome = await saslAuthenticate(
+      {
+        address: this.address,
+        versionOf: (apiKey) => this.negotiated.get(apiKey),
+        request: (apiKey, request, version) => this.sendNow(apiKey, request, { version, timeoutMs }),
+      },
+      sasl,
+    );
+    this.authentications++;
+    clearTimeout(this.reauthTimer);
+    if (outcome.sessionLifetimeMs > 0 && !this.closedError) {
+      this.reauthTimer = setTimeout(() => void this.reauthenticate(), reauthenticationDelayMs(outcome.sessionLifetimeMs));
+      // An idle connection must not keep the process alive for its next re-authentication.
+      this.reauthTimer.unref();
+    }
+  }
+
+  /** KIP-368: hold new requests, let the ones in flight finish, authenticate again, release the held ones in order. */
+  private async reauthenticate(): Promise<void> {
+    if (this.closedError || this.held !== null) return;
+    this.held = [];
+    try {
+      await this.drained();
+      if (this.closedError) return;
+      await this.authenticate(this.requestTimeoutMs);
+    } catch (err) {
+      const e = err instanceof StrataError ? err : new StrataError('SASL_AUTHENTICATION_FAILED', String(err));
+      this.fail(this.closedError ?? new StrataError(e.code, `re-authentication: ${e.message}`, { cause: e }));
+      this.socket.destroy();
+    } finally {
+      const held = this.held ?? [];
+      this.held = null;
+      // Synchronously and in order, so nothing sent meanwhile can overtake them.
+      for (const h of held) this.sendNow(h.apiKey, h.request, h.opts).then(h.resolve, h.reject);
+    }
+  }
+
+  /** Resolves once no request is in flight (timed-out ones do not count). */
+  private drained(): Promise<void> {
+    if (this.inFlight === 0 || this.closedError) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
   private onData(chunk: Buffer): void {
+    if (!this.answered && chunk.length >= 2 && (chunk[0] === 0x15 || chunk[0] === 0x16) && chunk[1] === 0x03 && !usesTls(this.security)) {
+      // A TLS record (alert or handshake) where a Kafka response should be.
+      this.fail(new StrataError('SSL_HANDSHAKE_FAILED', `the broker at ${this.address} answered with TLS: it is an SSL or SASL_SSL listener, set security.protocol to match`));
+      this.socket.destroy();
+      return;
+    }
+    this.answered = true;
     let frames: Buffer[];
     try {
       frames = this.decoder.push(chunk);
@@ -335,11 +469,19 @@ export class KafkaConnection {
     if (p.timer) clearTimeout(p.timer);
     if (err) p.reject(err);
     else p.resolve(value);
+    this.maybeDrained();
+  }
+
+  private maybeDrained(): void {
+    if (this.drainWaiters.length > 0 && this.inFlight === 0) for (const w of this.drainWaiters.splice(0)) w();
   }
 
   private fail(err: StrataError): void {
     if (this.closedError) return;
     this.closedError = err;
+    clearTimeout(this.reauthTimer);
+    for (const w of this.drainWaiters.splice(0)) w();
+    for (const h of this.held?.splice(0) ?? []) h.reject(err);
     for (const [id, p] of this.pending) {
       this.pending.delete(id);
       if (p.timer) clearTimeout(p.timer);

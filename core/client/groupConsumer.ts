@@ -3,6 +3,7 @@ import { Logger } from '../common/logger';
 import { ErrorCode } from '../protocol/errorCodes';
 import { ASSIGNORS, PartitionAssignor } from './assignors';
 import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, OffsetToCommit, PartitionFetch, StrataClient, TopicPartitionRef } from './client';
+import type { ConnectionSecurity } from './security';
 import { KafkaResponseError, isKafkaError } from './errors';
 import { GroupAssignmentResult, GroupMembership } from './groupMembership';
 import { FetchedRecord } from './records';
@@ -78,6 +79,11 @@ export interface GroupConsumerOptions {
   metadataMaxAgeMs?: number;
   /** A client for metadata and fetches, shared with the caller (not closed by close()). Default: one of our own. */
   client?: StrataClient;
+  /**
+   * TLS and/or SASL for the consumer's connections (security.protocol, ssl.*, sasl.*). Default:
+   * the shared `client`'s settings when one is given, else PLAINTEXT.
+   */
+  security?: ConnectionSecurity;
   /** Rebalance listener: partitions just assigned (positions not fetched yet). */
   onAssign?: (partitions: TopicPartitionRef[]) => void | Promise<void>;
   /** Rebalance listener: partitions about to be taken away (already committed when auto-commit is on). */
@@ -168,8 +174,9 @@ export class GroupConsumer {
     const clientId = opts.clientId ?? 'strata-consumer';
     const requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
     this.ownsClient = opts.client === undefined;
-    this.client = opts.client ?? new StrataClient({ bootstrapServers: opts.bootstrapServers, clientId, requestTimeoutMs });
-    this.groupClient = new StrataClient({ bootstrapServers: opts.bootstrapServers, clientId, requestTimeoutMs, retryBackoffMs: this.retryBackoffMs });
+    const security = opts.security ?? opts.client?.securitySettings;
+    this.client = opts.client ?? new StrataClient({ bootstrapServers: opts.bootstrapServers, clientId, requestTimeoutMs, security });
+    this.groupClient = new StrataClient({ bootstrapServers: opts.bootstrapServers, clientId, requestTimeoutMs, retryBackoffMs: this.retryBackoffMs, security });
     this.membership = new GroupMembership({
       client: this.groupClient,
       groupId: opts.groupId,

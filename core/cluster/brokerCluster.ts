@@ -1,4 +1,6 @@
 import { isStrataError } from '../common/errors';
+import type { ConnectionSecurity } from '../client/security';
+import { listenerEndpoint } from './metadataCache';
 import type { Logger } from '../common/logger';
 import type { BrokerLease } from '../meta/brokerLease';
 import type { BrokerRecord, MetadataStore, PartitionStateRecord } from '../meta/metadataStore';
@@ -43,6 +45,10 @@ export interface BrokerClusterOptions {
   replicaFetch: { maxWaitMs: number; maxBytes: number; partitionMaxBytes: number; backoffMs: number };
   /** How often everything is read again even without a change announced (default 30 s). */
   fullReloadIntervalMs?: number;
+  /** How to reach other brokers' inter-broker listener (replication, metadata pushes); default PLAINTEXT. */
+  interBrokerSecurity?: ConnectionSecurity;
+  /** inter.broker.listener.name: the listener of other brokers this one connects to (as Kafka, each broker picks by its own setting). */
+  interBrokerListenerName?: string;
   logger: Logger;
 }
 
@@ -111,11 +117,24 @@ export class BrokerCluster {
     this.fetchers = new ReplicaFetcherManager({
       nodeId: opts.nodeId,
       brokerEpoch: () => BigInt(lease.epoch),
-      endpointOf: (id) => this.liveness.record(id),
+      endpointOf: (id) => this.interBrokerRecord(this.liveness.record(id)),
       logger: opts.logger.child('replication'),
       ...opts.replicaFetch,
+      security: opts.interBrokerSecurity,
     });
-    this.push = new MetadataPush({ nodeId: opts.nodeId, logger: opts.logger.child('push') });
+    this.push = new MetadataPush({ nodeId: opts.nodeId, logger: opts.logger.child('push'), security: opts.interBrokerSecurity });
+  }
+
+  /**
+   * A broker's registration with host and port of its inter-broker listener (the one named by this
+   * broker's inter.broker.listener.name, so that a rolling change of that setting works while
+   * brokers disagree); undefined when it has no such listener.
+   */
+  private interBrokerRecord(r: BrokerRecord | undefined): BrokerRecord | undefined {
+    const name = this.opts.interBrokerListenerName;
+    if (r === undefined || name === undefined) return r;
+    const e = listenerEndpoint(r, name);
+    return e === undefined ? undefined : { ...r, host: e.host, port: e.port };
   }
 
   /** What partitions need from the cluster. */
@@ -433,7 +452,11 @@ export class BrokerCluster {
   /** Tells every broker that records changed: the marker they poll, then a push to each live one. */
   private async announce(): Promise<void> {
     await this.changes.bump();
-    this.push.notify(this.liveListening(), this.controllerId, this.election.epoch ?? -1);
+    this.push.notify(
+      this.liveListening().flatMap((b) => this.interBrokerRecord(b) ?? []),
+      this.controllerId,
+      this.election.epoch ?? -1,
+    );
   }
 
   /**

@@ -32,11 +32,18 @@ export class MetadataCache {
   }
 
   /**
-   * The brokers to tell clients of (Metadata, DescribeCluster): the live ones, always with this
-   * broker's own advertised endpoint (before the first poll, the only one known).
+   * The brokers to tell clients of (Metadata, DescribeCluster), at their addresses on
+   * `listener` (the one the client connected to): the live ones, always with this broker's own
+   * (before the first poll, the only one known). A broker without that listener is left out, as
+   * Kafka leaves it out.
    */
-  endpoints(self: { nodeId: number; host: string; port: number; rack: string | null }): { nodeId: number; host: string; port: number; rack: string | null }[] {
-    const out = this.live.filter((b) => b.nodeId !== self.nodeId).map((b) => ({ nodeId: b.nodeId, host: b.host, port: b.port, rack: b.rack }));
+  endpoints(listener: string, self: { nodeId: number; host: string; port: number; rack: string | null }): { nodeId: number; host: string; port: number; rack: string | null }[] {
+    const out: { nodeId: number; host: string; port: number; rack: string | null }[] = [];
+    for (const b of this.live) {
+      if (b.nodeId === self.nodeId) continue;
+      const e = listenerEndpoint(b, listener);
+      if (e !== undefined) out.push({ nodeId: b.nodeId, host: e.host, port: e.port, rack: b.rack });
+    }
     out.push(self);
     return out.sort((a, b) => a.nodeId - b.nodeId);
   }
@@ -102,4 +109,14 @@ export class MetadataCache {
     this.byName.clear();
     this.byId.clear();
   }
+}
+
+/**
+ * A broker's address on `listener`; undefined when it has no such listener. A record written
+ * before brokers had several listeners names one address, used for every listener.
+ */
+export function listenerEndpoint(b: BrokerRecord, listener: string): { host: string; port: number } | undefined {
+  if (b.endpoints === undefined) return { host: b.host, port: b.port };
+  const e = b.endpoints.find((x) => x.listener === listener);
+  return e === undefined ? undefined : { host: e.host, port: e.port };
 }

@@ -1,4 +1,5 @@
 import { KafkaConnection } from '../client/connection';
+import type { ConnectionSecurity } from '../client/security';
 import type { Logger } from '../common/logger';
 import type { BrokerRecord } from '../meta/metadataStore';
 import { ApiKey } from '../protocol/generated/index';
@@ -19,6 +20,8 @@ export interface MetadataPushOptions {
   logger: Logger;
   /** Connect plus answer, per push (default 2000 ms): a broker that does not answer in time learns by polling. */
   timeoutMs?: number;
+  /** How to reach the other brokers' inter-broker listener (TLS, SASL); default PLAINTEXT. */
+  security?: ConnectionSecurity;
 }
 
 /**
@@ -82,7 +85,7 @@ export class MetadataPush {
       do {
         peer.again = false;
         if (peer.conn === null || peer.conn.closed) {
-          peer.conn = await KafkaConnection.connect({ host: b.host, port: b.port, clientId: `strata-controller-${this.opts.nodeId}`, connectTimeoutMs: timeoutMs, requestTimeoutMs: timeoutMs });
+          peer.conn = await KafkaConnection.connect({ host: b.host, port: b.port, clientId: `strata-controller-${this.opts.nodeId}`, connectTimeoutMs: timeoutMs, requestTimeoutMs: timeoutMs, security: this.opts.security });
         }
         if (this.closed || !peer.conn.supports(ApiKey.UpdateMetadata)) break; // a broker of a version without it polls
         const req: UpdateMetadataRequest = { controllerId, controllerEpoch, brokerEpoch: -1n, topicStates: [], liveBrokers: [] };

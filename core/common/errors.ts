@@ -46,6 +46,9 @@ export type StrataErrorCode =
   | 'INVALID_PRODUCER_EPOCH' // a batch or marker carries an epoch older than the producer's current one
   | 'PRODUCER_FENCED' // a newer incarnation of the transactional id holds the producer id (coordinator side)
   | 'SASL_AUTHENTICATION_FAILED' // a SASL exchange failed (wrong password, unknown user, malformed message)
+  | 'SSL_AUTHENTICATION_FAILED' // a TLS client certificate gives no principal (no ssl.principal.mapping.rules rule applies)
+  | 'UNSUPPORTED_SASL_MECHANISM' // the broker's listener does not enable the client's sasl.mechanism
+  | 'SSL_HANDSHAKE_FAILED' // TLS could not be set up: certificate not trusted, host name mismatch, not a TLS port
   | 'INVALID_TXN_STATE' // a transactional write or request does not fit the transaction's state
   | 'INVALID_PRODUCER_ID_MAPPING' // the producer id is not the one the transactional id maps to
   | 'INVALID_TRANSACTION_TIMEOUT' // transaction.timeout.ms above transaction.max.timeout.ms (or not positive)
@@ -114,6 +117,10 @@ const TO_KAFKA: Record<StrataErrorCode, number> = {
   PRODUCER_FENCED: ErrorCode.PRODUCER_FENCED,
   INVALID_TXN_STATE: ErrorCode.INVALID_TXN_STATE,
   SASL_AUTHENTICATION_FAILED: ErrorCode.SASL_AUTHENTICATION_FAILED,
+  SSL_AUTHENTICATION_FAILED: ErrorCode.NETWORK_EXCEPTION, // never in a response: the connection is closed
+  UNSUPPORTED_SASL_MECHANISM: ErrorCode.UNSUPPORTED_SASL_MECHANISM,
+  // Client side only (a TLS failure never reaches a Kafka response).
+  SSL_HANDSHAKE_FAILED: ErrorCode.NETWORK_EXCEPTION,
   INVALID_PRODUCER_ID_MAPPING: ErrorCode.INVALID_PRODUCER_ID_MAPPING,
   INVALID_TRANSACTION_TIMEOUT: ErrorCode.INVALID_TRANSACTION_TIMEOUT,
   CONCURRENT_TRANSACTIONS: ErrorCode.CONCURRENT_TRANSACTIONS,

@@ -16,6 +16,9 @@ import { closestName } from './didYouMean';
 import { parseMetricsListener } from '../metrics/metricsListener';
 import { parseProperties } from './properties';
 import { readFdLimit } from '../common/fdLimit';
+import { AUTHORIZER_CLASS_NAMES } from '../security/authorizer';
+import { SECURITY_CONFIGS, parseListenerPrefixedKey, resolveListenerSecurity, type ListenerSecurity } from './securityConfigs';
+import type { SecurityProtocol } from '../security/principal';
 import { BROKER_TOPIC_DEFAULT_CONFIGS, TOPIC_CONFIGS, brokerSynonymGroup, type BrokerDynamicLayers } from './topicConfig';
 
 /**
@@ -34,6 +37,14 @@ export type BrokerConfigOrigin = 'kafka' | 'strata' | 'ignored';
 
 export interface BrokerConfigEntry extends ConfigEntry {
   readonly origin: BrokerConfigOrigin;
+}
+
+/** One listener to bind: `listeners`' entry, its protocol and what clients are told. */
+export interface ListenerConfig extends Listener {
+  securityProtocol: SecurityProtocol;
+  /** advertised.listeners' entry for it; null: clients are told the bound address. */
+  advertised: { host: string; port: number } | null;
+  security: ListenerSecurity;
 }
 
 export interface Listener {
@@ -75,6 +86,31 @@ const metricsListenerSyntax: Validator = {
   },
 };
 
+const authorizerClassSyntax: Validator = {
+  kind: 'custom',
+  describe: `empty, or one of ${AUTHORIZER_CLASS_NAMES.join(', ')}`,
+  check: (v) => {
+    const name = (v as string).trim();
+    if (name === '' || AUTHORIZER_CLASS_NAMES.includes(name)) return null;
+    return `Strata's authorizer is enabled by one of ${AUTHORIZER_CLASS_NAMES.join(', ')} (or empty for none); '${name}' is not one of them`;
+  },
+};
+const superUsersSyntax: Validator = {
+  kind: 'custom',
+  describe: 'TYPE:NAME;TYPE:NAME...',
+  check: (v) => {
+    for (const p of (v as string).split(';').map((x) => x.trim()).filter((x) => x !== '')) {
+      if (p.indexOf(':') <= 0) return `'${p}' is not a principal: expected TYPE:NAME, e.g. User:admin`;
+    }
+    return null;
+  },
+};
+
+/** super.users: semicolon-separated principals (Kafka's StandardAuthorizer.getConfiguredSuperUsers). */
+export function parseSuperUsers(raw: string): string[] {
+  return raw.split(';').map((x) => x.trim()).filter((x) => x !== '');
+}
+
 function entry(
   origin: BrokerConfigOrigin,
   name: string,
@@ -95,11 +131,12 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
   entry('kafka', 'broker.rack', 'string', null, undefined, 'Rack (availability zone) of this broker, reported to clients for rack-aware consumption.'),
   entry('kafka', 'listeners', 'string', 'PLAINTEXT://127.0.0.1:9092', listenersSyntax,
     'Where the broker listens, as NAME://HOST:PORT; an empty host means every interface, port 0 an ephemeral port (Kafka\'s default is PLAINTEXT://:9092). ' +
-      'Strata serves the first client listener; KRaft controller listeners (those named in controller.listener.names, or CONTROLLER when that is unset) are ignored with a log line.'),
+      'Several listeners may be given, each with its own name, port and protocol (listener.security.protocol.map), e.g. SASL_SSL://:9093,INTERNAL://:9094; ' +
+      'KRaft controller listeners (those named in controller.listener.names, or CONTROLLER when that is unset) are ignored with a log line.'),
   entry('kafka', 'advertised.listeners', 'string', null, listenersSyntax,
-    'What clients are told to connect to; defaults to listeners, with the bound port when it was 0. Controller listeners in it are ignored, as Kafka does.'),
+    'What clients are told to connect to, per listener: a client gets the addresses of the listener it connected to. Defaults to listeners, with the bound port when it was 0. Controller listeners in it are ignored, as Kafka does.'),
   entry('kafka', 'listener.security.protocol.map', 'string', 'PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL', undefined,
-    'Security protocol of each listener name, as NAME:PROTOCOL pairs; Strata supports PLAINTEXT only.'),
+    'Security protocol of each listener name, as NAME:PROTOCOL pairs: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT, SASL_SSL (SASL over TLS).'),
   entry('kafka', 'log.dirs', 'string', null, undefined, 'The directory holding segments and the embedded metadata store (--data-dir); Strata supports one.'),
   entry('kafka', 'log.dir', 'string', './data', undefined, 'The data directory when log.dirs is not set.'),
   entry('kafka', 'auto.create.topics.enable', 'boolean', 'true', undefined, 'Whether a Metadata request for an unknown topic creates it.'),
@@ -152,6 +189,9 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
   entry('kafka', 'replica.fetch.backoff.ms', 'int', '1000', atLeast(0), 'How long a follower waits after a failed fetch.'),
   entry('kafka', 'auto.leader.rebalance.enable', 'boolean', 'true', undefined,
     'The controller moves leadership back to the preferred replica (the first in the assignment) once it is alive and in sync.'),
+  entry('kafka', 'quota.window.num', 'int', '11', atLeast(1),
+    'Samples a client quota\'s rate is measured over (producer_byte_rate, consumer_byte_rate, request_percentage; set with `strata configs --entity-type users|clients`). A rate is taken over at least quota.window.num - 1 whole samples, so a client\'s first burst is spread over them.'),
+  entry('kafka', 'quota.window.size.seconds', 'int', '1', atLeast(1), 'Length of each of the quota.window.num samples a client quota\'s rate is measured over.'),
   entry('kafka', 'leader.imbalance.check.interval.seconds', 'long', '300', atLeast(1), 'How often the controller looks for partitions to give back to their preferred leader.'),
   entry('strata', 'metadata', 'string', 'embedded:', undefined,
     'Metadata store URL: embedded:PATH (default embedded: = <log.dirs>/meta) or dynamodb://TABLE_PREFIX.'),
@@ -159,6 +199,13 @@ const OWN_CONFIGS: BrokerConfigEntry[] = [
     'Object store URL for tiered segments: file://PATH (default file: = <log.dirs>/tier) or s3://BUCKET/PREFIX.'),
   entry('strata', 'metrics.listener', 'string', '', metricsListenerSyntax,
     'Where the broker serves its metrics in Prometheus text format (GET /metrics), as http://HOST:PORT; port 0 = ephemeral, empty (the default) = no metrics endpoint.'),
+  entry('kafka', 'authorizer.class.name', 'string', '', authorizerClassSyntax,
+    'The authorizer that checks every request against the ACLs: each of the valid values (Kafka\'s class names, and Strata\'s) means Strata\'s own, with the semantics of Kafka\'s StandardAuthorizer (ACLs in the metadata store, seen by every broker within a second). ' +
+      'Empty (the default): no authorization, every client may do everything, and CreateAcls / DescribeAcls / DeleteAcls answer SECURITY_DISABLED.'),
+  entry('kafka', 'super.users', 'string', '', superUsersSyntax,
+    'Principals allowed everything whatever the ACLs say, separated by semicolons, e.g. User:admin;User:broker.'),
+  entry('kafka', 'allow.everyone.if.no.acl.found', 'boolean', 'false', undefined,
+    'With an authorizer: whether a resource no ACL names at all (no literal, prefixed or `*` pattern matches it, whoever the ACLs are for) is open to everyone. As in Kafka, once any ACL matches a resource only the ACLs decide.'),
 ];
 
 // Kafka configs that configure machinery Strata does not have. Accepting them lets a Kafka
@@ -185,7 +232,6 @@ const IGNORED: [string, ConfigEntry['type'], string | null][] = [
   ['controller.quorum.voters', 'list', ''],
   ['controller.quorum.bootstrap.servers', 'list', ''],
   ['controller.listener.names', 'string', null],
-  ['inter.broker.listener.name', 'string', null],
   ['group.coordinator.rebalance.protocols', 'list', 'classic,consumer'],
 ];
 
@@ -196,6 +242,7 @@ const IGNORED_CONFIGS: BrokerConfigEntry[] = IGNORED.map(([name, type, def]) =>
 /** Every broker config, sorted by name. */
 export const BROKER_CONFIGS: readonly BrokerConfigEntry[] = [
   ...OWN_CONFIGS,
+  ...SECURITY_CONFIGS.map((c) => ({ ...c, origin: 'kafka' as const, readOnly: true })),
   ...BROKER_TOPIC_DEFAULT_CONFIGS.map((e) => ({ ...e, origin: 'kafka' as const })),
   ...IGNORED_CONFIGS,
 ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -213,18 +260,14 @@ export interface BrokerConfig {
   nodeId: number;
   brokerRack: string | null;
   /**
-   * The one listener Strata serves, as PROTOCOL://HOST:PORT (always PLAINTEXT today; parse it
-   * with parseListeners): the first client listener of `listeners`, controller listeners and
-   * any further client listeners left out (each with a warning). Its name is listenerName.
+   * The client listeners Strata binds, in the order of `listeners` (KRaft controller listeners
+   * left out with a warning), each with its protocol, advertised address and security settings.
    */
-  listeners: string;
-  /** The served listener's name as configured (PLAINTEXT, INTERNAL, ...), for messages. */
-  listenerName: string;
-  /**
-   * advertised.listeners' entry for the served listener, as PROTOCOL://HOST:PORT, when
-   * advertised.listeners is set and names it; else null: clients are told the bound listener.
-   */
-  advertisedListeners: string | null;
+  listeners: ListenerConfig[];
+  /** The listener brokers reach each other on (inter.broker.listener.name, resolved). */
+  interBrokerListenerName: string;
+  /** sasl.mechanism.inter.broker.protocol */
+  saslMechanismInterBrokerProtocol: string;
   /** The one data directory, as given (log.dirs, else log.dir); resolve it against the cwd. */
   logDirs: string;
   autoCreateTopicsEnable: boolean;
@@ -279,12 +322,21 @@ export interface BrokerConfig {
   autoLeaderRebalanceEnable: boolean;
   /** leader.imbalance.check.interval.seconds, in ms. */
   leaderImbalanceCheckIntervalMs: number;
+  /** quota.window.num: samples a client quota's rate is measured over. */
+  quotaWindowNum: number;
+  /** quota.window.size.seconds: each sample's length. */
+  quotaWindowSizeSeconds: number;
   /** Metadata store URL (see core/meta/url.ts). */
   metadata: string;
   /** Object store URL (see core/tier/url.ts). */
   objectStore: string;
   /** metrics.listener, validated: http://HOST:PORT, or '' when there is no metrics endpoint (parse it with parseMetricsListener). */
   metricsListener: string;
+  /** authorizer.class.name: '' (no authorization) or one of AUTHORIZER_CLASS_NAMES, all meaning Strata's authorizer. */
+  authorizerClassName: string;
+  /** super.users, parsed: principals as 'User:alice' strings. */
+  superUsers: string[];
+  allowEveryoneIfNoAclFound: boolean;
   /**
    * Every config set explicitly (flags, env, file), in canonical string form, by Kafka name.
    * These are Kafka's STATIC_BROKER_CONFIG values; the topic-default synonyms among them
@@ -317,11 +369,21 @@ const FLAG_ALIASES: Record<string, string> = { 'data-dir': 'log.dirs' };
 
 function flagToName(flag: string): string {
   const bare = flag.replace(/^--?/, '');
+  if (bare.startsWith('listener.name.')) return bare;
   return FLAG_ALIASES[bare] ?? (BY_NAME.has(bare) ? bare : bare.replace(/-/g, '.'));
 }
 
 function envToName(variable: string): string {
   return variable.slice(ENV_PREFIX.length).toLowerCase().replace(/_/g, '.');
+}
+
+/** A registry name, or a valid listener.name.<listener>.<config> (a malformed one throws, saying why). */
+function isBrokerConfigName(name: string, where: string): boolean {
+  return BY_NAME.has(name) || withWhere(where, () => parseListenerPrefixedKey(name)) !== null;
+}
+
+function listenerKey(listener: string, name: string, mechanism: string | null = null): string {
+  return `${listener}\0${mechanism ?? ''}\0${name}`;
 }
 
 function unknownBrokerConfig(name: string, where: string): StrataError {
@@ -358,14 +420,14 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
     }
     for (const { key, value, line } of parseProperties(text)) {
       const where = `${opts.file} line ${line}`;
-      if (!BY_NAME.has(key)) throw unknownBrokerConfig(key, where);
+      if (!isBrokerConfigName(key, where)) throw unknownBrokerConfig(key, where);
       values.set(key, { raw: value, layer: 'file', where });
     }
   }
   for (const [variable, value] of Object.entries(opts.env ?? {})) {
     if (!variable.startsWith(ENV_PREFIX) || NON_CONFIG_ENV.has(variable) || value === undefined) continue;
     const name = envToName(variable);
-    if (!BY_NAME.has(name)) {
+    if (!isBrokerConfigName(name, `environment variable ${variable}`)) {
       const hint = closestName(name, BY_NAME.keys());
       warnings.push(
         `Ignoring environment variable ${variable}: '${name}' is not a broker config.` +
@@ -378,19 +440,23 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
   for (const [flag, value] of Object.entries(opts.flags)) {
     const name = flagToName(flag);
     const where = `flag --${flag.replace(/^--?/, '')}`;
-    if (!BY_NAME.has(name)) throw unknownBrokerConfig(name, where);
+    if (!isBrokerConfigName(name, where)) throw unknownBrokerConfig(name, where);
     values.set(name, { raw: value, layer: 'flag', where });
   }
 
   const explicitValues: Record<string, string> = {};
   const explicitOrigins: Record<string, BrokerConfigLayer> = {};
   const parsed = new Map<string, ParsedValue>();
+  /** listener.name.<listener>.[<mechanism>.]<config> values, by listenerKey(). */
+  const perListener = new Map<string, ParsedValue>();
   // Kafka settings Strata has no use for, by where they came from: one log line per source.
   const ignoredBySource = new Map<string, string[]>();
   for (const [name, { raw, layer, where }] of [...values].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const e = BY_NAME.get(name)!;
+    const prefixed = BY_NAME.has(name) ? null : parseListenerPrefixedKey(name)!;
+    const e = BY_NAME.get(prefixed?.name ?? name)!;
     const v = withWhere(where, () => parseConfigValue(e, raw));
-    parsed.set(name, v);
+    if (prefixed !== null) perListener.set(listenerKey(prefixed.listener, prefixed.name, prefixed.mechanism), v);
+    else parsed.set(name, v);
     explicitValues[name] = formatConfigValue(e.type, v);
     explicitOrigins[name] = layer;
     if (e.origin === 'ignored') {
@@ -451,13 +517,18 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
         `and at most broker.session.timeout.ms (${int('broker.session.timeout.ms')}, ${whereOf('broker.session.timeout.ms')}).`,
     );
   }
+  const readForListener = (listener: string, name: string, mechanism?: string): ParsedValue | null =>
+    (mechanism !== undefined ? perListener.get(listenerKey(listener, name, mechanism)) : undefined) ?? perListener.get(listenerKey(listener, name)) ?? get(name);
   const served = resolveListeners({
     listeners,
     advertised,
     protocolMap,
     controllerListenerNames: get('controller.listener.names') as string | null,
+    interBrokerListenerName: get('inter.broker.listener.name') as string | null,
+    securityInterBrokerProtocol: get('security.inter.broker.protocol') as string | null,
     whereOf,
     warnings,
+    security: (listener, protocol) => resolveListenerSecurity(listener, protocol, readForListener),
   });
 
   const maxConnectionsPerIp = int('max.connections.per.ip');
@@ -473,8 +544,8 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
     nodeId: int(brokerId !== undefined && nodeId === undefined ? 'broker.id' : 'node.id'),
     brokerRack: (get('broker.rack') as string | null) ?? null,
     listeners: served.listeners,
-    listenerName: served.listenerName,
-    advertisedListeners: served.advertised,
+    interBrokerListenerName: served.interBrokerListenerName,
+    saslMechanismInterBrokerProtocol: get('sasl.mechanism.inter.broker.protocol') as string,
     logDirs: dirs[0],
     autoCreateTopicsEnable: get('auto.create.topics.enable') as boolean,
     numPartitions: int('num.partitions'),
@@ -517,9 +588,14 @@ export function loadBrokerConfig(opts: LoadBrokerConfigOptions): BrokerConfig {
     replicaFetchBackoffMs: int('replica.fetch.backoff.ms'),
     autoLeaderRebalanceEnable: get('auto.leader.rebalance.enable') as boolean,
     leaderImbalanceCheckIntervalMs: int('leader.imbalance.check.interval.seconds') * 1000,
+    quotaWindowNum: int('quota.window.num'),
+    quotaWindowSizeSeconds: int('quota.window.size.seconds'),
     metadata: get('metadata') as string,
     objectStore: get('object.store') as string,
     metricsListener: get('metrics.listener') as string,
+    authorizerClassName: (get('authorizer.class.name') as string).trim(),
+    superUsers: parseSuperUsers(get('super.users') as string),
+    allowEveryoneIfNoAclFound: get('allow.everyone.if.no.acl.found') as boolean,
     explicitValues,
     explicitOrigins,
     warnings,
@@ -570,37 +646,32 @@ function parseEndpoints(s: string): Endpoint[] {
   return out;
 }
 
-/** Checks that each endpoint's name maps to PLAINTEXT, the one protocol Strata speaks. */
-function checkPlaintext(endpoints: Endpoint[], map: Map<string, string>): Listener[] {
-  return endpoints.map(({ name, host, port, item }) => {
-    const protocol = map.get(name);
+/** Each endpoint with its security protocol from listener.security.protocol.map. */
+function withProtocols(endpoints: Endpoint[], map: Map<string, string>): (Endpoint & { securityProtocol: SecurityProtocol })[] {
+  return endpoints.map((l) => {
+    const protocol = map.get(l.name);
     if (protocol === undefined) {
-      throw new StrataError('CONFIG_INVALID', `No security protocol defined for listener ${name} (add it to listener.security.protocol.map).`);
+      throw new StrataError('CONFIG_INVALID', `No security protocol defined for listener ${l.name} (add it to listener.security.protocol.map).`);
     }
-    if (protocol !== 'PLAINTEXT') {
-      throw new StrataError('CONFIG_INVALID', `Listener ${item} uses ${protocol}, which Strata does not support yet; use a PLAINTEXT listener.`);
-    }
-    return { name, host, port };
+    return { ...l, securityProtocol: protocol as SecurityProtocol };
   });
 }
 
 /**
  * Parses a Kafka listeners string: comma-separated NAME://HOST:PORT. Names map to a security
  * protocol through listener.security.protocol.map (by default each protocol name maps to
- * itself); Strata speaks PLAINTEXT only, so SSL and SASL listeners are refused with a clear
- * message rather than bound and then failing every handshake.
+ * itself); a name with no mapping is refused.
  */
 export function parseListeners(
   s: string,
   protocolMap = 'PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL',
-): Listener[] {
-  const map = parseProtocolMap(protocolMap);
-  return checkPlaintext(parseEndpoints(s), map);
+): (Listener & { securityProtocol: SecurityProtocol })[] {
+  return withProtocols(parseEndpoints(s), parseProtocolMap(protocolMap)).map(({ name, host, port, securityProtocol }) => ({ name, host, port, securityProtocol }));
 }
 
-/** PROTOCOL://HOST:PORT, with an IPv6 host in brackets. */
-function formatListener(protocol: string, l: Listener): string {
-  return `${protocol}://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`;
+/** NAME://HOST:PORT, with an IPv6 host in brackets. */
+export function formatListener(name: string, l: { host: string; port: number }): string {
+  return `${name}://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`;
 }
 
 interface ResolveListenersInput {
@@ -608,20 +679,25 @@ interface ResolveListenersInput {
   advertised: string | null;
   protocolMap: string;
   controllerListenerNames: string | null;
+  interBrokerListenerName: string | null;
+  securityInterBrokerProtocol: string | null;
   whereOf: (name: string) => string;
   warnings: string[];
+  security: (listener: string, protocol: SecurityProtocol) => ListenerSecurity;
 }
 
 /**
- * Picks the listener Strata serves, as Kafka picks its data-plane listeners
+ * Picks the listeners Strata binds, as Kafka picks its data-plane listeners
  * (KafkaConfig.dataPlaneListeners, effectiveAdvertisedBrokerListeners): listeners named in
  * controller.listener.names are the KRaft controller's, which Strata does not have, so they
  * are left out of listeners and advertised.listeners with one warning naming them (their
  * security mapping is not needed). When controller.listener.names is unset, a listener called
- * CONTROLLER is taken to be one too. Strata binds one listener: the first client listener;
- * further ones are named in a warning. A file that names no client listener is refused.
+ * CONTROLLER is taken to be one too. A file that names no client listener is refused. Every
+ * other listener is bound, each with its own protocol and security settings; the
+ * inter-broker listener is inter.broker.listener.name, else the listener of
+ * security.inter.broker.protocol, else PLAINTEXT when there is one, else the first.
  */
-function resolveListeners(input: ResolveListenersInput): { listeners: string; listenerName: string; advertised: string | null } {
+function resolveListeners(input: ResolveListenersInput): { listeners: ListenerConfig[]; interBrokerListenerName: string } {
   const { whereOf, warnings } = input;
   const map = parseProtocolMap(input.protocolMap);
   const controllerNames = new Set(
@@ -635,7 +711,7 @@ function resolveListeners(input: ResolveListenersInput): { listeners: string; li
 
   const all = withWhere(whereOf('listeners'), () => parseEndpoints(input.listeners));
   const controllers = all.filter(isController);
-  const clients = withWhere(whereOf('listeners'), () => checkPlaintext(all.filter((l) => !isController(l)), map));
+  const clients = withWhere(whereOf('listeners'), () => withProtocols(all.filter((l) => !isController(l)), map));
   if (clients.length === 0) {
     throw new StrataError(
       'CONFIG_INVALID',
@@ -644,20 +720,22 @@ function resolveListeners(input: ResolveListenersInput): { listeners: string; li
         'Add a client listener, e.g. listeners=PLAINTEXT://:9092,' + controllers.map((l) => l.item).join(',') + ', or pass --listeners PLAINTEXT://127.0.0.1:9092.',
     );
   }
-  const served = clients[0];
+  const ports = new Map<number, string>();
+  for (const l of clients) {
+    const other = l.port === 0 ? undefined : ports.get(l.port);
+    if (other !== undefined) throw new StrataError('CONFIG_INVALID', `Listeners ${other} and ${l.name} both use port ${l.port} (${whereOf('listeners')}).`);
+    ports.set(l.port, l.name);
+  }
   const ignoredNotes: string[] = [];
   if (controllers.length > 0) ignoredNotes.push(`${controllers.map((l) => l.item).join(', ')} (KRaft controller: Strata has no controller quorum)`);
-  if (clients.length > 1) {
-    ignoredNotes.push(`${clients.slice(1).map((l) => formatListener(l.name, l)).join(', ')} (Strata serves one listener, the first: ${formatListener(served.name, served)})`);
-  }
 
-  let advertised: string | null = null;
+  const advertisedByName = new Map<string, Listener>();
   if (input.advertised !== null) {
     const adv = withWhere(whereOf('advertised.listeners'), () => {
       const endpoints = parseEndpoints(input.advertised!);
       const advControllers = endpoints.filter(isController);
       if (advControllers.length > 0) ignoredNotes.push(`advertised ${advControllers.map((l) => l.item).join(', ')} (KRaft controller)`);
-      const brokers = checkPlaintext(endpoints.filter((l) => !isController(l)), map);
+      const brokers = withProtocols(endpoints.filter((l) => !isController(l)), map);
       if (brokers.length === 0) {
         throw new StrataError(
           'CONFIG_INVALID',
@@ -675,11 +753,44 @@ function resolveListeners(input: ResolveListenersInput): { listeners: string; li
       }
       return brokers;
     });
-    const mine = adv.find((l) => l.name === served.name);
-    advertised = mine ? formatListener('PLAINTEXT', mine) : null;
+    for (const l of adv) advertisedByName.set(l.name, l);
   }
   if (ignoredNotes.length > 0) warnings.push(`Ignoring listeners Strata has no use for: ${ignoredNotes.join('; ')}.`);
-  return { listeners: formatListener('PLAINTEXT', served), listenerName: served.name, advertised };
+
+  let interBroker: string;
+  if (input.interBrokerListenerName !== null) {
+    if (input.securityInterBrokerProtocol !== null) {
+      throw new StrataError('CONFIG_INVALID', 'Only one of inter.broker.listener.name and security.inter.broker.protocol should be set.');
+    }
+    interBroker = input.interBrokerListenerName.trim().toUpperCase();
+    if (!clients.some((l) => l.name === interBroker)) {
+      throw new StrataError(
+        'CONFIG_INVALID',
+        `inter.broker.listener.name must be a listener name defined in advertised.listeners. The valid options based on currently configured listeners are ${clients.map((l) => l.name).join(',')} (inter.broker.listener.name=${interBroker}, ${whereOf('inter.broker.listener.name')}).`,
+      );
+    }
+  } else if (input.securityInterBrokerProtocol !== null) {
+    const found = clients.find((l) => l.securityProtocol === input.securityInterBrokerProtocol);
+    if (found === undefined) {
+      throw new StrataError('CONFIG_INVALID', `security.inter.broker.protocol=${input.securityInterBrokerProtocol}, but no listener uses that protocol: ${clients.map((l) => formatListener(l.name, l)).join(', ')}.`);
+    }
+    interBroker = found.name;
+  } else {
+    interBroker = (clients.find((l) => l.name === 'PLAINTEXT') ?? clients[0]).name;
+  }
+
+  const listeners = clients.map(({ name, host, port, securityProtocol }): ListenerConfig => {
+    const adv = advertisedByName.get(name);
+    return {
+      name,
+      host,
+      port,
+      securityProtocol,
+      advertised: adv ? { host: adv.host, port: adv.port } : null,
+      security: withWhere(`listener ${name}`, () => input.security(name, securityProtocol)),
+    };
+  });
+  return { listeners, interBrokerListenerName: interBroker };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { StrataError, isStrataError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { randomUuid } from '../protocol/reader';
-import type { BrokerRecord, MetadataStore } from './metadataStore';
+import type { BrokerEndpoint, BrokerRecord, MetadataStore } from './metadataStore';
 
 /**
  * The broker's lease on its registration record (`broker/<node.id>` in the metadata store),
@@ -114,7 +114,7 @@ export class BrokerLease {
   private lastAttemptAt: number;
   /** A renewal's write is in flight. */
   private awaitingStore = false;
-  private endpoint: { host: string; port: number };
+  private endpoint: { host: string; port: number; endpoints?: BrokerEndpoint[] };
 
   private constructor(
     private readonly store: MetadataStore,
@@ -248,9 +248,9 @@ export class BrokerLease {
     throw new StrataError('BROKER_FENCED', `Broker node.id ${this.opts.nodeId} no longer holds its lease: ${why}.`);
   }
 
-  /** The endpoint the next renewal writes (the bound listener, once known). */
-  setEndpoint(host: string, port: number): void {
-    this.endpoint = { host, port };
+  /** The endpoints the next renewal writes (the bound listeners, once known): the inter-broker one, and every listener's. */
+  setEndpoint(host: string, port: number, endpoints?: BrokerEndpoint[]): void {
+    this.endpoint = { host, port, endpoints };
   }
 
   /**
@@ -275,6 +275,7 @@ export class BrokerLease {
       nodeId: this.record.nodeId,
       host: this.endpoint.host,
       port: this.endpoint.port,
+      ...(this.endpoint.endpoints !== undefined ? { endpoints: this.endpoint.endpoints } : {}),
       rack: this.record.rack,
       epoch: this.record.epoch,
       incarnationId: this.incarnationId,

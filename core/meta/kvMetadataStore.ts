@@ -21,7 +21,7 @@ import { prefixedKv, type KvEntry, type VersionedKv } from './versionedKv';
  *   cluster                          { clusterId }
  *   topic/<name>                     { name, topicId, partitions, replicationFactor, configs, createdAt }
  *   partition/<topicId>/<0000000007> { topicId, partition, leader, leaderEpoch, isr, replicas, logStartOffset }
- *   broker/<0000000003>              { nodeId, host, port, rack, epoch, incarnationId?, leaseExpiresAt? } (the lease: brokerLease.ts)
+ *   broker/<0000000003>              { nodeId, host, port, endpoints?, rack, epoch, incarnationId?, leaseExpiresAt? } (the lease: brokerLease.ts)
  *   pending/<topicId>                { op: 'create' | 'delete', name, at }: a multi-record change in
  *                                    progress (collectOrphans finishes or undoes it after a crash)
  *   ns/<name>/<key>                  whatever the namespace's owner stores
@@ -248,6 +248,7 @@ export class KvMetadataStore implements MetadataStore {
   async putBroker(broker: Omit<BrokerRecord, 'version'>, expectedVersion: number | null): Promise<BrokerRecord> {
     if (!Number.isSafeInteger(broker.nodeId) || broker.nodeId < 0) throw new TypeError(`invalid node id ${broker.nodeId}`);
     const value: Omit<BrokerRecord, 'version'> = { nodeId: broker.nodeId, host: broker.host, port: broker.port, rack: broker.rack, epoch: broker.epoch };
+    if (broker.endpoints !== undefined) value.endpoints = broker.endpoints.map((e) => ({ listener: e.listener, host: e.host, port: e.port, securityProtocol: e.securityProtocol }));
     if (broker.incarnationId !== undefined) value.incarnationId = broker.incarnationId;
     if (broker.leaseExpiresAt !== undefined) value.leaseExpiresAt = broker.leaseExpiresAt;
     const version = await conditional(`Broker ${broker.nodeId}`, () =>
@@ -389,6 +390,7 @@ function toBroker(e: KvEntry): BrokerRecord {
   const v = e.value as Partial<BrokerRecord> | null;
   if (!v || typeof v.nodeId !== 'number' || typeof v.host !== 'string') throw malformed(e);
   const b: BrokerRecord = { nodeId: v.nodeId, host: v.host, port: v.port as number, rack: v.rack ?? null, epoch: v.epoch as number, version: e.version };
+  if (Array.isArray(v.endpoints)) b.endpoints = v.endpoints;
   if (v.incarnationId !== undefined) b.incarnationId = v.incarnationId;
   if (v.leaseExpiresAt !== undefined) b.leaseExpiresAt = v.leaseExpiresAt;
   return b;

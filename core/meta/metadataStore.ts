@@ -54,10 +54,26 @@ export interface PartitionStateRecord {
  * A broker's registration, which is also its lease (core/meta/brokerLease.ts): `epoch`
  * increases each time a process acquires it (Kafka's broker epoch).
  */
-export interface BrokerRecord {
-  nodeId: number;
+/** One listener of a broker as clients are told it (advertised.listeners). */
+export interface BrokerEndpoint {
+  /** The listener's name (PLAINTEXT, SASL_SSL, INTERNAL, ...). */
+  listener: string;
   host: string;
   port: number;
+  securityProtocol: string;
+}
+
+export interface BrokerRecord {
+  nodeId: number;
+  /** The inter-broker listener's advertised address: where other brokers reach this one. */
+  host: string;
+  port: number;
+  /**
+   * Every listener's advertised address; a client is told the ones of the listener it connected
+   * to (Kafka's Metadata does the same). Absent on records written before brokers had several
+   * listeners: host and port then serve every listener.
+   */
+  endpoints?: BrokerEndpoint[];
   rack: string | null;
   epoch: number;
   /** The process holding the lease (random per process); null once released, absent on records written without a lease. */

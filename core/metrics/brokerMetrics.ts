@@ -32,6 +32,8 @@ export interface BrokerMetricsSources {
   logDirFreeBytes?: () => number;
   /** The shared buffer of fetch responses streamed without sendfile (fetch.response.max.buffer.bytes). */
   responseBuffer?: ResponseBufferBudget;
+  /** The authorizer's decision counts, when authorizer.class.name is set. */
+  authorizer?: { readonly decisions: { readonly allowed: number; readonly denied: number } };
 }
 
 /** Groups the coordinator keeps; Dead groups are dropped, so they are not counted. */
@@ -77,6 +79,18 @@ export class BrokerMetrics {
       });
     }
     registerFetchStreamMetrics(this.registry, sources.responseBuffer);
+    const authorizer = sources.authorizer;
+    this.registry.collected({
+      name: 'strata_authorizer_decisions_total',
+      help: 'Authorization checks of requests against the ACLs, by decision: allowed or denied (denials are also logged); no samples without authorizer.class.name. Checks that only shape an answer (authorized operations, Metadata listing every topic) are not counted.',
+      type: 'counter',
+      labelNames: ['decision'],
+      collect: (emit) => {
+        if (authorizer === undefined) return;
+        emit(authorizer.decisions.allowed, ['allowed']);
+        emit(authorizer.decisions.denied, ['denied']);
+      },
+    });
     registerProcessMetrics(this.registry);
   }
 

@@ -1,4 +1,5 @@
 import type { Logger } from '../common/logger';
+import type { ConnectionSecurity } from '../client/security';
 import { KafkaConnection } from '../client/connection';
 import type { Partition } from '../partition/partition';
 import { ReplicaFetcher, type FollowerPartition } from './replicaFetcher';
@@ -21,6 +22,8 @@ export interface ReplicaFetcherManagerOptions {
   maxBytes: number;
   partitionMaxBytes: number;
   backoffMs: number;
+  /** How to reach the leader's inter-broker listener (TLS, SASL); default PLAINTEXT. */
+  security?: ConnectionSecurity;
 }
 
 /**
@@ -79,7 +82,7 @@ export class ReplicaFetcherManager {
       connect: async () => {
         const ep = o.endpointOf(leader);
         if (!ep) throw new Error(`broker ${leader} is not registered`);
-        return KafkaConnection.connect({ host: ep.host, port: ep.port, clientId: `strata-replica-fetcher-${o.nodeId}-${leader}`, connectTimeoutMs: 5000 });
+        return KafkaConnection.connect({ host: ep.host, port: ep.port, clientId: `strata-replica-fetcher-${o.nodeId}-${leader}`, connectTimeoutMs: 5000, security: o.security });
       },
       logger: o.logger.child(`fetcher-${leader}`),
       maxWaitMs: o.maxWaitMs,

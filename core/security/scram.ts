@@ -83,6 +83,14 @@ export function saltedPassword(mechanism: ScramMechanism, password: string, salt
   return crypto.pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, h.bytes, h.name);
 }
 
+/** saltedPassword off the event loop (PBKDF2 with thousands of iterations takes milliseconds). */
+export function saltedPasswordAsync(mechanism: ScramMechanism, password: string, salt: Buffer, iterations: number): Promise<Buffer> {
+  const h = HASH[mechanism];
+  return new Promise((resolve, reject) =>
+    crypto.pbkdf2(Buffer.from(password, 'utf8'), salt, iterations, h.bytes, h.name, (err, key) => (err ? reject(err) : resolve(key))),
+  );
+}
+
 function keysFromSalted(mechanism: ScramMechanism, salted: Buffer): { storedKey: Buffer; serverKey: Buffer } {
   const clientKey = hmac(mechanism, salted, 'Client Key');
   return { storedKey: hash(mechanism, clientKey), serverKey: hmac(mechanism, salted, 'Server Key') };
@@ -228,7 +236,10 @@ export class ScramServer {
     const attrs = attributes(text, 'client-final message');
     if (attrs.length < 3 || attrs[0][0] !== 'c' || attrs[1][0] !== 'r' || attrs[attrs.length - 1][0] !== 'p') fail('client-final message must be c=,r=,...,p=');
     if (base64(attrs[0][1], 'channel binding').toString('utf8') !== this.gs2Header) fail('channel binding does not match the client-first message');
-    if (attrs[1][1] !== this.nonce) fail('nonce does not match the one the server sent');
+    // Kafka checks that the nonce ends with the server-first one, not that it equals it, and
+    // librdkafka relies on that: it sends its own nonce again in front of the combined one. The
+    // proof covers the message as sent, so the check is no weaker.
+    if (!attrs[1][1].endsWith(this.nonce)) fail('nonce does not end with the one the server sent');
     const proof = base64(attrs[attrs.length - 1][1], 'client proof');
     const c = this.credential!;
     const withoutProof = text.slice(0, text.lastIndexOf(',p='));

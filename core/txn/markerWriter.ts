@@ -1,4 +1,5 @@
 import { ErrorCode } from '../protocol/errorCodes';
+import type { ConnectionSecurity } from '../client/security';
 import { ApiKey } from '../protocol/generated/index';
 import type { WriteTxnMarkersRequest } from '../protocol/generated/WriteTxnMarkersRequest';
 import type { WriteTxnMarkersResponse } from '../protocol/generated/WriteTxnMarkersResponse';
@@ -145,6 +146,8 @@ export class MarkerChannels implements MarkerRouting {
       endpointOf: (nodeId: number) => BrokerEndpoint | undefined;
       clientId: string;
       requestTimeoutMs?: number;
+      /** How to reach the other brokers' inter-broker listener (TLS, SASL); default PLAINTEXT. */
+      security?: ConnectionSecurity;
     },
   ) {}
 
@@ -172,7 +175,7 @@ export class MarkerChannels implements MarkerRouting {
     if (existing !== undefined) return existing;
     const ep = this.opts.endpointOf(nodeId);
     if (ep === undefined) return Promise.reject(new Error(`broker ${nodeId} is not live`));
-    const c = KafkaConnection.connect({ host: ep.host, port: ep.port, clientId: this.opts.clientId, connectTimeoutMs: 5000, requestTimeoutMs: this.opts.requestTimeoutMs ?? 10_000 });
+    const c = KafkaConnection.connect({ host: ep.host, port: ep.port, clientId: this.opts.clientId, connectTimeoutMs: 5000, requestTimeoutMs: this.opts.requestTimeoutMs ?? 10_000, security: this.opts.security });
     this.conns.set(nodeId, c);
     c.then(
       (conn) => {

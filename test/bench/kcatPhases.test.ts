@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { ConsumeVerifier, consumeCommand, consumePhase, producePhase } from '../../bench/kcatPhases';
+import { ConsumeVerifier, consumeCommand, consumePhase, producePhase, recordedCommand } from '../../bench/kcatPhases';
 import { writeRecordFile } from '../../bench/records';
 import { startBroker } from '../helpers/broker';
 
@@ -86,6 +86,20 @@ describe('consumeCommand', () => {
     expect(group.slice(6, -1)).toEqual(plain.slice(9));
     expect(plain).toEqual(expect.arrayContaining(['-e', '-f', '%o %S\\n']));
     expect(consumeCommand('h:1', 't', undefined, 1234).slice(0, 9)).toEqual(['-C', '-b', 'h:1', '-t', 't', '-p', '0', '-o', '1234']);
+  });
+
+  it('adds client properties (security) after the fetch settings, both ways', () => {
+    const props = { 'security.protocol': 'SASL_SSL', 'sasl.password': 'pw' };
+    const plain = consumeCommand('h:1', 't', undefined, 0, props);
+    expect(plain.slice(0, 9)).toEqual(consumeCommand('h:1', 't').slice(0, 9));
+    expect(plain.join(' ')).toContain('-X fetch.wait.max.ms=10 -X security.protocol=SASL_SSL -X sasl.password=pw -f');
+    expect(consumeCommand('h:1', 't', 'g', 0, props)).toEqual(expect.arrayContaining(['security.protocol=SASL_SSL']));
+  });
+
+  it('records the command without the SASL password', () => {
+    expect(recordedCommand(['-C', '-X', 'sasl.username=bench', '-X', 'sasl.password=s3cr=t', '-X', 'ssl.ca.location=/tmp/ca.crt'])).toEqual([
+      'kcat', '-C', '-X', 'sasl.username=bench', '-X', 'sasl.password=***', '-X', 'ssl.ca.location=/tmp/ca.crt',
+    ]);
   });
 });
 

@@ -9,6 +9,7 @@ import { summarizeRecovery } from '../../bench/recovery';
 import { RECOVERY_LOG_DEFAULTS } from '../../bench/recoveryLog';
 import type { RebalanceResult } from '../../bench/rebalance';
 import { allPhases, BenchResults, evaluateTargets, formatReport, GroupResults, peakRss, ratiosFor, s3Limit, writeResultsJson } from '../../bench/report';
+import { compareProtocols, summarizeSecurity, type Protocol, type SecurityResult, type SecurityRun } from '../../bench/securityBench';
 import type { TierRead, TieredReadsResult } from '../../bench/tieredReads';
 import { compareSendPaths, summarizeConsumes, summarizeSlowConsumers, type SendPath, type ZeroCopyResult, type ZeroCopyRun } from '../../bench/zeroCopyReads';
 
@@ -510,6 +511,118 @@ describe('bench report', () => {
         expect(doc.zeroCopy.workloads[0].sendfile.slow.ratio).toBeCloseTo(500 / 550, 10);
         expect(doc.targets).toHaveLength(5);
         expect(doc.targets[0]).toMatchObject({ pass: true, target: '≤ 0.50' });
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('security', () => {
+    /** Rounds whose produce and consume over each listener went at the given MB/s, 256 MB each, `cpu` broker CPU seconds each. */
+    function security(mbPerSec: Record<Protocol, { produce: number[]; consume: number[] }>, cpu: Record<Protocol, { produce: number; consume: number }>): SecurityResult {
+      const runs: SecurityRun[] = [];
+      for (const p of ['PLAINTEXT', 'SASL_SSL'] as const) {
+        for (const kind of ['produce', 'consume'] as const) {
+          mbPerSec[p][kind].forEach((v, i) =>
+            runs.push({
+              protocol: p,
+              round: i + 1,
+              phase: {
+                ...phase(kind, 1024, (v * 1e6) / 1024, 140),
+                name: `${kind} 1 KiB, ${p} #${i + 1}`,
+                expectedRecords: 250_000,
+                payloadBytes: 256e6,
+                seconds: 256 / v,
+                broker: { ...usage(140), cpuSeconds: cpu[p][kind] },
+                client: { cpuSeconds: 0.256, cpuCores: 0.9 },
+              },
+            }),
+          );
+        }
+      }
+      const summary = summarizeSecurity(runs);
+      return {
+        recordSize: 1024, records: 250_000, rounds: 3, mechanism: 'SCRAM-SHA-512',
+        listeners: { PLAINTEXT: '127.0.0.1:1', SASL_SSL: '127.0.0.1:2' },
+        sendPathLine: 'fetch responses are sent with sendfile(2) (zero-copy)',
+        tls: { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' },
+        userReadyMs: 390, warmup: [], runs, summary, ...compareProtocols(summary),
+        brokerHwmBytes: 150e6, stopExitCode: 0, ok: true, errors: [],
+      };
+    }
+    const typical = (): SecurityResult =>
+      security(
+        { PLAINTEXT: { produce: [280, 300, 290], consume: [900, 850, 870] }, SASL_SSL: { produce: [180, 170, 175], consume: [380, 370, 400] } },
+        { PLAINTEXT: { produce: 0.6, consume: 0.1 }, SASL_SSL: { produce: 1, consume: 0.4 } },
+      );
+    const withSecurity = (x: SecurityResult, sections?: string[]): BenchResults => ({ ...results([]), security: x, ...(sections ? { sections } : {}) });
+
+    it('produce ≥ 0.6 and consume ≥ 0.5 × PLAINTEXT, from the medians; N/A with the first error when a side is missing', () => {
+      const t = evaluateTargets(withSecurity(typical())).slice(3);
+      expect(t.map((x) => [x.name, x.target, x.actual, x.pass])).toEqual([
+        [
+          'security: produce over SASL_SSL (SCRAM-SHA-512, TLS) ÷ over PLAINTEXT, kcat, 1 KiB records, 1 partition, one broker with both listeners',
+          '≥ 0.60',
+          '0.60 (SASL_SSL 175.0 MB/s, PLAINTEXT 290.0 MB/s, medians; broker CPU per MB 3.91 ms vs 2.34 ms)',
+          true,
+        ],
+        [
+          'security: consume over SASL_SSL (SCRAM-SHA-512, TLS) ÷ over PLAINTEXT, kcat, 1 KiB records, 1 partition, one broker with both listeners',
+          '≥ 0.50',
+          '0.44 (SASL_SSL 380.0 MB/s, PLAINTEXT 870.0 MB/s, medians; broker CPU per MB 1.56 ms vs 0.39 ms)',
+          false,
+        ],
+      ]);
+      const broken = typical();
+      broken.runs = broken.runs.filter((x) => x.protocol === 'PLAINTEXT' || x.phase.kind === 'produce');
+      broken.summary = summarizeSecurity(broken.runs);
+      Object.assign(broken, compareProtocols(broken.summary));
+      broken.errors.push('security: consume 1 KiB, SASL_SSL #1: kcat exited with code 1: SASL authentication error\nmore');
+      expect(evaluateTargets(withSecurity(broken)).slice(3).map((x) => [x.pass, x.actual.slice(0, 20)])).toEqual([
+        [true, '0.60 (SASL_SSL 175.0'],
+        [null, 'not measured (securi'],
+      ]);
+      expect(evaluateTargets(withSecurity(broken))[4]!.actual).toBe('not measured (security: consume 1 KiB, SASL_SSL #1: kcat exited with code 1: SASL authentication error)');
+    });
+
+    it('prints every run, the summary per direction and listener, and the ratios', () => {
+      const text = formatReport(withSecurity(typical(), ['security']));
+      expect(text).toContain('Security: kcat over SASL_SSL (SCRAM-SHA-512, TLS TLSv1.3, TLS_AES_256_GCM_SHA384) vs PLAINTEXT, one broker with both listeners (PLAINTEXT 127.0.0.1:1, SASL_SSL 127.0.0.1:2)');
+      expect(text).toContain('fetches over PLAINTEXT: fetch responses are sent with sendfile(2) (zero-copy); over TLS always read');
+      expect(text).toMatch(/consume 1 KiB, SASL_SSL #3 +250,000 +0\.64 +390,625 +400\.0 +0\.90 /);
+      expect(text).toMatch(/produce +PLAINTEXT +290\.0 +283,203 +2\.34 ms +1\.00 ms +140\.0 MB/);
+      expect(text).toMatch(/consume +SASL_SSL +380\.0 +371,094 +1\.56 ms +1\.00 ms +140\.0 MB/);
+      expect(text).toContain('SASL_SSL ÷ PLAINTEXT (MB/s medians; CPU per MB = broker CPU seconds ÷ MB over all runs): produce MB/s 0.60, CPU per MB 1.67; consume (TLS fetch vs the plaintext path) MB/s 0.44, CPU per MB 4.00');
+      expect(text).toContain('SASL_SSL ÷ PLAINTEXT MB/s within each round (adjacent runs): produce 0.64, 0.57, 0.60; consume 0.42, 0.44, 0.46');
+      expect(text).toContain('SCRAM user created → first metadata over SASL_SSL: 390 ms; broker VmHWM 150.0 MB');
+      expect(text).toMatch(/MISS +security: consume over SASL_SSL/);
+      // --only security: none of the first broker's tables or targets.
+      expect(text).not.toContain('kcat ↔ Strata');
+      expect(evaluateTargets(withSecurity(typical(), ['security'])).map((x) => x.name.split(':')[0])).toEqual(['security', 'security']);
+    });
+
+    it('a run that broke before any phase says so', () => {
+      const x = typical();
+      x.runs = [];
+      x.summary = summarizeSecurity([]);
+      Object.assign(x, compareProtocols(x.summary));
+      x.errors.push('security: kcat could not fetch metadata over SASL_SSL with the new SCRAM user within 30000 ms: …');
+      expect(formatReport(withSecurity(x, ['security']))).toContain('(not measured: security: kcat could not fetch metadata over SASL_SSL');
+      expect(evaluateTargets(withSecurity(x, ['security'])).map((t) => t.pass)).toEqual([null, null]);
+    });
+
+    it('its phases count for the disturbance warnings, not for the run-wide RSS peak; it goes into the JSON', () => {
+      const r = withSecurity(typical());
+      expect(allPhases(r)).toHaveLength(12);
+      expect(peakRss(r)).toBe(200e6); // the first broker's
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bench-report-'));
+      try {
+        const file = path.join(dir, 'latest.json');
+        writeResultsJson(file, withSecurity(typical(), ['security']));
+        const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+        expect(doc.security.consumeRatio).toBeCloseTo(380 / 870, 10);
+        expect(doc.security.summary.SASL_SSL.produce.mbPerSec).toBe(175);
+        expect(doc.targets.map((t: { pass: boolean }) => t.pass)).toEqual([true, false]);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

@@ -16,8 +16,9 @@ describe('bench command line', () => {
   it('--only picks sections (repeatable, either spelling), kept in run order', () => {
     expect(parseArgs(['--only', 'zero-copy'])).toMatchObject({ only: ['zero-copy'] });
     expect(parseArgs(['--only=limits', '--quick', '--only', 'broker', '--only', 'limits'])).toMatchObject({ quick: true, only: ['broker', 'limits'] });
-    expect(SECTIONS).toEqual(['broker', 'zero-copy', 'tiered', 'recovery', 'cluster', 'limits']);
-    expect(parseArgs(['--only', 'zerocopy'])).toBe('--only expects one of broker, zero-copy, tiered, recovery, cluster, limits, got zerocopy');
+    expect(SECTIONS).toEqual(['broker', 'zero-copy', 'security', 'tiered', 'recovery', 'cluster', 'limits']);
+    expect(parseArgs(['--only', 'limits', '--only', 'security'])).toMatchObject({ only: ['security', 'limits'] });
+    expect(parseArgs(['--only', 'zerocopy'])).toBe('--only expects one of broker, zero-copy, security, tiered, recovery, cluster, limits, got zerocopy');
     expect(parseArgs(['--only'])).toMatch(/got nothing$/);
   });
 
@@ -102,5 +103,20 @@ describe('bench command line', () => {
     for (const [i, w] of PLANS.quick.zeroCopy.workloads.entries()) expect(w.count).toBeLessThan(full.workloads[i]!.count);
     // 1M × 1 KiB may take 40 s + 52 s: a phase slower than ~11 MB/s counts as broken.
     expect(zeroCopyTimeoutMs(1_000_000, 1024)).toBe(92_000);
+  });
+
+  it('security: the same 1 KiB records over each listener, ABBA rounds (a median of 3), quick smaller but not a blip', () => {
+    for (const plan of [PLANS.full, PLANS.quick]) {
+      const s = plan.security;
+      expect(s.recordSize).toBe(1024); // what the targets are about
+      expect(s.rounds).toBeGreaterThanOrEqual(3);
+      // A read over PLAINTEXT (~1 GB/s here) must last well beyond kcat's start and the TLS + SCRAM set-up.
+      expect(s.records * s.recordSize).toBeGreaterThanOrEqual(250e6);
+      expect(s.warmupRecords).toBeGreaterThan(0);
+      expect(s.warmupRecords).toBeLessThanOrEqual(s.records / 10);
+    }
+    expect(PLANS.quick.security.records).toBeLessThan(PLANS.full.security.records);
+    // Bounded disk: every round writes a topic per listener.
+    expect(2 * PLANS.full.security.rounds * PLANS.full.security.records * PLANS.full.security.recordSize).toBeLessThanOrEqual(4e9);
   });
 });

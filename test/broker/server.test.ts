@@ -95,7 +95,7 @@ describe('non-Kafka clients', () => {
     await c.closed;
     expect(warnings()).toHaveLength(1);
     expect(warnings()[0]).toMatch(
-      /it started a TLS handshake: this listener \(INTERNAL:\/\/127\.0\.0\.1:\d+\) is PLAINTEXT and Strata has no TLS yet; configure the client with security\.protocol=PLAINTEXT/,
+      /it started a TLS handshake: this listener \(INTERNAL:\/\/127\.0\.0\.1:\d+\) does not speak TLS; configure the client with this listener's security\.protocol, or point it at the broker's SSL or SASL_SSL listener/,
     );
   });
 

@@ -1,4 +1,7 @@
 import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { ScramServer, isScramMechanism, scramCredential, type ScramCredential } from '../../core/security/scram';
+import { parsePlain, passwordMatches } from '../../core/security/saslPlain';
 import { ErrorCode } from '../../core/protocol/errorCodes';
 import { API_MESSAGES, ApiKey } from '../../core/protocol/generated/index';
 import { RequestHeader, encodeFrame, readRequestHeader, responseHeaderVersion, writeResponseHeader } from '../../core/protocol/headers';
@@ -45,6 +48,28 @@ export interface FakeBrokerOptions {
   writeChunkBytes?: number;
   /** Called for every request before normal handling. */
   hook?: (header: RequestHeader, request: any) => HookResult | Promise<HookResult>;
+  /** Speak TLS with these server options (key, cert, ca, requestCert...). */
+  tls?: tls.TlsOptions;
+  /**
+   * Require SASL as a Kafka SASL listener does: until a connection has authenticated it may
+   * send only ApiVersions, SaslHandshake and SaslAuthenticate (anything else closes it).
+   */
+  sasl?: FakeSasl;
+}
+
+export interface FakeSasl {
+  /** Enabled mechanisms (sasl.enabled.mechanisms). */
+  mechanisms: string[];
+  /** Passwords by user; SCRAM credentials are derived from them. */
+  users: Record<string, string>;
+  /** SaslAuthenticate v1+ session_lifetime_ms (connections.max.reauth.ms). Default 0. */
+  sessionLifetimeMs?: bigint;
+}
+
+interface SaslState {
+  mechanism: string | null;
+  scram: ScramServer | null;
+  user: string | null;
 }
 
 export class FakeBroker {
@@ -54,6 +79,14 @@ export class FakeBroker {
   /** Request frames that arrived (counted on arrival, before any is handled). */
   framesReceived = 0;
   private readonly sockets = new Set<net.Socket>();
+  private readonly saslStates = new WeakMap<net.Socket, SaslState>();
+  private readonly scramCredentials = new Map<string, ScramCredential>();
+  /** Successful SASL authentications, in order (user and mechanism). */
+  readonly authenticated: Array<{ user: string; mechanism: string }> = [];
+  /** Awaited before each SaslHandshake is answered (tests hold a re-authentication open with it). */
+  onSaslHandshake: (() => Promise<void>) | null = null;
+  /** TLS connections' client certificate subjects (CN), in order; null when none was sent. */
+  readonly clientCertificates: Array<string | null> = [];
   private readonly waiters = new Set<() => void>();
   private frameWaiters: Array<{ n: number; resolve: () => void }> = [];
 
@@ -65,7 +98,15 @@ export class FakeBroker {
 
   static async start(opts: FakeBrokerOptions = {}): Promise<FakeBroker> {
     let broker!: FakeBroker;
-    const server = net.createServer((socket) => broker.accept(socket));
+    const server = opts.tls
+      ? tls.createServer(opts.tls, (socket) => {
+          const cert = socket.getPeerCertificate();
+          broker.clientCertificates.push(cert && cert.subject ? String(cert.subject.CN) : null);
+          broker.accept(socket);
+        })
+      : net.createServer((socket) => broker.accept(socket));
+    // Failed TLS handshakes are the subject of some tests, not an error of the fake.
+    server.on('tlsClientError', () => undefined);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     broker = new FakeBroker(server, (server.address() as net.AddressInfo).port, opts);
     return broker;
@@ -130,6 +171,14 @@ export class FakeBroker {
       return this.reply(socket, header.correlationId, header.apiKey, 0, { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: this.apiKeys() });
     }
     const request = api.readRequest(r, header.apiVersion);
+    if (this.opts.sasl && header.apiKey !== ApiKey.ApiVersions) {
+      const answer = await this.sasl(socket, header, request);
+      if (answer === 'close') {
+        socket.destroy();
+        return;
+      }
+      if (answer !== undefined) return this.reply(socket, header.correlationId, header.apiKey, header.apiVersion, answer);
+    }
     const hooked = await this.opts.hook?.(header, request);
     if (hooked && 'drop' in hooked) return;
     if (hooked && 'close' in hooked) {
@@ -141,6 +190,61 @@ export class FakeBroker {
     const response = await this.respond(header, request);
     if (response === undefined) return; // acks=0
     this.reply(socket, header.correlationId, header.apiKey, header.apiVersion, response);
+  }
+
+  /** SASL requests answered here (undefined: not a SASL request, handle normally); 'close' for a request before authentication. */
+  private async sasl(socket: net.Socket, h: RequestHeader, req: any): Promise<unknown | 'close' | undefined> {
+    const cfg = this.opts.sasl!;
+    let st = this.saslStates.get(socket);
+    if (!st) {
+      st = { mechanism: null, scram: null, user: null };
+      this.saslStates.set(socket, st);
+    }
+    if (h.apiKey === ApiKey.SaslHandshake) {
+      await this.onSaslHandshake?.();
+      if (!cfg.mechanisms.includes(req.mechanism)) return { errorCode: ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms: cfg.mechanisms };
+      st.mechanism = req.mechanism;
+      st.scram = isScramMechanism(req.mechanism) ? new ScramServer(req.mechanism, (u) => this.scramCredential(req.mechanism, u)) : null;
+      return { errorCode: 0, mechanisms: cfg.mechanisms };
+    }
+    if (h.apiKey === ApiKey.SaslAuthenticate) {
+      const failed = (message: string) => ({ errorCode: ErrorCode.SASL_AUTHENTICATION_FAILED, errorMessage: message, authBytes: Buffer.alloc(0), sessionLifetimeMs: 0n });
+      const ok = (user: string, authBytes: Buffer) => {
+        st!.user = user;
+        this.authenticated.push({ user, mechanism: st!.mechanism! });
+        return { errorCode: 0, errorMessage: null, authBytes, sessionLifetimeMs: cfg.sessionLifetimeMs ?? 0n };
+      };
+      if (st.mechanism === null) return { errorCode: ErrorCode.ILLEGAL_SASL_STATE, errorMessage: 'SaslAuthenticate before SaslHandshake', authBytes: Buffer.alloc(0), sessionLifetimeMs: 0n };
+      if (st.mechanism === 'PLAIN') {
+        try {
+          const c = parsePlain(req.authBytes);
+          const expected = cfg.users[c.user];
+          if (expected === undefined || !passwordMatches(c.password, expected)) return failed('Authentication failed: Invalid username or password');
+          return ok(c.user, Buffer.alloc(0));
+        } catch (e) {
+          return failed((e as Error).message);
+        }
+      }
+      try {
+        const out = await st.scram!.step(req.authBytes);
+        return st.scram!.done ? ok(st.scram!.user!, out) : { errorCode: 0, errorMessage: null, authBytes: out, sessionLifetimeMs: 0n };
+      } catch {
+        return failed(`Authentication failed during authentication due to invalid credentials with SASL mechanism ${st.mechanism}`);
+      }
+    }
+    return st.user === null ? 'close' : undefined;
+  }
+
+  private scramCredential(mechanism: string, user: string): ScramCredential | null {
+    const password = this.opts.sasl!.users[user];
+    if (password === undefined || !isScramMechanism(mechanism)) return null;
+    const key = `${mechanism}\0${user}`;
+    let c = this.scramCredentials.get(key);
+    if (!c) {
+      c = scramCredential(mechanism, password);
+      this.scramCredentials.set(key, c);
+    }
+    return c;
   }
 
   private reply(socket: net.Socket, correlationId: number, apiKey: number, version: number, body: unknown): void {

@@ -112,7 +112,11 @@ describe('coordinatorOwnership', () => {
 
 describe('FindCoordinator', () => {
   function ctx(cache: MetadataCache, version: number): RequestContext {
-    return { version, broker: { nodeId: 2, advertised: { host: '127.0.0.1', port: 19092 }, topics: cache } } as unknown as RequestContext;
+    return {
+      version,
+      conn: { listenerName: 'PLAINTEXT' },
+      broker: { nodeId: 2, advertisedOn: () => ({ host: '127.0.0.1', port: 19092 }), topics: cache },
+    } as unknown as RequestContext;
   }
   const find = (cache: MetadataCache, version: number, req: object) => findCoordinatorHandler.handle(req as never, ctx(cache, version)) as Record<string, any>;
 

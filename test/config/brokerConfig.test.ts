@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { isStrataError } from '../../core/common/errors';
 import { ConfigSource } from '../../core/config/configDef';
 import {
+  type BrokerConfig,
   BROKER_CONFIGS,
   describeBrokerConfig,
   loadBrokerConfig,
@@ -25,14 +26,18 @@ function propertiesFile(text: string): string {
   return file;
 }
 
+/** The listeners without their security settings. */
+function brief(c: BrokerConfig): { name: string; host: string; port: number; securityProtocol: string; advertised: { host: string; port: number } | null }[] {
+  return c.listeners.map(({ name, host, port, securityProtocol, advertised }) => ({ name, host, port, securityProtocol, advertised }));
+}
+
 describe('loadBrokerConfig defaults', () => {
   test('with nothing set, Strata\'s defaults (Kafka\'s where Kafka has the config)', () => {
     const c = loadBrokerConfig({ flags: {} });
     expect(c).toMatchObject({
       nodeId: 0,
       brokerRack: null,
-      listeners: 'PLAINTEXT://127.0.0.1:9092',
-      advertisedListeners: null,
+      interBrokerListenerName: 'PLAINTEXT',
       logDirs: './data',
       autoCreateTopicsEnable: true,
       numPartitions: 1,
@@ -168,7 +173,11 @@ describe('errors', () => {
 
   test('listeners are checked at load, with the source named', () => {
     expect(errorOf(() => loadBrokerConfig({ flags: { listeners: 'SSL://:9093' } })).message).toBe(
-      'Listener SSL://:9093 uses SSL, which Strata does not support yet; use a PLAINTEXT listener. (flag --listeners)',
+      'Listener SSL uses SSL but has no certificate: set ssl.keystore.location (a PEM file with the key and the certificate chain), ' +
+        'or ssl.keystore.certificate.chain and ssl.keystore.key (listener.name.ssl.ssl.keystore.location for this listener only). (listener SSL)',
+    );
+    expect(errorOf(() => loadBrokerConfig({ flags: { listeners: 'ODD://:9093' } })).message).toBe(
+      'No security protocol defined for listener ODD (add it to listener.security.protocol.map). (flag --listeners)',
     );
     expect(errorOf(() => loadBrokerConfig({ flags: { 'advertised.listeners': 'PLAINTEXT://0.0.0.0:9092' } })).message).toMatch(
       /nonroutable meta-address 0.0.0.0/,
@@ -208,12 +217,11 @@ log.retention.check.interval.ms=300000
   const c = loadBrokerConfig({ flags: {}, file });
   expect(c.nodeId).toBe(1);
   // The KRaft controller listener is left out of both lists (Kafka's data-plane listeners).
-  expect(c.listeners).toBe('PLAINTEXT://:9092');
-  expect(c.listenerName).toBe('PLAINTEXT');
-  expect(c.advertisedListeners).toBe('PLAINTEXT://localhost:9092');
+  expect(brief(c)).toEqual([{ name: 'PLAINTEXT', host: '', port: 9092, securityProtocol: 'PLAINTEXT', advertised: { host: 'localhost', port: 9092 } }]);
+  expect(c.interBrokerListenerName).toBe('PLAINTEXT');
   expect(c.logDirs).toBe('/tmp/kraft-combined-logs');
   expect(c.warnings).toEqual([
-    `Ignoring Kafka settings Strata has no use for (${file}): controller.listener.names, controller.quorum.voters, inter.broker.listener.name, ` +
+    `Ignoring Kafka settings Strata has no use for (${file}): controller.listener.names, controller.quorum.voters, ` +
       'num.io.threads, num.network.threads, num.recovery.threads.per.data.dir, offsets.topic.replication.factor, process.roles, ' +
       'socket.receive.buffer.bytes, socket.send.buffer.bytes, transaction.state.log.min.isr, transaction.state.log.replication.factor.',
     'Ignoring listeners Strata has no use for: CONTROLLER://:9093 (KRaft controller: Strata has no controller quorum).',
@@ -228,7 +236,8 @@ describe('stock Kafka config files (../shared/kafka-config) load unchanged', () 
   test('KRaft combined: CONTROLLER left out of listeners and advertised.listeners, one line per kind of thing ignored', () => {
     const file = path.join(STOCK, 'kraft-server.properties');
     const c = loadBrokerConfig({ flags: {}, file });
-    expect(c).toMatchObject({ nodeId: 1, listeners: 'PLAINTEXT://:9092', listenerName: 'PLAINTEXT', advertisedListeners: 'PLAINTEXT://localhost:9092' });
+    expect(c.nodeId).toBe(1);
+    expect(brief(c)).toEqual([{ name: 'PLAINTEXT', host: '', port: 9092, securityProtocol: 'PLAINTEXT', advertised: { host: 'localhost', port: 9092 } }]);
     expect(c.warnings).toHaveLength(2);
     expect(c.warnings[0].startsWith(`Ignoring Kafka settings Strata has no use for (${file}): `)).toBe(true);
     for (const key of ['process.roles', 'controller.quorum.voters', 'controller.listener.names', 'share.coordinator.state.topic.replication.factor']) {
@@ -242,7 +251,8 @@ describe('stock Kafka config files (../shared/kafka-config) load unchanged', () 
   test('KRaft broker-only: the controller is elsewhere (controller.quorum.bootstrap.servers); share coordinator settings ignored', () => {
     const file = path.join(STOCK, 'kraft-broker.properties');
     const c = loadBrokerConfig({ flags: {}, file });
-    expect(c).toMatchObject({ nodeId: 2, listeners: 'PLAINTEXT://localhost:9092', advertisedListeners: 'PLAINTEXT://localhost:9092', logDirs: '/tmp/kraft-broker-logs' });
+    expect(c).toMatchObject({ nodeId: 2, logDirs: '/tmp/kraft-broker-logs' });
+    expect(brief(c)).toEqual([{ name: 'PLAINTEXT', host: 'localhost', port: 9092, securityProtocol: 'PLAINTEXT', advertised: { host: 'localhost', port: 9092 } }]);
     expect(c.warnings).toHaveLength(1);
     expect(c.warnings[0]).toContain('controller.quorum.bootstrap.servers');
     expect(c.warnings[0]).toContain('share.coordinator.state.topic.min.isr');
@@ -251,7 +261,8 @@ describe('stock Kafka config files (../shared/kafka-config) load unchanged', () 
   test('ZooKeeper mode: broker.id is the node id, zookeeper.* ignored, Strata\'s default listener', () => {
     const file = path.join(STOCK, 'zookeeper-server.properties');
     const c = loadBrokerConfig({ flags: {}, file });
-    expect(c).toMatchObject({ nodeId: 0, listeners: 'PLAINTEXT://127.0.0.1:9092', advertisedListeners: null, groupInitialRebalanceDelayMs: 0 });
+    expect(c).toMatchObject({ nodeId: 0, groupInitialRebalanceDelayMs: 0 });
+    expect(brief(c)).toEqual([{ name: 'PLAINTEXT', host: '127.0.0.1', port: 9092, securityProtocol: 'PLAINTEXT', advertised: null }]);
     expect(c.warnings).toHaveLength(1);
     expect(c.warnings[0]).toContain('zookeeper.connect, zookeeper.connection.timeout.ms');
   });
@@ -259,16 +270,15 @@ describe('stock Kafka config files (../shared/kafka-config) load unchanged', () 
   test('flags still override the file (the tests move data and port this way)', () => {
     const c = loadBrokerConfig({ flags: { 'data-dir': '/tmp/x', listeners: 'PLAINTEXT://127.0.0.1:0' }, file: path.join(STOCK, 'kraft-server.properties') });
     expect(c.logDirs).toBe('/tmp/x');
-    expect(c.listeners).toBe('PLAINTEXT://127.0.0.1:0');
     // The file's advertised PLAINTEXT entry still applies, as in Kafka.
-    expect(c.advertisedListeners).toBe('PLAINTEXT://localhost:9092');
+    expect(brief(c)).toEqual([{ name: 'PLAINTEXT', host: '127.0.0.1', port: 0, securityProtocol: 'PLAINTEXT', advertised: { host: 'localhost', port: 9092 } }]);
   });
 });
 
 describe('listeners: controller listeners, several client listeners, none usable', () => {
   test('controller.listener.names decides which listeners are the controller\'s; they need no protocol mapping', () => {
     const c = loadBrokerConfig({ flags: { listeners: 'CTRL://:9093,PLAINTEXT://127.0.0.1:9092', 'controller.listener.names': 'CTRL' } });
-    expect(c.listeners).toBe('PLAINTEXT://127.0.0.1:9092');
+    expect(brief(c).map((l) => l.name)).toEqual(['PLAINTEXT']);
     expect(c.warnings[1]).toBe('Ignoring listeners Strata has no use for: CTRL://:9093 (KRaft controller: Strata has no controller quorum).');
   });
 
@@ -286,7 +296,7 @@ describe('listeners: controller listeners, several client listeners, none usable
     );
   });
 
-  test('a custom listener name mapped to PLAINTEXT is served as PLAINTEXT; further client listeners are named as not served', () => {
+  test('every client listener is served, each with its protocol and advertised address; the inter-broker one is PLAINTEXT or the first', () => {
     const c = loadBrokerConfig({
       flags: {
         listeners: 'INTERNAL://[::1]:9092,EXTERNAL://:9094',
@@ -294,11 +304,13 @@ describe('listeners: controller listeners, several client listeners, none usable
         'listener.security.protocol.map': 'INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT',
       },
     });
-    expect(c.listeners).toBe('PLAINTEXT://[::1]:9092');
-    expect(c.listenerName).toBe('INTERNAL');
-    expect(parseListeners(c.listeners)).toEqual([{ name: 'PLAINTEXT', host: '::1', port: 9092 }]);
-    expect(c.advertisedListeners).toBe('PLAINTEXT://internal:9092');
-    expect(c.warnings).toEqual(['Ignoring listeners Strata has no use for: EXTERNAL://:9094 (Strata serves one listener, the first: INTERNAL://[::1]:9092).']);
+    expect(brief(c)).toEqual([
+      { name: 'INTERNAL', host: '::1', port: 9092, securityProtocol: 'PLAINTEXT', advertised: { host: 'internal', port: 9092 } },
+      { name: 'EXTERNAL', host: '', port: 9094, securityProtocol: 'PLAINTEXT', advertised: { host: 'public', port: 9094 } },
+    ]);
+    expect(c.interBrokerListenerName).toBe('INTERNAL');
+    expect(c.warnings).toEqual([]);
+    expect(parseListeners('INTERNAL://[::1]:9092', 'INTERNAL:SASL_SSL')).toEqual([{ name: 'INTERNAL', host: '::1', port: 9092, securityProtocol: 'SASL_SSL' }]);
   });
 });
 
@@ -324,27 +336,19 @@ describe('connection limits', () => {
 
 describe('parseListeners', () => {
   test('PLAINTEXT listeners: names, hosts (empty, names, IPv4, bracketed IPv6) and ports (0 = ephemeral)', () => {
-    expect(parseListeners('PLAINTEXT://127.0.0.1:9092')).toEqual([{ name: 'PLAINTEXT', host: '127.0.0.1', port: 9092 }]);
-    expect(parseListeners('plaintext://:0')).toEqual([{ name: 'PLAINTEXT', host: '', port: 0 }]);
-    expect(parseListeners('PLAINTEXT://[::1]:9092')).toEqual([{ name: 'PLAINTEXT', host: '::1', port: 9092 }]);
-    expect(parseListeners(' PLAINTEXT://broker-1.example.com:19092 ')).toEqual([{ name: 'PLAINTEXT', host: 'broker-1.example.com', port: 19092 }]);
+    const p = { securityProtocol: 'PLAINTEXT' };
+    expect(parseListeners('PLAINTEXT://127.0.0.1:9092')).toEqual([{ name: 'PLAINTEXT', host: '127.0.0.1', port: 9092, ...p }]);
+    expect(parseListeners('plaintext://:0')).toEqual([{ name: 'PLAINTEXT', host: '', port: 0, ...p }]);
+    expect(parseListeners('PLAINTEXT://[::1]:9092')).toEqual([{ name: 'PLAINTEXT', host: '::1', port: 9092, ...p }]);
+    expect(parseListeners(' PLAINTEXT://broker-1.example.com:19092 ')).toEqual([{ name: 'PLAINTEXT', host: 'broker-1.example.com', port: 19092, ...p }]);
   });
 
-  test('custom names map to PLAINTEXT through listener.security.protocol.map', () => {
-    expect(parseListeners('INTERNAL://0.0.0.0:9092,EXTERNAL://:9094', 'INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT')).toEqual([
-      { name: 'INTERNAL', host: '0.0.0.0', port: 9092 },
-      { name: 'EXTERNAL', host: '', port: 9094 },
+  test('custom names map to a protocol through listener.security.protocol.map', () => {
+    expect(parseListeners('INTERNAL://0.0.0.0:9092,EXTERNAL://:9094', 'INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL')).toEqual([
+      { name: 'INTERNAL', host: '0.0.0.0', port: 9092, securityProtocol: 'PLAINTEXT' },
+      { name: 'EXTERNAL', host: '', port: 9094, securityProtocol: 'SASL_SSL' },
     ]);
     expect(() => parseListeners('INTERNAL://:9092')).toThrow('No security protocol defined for listener INTERNAL');
-  });
-
-  test('SSL and SASL are refused as not supported yet', () => {
-    for (const l of ['SSL://:9093', 'SASL_PLAINTEXT://:9094', 'SASL_SSL://h:9095']) {
-      const e = errorOf(() => parseListeners(l));
-      expect(isStrataError(e, 'CONFIG_INVALID')).toBe(true);
-      expect(e.message).toMatch(/which Strata does not support yet/);
-    }
-    expect(() => parseListeners('SECURE://:9093', 'SECURE:SASL_SSL')).toThrow(/uses SASL_SSL/);
   });
 
   test('malformed lists are refused', () => {

@@ -30,6 +30,11 @@ export interface StartBrokerOptions {
   readyTimeoutMs?: number;
   /** stop() escalates to SIGKILL after this long. Default 10 s. */
   stopTimeoutMs?: number;
+  /**
+   * The broker's listeners, instead of one PLAINTEXT listener on `port`; the first is what
+   * `host`, `port` and `bootstrap` name (listenerPort gives the others').
+   */
+  listeners?: string;
   /** Script to run instead of dist/core/cli/main.js (the helpers' own tests use a stand-in). */
   entry?: string;
 }
@@ -44,6 +49,8 @@ export interface BrokerProcess {
   readonly port: number;
   /** 'host:port', for clients' bootstrap.servers. */
   readonly bootstrap: string;
+  /** The bound port of listener `name` (from the listening line), for brokers with several listeners. */
+  listenerPort(name: string): number;
   readonly dataDir: string;
   readonly pid: number;
   /**
@@ -62,7 +69,7 @@ export interface BrokerProcess {
   exitStatus(): ExitStatus | null;
 }
 
-const READY_RE = /listening on PLAINTEXT:\/\/(\[[^\]]*\]|[^\s:/]+):(\d+)/;
+const READY_RE = /listening on [A-Z0-9_]+:\/\/(\[[^\]]*\]|[^\s:/]+):(\d+)/;
 const DEFAULT_READY_TIMEOUT_MS = 20_000;
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 /** Captured output is capped; the oldest text is dropped first (the end is what explains a failure). */
@@ -125,7 +132,7 @@ async function launch(opts: StartBrokerOptions, dataDir: string): Promise<Broker
         `(jest's globalSetup test/helpers/globalSetup.ts builds it)${buildNote()}`,
     );
   }
-  const argv = [entry, 'broker', '--data-dir', dataDir, '--listeners', `PLAINTEXT://127.0.0.1:${opts.port ?? 0}`];
+  const argv = [entry, 'broker', '--data-dir', dataDir, '--listeners', opts.listeners ?? `PLAINTEXT://127.0.0.1:${opts.port ?? 0}`];
   for (const [k, v] of Object.entries(opts.overrides ?? {})) argv.push('--override', `${k}=${v}`);
   argv.push(...(opts.args ?? []));
   // The `aws` jest project: DynamoDB and S3 emulators stand in for the embedded stores, unless
@@ -233,6 +240,13 @@ class SpawnedBroker implements BrokerProcess {
     child.on('error', (e) => this.log.append(`\n[test helper] process error: ${e.message}\n`));
     this.watch(child.stdout!);
     this.watch(child.stderr!);
+  }
+
+  listenerPort(name: string): number {
+    const line = /listening on (.*?) \(node\.id=/.exec(this.output());
+    const m = line === null ? null : new RegExp(`(?:^|, )${name}://(?:\\[[^\\]]*\\]|[^\\s:/]*):(\\d+)`).exec(line[1]);
+    if (m === null) throw new Error(`the broker has no listener ${name}: ${line?.[1] ?? 'no listening line'}`);
+    return Number(m[1]);
   }
 
   get bootstrap(): string {

@@ -30,7 +30,7 @@ export interface BrokerCommandOptions {
   readyTimeoutMs?: number;
 }
 
-const LISTENING = /listening on PLAINTEXT:\/\/(\[[^\]]*\]|[^\s:/]*):(\d+)/;
+const LISTENING = /listening on [A-Z0-9_]+:\/\/(\[[^\]]*\]|[^\s:/]*):(\d+)/;
 /** Running processes, with the promise of their exit. */
 const live = new Map<ChildProcess, Promise<unknown>>();
 

@@ -43,6 +43,8 @@ export interface StartClusterOptions {
   overrides?: Record<string, string>;
   /** Per node id overrides on top (e.g. broker.rack). */
   nodeOverrides?: (nodeId: number) => Record<string, string>;
+  /** Every broker's listeners (see startBroker); the first must be PLAINTEXT: the helper's own requests use it. */
+  listeners?: string;
 }
 
 export async function startCluster(opts: StartClusterOptions = {}): Promise<TestCluster> {
@@ -57,6 +59,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Test
     startBroker({
       dataDir: dataDir(id),
       port: ports[id] ?? 0,
+      listeners: opts.listeners,
       args: storeArgs,
       overrides: { 'node.id': String(id), ...(opts.overrides ?? {}), ...(opts.nodeOverrides?.(id) ?? {}) },
       readyTimeoutMs: 30_000,

@@ -62,7 +62,7 @@ describeEmbedded('stock Kafka config files start the broker', () => {
       expect(settings[0]).toContain(key);
     }
     expect(out).not.toMatch(/No security protocol defined/);
-    expect(out).toMatch(new RegExp(`listening on PLAINTEXT://:${port} \\(node\\.id=1, .*advertised localhost:${port}, data ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')},`));
+    expect(out).toMatch(new RegExp(`listening on PLAINTEXT://:${port} \\(node\\.id=1, .*advertised PLAINTEXT://localhost:${port}, inter-broker listener PLAINTEXT, data ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')},`));
     await roundTrip(`127.0.0.1:${port}`, 'combined');
   });
 

@@ -84,10 +84,10 @@ test('strata configs adds, describes and deletes SCRAM credentials; the stored o
   expect(again.stderr).toContain('RESOURCE_NOT_FOUND: Attempt to delete a user credential that does not exist');
   // A user without credentials prints nothing, as kafka-configs does.
   expect(await configs('--entity-type', 'users', '--entity-name', 'nobody', '--describe')).toMatchObject({ code: 0, stdout: '' });
-  // Quotas are not served: refused with a message, nothing sent.
-  const quota = await configs('--entity-type', 'users', '--entity-name', 'alice', '--alter', '--add-config', 'producer_byte_rate=1024');
-  expect(quota.code).toBe(1);
-  expect(quota.stderr).toContain('Strata has no user config producer_byte_rate yet');
+  // Quotas and credentials in one --alter: refused as kafka-configs.sh refuses them (quotas alone: test/cli/clientQuotaConfigs.test.ts).
+  const mixed = await configs('--entity-type', 'users', '--entity-name', 'alice', '--alter', '--add-config', 'producer_byte_rate=1024,SCRAM-SHA-512=[password=x]');
+  expect(mixed.code).toBe(1);
+  expect(mixed.stderr).toContain("Cannot alter both quota and SCRAM credential configs simultaneously for 'users' using --bootstrap-server.");
 }, 120_000);
 
 test("the APIs' refusals, with Kafka's codes and messages; a refused user's other operations are not applied", async () => {

@@ -28,7 +28,7 @@ export const describeClusterHandler: ApiHandler<DescribeClusterRequest, Describe
       endpointType,
       clusterId: b.clusterId,
       controllerId: b.topics.controllerId >= 0 ? b.topics.controllerId : b.nodeId,
-      brokers: b.topics.endpoints({ nodeId: b.nodeId, host: b.advertised.host, port: b.advertised.port, rack: b.rack }).map((e) => ({ brokerId: e.nodeId, host: e.host, port: e.port, rack: e.rack })),
+      brokers: b.topics.endpoints(ctx.conn.listenerName, { nodeId: b.nodeId, ...b.advertisedOn(ctx.conn.listenerName), rack: b.rack }).map((e) => ({ brokerId: e.nodeId, host: e.host, port: e.port, rack: e.rack })),
       clusterAuthorizedOperations: authorizedOperations(req.includeClusterAuthorizedOperations, CLUSTER_AUTHORIZED_OPERATIONS),
     };
   },

@@ -51,6 +51,7 @@ import type { IsolationLevel, Partition } from '../../partition/partition';
 import type { ApiHandler, RequestContext } from './types';
 import { FetchSessions, INVALID_SESSION_ID, type FetchTarget, type PartitionAnswer } from './fetchSession';
 import { LeaderHints } from './leaderHints';
+import { fetchMaxBytes, throttleFetch } from '../../quota/byteRateQuotas';
 
 /** Kafka's fetch.max.bytes (55 MiB): the most one response carries whatever the client asks for. */
 export const FETCH_MAX_BYTES = 57671680;
@@ -199,7 +200,8 @@ export function createFetchHandler(sessions: FetchSessions = new FetchSessions()
       const context = sessions.newContext(ctx.conn, ctx.version, req);
       if (context.kind === 'sessionError') return { throttleTimeMs: 0, errorCode: context.errorCode, sessionId: INVALID_SESSION_ID, responses: [] };
       const parts = plan(context.targets, ctx);
-      const maxBytes = Math.max(0, Math.min(req.maxBytes ?? FETCH_MAX_BYTES, FETCH_MAX_BYTES));
+      // A consumer's fetch takes no more than its consumer_byte_rate allows in a quota window.
+      const maxBytes = Math.max(0, Math.min(req.maxBytes ?? FETCH_MAX_BYTES, FETCH_MAX_BYTES, fetchMaxBytes(req, ctx)));
       const deadline = Date.now() + Math.max(0, req.maxWaitMs);
       const waitable = parts.flatMap((p) => (p.partition ? [p.partition] : []));
       // A broker's id (replica_id before v15, replica_state from v15) makes this a follower's fetch.
@@ -222,12 +224,19 @@ export function createFetchHandler(sessions: FetchSessions = new FetchSessions()
       }
       const useIds = ctx.version >= 13;
       // Where leadership moved, the answer names the new leader (KIP-951).
-      const hints = new LeaderHints(ctx.broker);
+      const hints = new LeaderHints(ctx.broker, ctx.conn.listenerName);
       for (const p of parts) {
         const leader = hints.currentLeader(p.partition, p.answer.errorCode);
         if (leader !== undefined) p.answer.currentLeader = leader;
       }
       const nodeEndpoints = hints.nodeEndpoints();
+      // consumer_byte_rate: over it, an answer without records (Kafka's FetchContext.getThrottledResponse:
+      // no session opened, an incremental session's state left as it was but for its epoch).
+      const throttleTimeMs = follower === undefined ? throttleFetch(read.bytes, ctx) : 0;
+      if (throttleTimeMs > 0) {
+        for (const p of parts) if (Array.isArray(p.answer.records)) releaseChunks(p.answer.records);
+        return { throttleTimeMs, errorCode: ErrorCode.NONE, sessionId: context.kind === 'incremental' ? context.session.id : INVALID_SESSION_ID, responses: [], nodeEndpoints };
+      }
       const answered = parts.map((p) => ({ target: p.target, answer: sessionAnswer(p) }));
       switch (context.kind) {
         case 'sessionless':

@@ -14,6 +14,7 @@ import type { FindCoordinatorRequest } from '../../protocol/generated/FindCoordi
 import type { FindCoordinatorResponse } from '../../protocol/generated/FindCoordinatorResponse';
 import { ErrorCode } from '../../protocol/errorCodes';
 import { coordinatorFor, coordinatorNodeIds } from '../../cluster/coordinatorPlacement';
+import { listenerEndpoint } from '../../cluster/metadataCache';
 import type { ApiHandler } from './types';
 
 /** Kafka's CoordinatorType: 0 group, 1 transaction, 2 share. */
@@ -37,13 +38,14 @@ export const findCoordinatorHandler: ApiHandler<FindCoordinatorRequest, FindCoor
       const nodeId = coordinatorFor(key, keyType === 0 ? 'group' : 'transaction', nodeIds);
       if (nodeId === b.nodeId) {
         // This broker, at the address it advertises (known after bind, even when the registration was written before it).
-        return { key, nodeId, host: b.advertised.host, port: b.advertised.port, errorCode: ErrorCode.NONE, errorMessage: null };
+        return { key, nodeId, ...b.advertisedOn(ctx.conn.listenerName), errorCode: ErrorCode.NONE, errorMessage: null };
       }
       const reg = nodeId < 0 ? undefined : b.topics.broker(nodeId);
-      if (reg === undefined) {
+      const at = reg === undefined ? undefined : listenerEndpoint(reg, ctx.conn.listenerName);
+      if (at === undefined) {
         return { key, nodeId: -1, host: '', port: -1, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: 'No live broker can coordinate this key.' };
       }
-      return { key, nodeId, host: reg.host, port: reg.port, errorCode: ErrorCode.NONE, errorMessage: null };
+      return { key, nodeId, host: at.host, port: at.port, errorCode: ErrorCode.NONE, errorMessage: null };
     };
     if (ctx.version >= 4) {
       return { throttleTimeMs: 0, coordinators: (req.coordinatorKeys ?? []).map(answer) };

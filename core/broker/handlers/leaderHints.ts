@@ -13,7 +13,11 @@ const REDIRECTS: ReadonlySet<number> = new Set([ErrorCode.NOT_LEADER_OR_FOLLOWER
 export class LeaderHints {
   private readonly named = new Set<number>();
 
-  constructor(private readonly broker: Pick<BrokerContext, 'nodeId' | 'topics' | 'advertised' | 'rack'>) {}
+  constructor(
+    private readonly broker: Pick<BrokerContext, 'nodeId' | 'topics' | 'advertisedOn' | 'rack'>,
+    /** The listener the request came in on: leaders are named at their addresses on it. */
+    private readonly listener: string,
+  ) {}
 
   /** The leader to name beside `errorCode`, or undefined when the error is not a redirect or no live leader is known. */
   currentLeader(partition: Partition | null | undefined, errorCode: number): { leaderId: number; leaderEpoch: number } | undefined {
@@ -28,6 +32,6 @@ export class LeaderHints {
   nodeEndpoints(): { nodeId: number; host: string; port: number; rack: string | null }[] {
     if (this.named.size === 0) return [];
     const b = this.broker;
-    return b.topics.endpoints({ nodeId: b.nodeId, host: b.advertised.host, port: b.advertised.port, rack: b.rack }).filter((e) => this.named.has(e.nodeId));
+    return b.topics.endpoints(this.listener, { nodeId: b.nodeId, ...b.advertisedOn(this.listener), rack: b.rack }).filter((e) => this.named.has(e.nodeId));
   }
 }

@@ -129,7 +129,7 @@ export const metadataHandler: ApiHandler<MetadataRequest, MetadataResponse> = {
     }
     return {
       throttleTimeMs: 0,
-      brokers: broker.topics.endpoints({ nodeId: broker.nodeId, host: broker.advertised.host, port: broker.advertised.port, rack: broker.rack }),
+      brokers: broker.topics.endpoints(ctx.conn.listenerName, { nodeId: broker.nodeId, ...broker.advertisedOn(ctx.conn.listenerName), rack: broker.rack }),
       clusterId: broker.clusterId,
       // Kafka (KRaft) answers a live broker's id here, the controllers being unreachable to clients.
       controllerId: broker.topics.controllerId >= 0 ? broker.topics.controllerId : broker.nodeId,

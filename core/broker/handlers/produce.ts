@@ -29,6 +29,7 @@ import type { AppendOutcome, Partition } from '../../partition/partition';
 import type { ConnectionInfo } from '../server';
 import type { ApiHandler, RequestContext } from './types';
 import { LeaderHints } from './leaderHints';
+import { throttleProduce } from '../../quota/byteRateQuotas';
 
 function partitionError(index: number, errorCode: number, errorMessage: string | null = null): PartitionProduceResponse {
   return { index, errorCode, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n, recordErrors: [], errorMessage };
@@ -122,8 +123,10 @@ async function produce(req: ProduceRequest, ctx: RequestContext, verified: Reado
       }),
     };
   });
+  // producer_byte_rate, after the append as in Kafka; acks=0 gets no answer but is muted all the same.
+  const throttleTimeMs = throttleProduce(req, ctx);
   if (acks === 0) return null;
-  const hints = new LeaderHints(ctx.broker);
+  const hints = new LeaderHints(ctx.broker, ctx.conn.listenerName);
   if (acks === -1 && appended.length > 0) {
     // Refused after the append: the producer retries (at the new leader, if leadership moved).
     const codes = await partitions.awaitAcks(appended, req.timeoutMs);
@@ -139,5 +142,5 @@ async function produce(req: ProduceRequest, ctx: RequestContext, verified: Reado
       if (leader !== undefined) pr.currentLeader = leader;
     }
   }
-  return { responses, throttleTimeMs: 0, nodeEndpoints: hints.nodeEndpoints() };
+  return { responses, throttleTimeMs, nodeEndpoints: hints.nodeEndpoints() };
 }

@@ -5,6 +5,7 @@ import type { RequestHeader } from '../../protocol/headers';
 import type { ConnectionInfo } from '../server';
 import type { MetadataCache } from '../../cluster/metadataCache';
 import type { ScramCredentialStore } from '../../security/scramCredentialStore';
+import type { Authorizer } from '../../security/authorizer';
 import type { TopicAdmin } from '../topicAdmin';
 import type { BrokerConfig } from '../../config/brokerConfig';
 import type { GroupCoordinator } from '../../group/coordinator';
@@ -12,14 +13,15 @@ import type { PartitionManager } from '../../partition/partitionManager';
 import type { TransactionCoordinator } from '../../txn/txnCoordinator';
 import type { MarkerWriter } from '../../txn/markerWriter';
 import type { DynamicBrokerConfigs } from '../dynamicBrokerConfigs';
+import type { QuotaManager } from '../../quota/quotaManager';
 
 /** The broker as handlers see it: identity, advertised endpoint, topics, the group coordinator. */
 export interface BrokerContext {
   readonly nodeId: number;
   readonly clusterId: string;
   readonly rack: string | null;
-  /** The endpoint clients are told to connect to (advertised.listeners, port filled after bind). */
-  readonly advertised: { host: string; port: number };
+  /** The address clients of `listener` are told to connect to (advertised.listeners, port filled after bind). */
+  advertisedOn(listener: string): { host: string; port: number };
   readonly config: BrokerConfig;
   /** The topics and partitions this broker serves (reads are synchronous). */
   readonly topics: MetadataCache;
@@ -41,6 +43,10 @@ export interface BrokerContext {
   readonly dynamicConfigs?: DynamicBrokerConfigs;
   /** SCRAM credentials (AlterUserScramCredentials / DescribeUserScramCredentials); absent in contexts built without a store. */
   readonly scramCredentials?: ScramCredentialStore;
+  /** ACLs (authorizer.class.name set); absent: no authorization, every client may do everything. */
+  readonly authorizer?: Authorizer;
+  /** Client quotas (DescribeClientQuotas / AlterClientQuotas, and their enforcement); absent in contexts built without them: nothing is throttled. */
+  readonly quotas?: QuotaManager;
   readonly logger: Logger;
 }
 

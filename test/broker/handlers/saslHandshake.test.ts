@@ -6,6 +6,7 @@ import { createLogger } from '../../../core/common/logger';
 import { loadBrokerConfig } from '../../../core/config/brokerConfig';
 import { Dispatcher } from '../../../core/broker/dispatcher';
 import { createSaslHandshakeHandler } from '../../../core/broker/handlers/saslHandshake';
+import { saslAuthenticateHandler } from '../../../core/broker/handlers/saslAuthenticate';
 import type { BrokerContext } from '../../../core/broker/handlers/types';
 import type { ConnectionInfo } from '../../../core/broker/server';
 import { ANONYMOUS } from '../../../core/security/principal';
@@ -65,7 +66,7 @@ test('one log line per interval, naming the client and the fix, then a count of 
   for (let i = 0; i < 5; i++) d.handle(request(ApiKey.SaslHandshake, 1, { mechanism: 'PLAIN' }), conn);
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(
-    /WARN {2}\[requests\] 10\.0\.0\.9:51000 \(client sasl-app\) asked for SASL mechanism PLAIN, but SASL is not enabled: this listener is PLAINTEXT; answered UNSUPPORTED_SASL_MECHANISM\. Configure the client with security\.protocol=PLAINTEXT\.$/,
+    /WARN {2}\[requests\] 10\.0\.0\.9:51000 \(client sasl-app\) asked for SASL mechanism PLAIN, but listener PLAINTEXT is PLAINTEXT, without SASL; answered UNSUPPORTED_SASL_MECHANISM\. Configure the client with security\.protocol=PLAINTEXT, or point it at a SASL_PLAINTEXT or SASL_SSL listener\.$/,
   );
   const now = Date.now();
   const clock = jest.spyOn(Date, 'now').mockReturnValue(now + 60_000);
@@ -75,13 +76,18 @@ test('one log line per interval, naming the client and the fix, then a count of 
     clock.mockRestore();
   }
   expect(lines).toHaveLength(2);
-  expect(lines[1]).toMatch(/security\.protocol=PLAINTEXT \(4 more SaslHandshake requests since the previous line\)\.$/);
+  expect(lines[1]).toMatch(/SASL_SSL listener \(4 more SaslHandshake requests since the previous line\)\.$/);
 });
 
-test('SaslAuthenticate is not served: the connection is closed with the API named', () => {
-  expect(() => dispatcher().handle(request(ApiKey.SaslAuthenticate, 1, { authBytes: Buffer.alloc(0) }), conn)).toThrow(
-    'unsupported api key 36 (SaslAuthenticate, which Strata does not serve) (correlation id 7, client sasl-app)',
-  );
+test('SaslAuthenticate on a listener without SASL: ILLEGAL_SASL_STATE, and the API is advertised (clients pick the v1 flow by it)', () => {
+  const broker = { config: loadBrokerConfig({ flags: {} }), logger: createLogger('requests', (l) => lines.push(l)) } as unknown as BrokerContext;
+  const d = new Dispatcher(broker, [createSaslHandshakeHandler(), saslAuthenticateHandler]);
+  const out = d.handle(request(ApiKey.SaslAuthenticate, 1, { authBytes: Buffer.alloc(0) }), conn) as Buffer[];
+  expect(response(ApiKey.SaslAuthenticate, 1, out).body).toMatchObject({
+    errorCode: ErrorCode.ILLEGAL_SASL_STATE,
+    errorMessage: 'Unexpected SaslAuthenticate request: listener PLAINTEXT is PLAINTEXT, without SASL',
+  });
+  expect(d.supportedApis().map((a) => a.apiKey)).toEqual([ApiKey.SaslHandshake, ApiKey.SaslAuthenticate]);
 });
 
 test('the broker config names the listener and carries its connection limits', () => {
@@ -94,7 +100,7 @@ test('the broker config names the listener and carries its connection limits', (
       'max.connections.per.ip.overrides': '10.0.0.1:50',
     },
   });
-  expect({ listenerName: config.listenerName, maxConnections: config.maxConnections, maxConnectionsPerIp: config.maxConnectionsPerIp, maxConnectionsPerIpOverrides: config.maxConnectionsPerIpOverrides }).toEqual({
+  expect({ listenerName: config.listeners[0].name, maxConnections: config.maxConnections, maxConnectionsPerIp: config.maxConnectionsPerIp, maxConnectionsPerIpOverrides: config.maxConnectionsPerIpOverrides }).toEqual({
     listenerName: 'INTERNAL',
     maxConnections: 100,
     maxConnectionsPerIp: 10,
