@@ -3,7 +3,7 @@ import type { Logger } from '../common/logger';
 import type { BrokerConfig, ListenerConfig } from '../config/brokerConfig';
 import type { SaslMechanism } from '../config/securityConfigs';
 import type { ConnectionSecurity, TlsVersion } from '../client/security';
-import { parseJaasConfig, plainUsers } from '../security/jaasConfig';
+import { parseJaasEntry, plainUsers } from '../security/jaasConfig';
 import { userPrincipal } from '../security/principal';
 import { SaslServerSession } from '../security/saslServer';
 import type { ScramCredentialStore } from '../security/scramCredentialStore';
@@ -47,7 +47,7 @@ export function listenerSecurity(
   }
   if (sasl !== null) {
     const plainJaas = sasl.jaasConfig.PLAIN;
-    const users = plainJaas === undefined ? new Map<string, string>() : plainUsers(parseJaasConfig(plainJaas, `the PLAIN JAAS config of listener ${l.name}`));
+    const users = plainJaas === undefined ? new Map<string, string>() : plainUsers(parseJaasEntry(plainJaas, `the PLAIN JAAS config of listener ${l.name}`));
     const ctx = {
       settings: sasl,
       plainUsers: users,
@@ -94,7 +94,7 @@ export function interBrokerSecurity(config: BrokerConfig): ConnectionSecurity {
       );
     }
     const jaas = sasl.jaasConfig[mechanism];
-    const entry = jaas === undefined ? null : parseJaasConfig(jaas, where);
+    const entry = jaas === undefined ? null : parseJaasEntry(jaas, where);
     const username = entry?.options.get('username');
     const password = entry?.options.get('password');
     if (!username || !password) {

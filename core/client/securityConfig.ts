@@ -3,7 +3,7 @@ import * as tls from 'node:tls';
 import { StrataError } from '../common/errors';
 import { closestName, editDistance } from '../config/didYouMean';
 import { parseProperties } from '../config/properties';
-import { clientCredentialsFromJaas } from './jaasConfig';
+import { clientCredentialsFromJaas } from '../security/jaasConfig';
 import { ConnectionSecurity, SASL_MECHANISMS, SECURITY_PROTOCOLS, SaslMechanism, SecurityProtocol, TlsSettings, TlsVersion, checkSecurity, usesSasl, usesTls } from './security';
 
 /**

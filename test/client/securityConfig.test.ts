@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { StrataError } from '../../core/common/errors';
-import { clientCredentialsFromJaas, parseJaasConfig } from '../../core/client/jaasConfig';
+import { clientCredentialsFromJaas, parseJaasConfig } from '../../core/security/jaasConfig';
 import { parseClientSecurity, readClientProperties } from '../../core/client/securityConfig';
 import { makeCerts, type TestCerts } from '../helpers/certs';
 
