@@ -2,7 +2,7 @@ import { StrataError } from '../common/errors';
 import { StrataClient, type StrataClientOptions } from '../client/client';
 import type { ConnectionSecurity } from '../client/security';
 import { isSecurityKey, parseClientSecurity, readClientProperties } from '../client/securityConfig';
-import { type CommandSpec, type FlagSpec, type ParsedArgs, UsageError, parseKeyValue } from './args';
+import { type CommandSpec, type FlagSpec, type ParsedArgs, UsageError, parseIntStrict, parseKeyValue } from './args';
 import { type CliIO, bootstrapServers } from './io';
 
 /**
@@ -49,11 +49,14 @@ export interface CommandClientConfig {
 }
 
 export interface PropertyFlag {
-  /** e.g. 'producer-property'. */
-  flag: string;
+  /** e.g. 'producer-property'; none for commands that take settings from the file only. */
+  flag?: string;
   /** The non-security keys the command applies (others are refused on the command line). */
   supported: readonly string[];
 }
+
+/** What an admin command takes from its --command-config besides security, as Kafka's AdminClient does. */
+const ADMIN_SETTINGS = ['client.id', 'request.timeout.ms'];
 
 /** The config-file flag a command declares, if any. */
 function configFlagOf(spec: CommandSpec): string | undefined {
@@ -71,11 +74,12 @@ export function commandClientConfig(args: ParsedArgs, io: CliIO, property?: Prop
   const file = configFlag === undefined ? undefined : args.string(configFlag);
   const merged = new Map<string, string>();
   if (file !== undefined) for (const [k, v] of readClientProperties(file)) merged.set(k, v);
-  if (property) {
-    for (const raw of args.list(property.flag)) {
-      const [k, v] = parseKeyValue(raw, `--${property.flag}`, args.spec);
+  const propertyFlag = property?.flag;
+  if (property && propertyFlag !== undefined) {
+    for (const raw of args.list(propertyFlag)) {
+      const [k, v] = parseKeyValue(raw, `--${propertyFlag}`, args.spec);
       if (!isSecurityKey(k) && !property.supported.includes(k)) {
-        throw new UsageError(`--${property.flag} ${k} is not supported; supported: ${property.supported.join(', ')}, and the security settings (security.protocol, ssl.*, sasl.*)`, args.spec);
+        throw new UsageError(`--${propertyFlag} ${k} is not supported; supported: ${property.supported.join(', ')}, and the security settings (security.protocol, ssl.*, sasl.*)`, args.spec);
       }
       merged.set(k, v);
     }
@@ -85,7 +89,7 @@ export function commandClientConfig(args: ParsedArgs, io: CliIO, property?: Prop
     parsed = parseClientSecurity(merged);
   } catch (e) {
     if (!(e instanceof StrataError)) throw e;
-    const sources = [file !== undefined ? `--${configFlag} ${file}` : null, property && args.list(property.flag).length > 0 ? `--${property.flag}` : null].filter((s) => s !== null);
+    const sources = [file !== undefined ? `--${configFlag} ${file}` : null, propertyFlag !== undefined && args.list(propertyFlag).length > 0 ? `--${propertyFlag}` : null].filter((s) => s !== null);
     throw new StrataError(e.code, sources.length > 0 ? `${sources.join(' / ')}: ${e.message}` : e.message, { cause: e });
   }
   for (const w of parsed.warnings) io.stderr.write(`strata ${args.spec.name}: warning: ${w}\n`);
@@ -94,12 +98,19 @@ export function commandClientConfig(args: ParsedArgs, io: CliIO, property?: Prop
 }
 
 /**
- * The one place a command creates its StrataClient: --bootstrap-server, and the security
- * settings of its config file (or `security` when the command already read them with
- * commandClientConfig).
+ * The one place an admin command creates its StrataClient: --bootstrap-server, and from its
+ * --command-config the security settings, client.id (over the command's own) and
+ * request.timeout.ms (unless the command sets a timeout itself).
  */
-export function commandClient(args: ParsedArgs, io: CliIO, opts: Omit<StrataClientOptions, 'bootstrapServers'>): StrataClient {
+export function commandClient(args: ParsedArgs, io: CliIO, opts: Omit<StrataClientOptions, 'bootstrapServers' | 'security'>): StrataClient {
   const servers = bootstrapServers(args);
-  const security = opts.security ?? commandClientConfig(args, io).security;
-  return new StrataClient({ ...opts, bootstrapServers: servers, security });
+  const { security, properties } = commandClientConfig(args, io, { supported: ADMIN_SETTINGS });
+  const timeout = properties.get('request.timeout.ms');
+  return new StrataClient({
+    ...opts,
+    bootstrapServers: servers,
+    security,
+    clientId: properties.get('client.id') ?? opts.clientId,
+    requestTimeoutMs: opts.requestTimeoutMs ?? (timeout === undefined ? undefined : parseIntStrict(timeout.trim(), 'request.timeout.ms', { min: 1, max: 2 ** 31 - 1 }, args.spec)),
+  });
 }

@@ -26,7 +26,8 @@ import { ConnectionSecurity, checkSecurity, isTlsError, tlsConnectOptions, tlsEr
  * authenticates again on the same socket at 85-95% of it. Meanwhile new requests are held (in
  * order), the ones in flight are answered, the SASL exchange runs alone, and the held requests
  * then go out in the order they were sent: callers never see it, and a producer's sequence
- * order is kept. A failed re-authentication closes the connection with its error.
+ * order is kept (a held request's timeout starts when it goes out). A failed
+ * re-authentication closes the connection with its error.
  */
 
 export interface ConnectionOptions {

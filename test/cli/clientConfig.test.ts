@@ -68,8 +68,10 @@ describe('client config files in the CLI', () => {
   it('topics --command-config reaches a TLS listener; without it the command says to check security.protocol', async () => {
     const b = await broker({ tls: tlsOptions() });
     b.createTopic('orders', 1);
-    const file = propertiesFile(sslLines());
+    const file = propertiesFile([...sslLines(), 'client.id=ops-tool', 'request.timeout.ms=5000']);
     expect(await runCli(['topics', '--bootstrap-server', b.bootstrap, '--list', '--command-config', file])).toEqual({ code: 0, stdout: 'orders\n', stderr: '' });
+    // As Kafka's AdminClient: the file's client.id names the requests.
+    expect(new Set(b.received.map((h) => h.clientId))).toEqual(new Set(['ops-tool']));
     const plain = await runCli(['topics', '--bootstrap-server', b.bootstrap, '--list']);
     expect(plain.code).toBe(1);
     expect(plain.stderr).toContain('check security.protocol');
