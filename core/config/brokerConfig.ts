@@ -878,9 +878,11 @@ export function describeBrokerConfig(config: BrokerConfig, dynamic: BrokerDynami
     if (group.length > 1) while (synonyms.length > 0 && synonyms[0].name !== e.name) synonyms.shift();
     const head = synonyms[0];
     const source = head ? head.source : ConfigSource.DEFAULT_CONFIG;
+    // Passwords and keys are never told (Kafka answers null for sensitive configs, synonyms too).
+    if (e.isSensitive) for (const syn of synonyms) syn.value = null;
     out.push({
       name: e.name,
-      value: head ? head.value : null,
+      value: head && !e.isSensitive ? head.value : null,
       source,
       isDefault: source === ConfigSource.DEFAULT_CONFIG,
       readOnly: e.readOnly,

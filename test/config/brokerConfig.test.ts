@@ -376,6 +376,17 @@ describe('describeBrokerConfig', () => {
     expect(get('log.retention.ms')).toMatchObject({ value: null, source: ConfigSource.DEFAULT_CONFIG });
     expect(d.find((e) => e.name === 'num.io.threads')).toBeUndefined();
   });
+
+  test('sensitive configs (JAAS configs, keys, passwords) are described without their values', () => {
+    const jaas = 'org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="s3cret";';
+    const d = describeBrokerConfig(loadBrokerConfig({ flags: { 'sasl.jaas.config': jaas, 'ssl.key.password': 'k' } }));
+    for (const name of ['sasl.jaas.config', 'ssl.key.password']) {
+      const e = d.find((x) => x.name === name)!;
+      expect(e).toMatchObject({ value: null, isSensitive: true, source: ConfigSource.STATIC_BROKER_CONFIG });
+      expect(e.synonyms.every((syn) => syn.value === null)).toBe(true);
+    }
+    expect(JSON.stringify(d)).not.toContain('s3cret');
+  });
 });
 
 test('renderConfigDocs lists every broker and topic config with its doc', () => {
