@@ -18,7 +18,7 @@ export type SecurityConfigEntry = Omit<ConfigEntry, 'readOnly'>;
 const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
 export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
 
-export function isSaslMechanism(s: string): s is SaslMechanism {
+function isSaslMechanism(s: string): s is SaslMechanism {
   return (SASL_MECHANISMS as readonly string[]).includes(s);
 }
 
@@ -73,7 +73,7 @@ export const SECURITY_CONFIGS: readonly SecurityConfigEntry[] = [
     'For this broker\'s own TLS connections to other brokers: https checks the host name against the certificate; empty does not.'),
 ];
 
-export const SECURITY_CONFIG_NAMES: ReadonlySet<string> = new Set(SECURITY_CONFIGS.map((c) => c.name));
+const SECURITY_CONFIG_NAMES: ReadonlySet<string> = new Set(SECURITY_CONFIGS.map((c) => c.name));
 
 /** Configs that may be given per listener (listener.name.<name>.<config>). */
 const PER_LISTENER = new Set([...SECURITY_CONFIG_NAMES].filter((n) => n !== 'inter.broker.listener.name' && n !== 'security.inter.broker.protocol'));

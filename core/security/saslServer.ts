@@ -3,6 +3,7 @@ import { StrataError, isStrataError } from '../common/errors';
 import type { ResponseChunk } from '../common/fileRegion';
 import type { Logger } from '../common/logger';
 import { encodeResponse } from '../broker/dispatcher';
+import type { AuthenticatingConnection } from '../broker/server';
 import type { SaslMechanism, SaslSettings } from '../config/securityConfigs';
 import { ErrorCode } from '../protocol/errorCodes';
 import { API_MESSAGES, ApiKey } from '../protocol/generated/index';
@@ -46,15 +47,6 @@ export interface SaslServerContext {
   onOutcome?(mechanism: string, outcome: 'success' | 'failure'): void;
 }
 
-/** What the session sees of its connection. */
-export interface SaslConnection {
-  readonly remote: string;
-  readonly listenerName: string;
-  setPrincipal(p: KafkaPrincipal): void;
-  /** Writes what was answered so far, reads nothing more, and closes after `ms`. */
-  closeAfter(ms: number): void;
-}
-
 type State = 'handshake' | 'authenticate' | 'raw-token' | 'complete' | 'failed';
 
 /** What handle() returns: a response, or 'pass' to give the frame to the broker's handler. */
@@ -78,7 +70,7 @@ export class SaslServerSession {
 
   constructor(
     private readonly ctx: SaslServerContext,
-    private readonly conn: SaslConnection,
+    private readonly conn: AuthenticatingConnection,
     private readonly now: () => number = Date.now,
   ) {}
 
