@@ -12,7 +12,7 @@ import { Reader } from '../protocol/reader';
 import type { SaslAuthenticateRequest } from '../protocol/generated/SaslAuthenticateRequest';
 import type { SaslHandshakeRequest } from '../protocol/generated/SaslHandshakeRequest';
 import { parsePlain, passwordMatches } from './saslPlain';
-import { SCRAM_MECHANISMS, ScramServer, isScramMechanism, saltedPasswordAsync, scramCredentialFromSalted, type ScramCredential, type ScramMechanism } from './scram';
+import { MIN_ITERATIONS, SCRAM_MECHANISMS, ScramServer, isScramMechanism, saltedPasswordAsync, scramCredentialFromSalted, type ScramCredential, type ScramMechanism } from './scram';
 import { userPrincipal, type KafkaPrincipal } from './principal';
 
 /**
@@ -248,16 +248,22 @@ class PlainServer implements Mechanism {
     if (expected !== undefined) {
       ok = passwordMatches(password, expected);
     } else {
+      let found = false;
       for (const m of [...SCRAM_MECHANISMS].reverse()) {
         const c = await this.ctx.scramCredential(user, m);
         if (c === null) continue;
         const salted = await saltedPasswordAsync(m, password, c.salt, c.iterations);
         ok = crypto.timingSafeEqual(scramCredentialFromSalted(m, c.salt, c.iterations, salted).storedKey, c.storedKey);
+        found = true;
         break;
       }
+      // An unknown user costs the same PBKDF2 as a known one: the answer's timing does not tell which users exist.
+      if (!found) await saltedPasswordAsync('SCRAM-SHA-512', password, UNKNOWN_USER_SALT, MIN_ITERATIONS);
     }
     if (!ok) throw new StrataError('SASL_AUTHENTICATION_FAILED', `invalid credentials for user ${JSON.stringify(user)}`);
     this.userName = user;
     return Buffer.alloc(0);
   }
 }
+
+const UNKNOWN_USER_SALT = crypto.randomBytes(32);
