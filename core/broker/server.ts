@@ -7,6 +7,7 @@ import { releaseChunks, type ResponseChunk } from '../common/fileRegion';
 import type { Logger } from '../common/logger';
 import { WarningThrottle } from '../common/warningThrottle';
 import { readFdLimit } from '../common/fdLimit';
+import { formatListener } from '../config/brokerConfig';
 import { ANONYMOUS, type KafkaPrincipal, type SecurityProtocol } from '../security/principal';
 import { ResponseBufferBudget, hasFileRegions, streamResponse, type StreamOptions } from './responseStream';
 
@@ -174,7 +175,7 @@ export class KafkaServer {
       maxConnectionsPerIp: opts.maxConnectionsPerIp ?? NO_LIMIT,
       maxConnectionsPerIpOverrides: opts.maxConnectionsPerIpOverrides ?? {},
     };
-    this.label = listenerLabel(this.settings.listenerName, opts.host, opts.port);
+    this.label = formatListener(this.settings.listenerName, { host: opts.host, port: opts.port });
     // TLS connections cannot use sendfile: their bytes must go through the encryption.
     this.streamOpts = opts.tls !== undefined && opts.stream !== undefined ? { ...opts, stream: { ...opts.stream, zeroCopy: null } } : opts;
     this.warnings = new WarningThrottle(opts.logger, opts.warnIntervalMs ?? DEFAULT_WARN_INTERVAL_MS);
@@ -220,7 +221,7 @@ export class KafkaServer {
         this.fdProbe = setInterval(() => this.probeFds(), FD_PROBE_INTERVAL_MS);
         this.fdProbe.unref();
         const addr = this.server.address() as net.AddressInfo;
-        this.label = listenerLabel(this.settings.listenerName, this.opts.host, addr.port);
+        this.label = formatListener(this.settings.listenerName, { host: this.opts.host, port: addr.port });
         resolve({ host: this.opts.host, port: addr.port });
       });
     });
@@ -370,18 +371,13 @@ export class KafkaServer {
   }
 }
 
-/** NAME://HOST:PORT, with an IPv6 host in brackets. */
-function listenerLabel(name: string, host: string, port: number): string {
-  return `${name}://${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
-
 /**
  * The message for a listener that cannot be bound: which listener and address, why, and what
  * to do about it.
  */
 export function listenErrorMessage(e: NodeJS.ErrnoException, listenerName: string, host: string, port: number): string {
-  const where = `Cannot listen on ${listenerLabel(listenerName, host, port)} (listener ${listenerName})`;
-  const elsewhere = `pick another port with --listeners ${listenerLabel(listenerName, host, 0).replace(/:0$/, ':PORT')} (listeners= in a properties file; port 0 picks a free one)`;
+  const where = `Cannot listen on ${formatListener(listenerName, { host, port })} (listener ${listenerName})`;
+  const elsewhere = `pick another port with --listeners ${formatListener(listenerName, { host, port: 0 }).replace(/:0$/, ':PORT')} (listeners= in a properties file; port 0 picks a free one)`;
   switch (e.code) {
     case 'EADDRINUSE':
       return `${where}: the address is already in use (EADDRINUSE): another process holds port ${port} (another broker? \`ss -ltnp 'sport = :${port}'\` names it). Stop it, or ${elsewhere}.`;
@@ -391,7 +387,7 @@ export function listenErrorMessage(e: NodeJS.ErrnoException, listenerName: strin
         'or let the broker bind it (AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd unit, or setcap cap_net_bind_service=+ep on the node binary).'
       );
     case 'EADDRNOTAVAIL':
-      return `${where}: ${host} is not an address of this machine (EADDRNOTAVAIL). Use one of its addresses, or an empty host (${listenerLabel(listenerName, '', port)}) for every interface.`;
+      return `${where}: ${host} is not an address of this machine (EADDRNOTAVAIL). Use one of its addresses, or an empty host (${formatListener(listenerName, { host: '', port })}) for every interface.`;
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return `${where}: the host name ${host} does not resolve (${e.code}). Use an address of this machine, or an empty host for every interface.`;
