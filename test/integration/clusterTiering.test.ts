@@ -79,8 +79,10 @@ test('after a leader SIGKILL the new leader continues tiering where the old one 
   client = new StrataClient({ bootstrapServers: [cluster.brokers[second].bootstrap], clientId: 'cluster-tiering-test', retries: 20, retryBackoffMs: 100 });
   await produce(BATCHES, BATCHES);
   const total = BigInt(2 * BATCHES * PER_BATCH);
-  const tieredBefore = localStart(first);
-  await waitFor(() => localStart(second) > tieredBefore, { timeoutMs: 30_000, message: `the new leader (broker ${second}) to tier past the old leader's tiered end ${tieredBefore}` });
+  // The old leader tiered only closed segments below the failover offset, so a local start on the
+  // new leader past it means the new leader uploaded the segment holding it, at its own epoch.
+  const failoverOffset = BigInt(BATCHES * PER_BATCH);
+  await waitFor(() => localStart(second) > failoverOffset, { timeoutMs: 30_000, message: `the new leader (broker ${second}) to tier past offset ${failoverOffset}` });
 
   // Everything acknowledged, once and in order, from offset 0 (the start only in the object store).
   const values: string[] = [];
@@ -102,7 +104,8 @@ test('after a leader SIGKILL the new leader continues tiering where the old one 
       // The topic's id as its tiered objects are named: <prefix>/<topicId>/<partition>/…
       const topicId = fs.readdirSync(path.join(cluster.dir, 'tier', 'remote-log')).find((d) => d !== '.tmp')!;
       const segs = await new RemoteLogMetadata(kv.namespace('remote-segments')).listSegments(topicId, 0);
-      expect(segs.length).toBeGreaterThan(2);
+      // At least one segment uploaded by each leader.
+      expect(segs.length).toBeGreaterThanOrEqual(2);
       expect(segs[0].baseOffset).toBe(0n);
       for (let k = 1; k < segs.length; k++) expect(segs[k].baseOffset).toBe(segs[k - 1].lastOffset + 1n);
       expect(segs.some((r) => r.leaderEpoch >= 1)).toBe(true);
