@@ -38,6 +38,8 @@ import type { ListGroupsRequest } from '../protocol/generated/ListGroupsRequest'
 import type { ListGroupsResponse } from '../protocol/generated/ListGroupsResponse';
 import type { OffsetCommitRequest } from '../protocol/generated/OffsetCommitRequest';
 import type { OffsetCommitResponse } from '../protocol/generated/OffsetCommitResponse';
+import type { TxnOffsetCommitRequest } from '../protocol/generated/TxnOffsetCommitRequest';
+import type { TxnOffsetCommitResponse } from '../protocol/generated/TxnOffsetCommitResponse';
 import type { OffsetDeleteRequest } from '../protocol/generated/OffsetDeleteRequest';
 import type { OffsetDeleteResponse } from '../protocol/generated/OffsetDeleteResponse';
 import type { OffsetFetchRequest } from '../protocol/generated/OffsetFetchRequest';
@@ -127,6 +129,8 @@ export interface ProduceOptions {
   compression?: CompressionName;
   /** How long the broker may wait for acks=all. Default 30 000 ms. */
   timeoutMs?: number;
+  /** The producer's transactional id, for transactional batches (TransactionalProducer sets it). */
+  transactionalId?: string | null;
 }
 
 export interface ProduceResult {
@@ -417,6 +421,8 @@ export interface SyncGroupResult {
 
 /** Answers that mean "the coordinator is elsewhere or not ready": find it again and retry. */
 const COORDINATOR_RETRIABLE = new Set<number>([ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS]);
+/** A TxnOffsetCommit may also meet the transaction's previous commit still completing. */
+const TXN_OFFSET_COMMIT_RETRIABLE = new Set<number>([...COORDINATOR_RETRIABLE, ErrorCode.CONCURRENT_TRANSACTIONS]);
 
 export class StrataClient {
   private readonly bootstrap: Array<{ host: string; port: number }>;
@@ -586,7 +592,7 @@ export class StrataClient {
     return this.retry(PRODUCE_RETRIABLE, async () => {
       const conn = await this.leaderConnection(topic, partition, true);
       const request: ProduceRequest = {
-        transactionalId: null,
+        transactionalId: opts.transactionalId ?? null,
         acks,
         timeoutMs,
         topicData: [{ name: topic, partitionData: [{ index: partition, records: batch }] }],
@@ -1264,6 +1270,40 @@ export class StrataClient {
     );
     for (const t of res.topics) {
       for (const p of t.partitions) throwIfError(p.errorCode, { api: 'OffsetCommit', resource: `${t.name}-${p.partitionIndex}` });
+    }
+  }
+
+  /**
+   * Commits a group's offsets inside a producer's transaction (TxnOffsetCommit, at the group's
+   * coordinator): they take effect when the transaction commits. The caller has added the group
+   * to the transaction (AddOffsetsToTxn). Throws the first partition's error.
+   */
+  async txnOffsetCommit(groupId: string, txn: { transactionalId: string; producerId: bigint; producerEpoch: number }, offsets: OffsetToCommit[]): Promise<void> {
+    if (offsets.length === 0) return;
+    const grouped = new Map<string, OffsetToCommit[]>();
+    for (const o of offsets) grouped.set(o.topic, [...(grouped.get(o.topic) ?? []), o]);
+    const res = await this.groupRequest<TxnOffsetCommitResponse>(
+      groupId,
+      ApiKey.TxnOffsetCommit,
+      'TxnOffsetCommit',
+      (): TxnOffsetCommitRequest => ({
+        transactionalId: txn.transactionalId,
+        groupId,
+        producerId: txn.producerId,
+        producerEpoch: txn.producerEpoch,
+        generationId: -1,
+        memberId: '',
+        groupInstanceId: null,
+        topics: [...grouped].map(([name, list]) => ({
+          name,
+          partitions: list.map((o) => ({ partitionIndex: o.partition, committedOffset: o.offset, committedLeaderEpoch: o.leaderEpoch ?? -1, committedMetadata: o.metadata ?? '' })),
+        })),
+      }),
+      (r) => r.topics.flatMap((t) => t.partitions.map((p) => p.errorCode)),
+      { retriable: TXN_OFFSET_COMMIT_RETRIABLE },
+    );
+    for (const t of res.topics) {
+      for (const p of t.partitions) throwIfError(p.errorCode, { api: 'TxnOffsetCommit', resource: `${t.name}-${p.partitionIndex}` });
     }
   }
 

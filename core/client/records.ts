@@ -42,13 +42,17 @@ function toBytes(v: Buffer | string | null | undefined): Buffer | null {
  */
 export function encodeRecordBatch(records: ProduceRecord[], compression: CompressionName): Buffer {
   if (records.length === 0) throw new StrataError('BATCH_INVALID', 'produce needs at least one record');
-  const inputs: RecordInput[] = records.map((r) => ({
+  return buildRecordBatch({ records: toRecordInputs(records), compression });
+}
+
+/** Records as the batch builder takes them: keys, values and header values as bytes, timestamps as bigint. */
+export function toRecordInputs(records: readonly ProduceRecord[]): RecordInput[] {
+  return records.map((r) => ({
     key: toBytes(r.key),
     value: toBytes(r.value),
     headers: (r.headers ?? []).map((h) => ({ key: h.key, value: toBytes(h.value) })),
     timestamp: r.timestamp === undefined ? undefined : BigInt(r.timestamp),
   }));
-  return buildRecordBatch({ records: inputs, compression });
 }
 
 export interface DecodedFetch {

@@ -38,6 +38,11 @@ export interface RecordInput {
   headers?: RecordHeader[];
   /** Milliseconds since the epoch; defaults to the batch's `now`. */
   timestamp?: bigint;
+  /**
+   * The record's offset minus the batch's base offset; defaults to its index. Given, the deltas
+   * must rise (gaps allowed: a compacted batch, or a mirror keeping its source's offsets).
+   */
+  offsetDelta?: number;
 }
 
 /** Compresses the encoded records section of a batch. */
@@ -76,13 +81,19 @@ export function buildRecordBatch(opts: BuildBatchOptions): Buffer {
   const headerKeys: Buffer[][] = [];
   const bodySizes: number[] = new Array<number>(records.length);
   let recordsSize = 0;
+  let lastOffsetDelta = -1;
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
+    const delta = r.offsetDelta ?? i;
+    if (!Number.isInteger(delta) || delta <= lastOffsetDelta || delta > 0x7fffffff) {
+      throw new StrataError('BATCH_INVALID', `record ${i}'s offset delta ${delta} does not rise above ${lastOffsetDelta}`);
+    }
+    lastOffsetDelta = delta;
     const ts = r.timestamp ?? now;
     if (ts > maxTimestamp) maxTimestamp = ts;
     const keys = (r.headers ?? []).map((h) => Buffer.from(h.key, 'utf8'));
     headerKeys.push(keys);
-    let body = 1 + sizeOfVarlong(ts - baseTimestamp) + sizeOfVarint(i) + sizeOfBytes(r.key) + sizeOfBytes(r.value);
+    let body = 1 + sizeOfVarlong(ts - baseTimestamp) + sizeOfVarint(delta) + sizeOfBytes(r.key) + sizeOfBytes(r.value);
     const headers = r.headers ?? [];
     body += sizeOfVarint(headers.length);
     for (let h = 0; h < headers.length; h++) {
@@ -99,7 +110,7 @@ export function buildRecordBatch(opts: BuildBatchOptions): Buffer {
     p = writeVarint(section, p, bodySizes[i]);
     section[p++] = 0; // record attributes: none defined
     p = writeVarlong(section, p, (r.timestamp ?? now) - baseTimestamp);
-    p = writeVarint(section, p, i);
+    p = writeVarint(section, p, r.offsetDelta ?? i);
     p = writeBytes(section, p, r.key);
     p = writeBytes(section, p, r.value);
     const headers = r.headers ?? [];
@@ -128,7 +139,7 @@ export function buildRecordBatch(opts: BuildBatchOptions): Buffer {
   batch.writeInt32BE(opts.partitionLeaderEpoch ?? -1, PARTITION_LEADER_EPOCH_OFFSET);
   batch.writeInt8(CURRENT_MAGIC, MAGIC_OFFSET);
   batch.writeInt16BE(attributes, ATTRIBUTES_OFFSET);
-  batch.writeInt32BE(records.length - 1, LAST_OFFSET_DELTA_OFFSET);
+  batch.writeInt32BE(lastOffsetDelta, LAST_OFFSET_DELTA_OFFSET);
   batch.writeBigInt64BE(baseTimestamp, BASE_TIMESTAMP_OFFSET);
   batch.writeBigInt64BE(maxTimestamp, MAX_TIMESTAMP_OFFSET);
   batch.writeBigInt64BE(opts.producerId ?? -1n, PRODUCER_ID_OFFSET);
