@@ -5,7 +5,7 @@
 //   node scripts/gen-protocol.mjs            write core/protocol/generated/*.ts
 //   node scripts/gen-protocol.mjs --check    regenerate in memory; exit 1 if the committed
 //                                            files differ (CI drift check)
-//   --schemas DIR                            read schemas from DIR instead
+//   --schemas DIR                            read schemas from DIR instead (and not Strata's own in core/protocol/schemas)
 //   --out DIR                                write to DIR instead (used by tests)
 //
 // One file per message: an interface per struct, and straight-line read/write functions that
@@ -33,6 +33,8 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 function parseArgs(argv) {
   const opts = {
     schemas: resolve(REPO, '..', 'shared', 'kafka-message-schemas'),
+    // Strata's own APIs (api keys from 10000), in the same format, kept in the repo.
+    strataSchemas: resolve(REPO, 'core', 'protocol', 'schemas'),
     out: join(REPO, 'core', 'protocol', 'generated'),
     check: false,
   };
@@ -43,6 +45,8 @@ function parseArgs(argv) {
       const v = argv[++i];
       if (v === undefined) fail(`${a} needs a directory`);
       opts[a.slice(2)] = resolve(v);
+      // Other schemas than Kafka's: generate exactly those.
+      if (a === '--schemas') opts.strataSchemas = null;
     } else fail(`unknown argument ${a} (expected --check, --schemas DIR, --out DIR)`);
   }
   return opts;
@@ -1060,8 +1064,8 @@ export const API_MESSAGES: ReadonlyMap<number, ApiMessages> = new Map(TABLE.map(
   return out;
 }
 
-function generateAll(schemaDir) {
-  const msgs = loadSchemas(schemaDir).map(buildMessage);
+function generateAll(schemaDir, strataSchemaDir) {
+  const msgs = [...loadSchemas(schemaDir), ...(strataSchemaDir ? loadSchemas(strataSchemaDir) : [])].map(buildMessage);
   const files = new Map();
   for (const m of msgs) files.set(`${m.name}.ts`, generateMessage(m));
   files.set('index.ts', generateIndex(msgs));
@@ -1072,7 +1076,7 @@ function main() {
   const opts = parseArgs(process.argv.slice(2));
   let files;
   try {
-    files = generateAll(opts.schemas);
+    files = generateAll(opts.schemas, opts.strataSchemas);
   } catch (e) {
     fail(e.message);
   }

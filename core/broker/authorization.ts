@@ -15,6 +15,7 @@
  *
  * Per API (resource, operation):
  *   Produce            transactional id WRITE (whole), topic WRITE
+ *   MirrorAppend       topic WRITE (Strata's own API: the offset-preserving mirror)
  *   Fetch              follower (replica id >= 0): cluster CLUSTER_ACTION (every partition refused
  *                      otherwise); consumer: topic READ. With an incremental fetch session only the
  *                      partitions a request names are checked.
@@ -136,6 +137,7 @@ const groupRead: Guard = whole((req, a) => (a.can(Op.READ, RT.GROUP, req.groupId
 
 const GUARDS = new Map<number, Guard>([
   [ApiKey.Produce, produce],
+  [ApiKey.MirrorAppend, topicsSplit('topics', 'topics', (t) => t.name, Op.WRITE)],
   [ApiKey.Fetch, fetch],
   [ApiKey.ListOffsets, topicsSplit('topics', 'topics', (t) => t.name, Op.DESCRIBE)],
   [ApiKey.Metadata, metadata],

@@ -32,6 +32,7 @@ import type { ApiHandler, BrokerContext } from './handlers/types';
 import { apiVersionsHandler } from './handlers/apiVersions';
 import { metadataHandler } from './handlers/metadata';
 import { produceHandler } from './handlers/produce';
+import { mirrorAppendHandler } from './handlers/mirrorAppend';
 import { fetchHandler } from './handlers/fetch';
 import { listOffsetsHandler } from './handlers/listOffsets';
 import { deleteRecordsHandler } from './handlers/deleteRecords';
@@ -336,6 +337,7 @@ export class Broker {
       const handlers = [
         metadataHandler,
         produceHandler,
+        mirrorAppendHandler,
         fetchHandler,
         listOffsetsHandler,
         deleteRecordsHandler,

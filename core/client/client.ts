@@ -38,6 +38,8 @@ import type { ListGroupsRequest } from '../protocol/generated/ListGroupsRequest'
 import type { ListGroupsResponse } from '../protocol/generated/ListGroupsResponse';
 import type { OffsetCommitRequest } from '../protocol/generated/OffsetCommitRequest';
 import type { OffsetCommitResponse } from '../protocol/generated/OffsetCommitResponse';
+import type { MirrorAppendRequest } from '../protocol/generated/MirrorAppendRequest';
+import type { MirrorAppendResponse } from '../protocol/generated/MirrorAppendResponse';
 import type { TxnOffsetCommitRequest } from '../protocol/generated/TxnOffsetCommitRequest';
 import type { TxnOffsetCommitResponse } from '../protocol/generated/TxnOffsetCommitResponse';
 import type { OffsetDeleteRequest } from '../protocol/generated/OffsetDeleteRequest';
@@ -59,7 +61,8 @@ import type { ProduceResponse } from '../protocol/generated/ProduceResponse';
 import { KafkaConnection } from './connection';
 import type { ConnectionSecurity } from './security';
 import { KafkaResponseError, throwIfError } from './errors';
-import { CompressionName, FetchedRecord, ProduceRecord, decodeFetchedRecords, encodeRecordBatch } from './records';
+import { CompressionName, FetchedRecord, ProduceRecord, decodeFetchedRecords, encodeRecordBatch, toRecordInputs } from './records';
+import { buildRecordBatch } from '../log/recordBatchBuilder';
 
 /**
  * A small Kafka client on Strata's own codecs: metadata, produce, fetch, list offsets and the
@@ -609,6 +612,63 @@ export class StrataClient {
       }
       return { baseOffset: p.baseOffset, logAppendTimeMs: p.logAppendTimeMs ?? -1n, logStartOffset: p.logStartOffset ?? -1n };
     });
+  }
+
+  /**
+   * Appends records to a read-only mirror topic at exactly their given offsets (MirrorAppend,
+   * Strata's own API; the topic's mirror.source.cluster names the source). Offsets must rise;
+   * gaps are kept. Records below the target's log end are already there and are skipped, so
+   * repeating a call (after a lost connection, or a retried mirror batch) adds nothing; for the
+   * same reason every failure that may have appended is safe to retry, and is. Resolves with the
+   * target's log end offset after the call and how many records this call appended.
+   */
+  async appendMirrored(
+    topic: string,
+    partition: number,
+    records: ReadonlyArray<ProduceRecord & { offset: bigint }>,
+    opts: { sourceCluster?: string; acks?: -1 | 1; timeoutMs?: number } = {},
+  ): Promise<{ logEndOffset: bigint; appended: number }> {
+    if (records.length === 0) throw new StrataError('BATCH_INVALID', 'appendMirrored needs at least one record');
+    for (let i = 1; i < records.length; i++) {
+      if (records[i].offset <= records[i - 1].offset) throw new StrataError('BATCH_INVALID', `mirrored offsets must rise: ${records[i].offset} follows ${records[i - 1].offset}`);
+    }
+    const acks = opts.acks ?? -1;
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const resource = `${topic}-${partition}`;
+    let pending = records;
+    // Each straddle refusal moves past at least one record, so this ends.
+    for (;;) {
+      const base = pending[0].offset;
+      const inputs = toRecordInputs(pending).map((r, i) => ({ ...r, offsetDelta: Number(pending[i].offset - base) }));
+      const batch = buildRecordBatch({ records: inputs, baseOffset: base });
+      const p = await this.retry(
+        PRODUCE_RETRIABLE,
+        async () => {
+          const conn = await this.leaderConnection(topic, partition, false);
+          const request: MirrorAppendRequest = { sourceCluster: opts.sourceCluster ?? '', acks, timeoutMs, topics: [{ name: topic, partitions: [{ index: partition, records: batch }] }] };
+          const res = await conn.send<MirrorAppendResponse>(ApiKey.MirrorAppend, request, { timeoutMs: this.requestTimeoutMs + timeoutMs });
+          const r = res.topics.find((t) => t.name === topic)?.partitions.find((x) => x.index === partition);
+          if (!r) throw missingInResponse('MirrorAppend', resource);
+          if (r.errorCode !== ErrorCode.NONE && r.errorCode !== ErrorCode.OFFSET_OUT_OF_RANGE) {
+            this.onPartitionError(topic, r.errorCode);
+            throw new KafkaResponseError(r.errorCode, { api: 'MirrorAppend', resource, errorMessage: r.errorMessage ?? null });
+          }
+          return r;
+        },
+        true,
+      );
+      const firstAppended = p.baseOffset ?? -1n;
+      const logEndOffset = p.logEndOffset ?? -1n;
+      if (p.errorCode === ErrorCode.NONE) {
+        return { logEndOffset, appended: firstAppended < 0n ? 0 : pending.filter((r) => r.offset >= firstAppended).length };
+      }
+      const rest = pending.filter((r) => r.offset >= logEndOffset);
+      if (rest.length === 0 || rest.length === pending.length) {
+        if (rest.length === 0) return { logEndOffset, appended: 0 };
+        throw new KafkaResponseError(p.errorCode, { api: 'MirrorAppend', resource, errorMessage: p.errorMessage ?? null });
+      }
+      pending = rest;
+    }
   }
 
   /** Reads records of one partition starting at `offset`, retrying (bounded) when the partition moved. */

@@ -128,6 +128,8 @@ export const TOPIC_CONFIGS: readonly ConfigEntry[] = [
     'Shortest time a record stays uncompacted on a compacted topic.'),
   topic('min.insync.replicas', 'int', '1', atLeast(1), ['min.insync.replicas'],
     'Replicas that must be in sync for an acks=all produce to succeed.'),
+  topic('mirror.source.cluster', 'string', '', undefined, [],
+    'Strata: set (to the source cluster\'s alias) on a topic that mirrors another cluster\'s topic with the source\'s offsets; the topic is then read-only to producers and written only by the mirror (MirrorAppend). Deleting it promotes the topic to an ordinary writable one.'),
   topic('preallocate', 'boolean', 'false', undefined, ['log.preallocate'],
     'Whether new segment files are preallocated to segment.bytes.'),
   topic('remote.storage.enable', 'boolean', 'false', undefined, [],
@@ -247,6 +249,7 @@ export type TopicConfigName =
   | 'min.cleanable.dirty.ratio'
   | 'min.compaction.lag.ms'
   | 'min.insync.replicas'
+  | 'mirror.source.cluster'
   | 'preallocate'
   | 'remote.storage.enable'
   | 'retention.bytes'
@@ -284,6 +287,7 @@ export interface TopicConfigValues {
   'message.timestamp.before.max.ms': number;
   'message.timestamp.difference.max.ms': number;
   'message.timestamp.type': TimestampType;
+  'mirror.source.cluster': string;
   'min.cleanable.dirty.ratio': number;
   'min.compaction.lag.ms': number;
   'min.insync.replicas': number;

@@ -434,7 +434,7 @@ export class PartitionLog {
     this.checkOpen();
     this.checkOnline();
     // Whatever size the leader accepted (its max.message.bytes may differ); a segment must hold it.
-    const v = validateRecords(records, { maxMessageBytes: this.config.segmentBytes, allowControlBatches: true });
+    const v = validateRecords(records, { maxMessageBytes: this.config.segmentBytes, allowControlBatches: true, offsetGaps: true });
     if (!v.ok) throw validationError(v);
     const batches = v.batches;
     if (batches.length === 0) throw new StrataError('BATCH_INVALID', 'no record batch to append');

@@ -109,6 +109,13 @@ export interface ValidateOptions {
    * coordinator writing markers, pass true.
    */
   allowControlBatches?: boolean;
+  /**
+   * Batches copied with the offsets they were given (a follower's from its leader, a mirror's
+   * from its source): a compacted batch keeps its lastOffsetDelta but holds fewer records, so
+   * lastOffsetDelta >= recordsCount - 1 and record offset deltas rise with gaps up to it.
+   * Producers' batches (false) must be contiguous.
+   */
+  offsetGaps?: boolean;
 }
 
 /** Location prefix for error messages; built only on the failure path. */
@@ -137,7 +144,8 @@ function reject(errorCode: number, message: string): ValidationResult {
  *     control batch (markers carry -1), no control
  *     batch unless allowed
  *   - uncompressed only: exactly recordsCount records whose varint lengths frame them exactly up
- *     to the batch end, offset deltas 0..n-1 in order, sane key/value/header lengths → INVALID_RECORD.
+ *     to the batch end, offset deltas 0..n-1 in order (rising with gaps for `offsetGaps`), sane
+ *     key/value/header lengths → INVALID_RECORD.
  *     Compressed batches are checked at the header level only: inflating every produce on the
  *     broker would cost far more than the CRC, and consumers decompress (and check) anyway.
  * baseOffset and partitionLeaderEpoch are not checked: the log overwrites both.
@@ -201,7 +209,7 @@ export function validateRecords(buf: Buffer, opts: ValidateOptions): ValidationR
     if (recordCount < 1) {
       return reject(ErrorCode.INVALID_RECORD, `${where(batches.length, p)}: recordsCount ${recordCount} must be at least 1`);
     }
-    if (lastOffsetDelta !== recordCount - 1) {
+    if (opts.offsetGaps ? lastOffsetDelta < recordCount - 1 : lastOffsetDelta !== recordCount - 1) {
       return reject(
         ErrorCode.INVALID_RECORD,
         `${where(batches.length, p)}: lastOffsetDelta ${lastOffsetDelta} does not match recordsCount ${recordCount}`,
@@ -224,7 +232,7 @@ export function validateRecords(buf: Buffer, opts: ValidateOptions): ValidationR
     const baseTimestamp = buf.readBigInt64BE(p + BASE_TIMESTAMP_OFFSET);
     let recordsMaxTimestamp: bigint | null = null;
     if (codec === 0) {
-      const framing = checkRecordFraming(buf, p + RECORD_BATCH_HEADER_SIZE, end, recordCount);
+      const framing = checkRecordFraming(buf, p + RECORD_BATCH_HEADER_SIZE, end, recordCount, opts.offsetGaps ? lastOffsetDelta : null);
       if (typeof framing === 'string') return reject(ErrorCode.INVALID_RECORD, `${where(batches.length, p)}: ${framing}`);
       const max = baseTimestamp + framing;
       recordsMaxTimestamp = max >= 0n ? max : -1n;
@@ -283,9 +291,10 @@ const MIN_RECORD_BODY = 6;
  * Every loop consumes at least one byte per iteration and stops at the first byte it cannot read,
  * so a hostile count (2^31 records, 2^31 headers) costs no more than the bytes actually present.
  */
-function checkRecordFraming(buf: Buffer, start: number, batchEnd: number, recordCount: number): string | bigint {
+function checkRecordFraming(buf: Buffer, start: number, batchEnd: number, recordCount: number, gapsUpTo: number | null): string | bigint {
   const c = new ByteCursor(buf, start, batchEnd);
   let maxDelta = 0n;
+  let prevOffsetDelta = -1;
   for (let i = 0; i < recordCount; i++) {
     c.end = batchEnd;
     if (c.pos >= batchEnd) return `batch ends after ${i} of ${recordCount} records`;
@@ -301,7 +310,10 @@ function checkRecordFraming(buf: Buffer, start: number, batchEnd: number, record
     if (i === 0 || timestampDelta > maxDelta) maxDelta = timestampDelta;
     const offsetDelta = c.readVarint();
     if (!c.ok) return `record ${i}: malformed header`;
-    if (offsetDelta !== i) return `record ${i}: offsetDelta ${offsetDelta}, expected ${i}`;
+    if (gapsUpTo === null ? offsetDelta !== i : offsetDelta <= prevOffsetDelta || offsetDelta > gapsUpTo) {
+      return `record ${i}: offsetDelta ${offsetDelta}, expected ${gapsUpTo === null ? i : `above ${prevOffsetDelta} and at most lastOffsetDelta ${gapsUpTo}`}`;
+    }
+    prevOffsetDelta = offsetDelta;
     const keyLength = c.readVarint();
     if (keyLength < -1) return `record ${i}: invalid key length ${keyLength}`;
     if (keyLength > 0) c.skip(keyLength);

@@ -8,7 +8,7 @@ import type { ResolvedTopicConfig } from '../config/topicConfig';
 import { validateRecordKeysForCompaction, type RecordError } from '../log/compactedTopicValidation';
 import type { LogPolicy, MaintainedLog } from '../log/logManager';
 import type { PartitionLog, ReadResult } from '../log/partitionLog';
-import { ATTRIBUTES_OFFSET, PRODUCER_EPOCH_OFFSET, PRODUCER_ID_OFFSET, RECORD_BATCH_HEADER_SIZE, TRANSACTIONAL_MASK, validateRecords } from '../log/recordBatch';
+import { ATTRIBUTES_OFFSET, PARTITION_LEADER_EPOCH_OFFSET, PRODUCER_EPOCH_OFFSET, PRODUCER_ID_OFFSET, RECORD_BATCH_HEADER_SIZE, TRANSACTIONAL_MASK, validateRecords } from '../log/recordBatch';
 import { buildEndTxnMarker, type EndTxnMarkerType } from '../log/controlRecords';
 import type { AbortedRange } from '../log/txnIndex';
 import { logConfigFrom } from './logConfig';
@@ -477,6 +477,12 @@ export class Partition implements MaintainedLog {
       const keys = validateRecordKeysForCompaction(records, validated.batches);
       if (!keys.ok) return failed(keys.errorCode, keys.message, keys.recordErrors);
     }
+    if (opts.origin === 'client' && v['mirror.source.cluster'] !== '') {
+      return failed(
+        ErrorCode.INVALID_REQUEST,
+        `${this.label} is a read-only mirror of cluster '${v['mirror.source.cluster']}' (mirror.source.cluster): only the mirror appends to it; delete that config to promote the topic`,
+      );
+    }
     if (opts.origin === 'client') {
       const refused = this.checkTransactionalWrite(validated.batches, opts.transactionalId ?? null, opts.verified);
       if (refused !== null) return refused;
@@ -500,6 +506,65 @@ export class Partition implements MaintainedLog {
         this.appendWarnings ??= new WarningThrottle(this.logger, APPEND_WARN_INTERVAL_MS);
         this.appendWarnings.warn(isStrataError(e) ? e.code : 'other', `append to ${this.label} failed: ${(e as Error).message}`);
       }
+      return failed(toKafkaErrorCode(e), (e as Error).message);
+    }
+  }
+
+  /**
+   * Appends a mirror's batches at the offsets they carry, which are the source cluster's
+   * (MirrorAppend; the topic's mirror.source.cluster must name `sourceCluster`). The leader
+   * appends them as a follower appends its leader's: byte for byte, gaps kept, stamped only with
+   * this leader's epoch; followers then copy them as usual. Batches wholly below the log end are
+   * already here (a retried mirror batch) and skipped; a batch straddling the log end is refused
+   * with OFFSET_OUT_OF_RANGE, and the outcome's nextOffset is the log end the mirror must resend
+   * from. With nothing new the outcome is NONE with baseOffset -1, nextOffset the end of the
+   * batches sent (what acks=all waits for: a retry may follow an append whose acknowledgement was
+   * lost).
+   */
+  appendMirrored(records: Buffer | null, opts: { acks: number; sourceCluster: string }): AppendOutcome {
+    const v = this._config.values;
+    if (!this.isLeader) return failed(ErrorCode.NOT_LEADER_OR_FOLLOWER, `This broker (${this.nodeId}) is not the leader of ${this.label}`);
+    if (v['mirror.source.cluster'] === '' || v['mirror.source.cluster'] !== opts.sourceCluster) {
+      const is = v['mirror.source.cluster'] === '' ? 'is not a mirror topic' : `mirrors cluster '${v['mirror.source.cluster']}'`;
+      return failed(ErrorCode.INVALID_REQUEST, `${this.label} ${is} (mirror.source.cluster), not of '${opts.sourceCluster}'`);
+    }
+    if (opts.acks === -1 && this.replicas.isr.length < v['min.insync.replicas']) {
+      return failed(ErrorCode.NOT_ENOUGH_REPLICAS, `The size of the current ISR [${this.replicas.isr.join(', ')}] is insufficient to satisfy the min.isr requirement of ${v['min.insync.replicas']} for partition ${this.label}`);
+    }
+    if (!records || records.length === 0) return failed(ErrorCode.CORRUPT_MESSAGE, 'MirrorAppend request has no record batch');
+    const validated = validateRecords(records, { maxMessageBytes: Number(v['max.message.bytes']), allowControlBatches: false, offsetGaps: true });
+    if (!validated.ok) return failed(validated.errorCode, validated.message);
+    if (this._policy.compacts) {
+      const keys = validateRecordKeysForCompaction(records, validated.batches);
+      if (!keys.ok) return failed(keys.errorCode, keys.message, keys.recordErrors);
+    }
+    const end = this.logEndOffset;
+    let first = -1;
+    let sentEnd = end;
+    for (let i = 0; i < validated.batches.length; i++) {
+      const b = validated.batches[i];
+      const base = records.readBigInt64BE(b.position);
+      const next = base + BigInt(b.lastOffsetDelta) + 1n;
+      sentEnd = next;
+      if (next <= end) continue;
+      if (base < end) {
+        const out = failed(ErrorCode.OFFSET_OUT_OF_RANGE, `batch [${base}, ${next - 1n}] straddles the log end ${end} of ${this.label}: resend from ${end}`);
+        return { ...out, nextOffset: end, logStartOffset: this.logStartOffset };
+      }
+      if (first < 0) first = i;
+    }
+    if (first < 0) {
+      return { errorCode: ErrorCode.NONE, errorMessage: null, baseOffset: -1n, nextOffset: sentEnd, logAppendTime: -1n, logStartOffset: this.logStartOffset, recordErrors: [] };
+    }
+    const fresh = records.subarray(validated.batches[first].position);
+    for (const b of validated.batches.slice(first)) fresh.writeInt32BE(this._leaderEpoch, b.position - validated.batches[first].position + PARTITION_LEADER_EPOCH_OFFSET);
+    try {
+      const r = this.log.appendAsFollower(fresh);
+      this.maybeIncrementHighWatermark();
+      return { errorCode: ErrorCode.NONE, errorMessage: null, baseOffset: r.baseOffset, nextOffset: r.lastOffset + 1n, logAppendTime: -1n, logStartOffset: this.logStartOffset, recordErrors: [] };
+    } catch (e) {
+      this.appendWarnings ??= new WarningThrottle(this.logger, APPEND_WARN_INTERVAL_MS);
+      this.appendWarnings.warn(isStrataError(e) ? e.code : 'other', `mirror append to ${this.label} failed: ${(e as Error).message}`);
       return failed(toKafkaErrorCode(e), (e as Error).message);
     }
   }

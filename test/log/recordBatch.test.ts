@@ -310,6 +310,24 @@ describe('validateRecords', () => {
   });
 });
 
+describe('validateRecords with offsetGaps (a follower copying a compacted batch, a mirror keeping source offsets)', () => {
+  const gapped = () => buildRecordBatch({ records: [0, 3, 7].map((d) => ({ key: Buffer.from(`k${d}`), value: null, offsetDelta: d })) });
+
+  it('a producer may not leave gaps; a copied batch may', () => {
+    expect(expectReject(validateRecords(gapped(), OPTS), ErrorCode.INVALID_RECORD)).toMatch(/lastOffsetDelta 7 does not match recordsCount 3/);
+    const [info] = accepted(validateRecords(gapped(), { ...OPTS, offsetGaps: true }));
+    expect(info).toMatchObject({ lastOffsetDelta: 7, recordCount: 3 });
+  });
+
+  it('refuses deltas that do not rise or pass lastOffsetDelta', () => {
+    const b = gapped();
+    // lastOffsetDelta 7 → 5: the last record's delta 7 now lies past it.
+    b.writeInt32BE(5, 23);
+    expect(expectReject(validateRecords(fixCrc(b), { ...OPTS, offsetGaps: true }), ErrorCode.INVALID_RECORD)).toMatch(/offsetDelta 7, expected above 3 and at most lastOffsetDelta 5/);
+    expect(() => buildRecordBatch({ records: [2, 2].map((d) => ({ key: null, value: null, offsetDelta: d })) })).toThrow(/does not rise/);
+  });
+});
+
 describe('validationError', () => {
   it('maps each rejection to a StrataError that maps back to the same Kafka code', () => {
     for (const code of [ErrorCode.CORRUPT_MESSAGE, ErrorCode.INVALID_RECORD, ErrorCode.MESSAGE_TOO_LARGE, ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT]) {

@@ -10,6 +10,8 @@ import fc from 'fast-check';
  */
 
 export const SCHEMA_DIR = resolve(__dirname, '..', '..', '..', 'shared', 'kafka-message-schemas');
+/** Strata's own APIs (api keys from 10000), in the same format. */
+export const STRATA_SCHEMA_DIR = resolve(__dirname, '..', '..', 'core', 'protocol', 'schemas');
 
 export interface Range {
   lo: number;
@@ -116,9 +118,10 @@ let cache: MessageSpec[] | undefined;
 export function loadMessages(): MessageSpec[] {
   if (cache) return cache;
   const out: MessageSpec[] = [];
-  for (const file of readdirSync(SCHEMA_DIR).sort()) {
+  const files = [SCHEMA_DIR, STRATA_SCHEMA_DIR].flatMap((dir) => readdirSync(dir).sort().map((file) => ({ dir, file })));
+  for (const { dir, file } of files) {
     if (!file.endsWith('.json')) continue;
-    const json = JSON.parse(dropComments(readFileSync(join(SCHEMA_DIR, file), 'utf8')));
+    const json = JSON.parse(dropComments(readFileSync(join(dir, file), 'utf8')));
     if (json.type !== 'request' && json.type !== 'response') continue;
     const common = new Map<string, RawField[]>();
     for (const c of json.commonStructs ?? []) common.set(c.name, c.fields);

@@ -178,6 +178,8 @@ import { readDeleteShareGroupStateRequest, writeDeleteShareGroupStateRequest } f
 import { readDeleteShareGroupStateResponse, writeDeleteShareGroupStateResponse } from './DeleteShareGroupStateResponse';
 import { readReadShareGroupStateSummaryRequest, writeReadShareGroupStateSummaryRequest } from './ReadShareGroupStateSummaryRequest';
 import { readReadShareGroupStateSummaryResponse, writeReadShareGroupStateSummaryResponse } from './ReadShareGroupStateSummaryResponse';
+import { readMirrorAppendRequest, writeMirrorAppendRequest } from './MirrorAppendRequest';
+import { readMirrorAppendResponse, writeMirrorAppendResponse } from './MirrorAppendResponse';
 
 /** Kafka's API keys by name (from the schemas' apiKey and name). */
 export const ApiKey = {
@@ -269,6 +271,7 @@ export const ApiKey = {
   WriteShareGroupState: 85,
   DeleteShareGroupState: 86,
   ReadShareGroupStateSummary: 87,
+  MirrorAppend: 10000,
 } as const;
 
 export type ApiName = keyof typeof ApiKey;
@@ -1437,6 +1440,19 @@ const TABLE: ApiMessages[] = [
     readResponse: readReadShareGroupStateSummaryResponse,
     writeResponse: writeReadShareGroupStateSummaryResponse,
   },
+  {
+    apiKey: 10000,
+    name: 'MirrorAppend',
+    minVersion: 0,
+    maxVersion: 0,
+    flexibleMin: 0,
+    latestVersionUnstable: false,
+    listeners: ['broker'],
+    readRequest: readMirrorAppendRequest,
+    writeRequest: writeMirrorAppendRequest,
+    readResponse: readMirrorAppendResponse,
+    writeResponse: writeMirrorAppendResponse,
+  },
 ];
 
 /** Every API the generated codecs cover, by api key. */
@@ -1618,3 +1634,5 @@ export * as DeleteShareGroupStateRequest from './DeleteShareGroupStateRequest';
 export * as DeleteShareGroupStateResponse from './DeleteShareGroupStateResponse';
 export * as ReadShareGroupStateSummaryRequest from './ReadShareGroupStateSummaryRequest';
 export * as ReadShareGroupStateSummaryResponse from './ReadShareGroupStateSummaryResponse';
+export * as MirrorAppendRequest from './MirrorAppendRequest';
+export * as MirrorAppendResponse from './MirrorAppendResponse';
