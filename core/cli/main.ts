@@ -13,6 +13,7 @@ import { consoleProducerSpec, runConsoleProducer } from './console-producer';
 import { consumerGroupsSpec, runConsumerGroups } from './consumer-groups';
 import { deleteRecordsSpec, runDeleteRecords } from './deleteRecords';
 import { logDirsSpec, runLogDirs } from './logDirs';
+import { mirrorSpec, runMirror } from './mirror';
 import { CliIO, processIO } from './io';
 import { runTopics, topicsSpec } from './topics';
 import { runStorage, storageFormatSpec } from './storage';
@@ -47,6 +48,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['reassign-partitions', { spec: reassignPartitionsSpec, run: (argv, io) => runReassignPartitions(parseArgs(argv, reassignPartitionsSpec), io) }],
   ['aws-init', { spec: awsInitSpec, run: (argv, io) => runAwsInit(parseArgs(argv, awsInitSpec), io) }],
   ['storage', { spec: storageFormatSpec, run: (argv, io) => runStorage(argv, io) }],
+  ['mirror', { spec: mirrorSpec, run: (argv, io) => runMirror(argv, io) }],
 ]);
 
 export const EXIT_OK = 0;
