@@ -1,6 +1,6 @@
 import middy, { type MiddlewareObj, type Request as MiddyRequest } from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { Mirror, type MirrorSummary } from '../../core/mirror/mirror';
+import { Mirror, type MirrorSummary, type PartitionOutcome } from '../../core/mirror/mirror';
 import { parseMirrorEvent, type ParsedMirrorEvent } from '../../core/mirror/event';
 import { describeError } from '../../core/mirror/errors';
 import { parseMirrorEnv, resolveMirrorConfig } from './config';
@@ -55,16 +55,7 @@ export async function mirrorHandler(event: ParsedMirrorEvent, _context?: Context
  * invocation after the work was done.
  */
 export interface MirrorResponse {
-  partitions: Array<{
-    topic: string;
-    partition: number;
-    targetTopic: string;
-    recordsIn: number;
-    recordsOut: number;
-    alreadyMirrored: number;
-    firstOffset?: string;
-    lastOffset?: string;
-  }>;
+  partitions: Array<Omit<PartitionOutcome, 'firstOffset' | 'lastOffset'> & { firstOffset?: string; lastOffset?: string }>;
 }
 
 type Request = MiddyRequest<unknown, MirrorResponse, Error, Context>;

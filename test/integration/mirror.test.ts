@@ -25,6 +25,7 @@ import type { FetchedRecord, ProduceRecord } from '../../core/client/records';
 import { TransactionalProducer } from '../../core/client/transactionalProducer';
 import { ErrorCode } from '../../core/protocol/errorCodes';
 import { toMirrorEvent, type SelfManagedKafkaEventJson } from '../../core/mirror/event';
+import type { MirrorResponse } from '../../functions/mirror/handler';
 import { translateGroupOffsets } from '../../core/mirror/translate';
 import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
 import { BROKER_MAIN, DIST_DIR } from '../helpers/build';
@@ -57,14 +58,7 @@ rl.on('line', (line) => {
 rl.on('close', () => busy.then(() => process.exit(0)));
 `;
 
-interface PartitionResult {
-  topic: string;
-  partition: number;
-  targetTopic: string;
-  recordsIn: number;
-  recordsOut: number;
-  alreadyMirrored: number;
-}
+type PartitionResult = MirrorResponse['partitions'][number];
 type Invocation = { id: number; ok: true; result: { partitions: PartitionResult[] } } | { id: number; ok: false; name: string; error: string };
 
 const children = new Set<ChildProcess>();
