@@ -112,7 +112,8 @@ export interface ValidateOptions {
   /**
    * Batches copied with the offsets they were given (a follower's from its leader, a mirror's
    * from its source): a compacted batch keeps its lastOffsetDelta but holds fewer records, so
-   * lastOffsetDelta >= recordsCount - 1 and record offset deltas rise with gaps up to it.
+   * lastOffsetDelta >= recordsCount - 1 and record offset deltas rise with gaps up to it; the
+   * cleaner may even leave a batch emptied to its header (recordsCount 0).
    * Producers' batches (false) must be contiguous.
    */
   offsetGaps?: boolean;
@@ -206,8 +207,9 @@ export function validateRecords(buf: Buffer, opts: ValidateOptions): ValidationR
     }
     const lastOffsetDelta = buf.readInt32BE(p + LAST_OFFSET_DELTA_OFFSET);
     const recordCount = buf.readInt32BE(p + RECORDS_COUNT_OFFSET);
-    if (recordCount < 1) {
-      return reject(ErrorCode.INVALID_RECORD, `${where(batches.length, p)}: recordsCount ${recordCount} must be at least 1`);
+    // A copied batch may be a compacted one's empty header (Kafka's RETAIN_EMPTY).
+    if (recordCount < (opts.offsetGaps ? 0 : 1)) {
+      return reject(ErrorCode.INVALID_RECORD, `${where(batches.length, p)}: recordsCount ${recordCount} must be at least ${opts.offsetGaps ? 0 : 1}`);
     }
     if (opts.offsetGaps ? lastOffsetDelta < recordCount - 1 : lastOffsetDelta !== recordCount - 1) {
       return reject(

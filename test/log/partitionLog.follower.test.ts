@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PartitionLog } from '../../core/log/partitionLog';
+import { emptyBatch, readStoredBatch } from '../../core/log/batchFilter';
 import { stampBatch } from '../../core/log/recordBatch';
 import { buildRecordBatch } from '../../core/log/recordBatchBuilder';
 import { batch, codeOf, fixCrc, makeTmpDir, quiet, readAll, recordsOf, removeDir, smallConfig } from './helpers';
@@ -66,6 +67,22 @@ test('copied fetches make an identical log: bytes, offsets, leader epochs, produ
   follower = PartitionLog.open(followerDir, smallConfig({ segmentBytes: 1 << 20 }), { logger: quiet });
   expect(follower.leaderEpochs.entries).toEqual(leader.leaderEpochs.entries);
   expect(readAll(follower)).toEqual(readAll(leader));
+});
+
+test('compacted batches are copied as they are: records with offset gaps inside a batch, and a batch emptied to its header', () => {
+  // What the cleaner leaves: a batch of offsets 0..5 holding only 0, 2 and 5, then a batch of
+  // 6..8 emptied to its header (Kafka's RETAIN_EMPTY, e.g. a producer's last batch).
+  const gapped = buildRecordBatch({ records: [0, 2, 5].map((d) => ({ key: Buffer.from(`k${d}`), value: Buffer.from(`v${d}`), offsetDelta: d })) });
+  stampBatch(gapped, 0, 0n, 0);
+  const full = idempotent(3, 'e', 0);
+  stampBatch(full, 0, 6n, 0);
+  const emptied = emptyBatch(full, readStoredBatch(full));
+  const r = follower.appendAsFollower(Buffer.concat([gapped, emptied]));
+  expect(r).toMatchObject({ baseOffset: 0n, lastOffset: 8n });
+  expect(follower.logEndOffset).toBe(9n);
+  expect(readAll(follower).map(([o]) => o)).toEqual([0n, 2n, 5n]);
+  // The emptied batch still carries producer 7's last sequence: a retry of it is a duplicate.
+  expect(follower.append(idempotent(3, 'e', 0), { leaderEpoch: 1, origin: 'client' })).toMatchObject({ duplicate: true });
 });
 
 test('gaps a compacted leader leaves are kept; batches below the log end or out of order are refused whole', () => {
