@@ -255,8 +255,10 @@ test('a fourth member on a three-partition topic stays idle until a member leave
   const leaving = group.find((g) => g.partitions.length === 1)!;
   const itsPartition = leaving.partitions[0];
   await leaving.consumer.disconnect();
-  await waitFor(() => idle.partitions.length === 1, { timeoutMs: 20_000, message: `the idle member takes a partition: ${describeAll()}` });
   const stay = group.filter((g) => g !== leaving);
+  // Each member learns its new assignment on its own (its SyncGroup answer): wait for all three.
+  const covered = () => new Set(stay.flatMap((g) => g.partitions)).size === 3 && stay.every((g) => g.partitions.length === 1);
+  await waitFor(() => idle.partitions.length === 1 && covered(), { timeoutMs: 20_000, message: `the idle member takes a partition: ${describeAll()}` });
   expect(new Set(stay.flatMap((g) => g.partitions))).toEqual(new Set([0, 1, 2]));
   expect(stay.flatMap((g) => g.partitions)).toContain(itsPartition);
   const produced = await produce(topic, 'x', 30, 3);

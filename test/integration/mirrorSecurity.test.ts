@@ -1,0 +1,449 @@
+/**
+ * The cross-region mirror's Lambda handler as it is deployed against secured clusters: both
+ * "regions" (two independent local brokers) are reachable by the mirror only over SASL_SSL with
+ * SCRAM-SHA-512, each with its own CA; the user `mirror` is written to each broker's metadata
+ * store before it starts (`strata storage format --add-scram`). The handler from dist
+ * (dist/functions/mirror/handler.js, in a child process standing for one Lambda container, its
+ * environment set before the require) gets the addresses, credentials and CA certificates only
+ * through MIRROR_TARGET_* / MIRROR_SOURCE_* variables; the CA PEM both as multi-line text and
+ * with literal "\n" escapes (as a Lambda console stores it). The test's own clients (topic
+ * creation, produce, checks) use each broker's PLAINTEXT listener.
+ *
+ * - normal mode: records arrive on the target with key, value, headers and timestamp, in order;
+ *   the target topic is created with the source's partition count (read from the source over
+ *   SASL_SSL); the same event again adds nothing;
+ * - a wrong target password fails the invocation with SASL_AUTHENTICATION_FAILED, in the thrown
+ *   error and in the handler's JSON error line, and writes nothing; a wrong source password
+ *   fails a batch whose target topic must be created, naming the source's SASL failure; no
+ *   password appears in any log line;
+ * - offset-preserving mode over SASL_SSL: every target offset equals its source offset.
+ */
+import { spawn, type ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { ConfigResourceType, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, StrataClient } from '../../core/client/client';
+import type { FetchedRecord, ProduceRecord } from '../../core/client/records';
+import { toMirrorEvent, type SelfManagedKafkaEventJson } from '../../core/mirror/event';
+import { offsetSyncsTopic } from '../../core/mirror/naming';
+import type { MirrorResponse } from '../../functions/mirror/handler';
+import { runCli } from '../cli/runCli';
+import { awsBackendSelected, awsStores } from '../helpers/awsBackend';
+import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
+import { DIST_DIR } from '../helpers/build';
+import { makeCerts, type TestCerts } from '../helpers/certs';
+import { useEnv } from '../helpers/emulators';
+
+jest.setTimeout(60_000);
+
+const HANDLER = path.join(DIST_DIR, 'functions', 'mirror', 'handler.js');
+const USER = 'mirror';
+const PASSWORD = 'mirr0r,s3cret=1';
+const WRONG_PASSWORD = 'not-the-mirror-password';
+
+/** One Lambda container: requires the handler once (cold start), then runs each stdin line's event (as mirror.test.ts). */
+const CONTAINER = `
+const { handler } = require(process.argv[1]);
+const rl = require('readline').createInterface({ input: process.stdin });
+let busy = Promise.resolve();
+rl.on('line', (line) => {
+  busy = busy.then(async () => {
+    const { id, event } = JSON.parse(line);
+    const context = { awsRequestId: 'req-' + id, functionName: 'mirror', getRemainingTimeInMillis: () => 120000 };
+    let out;
+    try {
+      out = { id, ok: true, result: await handler(event, context) };
+    } catch (e) {
+      out = { id, ok: false, name: e && e.name, code: e && e.code, error: String(e && e.message) };
+    }
+    process.stdout.write('@@INVOKE ' + JSON.stringify(out) + '\\n');
+  });
+});
+rl.on('close', () => busy.then(() => process.exit(0)));
+`;
+
+type PartitionResult = MirrorResponse['partitions'][number];
+type Invocation = { id: number; ok: true; result: { partitions: PartitionResult[] } } | { id: number; ok: false; name: string; code?: string; error: string };
+
+const children = new Set<ChildProcess>();
+
+/** The environment of a child: ours without any MIRROR_* variable, plus `env`. */
+function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MIRROR_')));
+  return { ...base, ...env };
+}
+
+class LambdaContainer {
+  readonly logs: Array<Record<string, unknown>> = [];
+  /** Everything the container printed on stdout (log lines and results), to look for leaked secrets. */
+  stdout = '';
+  private stderr = '';
+  private nextId = 1;
+  private readonly waiting = new Map<number, (r: Invocation) => void>();
+  private readonly exited: Promise<number | null>;
+
+  constructor(private readonly child: ChildProcess) {
+    children.add(child);
+    this.exited = new Promise((resolve) => child.on('exit', (code) => (children.delete(child), resolve(code))));
+    let pending = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (text: string) => {
+      this.stdout += text;
+      pending += text;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (line.startsWith('@@INVOKE ')) {
+          const r = JSON.parse(line.slice('@@INVOKE '.length)) as Invocation;
+          this.waiting.get(r.id)?.(r);
+          this.waiting.delete(r.id);
+        } else if (line.startsWith('{')) {
+          this.logs.push(JSON.parse(line) as Record<string, unknown>);
+        }
+      }
+    });
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (t: string) => (this.stderr += t));
+  }
+
+  static start(env: Record<string, string>): LambdaContainer {
+    return new LambdaContainer(spawn(process.execPath, ['-e', CONTAINER, HANDLER], { env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] }));
+  }
+
+  invoke(event: unknown): Promise<Invocation> {
+    const id = this.nextId++;
+    return new Promise<Invocation>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`invocation ${id} got no answer in 30 s; stderr: ${this.stderr}`)), 30_000);
+      this.waiting.set(id, (r) => (clearTimeout(timer), resolve(r)));
+      this.exited.then((code) => reject(new Error(`the container exited (${code}) during invocation ${id}: ${this.stderr}`)));
+      this.child.stdin!.write(JSON.stringify({ id, event }) + '\n');
+    });
+  }
+
+  /** Invokes and expects success. */
+  async ok(event: unknown): Promise<PartitionResult[]> {
+    const r = await this.invoke(event);
+    if (!r.ok) throw new Error(`invocation failed: ${r.name}: ${r.error}`);
+    return r.result.partitions;
+  }
+
+  async stop(): Promise<void> {
+    this.child.stdin!.end();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+interface Region {
+  broker: BrokerProcess;
+  /** The CA certificate, PEM. */
+  caPem: string;
+  /** host:port of the SASL_SSL listener: the only address the mirror is given. */
+  saslSsl: string;
+  /** The test's own client, over PLAINTEXT. */
+  client: StrataClient;
+}
+
+let dir: string;
+let east: Region;
+let west: Region;
+const containers: LambdaContainer[] = [];
+
+/** `strata storage format --add-scram` on the broker's store (embedded in its data dir, or its DynamoDB table in the aws project). */
+async function formatStore(dataDir: string): Promise<void> {
+  const args = ['storage', 'format', '--data-dir', dataDir, '--add-scram', `SCRAM-SHA-512=[name=${USER},password="${PASSWORD}"]`];
+  let restore = (): void => undefined;
+  if (awsBackendSelected()) {
+    // The same store startBroker will give a broker on this data dir.
+    const stores = await awsStores(dataDir);
+    args.push('--metadata', stores.args[stores.args.indexOf('--metadata') + 1]);
+    restore = useEnv(stores.env);
+  }
+  try {
+    const r = await runCli(args);
+    expect(r).toEqual({ code: 0, stdout: `Created SCRAM-SHA-512 credential for user ${USER} (4096 iterations).\n`, stderr: '' });
+  } finally {
+    restore();
+  }
+}
+
+/** Certificates with the region's own CA, and a data dir whose store already has the user `mirror`. */
+async function prepareRegion(name: string): Promise<{ name: string; certs: TestCerts; dataDir: string }> {
+  const certs = makeCerts(path.join(dir, `${name}-certs`), { caName: `Strata ${name} CA` });
+  const dataDir = path.join(dir, `${name}-data`);
+  fs.mkdirSync(dataDir);
+  await formatStore(dataDir);
+  return { name, certs, dataDir };
+}
+
+async function startRegion({ name, certs, dataDir }: { name: string; certs: TestCerts; dataDir: string }): Promise<Region> {
+  const broker = await startBroker({
+    dataDir,
+    listeners: 'PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0',
+    overrides: {
+      'sasl.enabled.mechanisms': 'SCRAM-SHA-512',
+      'ssl.keystore.location': certs.server.pem,
+      'ssl.truststore.location': certs.ca.cert,
+    },
+  });
+  return {
+    broker,
+    caPem: fs.readFileSync(certs.ca.cert, 'utf8'),
+    saslSsl: `127.0.0.1:${broker.listenerPort('SASL_SSL')}`,
+    client: new StrataClient({ bootstrapServers: [broker.bootstrap], clientId: `mirror-security-${name}` }),
+  };
+}
+
+/** The handler's environment for east → west over SASL_SSL; `escapedPem` stores the CAs on one line with literal \n. */
+function mirrorEnv(opts: { escapedPem?: boolean; targetPassword?: string; sourcePassword?: string; extra?: Record<string, string> } = {}): Record<string, string> {
+  const pem = (p: string) => (opts.escapedPem ? p.replace(/\n/g, '\\n') : p);
+  return {
+    MIRROR_SOURCE_ALIAS: 'east',
+    MIRROR_TARGET_BOOTSTRAP_SERVERS: west.saslSsl,
+    MIRROR_TARGET_SECURITY_PROTOCOL: 'SASL_SSL',
+    MIRROR_TARGET_SASL_MECHANISM: 'SCRAM-SHA-512',
+    MIRROR_TARGET_SASL_USERNAME: USER,
+    MIRROR_TARGET_SASL_PASSWORD: opts.targetPassword ?? PASSWORD,
+    MIRROR_TARGET_SSL_CA_PEM: pem(west.caPem),
+    // No MIRROR_SOURCE_BOOTSTRAP_SERVERS by default: the event's bootstrapServers (the source's SASL_SSL address) are used.
+    MIRROR_SOURCE_SECURITY_PROTOCOL: 'SASL_SSL',
+    MIRROR_SOURCE_SASL_MECHANISM: 'SCRAM-SHA-512',
+    MIRROR_SOURCE_SASL_USERNAME: USER,
+    MIRROR_SOURCE_SASL_PASSWORD: opts.sourcePassword ?? PASSWORD,
+    MIRROR_SOURCE_SSL_CA_PEM: pem(east.caPem),
+    ...opts.extra,
+  };
+}
+
+function container(env: Record<string, string>): LambdaContainer {
+  const c = LambdaContainer.start(env);
+  containers.push(c);
+  return c;
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-mirror-sec-'));
+  // One after the other: in the aws project formatStore points process.env at the emulators while it runs.
+  const prepared = [await prepareRegion('east'), await prepareRegion('west')];
+  [east, west] = await Promise.all(prepared.map(startRegion));
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(containers.map((c) => c.stop().catch(() => undefined)));
+  for (const c of children) c.kill('SIGKILL');
+  await east?.client.close();
+  await west?.client.close();
+  await stopAllBrokers();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Every committed record of a partition (read_committed, up to the last stable offset). */
+async function readAll(c: StrataClient, topic: string, partition: number): Promise<FetchedRecord[]> {
+  const end = (await c.listOffsets(topic, partition, LATEST_TIMESTAMP, { isolationLevel: 1 })).offset;
+  let offset = (await c.listOffsets(topic, partition, EARLIEST_TIMESTAMP)).offset;
+  const out: FetchedRecord[] = [];
+  while (offset < end) {
+    const r = await c.fetch(topic, partition, offset, { isolationLevel: 1, maxWaitMs: 0 });
+    out.push(...r.records);
+    if (r.nextOffset <= offset) break;
+    offset = r.nextOffset;
+  }
+  return out;
+}
+
+/** What must survive the mirror: key, value, headers (order, names, bytes, nulls), timestamp. */
+function view(r: FetchedRecord): unknown {
+  return {
+    key: r.key?.toString('hex') ?? null,
+    value: r.value?.toString('hex') ?? null,
+    headers: r.headers.map((h) => [h.key, h.value?.toString('hex') ?? null]),
+    timestamp: r.timestamp.toString(),
+  };
+}
+
+/** The Lambda event for the source partitions' records, built from real fetches; it names the source's SASL_SSL address, as the event source would. */
+async function eventOf(topic: string, partitions: number[]): Promise<SelfManagedKafkaEventJson> {
+  const parts = await Promise.all(partitions.map(async (partition) => ({ topic, partition, records: await readAll(east.client, topic, partition) })));
+  return JSON.parse(JSON.stringify(toMirrorEvent(east.saslSsl, parts))) as SelfManagedKafkaEventJson;
+}
+
+let seq = 0;
+/** Keyed records with headers (binary, repeated, null), a null key and value now and then, explicit out-of-order timestamps. */
+function records(partition: number, n: number): ProduceRecord[] {
+  return Array.from({ length: n }, () => {
+    const i = seq++;
+    return {
+      key: i % 5 === 4 ? null : `key-${partition}-${i}`,
+      value: i % 7 === 6 ? null : Buffer.from([i & 0xff, 0, 0xff, ...Buffer.from(`value ${i}`)]),
+      headers: i % 3 === 2 ? [] : [{ key: 'seq', value: String(i) }, { key: 'bin', value: Buffer.from([0, 0x80, 0xff, i & 0xff]) }, { key: 'nil', value: null }, { key: 'seq', value: 'again' }],
+      timestamp: Date.UTC(2021, 0, 1) + partition * 1_000_000 + (i % 4 === 1 ? -i : i) * 1000,
+    };
+  });
+}
+
+async function expectMirrored(sourceTopic: string, targetTopic: string, partitions: number[]): Promise<void> {
+  for (const p of partitions) {
+    const [src, dst] = await Promise.all([readAll(east.client, sourceTopic, p), readAll(west.client, targetTopic, p)]);
+    expect(dst.map(view)).toEqual(src.map(view));
+  }
+}
+
+async function endOffsets(c: StrataClient, topic: string, partitions: number[]): Promise<bigint[]> {
+  return Promise.all(partitions.map(async (p) => (await c.listOffsets(topic, p, LATEST_TIMESTAMP)).offset));
+}
+
+const P2 = [0, 1];
+/** The records' timestamps are from 2021: without this, retention would delete them (the mirror copies it to the target topics). */
+const KEEP_FOREVER = { 'retention.ms': '-1' };
+
+test('the user formatted into the store authenticates on the SASL_SSL listener; the other region\'s CA is not trusted there', async () => {
+  const secured = new StrataClient({
+    bootstrapServers: [west.saslSsl],
+    clientId: 'mirror-security-check',
+    security: { protocol: 'SASL_SSL', tls: { ca: west.caPem }, sasl: { mechanism: 'SCRAM-SHA-512', username: USER, password: PASSWORD } },
+  });
+  try {
+    expect(Array.isArray(await secured.listTopics())).toBe(true);
+  } finally {
+    await secured.close();
+  }
+  // The other region's CA does not vouch for this broker: each CA variable must reach its own cluster.
+  const wrongCa = new StrataClient({
+    bootstrapServers: [west.saslSsl],
+    clientId: 'mirror-security-wrong-ca',
+    security: { protocol: 'SASL_SSL', tls: { ca: east.caPem }, sasl: { mechanism: 'SCRAM-SHA-512', username: USER, password: PASSWORD } },
+  });
+  try {
+    await expect(wrongCa.listTopics()).rejects.toMatchObject({ code: 'SSL_HANDSHAKE_FAILED', message: expect.stringContaining("the broker's certificate is not trusted") });
+  } finally {
+    await wrongCa.close();
+  }
+});
+
+describe('normal mode over SASL_SSL', () => {
+  const ORDERS = 'orders';
+  let normal: LambdaContainer;
+
+  beforeAll(async () => {
+    normal = container(mirrorEnv());
+    await east.client.createTopics([{ name: ORDERS, numPartitions: 2, configs: KEEP_FOREVER }]);
+    for (const p of P2) {
+      await east.client.produce(ORDERS, p, records(p, 5));
+      await east.client.produce(ORDERS, p, records(p, 4));
+    }
+  });
+
+  test('records arrive with key, value, headers and timestamps, in order, in a target topic shaped by the source; the same event again adds nothing', async () => {
+    const event = await eventOf(ORDERS, P2);
+    expect(event.bootstrapServers).toBe(east.saslSsl);
+    expect(Object.values(event.records).map((r) => r.length)).toEqual([9, 9]);
+
+    const out = await normal.ok(event);
+    expect(out.map((p) => [p.partition, p.targetTopic, p.recordsIn, p.recordsOut, p.alreadyMirrored])).toEqual(P2.map((p) => [p, 'east.orders', 9, 9, 0]));
+    await expectMirrored(ORDERS, 'east.orders', P2);
+    // The partition count was read from the source, over its SASL_SSL listener.
+    expect(await west.client.partitionCount('east.orders')).toBe(2);
+    const [retention] = await west.client.describeConfigs({ type: ConfigResourceType.TOPIC, name: 'east.orders' }, ['retention.ms']);
+    expect(retention.value).toBe('-1');
+    expect(normal.logs).toContainEqual(expect.objectContaining({ msg: 'created target topic', topic: 'east.orders', partitions: 2 }));
+    expect(normal.logs).toContainEqual(expect.objectContaining({ level: 'info', msg: 'mirrored', requestId: 'req-1' }));
+
+    const ends = await endOffsets(west.client, 'east.orders', P2);
+    const again = await normal.ok(event);
+    expect(again.map((p) => [p.recordsOut, p.alreadyMirrored])).toEqual(P2.map(() => [0, 9]));
+    expect(await endOffsets(west.client, 'east.orders', P2)).toEqual(ends);
+    await expectMirrored(ORDERS, 'east.orders', P2);
+    expect(normal.stdout).not.toContain(PASSWORD);
+  });
+});
+
+describe('wrong credentials', () => {
+  const PAYMENTS = 'payments';
+
+  beforeAll(async () => {
+    await east.client.createTopics([{ name: PAYMENTS, numPartitions: 2, configs: KEEP_FOREVER }]);
+    for (const p of P2) await east.client.produce(PAYMENTS, p, records(p, 3));
+  });
+
+  test('a wrong target password fails the invocation naming SASL authentication, in the error and the JSON log line; nothing is written', async () => {
+    const wrong = container(mirrorEnv({ targetPassword: WRONG_PASSWORD, escapedPem: true }));
+    const event = await eventOf(PAYMENTS, P2);
+    expect(Object.values(event.records).map((r) => r.length)).toEqual([3, 3]);
+    const topicsBefore = (await west.client.listTopics()).sort();
+    const syncsEnd = await endOffsets(west.client, offsetSyncsTopic('east'), [0]).catch(() => null);
+
+    const r = await wrong.invoke(event);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.code).toBe('SASL_AUTHENTICATION_FAILED');
+    expect(r.error).toMatch(/SASL|authenticat/i);
+
+    const log = wrong.logs[wrong.logs.length - 1];
+    expect(log).toMatchObject({ level: 'error', msg: 'mirror failed; the batch will be retried', requestId: 'req-1', code: 'SASL_AUTHENTICATION_FAILED' });
+    expect(String(log.error)).toMatch(/SASL|authenticat/i);
+
+    expect((await west.client.listTopics()).sort()).toEqual(topicsBefore);
+    expect(topicsBefore).not.toContain('east.payments');
+    if (syncsEnd !== null) expect(await endOffsets(west.client, offsetSyncsTopic('east'), [0])).toEqual(syncsEnd);
+    expect(wrong.stdout).not.toContain(WRONG_PASSWORD);
+    expect(wrong.stdout).not.toContain(PASSWORD);
+  });
+
+  test('a wrong source password fails a batch whose target topic must be created, naming the source and SASL; nothing is created', async () => {
+    const wrong = container(mirrorEnv({ sourcePassword: WRONG_PASSWORD }));
+    const event = await eventOf(PAYMENTS, P2);
+    expect(Object.values(event.records).map((r) => r.length)).toEqual([3, 3]);
+    const r = await wrong.invoke(event);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.error).toContain("target topic 'east.payments' does not exist, and the source topic 'payments' could not be read");
+    expect(r.error).toMatch(/SASL|authenticat/i);
+    expect(wrong.logs[wrong.logs.length - 1]).toMatchObject({ level: 'error', failedPartitions: P2.map((p) => expect.objectContaining({ topic: PAYMENTS, partition: p })) });
+    expect(await west.client.listTopics()).not.toContain('east.payments');
+    expect(wrong.stdout).not.toContain(WRONG_PASSWORD);
+  });
+});
+
+describe('offset-preserving mode over SASL_SSL', () => {
+  const LEDGER = 'ledger';
+
+  beforeAll(async () => {
+    await east.client.createTopics([{ name: LEDGER, numPartitions: 2, configs: KEEP_FOREVER }]);
+    for (const p of P2) {
+      await east.client.produce(LEDGER, p, records(p, 4));
+      await east.client.produce(LEDGER, p, records(p, 3));
+    }
+    // A log start above 0 on partition 1: the target must start there too.
+    await east.client.deleteRecords([{ topic: LEDGER, partition: 1, offset: 2n }]);
+  });
+
+  test('every target offset equals its source offset (explicit source servers, CA PEMs with literal \\n escapes); a retry adds nothing', async () => {
+    const preserving = container(
+      mirrorEnv({ escapedPem: true, extra: { MIRROR_OFFSET_PRESERVING: 'true', MIRROR_TOPIC_NAMING: 'identity', MIRROR_SOURCE_BOOTSTRAP_SERVERS: east.saslSsl } }),
+    );
+    const event = await eventOf(LEDGER, P2);
+    expect(Object.values(event.records).map((r) => r.map((x) => x.offset))).toEqual([
+      [0, 1, 2, 3, 4, 5, 6],
+      [2, 3, 4, 5, 6],
+    ]);
+    expect((await preserving.ok(event)).map((p) => [p.targetTopic, p.recordsOut])).toEqual([
+      [LEDGER, 7],
+      [LEDGER, 5],
+    ]);
+    for (const p of P2) {
+      const [src, dst] = await Promise.all([readAll(east.client, LEDGER, p), readAll(west.client, LEDGER, p)]);
+      expect(dst.map((r) => r.offset)).toEqual(src.map((r) => r.offset));
+      expect(dst.map(view)).toEqual(src.map(view));
+    }
+    const ends = await endOffsets(west.client, LEDGER, P2);
+    expect(ends).toEqual(await endOffsets(east.client, LEDGER, P2));
+    expect((await preserving.ok(event)).map((p) => [p.recordsOut, p.alreadyMirrored])).toEqual([
+      [0, 7],
+      [0, 5],
+    ]);
+    expect(await endOffsets(west.client, LEDGER, P2)).toEqual(ends);
+    expect(preserving.stdout).not.toContain(PASSWORD);
+  });
+});
