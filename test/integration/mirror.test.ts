@@ -18,116 +18,22 @@
  *   without duplicates.
  */
 import { spawn, type ChildProcess } from 'child_process';
-import * as path from 'path';
 import { ConfigResourceType, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, StrataClient } from '../../core/client/client';
 import { GroupConsumer } from '../../core/client/groupConsumer';
 import type { FetchedRecord, ProduceRecord } from '../../core/client/records';
 import { TransactionalProducer } from '../../core/client/transactionalProducer';
 import { ErrorCode } from '../../core/protocol/errorCodes';
 import { toMirrorEvent, type SelfManagedKafkaEventJson } from '../../core/mirror/event';
-import type { MirrorResponse } from '../../functions/mirror/handler';
 import { translateGroupOffsets } from '../../core/mirror/translate';
 import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
-import { BROKER_MAIN, DIST_DIR } from '../helpers/build';
+import { BROKER_MAIN } from '../helpers/build';
 import { runProcess } from '../helpers/proc';
+import { LambdaContainer, MIRROR_HANDLER, children, childEnv, stopAllContainers } from '../helpers/lambdaContainer';
 import { waitFor } from '../helpers/waitFor';
 
 jest.setTimeout(120_000);
 
-const HANDLER = path.join(DIST_DIR, 'functions', 'mirror', 'handler.js');
 
-/** One Lambda container: requires the handler once (cold start), then runs each stdin line's event. */
-const CONTAINER = `
-const { handler } = require(process.argv[1]);
-const rl = require('readline').createInterface({ input: process.stdin });
-let busy = Promise.resolve();
-rl.on('line', (line) => {
-  busy = busy.then(async () => {
-    const { id, event } = JSON.parse(line);
-    const context = { awsRequestId: 'req-' + id, functionName: 'mirror', getRemainingTimeInMillis: () => 120000 };
-    let out;
-    try {
-      out = { id, ok: true, result: await handler(event, context) };
-    } catch (e) {
-      out = { id, ok: false, name: e && e.name, error: String(e && e.message) };
-    }
-    // Plain JSON.stringify, as the Lambda runtime serializes a result.
-    process.stdout.write('@@INVOKE ' + JSON.stringify(out) + '\\n');
-  });
-});
-rl.on('close', () => busy.then(() => process.exit(0)));
-`;
-
-type PartitionResult = MirrorResponse['partitions'][number];
-type Invocation = { id: number; ok: true; result: { partitions: PartitionResult[] } } | { id: number; ok: false; name: string; error: string };
-
-const children = new Set<ChildProcess>();
-
-/** The environment of a child: ours without any MIRROR_* variable, plus `env`. */
-function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MIRROR_')));
-  return { ...base, ...env };
-}
-
-class LambdaContainer {
-  readonly logs: Array<Record<string, unknown>> = [];
-  private stderr = '';
-  private nextId = 1;
-  private readonly waiting = new Map<number, (r: Invocation) => void>();
-  private readonly exited: Promise<number | null>;
-
-  constructor(private readonly child: ChildProcess) {
-    children.add(child);
-    this.exited = new Promise((resolve) => child.on('exit', (code) => (children.delete(child), resolve(code))));
-    let pending = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (text: string) => {
-      pending += text;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        if (line.startsWith('@@INVOKE ')) {
-          const r = JSON.parse(line.slice('@@INVOKE '.length)) as Invocation;
-          this.waiting.get(r.id)?.(r);
-          this.waiting.delete(r.id);
-        } else if (line.startsWith('{')) {
-          this.logs.push(JSON.parse(line) as Record<string, unknown>);
-        }
-      }
-    });
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (t: string) => (this.stderr += t));
-  }
-
-  static start(env: Record<string, string>): LambdaContainer {
-    return new LambdaContainer(spawn(process.execPath, ['-e', CONTAINER, HANDLER], { env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] }));
-  }
-
-  invoke(event: unknown): Promise<Invocation> {
-    const id = this.nextId++;
-    return new Promise<Invocation>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`invocation ${id} got no answer in 60 s; stderr: ${this.stderr}`)), 60_000);
-      this.waiting.set(id, (r) => (clearTimeout(timer), resolve(r)));
-      this.exited.then((code) => reject(new Error(`the container exited (${code}) during invocation ${id}: ${this.stderr}`)));
-      this.child.stdin!.write(JSON.stringify({ id, event }) + '\n');
-    });
-  }
-
-  /** Invokes and expects success. */
-  async ok(event: unknown): Promise<PartitionResult[]> {
-    const r = await this.invoke(event);
-    if (!r.ok) throw new Error(`invocation failed: ${r.name}: ${r.error}`);
-    return r.result.partitions;
-  }
-
-  async stop(): Promise<void> {
-    this.child.stdin!.end();
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
 
 let east: BrokerProcess;
 let west: BrokerProcess;
@@ -144,7 +50,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await normal?.stop();
-  for (const c of children) c.kill('SIGKILL');
+  stopAllContainers();
   await eastC?.close();
   await westC?.close();
   await stopAllBrokers();
@@ -217,7 +123,7 @@ const ORDERS = 'orders';
 const P3 = [0, 1, 2];
 
 test('an invalid environment fails the cold start, naming the variable', async () => {
-  const r = await runProcess(process.execPath, ['-e', `require(${JSON.stringify(HANDLER)})`], {
+  const r = await runProcess(process.execPath, ['-e', `require(${JSON.stringify(MIRROR_HANDLER)})`], {
     env: childEnv({ MIRROR_TARGET_BOOTSTRAP_SERVERS: west.bootstrap, MIRROR_SOURCE_ALIAS: 'east', MIRROR_TOPIC_NAMING: 'flat' }),
   });
   expect(r.code).not.toBe(0);
