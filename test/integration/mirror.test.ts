@@ -18,9 +18,9 @@
  *   without duplicates.
  */
 import { spawn, type ChildProcess } from 'child_process';
-import { ConfigResourceType, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, StrataClient } from '../../core/client/client';
+import { ConfigResourceType, LATEST_TIMESTAMP, StrataClient } from '../../core/client/client';
 import { GroupConsumer } from '../../core/client/groupConsumer';
-import type { FetchedRecord, ProduceRecord } from '../../core/client/records';
+import type { ProduceRecord } from '../../core/client/records';
 import { TransactionalProducer } from '../../core/client/transactionalProducer';
 import { ErrorCode } from '../../core/protocol/errorCodes';
 import { toMirrorEvent, type SelfManagedKafkaEventJson } from '../../core/mirror/event';
@@ -29,6 +29,7 @@ import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/brok
 import { BROKER_MAIN } from '../helpers/build';
 import { runProcess } from '../helpers/proc';
 import { LambdaContainer, MIRROR_HANDLER, children, childEnv, stopAllContainers } from '../helpers/lambdaContainer';
+import { readCommitted, recordView } from '../helpers/committedRecords';
 import { waitFor } from '../helpers/waitFor';
 
 jest.setTimeout(120_000);
@@ -56,33 +57,10 @@ afterAll(async () => {
   await stopAllBrokers();
 });
 
-/** Every committed record of a partition from `from` (read_committed, up to the last stable offset). */
-async function readAll(c: StrataClient, topic: string, partition: number, from?: bigint): Promise<FetchedRecord[]> {
-  const end = (await c.listOffsets(topic, partition, LATEST_TIMESTAMP, { isolationLevel: 1 })).offset;
-  let offset = from ?? (await c.listOffsets(topic, partition, EARLIEST_TIMESTAMP)).offset;
-  const out: FetchedRecord[] = [];
-  while (offset < end) {
-    const r = await c.fetch(topic, partition, offset, { isolationLevel: 1, maxWaitMs: 0 });
-    out.push(...r.records);
-    if (r.nextOffset <= offset) break;
-    offset = r.nextOffset;
-  }
-  return out;
-}
-
-/** What must survive the mirror: key, value, headers (order, names, bytes, nulls), timestamp. */
-function view(r: FetchedRecord): unknown {
-  return {
-    key: r.key?.toString('hex') ?? null,
-    value: r.value?.toString('hex') ?? null,
-    headers: r.headers.map((h) => [h.key, h.value?.toString('hex') ?? null]),
-    timestamp: r.timestamp.toString(),
-  };
-}
 
 /** The Lambda event for the source partitions' committed records from `from` (default: their start), built from real fetches. */
 async function eventOf(topic: string, partitions: number[], from: Map<number, bigint> = new Map()): Promise<SelfManagedKafkaEventJson> {
-  const parts = await Promise.all(partitions.map(async (partition) => ({ topic, partition, records: await readAll(eastC, topic, partition, from.get(partition)) })));
+  const parts = await Promise.all(partitions.map(async (partition) => ({ topic, partition, records: await readCommitted(eastC, topic, partition, from.get(partition)) })));
   return JSON.parse(JSON.stringify(toMirrorEvent(east.bootstrap, parts))) as SelfManagedKafkaEventJson;
 }
 
@@ -110,8 +88,8 @@ async function produceTo(topic: string, partitions: number[], n: number, batches
 
 async function expectMirrored(sourceTopic: string, targetTopic: string, partitions: number[]): Promise<void> {
   for (const p of partitions) {
-    const [src, dst] = await Promise.all([readAll(eastC, sourceTopic, p), readAll(westC, targetTopic, p)]);
-    expect(dst.map(view)).toEqual(src.map(view));
+    const [src, dst] = await Promise.all([readCommitted(eastC, sourceTopic, p), readCommitted(westC, targetTopic, p)]);
+    expect(dst.map(recordView)).toEqual(src.map(recordView));
   }
 }
 
@@ -188,7 +166,7 @@ describe('normal (MirrorMaker 2) mode', () => {
     const log = normal.logs[normal.logs.length - 1];
     expect(log).toMatchObject({ level: 'error', poisonRecords: [{ topic: ORDERS, partition: 1, offset: String(bad.offset), reason: 'value is not valid base64' }] });
 
-    const targetOf = async (p: number) => (await readAll(westC, 'east.orders', p)).length;
+    const targetOf = async (p: number) => (await readCommitted(westC, 'east.orders', p)).length;
     expect([await targetOf(0), await targetOf(1), await targetOf(2)]).toEqual([19, 17, 19]);
 
     const fixed = await normal.ok(event);
@@ -253,14 +231,14 @@ describe('normal (MirrorMaker 2) mode', () => {
 
     // A consumer of the group on the target reads exactly what it would have read next on the source.
     const expected = new Map<number, unknown[]>();
-    for (const p of P3) expected.set(p, (await readAll(eastC, ORDERS, p, positions.get(p))).map(view));
+    for (const p of P3) expected.set(p, (await readCommitted(eastC, ORDERS, p, positions.get(p))).map(recordView));
     const consumer = new GroupConsumer({ bootstrapServers: [west.bootstrap], groupId: GROUP, topics: ['east.orders'], autoOffsetReset: 'none', isolationLevel: 1, enableAutoCommit: false });
     const got = new Map<number, unknown[]>(P3.map((p) => [p, []]));
     const total = [...expected.values()].reduce((n, v) => n + v.length, 0);
     try {
       await waitFor(
         async () => {
-          for (const r of await consumer.poll({ maxWaitMs: 200 })) got.get(r.partition)!.push(view(r));
+          for (const r of await consumer.poll({ maxWaitMs: 200 })) got.get(r.partition)!.push(recordView(r));
           return [...got.values()].reduce((n, v) => n + v.length, 0) >= total;
         },
         { timeoutMs: 30_000, message: `the target consumer reading ${total} records` },
@@ -318,9 +296,9 @@ describe('offset-preserving mode', () => {
       [LEDGER, 7],
     ]);
     for (const p of [0, 1]) {
-      const [src, dst] = await Promise.all([readAll(eastC, LEDGER, p), readAll(westC, LEDGER, p)]);
+      const [src, dst] = await Promise.all([readCommitted(eastC, LEDGER, p), readCommitted(westC, LEDGER, p)]);
       expect(dst.map((r) => r.offset)).toEqual(src.map((r) => r.offset));
-      expect(dst.map(view)).toEqual(src.map(view));
+      expect(dst.map(recordView)).toEqual(src.map(recordView));
     }
     const [cfg] = await westC.describeConfigs({ type: ConfigResourceType.TOPIC, name: LEDGER }, ['mirror.source.cluster']);
     expect(cfg.value).toBe('east');
@@ -344,7 +322,7 @@ describe('offset-preserving mode', () => {
       [LEDGER, 0, 4n, 'same-offsets'],
       [LEDGER, 1, 8n, 'same-offsets'],
     ]);
-    expect((await readAll(westC, LEDGER, 0, 4n)).map(view)).toEqual((await readAll(eastC, LEDGER, 0, 4n)).map(view));
+    expect((await readCommitted(westC, LEDGER, 0, 4n)).map(recordView)).toEqual((await readCommitted(eastC, LEDGER, 0, 4n)).map(recordView));
 
     // Failover: promote the topic by deleting mirror.source.cluster; it is then an ordinary writable topic.
     await westC.incrementalAlterConfigs({ type: ConfigResourceType.TOPIC, name: LEDGER }, [{ name: 'mirror.source.cluster', op: 'delete' }]);
@@ -380,7 +358,7 @@ describe('strata mirror (long-running, without Lambda)', () => {
 
   async function targetCounts(): Promise<number[]> {
     try {
-      return await Promise.all(P2.map(async (p) => (await readAll(westC, 'east.clicks', p)).length));
+      return await Promise.all(P2.map(async (p) => (await readCommitted(westC, 'east.clicks', p)).length));
     } catch {
       return [];
     }

@@ -21,13 +21,14 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ConfigResourceType, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, StrataClient } from '../../core/client/client';
-import type { FetchedRecord, ProduceRecord } from '../../core/client/records';
+import { ConfigResourceType, LATEST_TIMESTAMP, StrataClient } from '../../core/client/client';
+import type { ProduceRecord } from '../../core/client/records';
 import { toMirrorEvent, type SelfManagedKafkaEventJson } from '../../core/mirror/event';
 import { offsetSyncsTopic } from '../../core/mirror/naming';
 import { runCli } from '../cli/runCli';
 import { awsBackendSelected, awsStores } from '../helpers/awsBackend';
 import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
+import { readCommitted, recordView } from '../helpers/committedRecords';
 import { LambdaContainer, stopAllContainers } from '../helpers/lambdaContainer';
 import { makeCerts, type TestCerts } from '../helpers/certs';
 import { useEnv } from '../helpers/emulators';
@@ -142,33 +143,10 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** Every committed record of a partition (read_committed, up to the last stable offset). */
-async function readAll(c: StrataClient, topic: string, partition: number): Promise<FetchedRecord[]> {
-  const end = (await c.listOffsets(topic, partition, LATEST_TIMESTAMP, { isolationLevel: 1 })).offset;
-  let offset = (await c.listOffsets(topic, partition, EARLIEST_TIMESTAMP)).offset;
-  const out: FetchedRecord[] = [];
-  while (offset < end) {
-    const r = await c.fetch(topic, partition, offset, { isolationLevel: 1, maxWaitMs: 0 });
-    out.push(...r.records);
-    if (r.nextOffset <= offset) break;
-    offset = r.nextOffset;
-  }
-  return out;
-}
-
-/** What must survive the mirror: key, value, headers (order, names, bytes, nulls), timestamp. */
-function view(r: FetchedRecord): unknown {
-  return {
-    key: r.key?.toString('hex') ?? null,
-    value: r.value?.toString('hex') ?? null,
-    headers: r.headers.map((h) => [h.key, h.value?.toString('hex') ?? null]),
-    timestamp: r.timestamp.toString(),
-  };
-}
 
 /** The Lambda event for the source partitions' records, built from real fetches; it names the source's SASL_SSL address, as the event source would. */
 async function eventOf(topic: string, partitions: number[]): Promise<SelfManagedKafkaEventJson> {
-  const parts = await Promise.all(partitions.map(async (partition) => ({ topic, partition, records: await readAll(east.client, topic, partition) })));
+  const parts = await Promise.all(partitions.map(async (partition) => ({ topic, partition, records: await readCommitted(east.client, topic, partition) })));
   return JSON.parse(JSON.stringify(toMirrorEvent(east.saslSsl, parts))) as SelfManagedKafkaEventJson;
 }
 
@@ -188,8 +166,8 @@ function records(partition: number, n: number): ProduceRecord[] {
 
 async function expectMirrored(sourceTopic: string, targetTopic: string, partitions: number[]): Promise<void> {
   for (const p of partitions) {
-    const [src, dst] = await Promise.all([readAll(east.client, sourceTopic, p), readAll(west.client, targetTopic, p)]);
-    expect(dst.map(view)).toEqual(src.map(view));
+    const [src, dst] = await Promise.all([readCommitted(east.client, sourceTopic, p), readCommitted(west.client, targetTopic, p)]);
+    expect(dst.map(recordView)).toEqual(src.map(recordView));
   }
 }
 
@@ -336,9 +314,9 @@ describe('offset-preserving mode over SASL_SSL', () => {
       [LEDGER, 5],
     ]);
     for (const p of P2) {
-      const [src, dst] = await Promise.all([readAll(east.client, LEDGER, p), readAll(west.client, LEDGER, p)]);
+      const [src, dst] = await Promise.all([readCommitted(east.client, LEDGER, p), readCommitted(west.client, LEDGER, p)]);
       expect(dst.map((r) => r.offset)).toEqual(src.map((r) => r.offset));
-      expect(dst.map(view)).toEqual(src.map(view));
+      expect(dst.map(recordView)).toEqual(src.map(recordView));
     }
     const ends = await endOffsets(west.client, LEDGER, P2);
     expect(ends).toEqual(await endOffsets(east.client, LEDGER, P2));
