@@ -20,7 +20,6 @@
 import { spawn, type ChildProcess } from 'child_process';
 import { ConfigResourceType, LATEST_TIMESTAMP, StrataClient } from '../../core/client/client';
 import { GroupConsumer } from '../../core/client/groupConsumer';
-import type { ProduceRecord } from '../../core/client/records';
 import { TransactionalProducer } from '../../core/client/transactionalProducer';
 import { ErrorCode } from '../../core/protocol/errorCodes';
 import { toMirrorEvent, type SelfManagedKafkaEventJson } from '../../core/mirror/event';
@@ -29,7 +28,7 @@ import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/brok
 import { BROKER_MAIN } from '../helpers/build';
 import { runProcess } from '../helpers/proc';
 import { LambdaContainer, MIRROR_HANDLER, children, childEnv, stopAllContainers } from '../helpers/lambdaContainer';
-import { readCommitted, recordView } from '../helpers/committedRecords';
+import { readCommitted, recordMaker, recordView } from '../helpers/committedRecords';
 import { waitFor } from '../helpers/waitFor';
 
 jest.setTimeout(120_000);
@@ -68,19 +67,7 @@ async function endOffsets(c: StrataClient, topic: string, partitions: number[]):
   return new Map(await Promise.all(partitions.map(async (p) => [p, (await c.listOffsets(topic, p, LATEST_TIMESTAMP, { isolationLevel: 1 })).offset] as [number, bigint])));
 }
 
-let seq = 0;
-/** Keyed records with headers (binary, repeated, null), some null keys and values, explicit old and out-of-order timestamps. */
-function records(partition: number, n: number): ProduceRecord[] {
-  return Array.from({ length: n }, () => {
-    const i = seq++;
-    return {
-      key: i % 5 === 4 ? null : `key-${partition}-${i}`,
-      value: i % 7 === 6 ? null : Buffer.from([i & 0xff, 0, 0xff, ...Buffer.from(`value ${i}`)]),
-      headers: i % 3 === 2 ? [] : [{ key: 'seq', value: String(i) }, { key: 'bin', value: Buffer.from([0, 0x80, 0xff, i & 0xff]) }, { key: 'nil', value: null }, { key: 'seq', value: 'again' }],
-      timestamp: Date.UTC(2021, 0, 1) + partition * 1_000_000 + (i % 4 === 1 ? -i : i) * 1000,
-    };
-  });
-}
+const records = recordMaker();
 
 async function produceTo(topic: string, partitions: number[], n: number, batches = 1): Promise<void> {
   for (const p of partitions) for (let b = 0; b < batches; b++) await eastC.produce(topic, p, records(p, n));

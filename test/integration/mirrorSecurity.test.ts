@@ -22,13 +22,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ConfigResourceType, LATEST_TIMESTAMP, StrataClient } from '../../core/client/client';
-import type { ProduceRecord } from '../../core/client/records';
 import { toMirrorEvent, type SelfManagedKafkaEventJson } from '../../core/mirror/event';
 import { offsetSyncsTopic } from '../../core/mirror/naming';
 import { runCli } from '../cli/runCli';
 import { awsBackendSelected, awsStores } from '../helpers/awsBackend';
 import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
-import { readCommitted, recordView } from '../helpers/committedRecords';
+import { readCommitted, recordMaker, recordView } from '../helpers/committedRecords';
 import { LambdaContainer, stopAllContainers } from '../helpers/lambdaContainer';
 import { makeCerts, type TestCerts } from '../helpers/certs';
 import { useEnv } from '../helpers/emulators';
@@ -150,19 +149,7 @@ async function eventOf(topic: string, partitions: number[]): Promise<SelfManaged
   return JSON.parse(JSON.stringify(toMirrorEvent(east.saslSsl, parts))) as SelfManagedKafkaEventJson;
 }
 
-let seq = 0;
-/** Keyed records with headers (binary, repeated, null), a null key and value now and then, explicit out-of-order timestamps. */
-function records(partition: number, n: number): ProduceRecord[] {
-  return Array.from({ length: n }, () => {
-    const i = seq++;
-    return {
-      key: i % 5 === 4 ? null : `key-${partition}-${i}`,
-      value: i % 7 === 6 ? null : Buffer.from([i & 0xff, 0, 0xff, ...Buffer.from(`value ${i}`)]),
-      headers: i % 3 === 2 ? [] : [{ key: 'seq', value: String(i) }, { key: 'bin', value: Buffer.from([0, 0x80, 0xff, i & 0xff]) }, { key: 'nil', value: null }, { key: 'seq', value: 'again' }],
-      timestamp: Date.UTC(2021, 0, 1) + partition * 1_000_000 + (i % 4 === 1 ? -i : i) * 1000,
-    };
-  });
-}
+const records = recordMaker();
 
 async function expectMirrored(sourceTopic: string, targetTopic: string, partitions: number[]): Promise<void> {
   for (const p of partitions) {
