@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The Strata broker image: `strata broker` (node dist/core/cli/main.js broker), configured by Kafka-named
+# The Strata broker image: `strata broker` (node --initial-old-space-size=128 dist/core/cli/main.js broker), configured by Kafka-named
 # STRATA_* environment variables (STRATA_NODE_ID, STRATA_LISTENERS, ...) or flags after the image name:
 #   docker run -p 9092:9092 strata --listeners PLAINTEXT://0.0.0.0:9092 --advertised-listeners PLAINTEXT://localhost:9092
 # The CDK app (infra/) builds it at `cdk deploy`; docs/deploy.md. .dockerignore admits only what the build needs.
@@ -36,4 +36,5 @@ RUN mkdir -p /var/lib/strata && chown node:node /var/lib/strata
 USER node
 # Kafka (client listener), Kafka (inter-broker listener), metrics (metrics.listener).
 EXPOSE 9092 9094 9644
-ENTRYPOINT ["node", "dist/core/cli/main.js", "broker"]
+# The broker's node flags: core/broker/nodeFlags.ts (test/infra/dockerfile.test.ts keeps them equal).
+ENTRYPOINT ["node", "--initial-old-space-size=128", "dist/core/cli/main.js", "broker"]

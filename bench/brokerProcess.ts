@@ -1,4 +1,5 @@
 import { spawn, ChildProcess } from 'child_process';
+import { BROKER_NODE_FLAGS } from '../core/broker/nodeFlags';
 import * as fs from 'fs';
 
 /**
@@ -65,7 +66,7 @@ export async function startBenchBroker(
   } = {},
 ): Promise<RunningBroker> {
   if (!fs.existsSync(main)) throw new Error(`${main} not found: run \`npm run build\` first`);
-  const argv = [main, 'broker', '--data-dir', dataDir, '--listeners', extra.listeners ?? 'PLAINTEXT://127.0.0.1:0', ...(extra.args ?? [])];
+  const argv = [...BROKER_NODE_FLAGS, main, 'broker', '--data-dir', dataDir, '--listeners', extra.listeners ?? 'PLAINTEXT://127.0.0.1:0', ...(extra.args ?? [])];
   for (const [k, v] of Object.entries(overrides)) argv.push('--override', `${k}=${v}`);
   const spawnOpts = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...extra.env } };
   // setpriv: the kernel kills the broker if the benchmark dies (Ctrl-C, crash), so no broker is

@@ -4,7 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const main = path.join(root, 'dist', 'core', 'cli', 'main.js');
@@ -49,7 +49,9 @@ if (built < newestSource()) {
   const now = new Date();
   fs.utimesSync(main, now, now);
 }
-const broker = spawn(process.execPath, [main, 'broker', ...process.argv.slice(2)], { stdio: 'inherit' });
+// The broker's node flags (core/broker/nodeFlags.ts), from the build just checked.
+const { BROKER_NODE_FLAGS } = await import(pathToFileURL(path.join(root, 'dist', 'core', 'broker', 'nodeFlags.js')).href);
+const broker = spawn(process.execPath, [...BROKER_NODE_FLAGS, main, 'broker', ...process.argv.slice(2)], { stdio: 'inherit' });
 // Signals sent to npm reach this process: pass them on, so the broker stops cleanly, then exit with it.
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => broker.kill(sig));
 broker.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

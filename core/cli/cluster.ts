@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { BROKER_NODE_FLAGS } from '../broker/nodeFlags';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
@@ -227,7 +228,7 @@ export async function runClusterCommand(argv: string[], io: CliIO): Promise<numb
 }
 
 function startBroker(main: string, b: ClusterBroker, stderr: Writable, events: EventQueue<ClusterEvent>): Member {
-  const child = spawn(process.execPath, [main, 'broker', ...b.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, main, 'broker', ...b.args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let resolveExited!: (s: ExitStatus) => void;
   const exited = new Promise<ExitStatus>((resolve) => (resolveExited = resolve));
   const member: Member = { nodeId: b.nodeId, child, pid: child.pid ?? -1, exited, exit: null, listening: false };

@@ -1,4 +1,5 @@
 import { spawn, ChildProcess } from 'child_process';
+import { BROKER_NODE_FLAGS } from '../../core/broker/nodeFlags';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -132,7 +133,7 @@ async function launch(opts: StartBrokerOptions, dataDir: string): Promise<Broker
         `(jest's globalSetup test/helpers/globalSetup.ts builds it)${buildNote()}`,
     );
   }
-  const argv = [entry, 'broker', '--data-dir', dataDir, '--listeners', opts.listeners ?? `PLAINTEXT://127.0.0.1:${opts.port ?? 0}`];
+  const argv = [...BROKER_NODE_FLAGS, entry, 'broker', '--data-dir', dataDir, '--listeners', opts.listeners ?? `PLAINTEXT://127.0.0.1:${opts.port ?? 0}`];
   for (const [k, v] of Object.entries(opts.overrides ?? {})) argv.push('--override', `${k}=${v}`);
   argv.push(...(opts.args ?? []));
   // The `aws` jest project: DynamoDB and S3 emulators stand in for the embedded stores, unless

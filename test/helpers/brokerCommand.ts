@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'child_process';
+import { BROKER_NODE_FLAGS } from '../../core/broker/nodeFlags';
 import * as fs from 'fs';
 import { BROKER_MAIN, CHECKED_ENV, REPO_ROOT, ensureBuilt } from './build';
 
@@ -36,7 +37,7 @@ const live = new Map<ChildProcess, Promise<unknown>>();
 
 export async function spawnBrokerCommand(args: string[], opts: BrokerCommandOptions = {}): Promise<BrokerCommand> {
   await ensureBuilt();
-  const node = [process.execPath, BROKER_MAIN, 'broker', ...args];
+  const node = [process.execPath, ...BROKER_NODE_FLAGS, BROKER_MAIN, 'broker', ...args];
   const user = opts.uid === undefined ? [] : [`--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups'];
   if (user.length > 0 && !fs.existsSync('/usr/bin/setpriv')) throw new Error('running the broker as another user needs /usr/bin/setpriv');
   let argv = fs.existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'SIGKILL', ...user, '--', ...node] : node;

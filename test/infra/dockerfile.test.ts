@@ -1,3 +1,4 @@
+import { BROKER_NODE_FLAGS } from '../../core/broker/nodeFlags';
 import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -75,8 +76,8 @@ describe('Dockerfile', () => {
     expect(runtime.slice(runtime.findIndex((i) => i.op === 'USER')).some((i) => i.op === 'RUN' || i.op === 'COPY')).toBe(false);
   });
 
-  test('the entry is `node dist/core/cli/main.js broker`, exec form (SIGTERM reaches the broker)', () => {
-    expect(runtime.filter((i) => i.op === 'ENTRYPOINT').map((i) => JSON.parse(i.args))).toEqual([['node', 'dist/core/cli/main.js', 'broker']]);
+  test('the entry is `node <the broker\'s node flags> dist/core/cli/main.js broker`, exec form (SIGTERM reaches the broker)', () => {
+    expect(runtime.filter((i) => i.op === 'ENTRYPOINT').map((i) => JSON.parse(i.args))).toEqual([['node', ...BROKER_NODE_FLAGS, 'dist/core/cli/main.js', 'broker']]);
     expect(runtime.filter((i) => i.op === 'CMD')).toEqual([]);
     expect(runtime.find((i) => i.op === 'ENV')?.args).toBe('STRATA_LOG_DIRS=/var/lib/strata');
     expect(runtime.find((i) => i.op === 'EXPOSE')?.args.split(/\s+/)).toEqual([String(CLIENT_PORT), String(INTERNAL_PORT), String(METRICS_PORT)]);
@@ -178,7 +179,7 @@ describe('Dockerfile', () => {
 /** Starts `node dist/core/cli/main.js broker` in `cwd`, waits for its metrics line, sends SIGTERM, and collects the exit. */
 function runUntilListening(cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; listening: string; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['dist/core/cli/main.js', 'broker'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, 'dist/core/cli/main.js', 'broker'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let listening = '';
     let termed = false;
