@@ -275,3 +275,18 @@ describe('reporting', () => {
     ]);
   });
 });
+
+describe('order and acknowledgement times', () => {
+  const reads = [got('c', 0, 0, 'a1'), got('c', 0, 1, 'a0')];
+  test('a later-sent value acknowledged first was sent first by the client: counted, not an anomaly', () => {
+    const r = checkHistory({ produced: [put('A', 0, 'a0', { ackedAtMs: 20 }), put('A', 0, 'a1', { ackedAtMs: 10 })], reads }, { readsComplete: true });
+    expect(r.ok).toBe(true);
+    expect(r.totals.clientReorders).toBe(1);
+    expect(formatReport(r)).toMatch(/1 sent out of order by the client: ok$/);
+  });
+  test('acknowledged in send order but stored the other way round is a violation', () => {
+    const r = checkHistory({ produced: [put('A', 0, 'a0', { ackedAtMs: 10 }), put('A', 0, 'a1', { ackedAtMs: 20 })], reads }, { readsComplete: true });
+    expect(r.orderViolations.count).toBe(1);
+    expect(r.totals.clientReorders).toBe(0);
+  });
+});

@@ -15,7 +15,11 @@
  * - duplicates: a value at more positions (partition, offset) than it had attempts to land;
  * - inconsistentOffsets: one position read with different values (divergent logs);
  * - orderViolations: per producer and partition, acked values whose read offsets are not in
- *   send order (the order of `produced`);
+ *   send order (the order of `produced`). A later-sent value whose acknowledgement came first
+ *   (`ackedAtMs`) is not one: the leader received it first, so the client sent it first
+ *   (librdkafka without idempotence can, when a partition moves to a new leader, send a new
+ *   record before the backlog it takes back from the old leader's queue); such pairs are
+ *   counted in totals.clientReorders;
  * - ackedOffsetMismatch: an acked record whose reported offset was read holding another value;
  * - abortedReads: a read_committed read of a record whose transaction aborted;
  * - tornTransactions: a read_committed reader saw some of a committed transaction's records but
@@ -36,6 +40,8 @@ export interface ProducedOp {
   acked: boolean;
   /** The offset the client reported, when it did. */
   offset?: bigint;
+  /** When the client reported the acknowledgement (ms, the producer's clock), when known. */
+  ackedAtMs?: number;
   /** The transaction the record was produced in, if transactional. */
   txn?: string;
 }
@@ -158,7 +164,16 @@ export interface CheckReport {
   uncommittedReads: AnomalyList<UncommittedRead>;
   unexpectedValues: AnomalyList<UnexpectedValue>;
   /** What was checked, for the summary line. */
-  totals: { produced: number; acked: number; txns: Record<TxnOutcomeKind, number>; reads: number; valuesRead: number; readsComplete: boolean };
+  totals: {
+    produced: number;
+    acked: number;
+    txns: Record<TxnOutcomeKind, number>;
+    reads: number;
+    valuesRead: number;
+    readsComplete: boolean;
+    /** Later-sent values the leader received (and acknowledged) before earlier-sent ones of the same producer and partition. */
+    clientReorders: number;
+  };
 }
 
 export const ANOMALY_KINDS = [
@@ -328,15 +343,19 @@ export function checkHistory(h: History, opts: CheckOptions = {}): CheckReport {
     // Several attempts: only a reported offset that was read with this value says which one.
     return op.offset !== undefined && positions.has(posKey(op.partition, op.offset)) ? op.offset : undefined;
   };
-  const highest = new Map<string, { value: string; offset: bigint }>();
+  const highest = new Map<string, { value: string; offset: bigint; ackedAtMs?: number }>();
+  let clientReorders = 0;
   for (const op of h.produced) {
     if (!op.acked) continue;
     const offset = landedAt(op);
     if (offset === undefined) continue;
     const key = `${op.producer}\u0000${op.partition}`;
     const top = highest.get(key);
-    if (top === undefined || offset > top.offset) highest.set(key, { value: op.value, offset });
-    else if (offset < top.offset) c.orderViolations.add({ producer: op.producer, partition: op.partition, earlier: top, later: { value: op.value, offset } });
+    if (top === undefined || offset > top.offset) highest.set(key, { value: op.value, offset, ackedAtMs: op.ackedAtMs });
+    else if (offset < top.offset) {
+      if (op.ackedAtMs !== undefined && top.ackedAtMs !== undefined && op.ackedAtMs < top.ackedAtMs) clientReorders++;
+      else c.orderViolations.add({ producer: op.producer, partition: op.partition, earlier: { value: top.value, offset: top.offset }, later: { value: op.value, offset } });
+    }
   }
 
   // ---- transactions ---------------------------------------------------------------------------
@@ -402,6 +421,7 @@ export function checkHistory(h: History, opts: CheckOptions = {}): CheckReport {
       reads: h.reads.length,
       valuesRead: positionsAll.size,
       readsComplete: opts.readsComplete === true,
+      clientReorders,
     },
   };
 }
@@ -435,7 +455,8 @@ export function formatReport(r: CheckReport, opts: { examplesPerKind?: number } 
   const t = r.totals;
   const head =
     `history: ${t.produced} produced (${t.acked} acked), txns ${t.txns.committed} committed / ${t.txns.aborted} aborted / ${t.txns.unknown} unknown, ` +
-    `${t.reads} reads of ${t.valuesRead} values${t.readsComplete ? ' (complete)' : ''}`;
+    `${t.reads} reads of ${t.valuesRead} values${t.readsComplete ? ' (complete)' : ''}` +
+    (t.clientReorders > 0 ? `, ${t.clientReorders} sent out of order by the client` : '');
   const bad = ANOMALY_KINDS.filter((k) => r[k].count > 0);
   if (bad.length === 0) return `${head}: ok`;
   const lines = [`${head}: ${bad.map((k) => `${k} ${r[k].count}`).join(', ')}`];

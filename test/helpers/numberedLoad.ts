@@ -237,7 +237,14 @@ export class NumberedProducer extends LoadProcess {
   produced(): ProducedOp[] {
     return [...this.attempts.values()]
       .sort((a, b) => a.seq - b.seq)
-      .map((a) => ({ producer: this.opts.id, partition: a.partition, value: a.value, acked: a.acked, ...(a.offset !== undefined ? { offset: a.offset } : {}) }));
+      .map((a) => ({
+        producer: this.opts.id,
+        partition: a.partition,
+        value: a.value,
+        acked: a.acked,
+        ...(a.offset !== undefined ? { offset: a.offset } : {}),
+        ...(a.acked && a.reportedAtMs !== undefined ? { ackedAtMs: a.reportedAtMs } : {}),
+      }));
   }
 }
 
