@@ -8,7 +8,7 @@ import type { ResolvedTopicConfig } from '../config/topicConfig';
 import { validateRecordKeysForCompaction, type RecordError } from '../log/compactedTopicValidation';
 import type { LogPolicy, MaintainedLog } from '../log/logManager';
 import type { PartitionLog, ReadResult } from '../log/partitionLog';
-import { ATTRIBUTES_OFFSET, PARTITION_LEADER_EPOCH_OFFSET, PRODUCER_EPOCH_OFFSET, PRODUCER_ID_OFFSET, RECORD_BATCH_HEADER_SIZE, TRANSACTIONAL_MASK, validateRecords } from '../log/recordBatch';
+import { ATTRIBUTES_OFFSET, PARTITION_LEADER_EPOCH_OFFSET, PRODUCER_EPOCH_OFFSET, PRODUCER_ID_OFFSET, RECORD_BATCH_HEADER_SIZE, TRANSACTIONAL_MASK, validateRecords, type ValidateOptions, type ValidationResult } from '../log/recordBatch';
 import { buildEndTxnMarker, type EndTxnMarkerType } from '../log/controlRecords';
 import type { AbortedRange } from '../log/txnIndex';
 import { logConfigFrom } from './logConfig';
@@ -116,6 +116,9 @@ export interface PartitionClusterHooks {
   /** Writes the partition's record with a new ISR, conditional on `from`'s version; resolves with the stored record. */
   writeIsr(from: PartitionState, isr: number[]): Promise<PartitionState>;
 }
+
+/** What validateRecords answers for records it accepts. */
+type ValidRecords = Extract<ValidationResult, { ok: true }>;
 
 function failed(errorCode: number, errorMessage: string | null = null, recordErrors: RecordError[] = []): AppendOutcome {
   return { errorCode, errorMessage, baseOffset: -1n, nextOffset: -1n, logAppendTime: -1n, logStartOffset: -1n, recordErrors };
@@ -460,23 +463,11 @@ export class Partition implements MaintainedLog {
    */
   appendRecordsAsLeader(records: Buffer | null, opts: AppendOptions): AppendOutcome {
     const v = this._config.values;
-    if (!this.isLeader) {
-      return failed(ErrorCode.NOT_LEADER_OR_FOLLOWER, `This broker (${this.nodeId}) is not the leader of ${this.label}${this._state ? ` (leader ${this._state.leader}, epoch ${this._state.leaderEpoch})` : ''}`);
-    }
-    if (opts.acks === -1 && this.replicas.isr.length < v['min.insync.replicas']) {
-      return failed(
-        ErrorCode.NOT_ENOUGH_REPLICAS,
-        `The size of the current ISR [${this.replicas.isr.join(', ')}] is insufficient to satisfy the min.isr requirement of ${v['min.insync.replicas']} for partition ${this.label}`,
-      );
-    }
+    const refused = this.notLeader() ?? this.isrTooSmall(opts.acks);
+    if (refused !== null) return refused;
     if (!records || records.length === 0) return failed(ErrorCode.CORRUPT_MESSAGE, 'Produce request has no record batch');
-    const validated = validateRecords(records, { maxMessageBytes: Number(v['max.message.bytes']), allowControlBatches: opts.origin === 'coordinator' });
-    if (!validated.ok) return failed(validated.errorCode, validated.message);
-    if (this._policy.compacts) {
-      // Kafka refuses keyless records on compacted topics, naming each (KIP-467).
-      const keys = validateRecordKeysForCompaction(records, validated.batches);
-      if (!keys.ok) return failed(keys.errorCode, keys.message, keys.recordErrors);
-    }
+    const validated = this.validatedForAppend(records, { allowControlBatches: opts.origin === 'coordinator' });
+    if (!('ok' in validated)) return validated;
     if (opts.origin === 'client' && v['mirror.source.cluster'] !== '') {
       return failed(
         ErrorCode.INVALID_REQUEST,
@@ -522,22 +513,18 @@ export class Partition implements MaintainedLog {
    * lost).
    */
   appendMirrored(records: Buffer | null, opts: { acks: number; sourceCluster: string }): AppendOutcome {
-    const v = this._config.values;
-    if (!this.isLeader) return failed(ErrorCode.NOT_LEADER_OR_FOLLOWER, `This broker (${this.nodeId}) is not the leader of ${this.label}`);
-    if (v['mirror.source.cluster'] === '' || v['mirror.source.cluster'] !== opts.sourceCluster) {
-      const is = v['mirror.source.cluster'] === '' ? 'is not a mirror topic' : `mirrors cluster '${v['mirror.source.cluster']}'`;
+    const mirrorOf = this._config.values['mirror.source.cluster'];
+    const notLeader = this.notLeader();
+    if (notLeader !== null) return notLeader;
+    if (mirrorOf === '' || mirrorOf !== opts.sourceCluster) {
+      const is = mirrorOf === '' ? 'is not a mirror topic' : `mirrors cluster '${mirrorOf}'`;
       return failed(ErrorCode.INVALID_REQUEST, `${this.label} ${is} (mirror.source.cluster), not of '${opts.sourceCluster}'`);
     }
-    if (opts.acks === -1 && this.replicas.isr.length < v['min.insync.replicas']) {
-      return failed(ErrorCode.NOT_ENOUGH_REPLICAS, `The size of the current ISR [${this.replicas.isr.join(', ')}] is insufficient to satisfy the min.isr requirement of ${v['min.insync.replicas']} for partition ${this.label}`);
-    }
+    const isr = this.isrTooSmall(opts.acks);
+    if (isr !== null) return isr;
     if (!records || records.length === 0) return failed(ErrorCode.CORRUPT_MESSAGE, 'MirrorAppend request has no record batch');
-    const validated = validateRecords(records, { maxMessageBytes: Number(v['max.message.bytes']), allowControlBatches: false, offsetGaps: true });
-    if (!validated.ok) return failed(validated.errorCode, validated.message);
-    if (this._policy.compacts) {
-      const keys = validateRecordKeysForCompaction(records, validated.batches);
-      if (!keys.ok) return failed(keys.errorCode, keys.message, keys.recordErrors);
-    }
+    const validated = this.validatedForAppend(records, { allowControlBatches: false, offsetGaps: true });
+    if (!('ok' in validated)) return validated;
     const end = this.logEndOffset;
     let first = -1;
     let sentEnd = end;
@@ -567,6 +554,34 @@ export class Partition implements MaintainedLog {
       this.appendWarnings.warn(isStrataError(e) ? e.code : 'other', `mirror append to ${this.label} failed: ${(e as Error).message}`);
       return failed(toKafkaErrorCode(e), (e as Error).message);
     }
+  }
+
+  /** NOT_LEADER_OR_FOLLOWER, naming the leader this broker knows of, unless it leads the partition. */
+  private notLeader(): AppendOutcome | null {
+    if (this.isLeader) return null;
+    return failed(ErrorCode.NOT_LEADER_OR_FOLLOWER, `This broker (${this.nodeId}) is not the leader of ${this.label}${this._state ? ` (leader ${this._state.leader}, epoch ${this._state.leaderEpoch})` : ''}`);
+  }
+
+  /** acks=all with fewer in-sync replicas than min.insync.replicas: NOT_ENOUGH_REPLICAS before anything is appended. */
+  private isrTooSmall(acks: number): AppendOutcome | null {
+    const min = this._config.values['min.insync.replicas'];
+    if (acks !== -1 || this.replicas.isr.length >= min) return null;
+    return failed(ErrorCode.NOT_ENOUGH_REPLICAS, `The size of the current ISR [${this.replicas.isr.join(', ')}] is insufficient to satisfy the min.isr requirement of ${min} for partition ${this.label}`);
+  }
+
+  /**
+   * A request's records validated as a whole (invariant 2: all or nothing) against
+   * max.message.bytes, with cleanup.policy's key rule applied; or the refusal.
+   */
+  private validatedForAppend(records: Buffer, opts: Omit<ValidateOptions, 'maxMessageBytes'>): ValidRecords | AppendOutcome {
+    const validated = validateRecords(records, { ...opts, maxMessageBytes: Number(this._config.values['max.message.bytes']) });
+    if (!validated.ok) return failed(validated.errorCode, validated.message);
+    if (this._policy.compacts) {
+      // Kafka refuses keyless records on compacted topics, naming each (KIP-467).
+      const keys = validateRecordKeysForCompaction(records, validated.batches);
+      if (!keys.ok) return failed(keys.errorCode, keys.message, keys.recordErrors);
+    }
+    return validated;
   }
 
   /**
