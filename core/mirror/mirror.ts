@@ -8,7 +8,6 @@ import { type ClusterConnection, type MirrorConfig, validateMirrorConfig } from 
 import { MirrorPartitionsError, PoisonRecordError } from './errors';
 import { type MirrorRecord, type ParsedMirrorEvent, type PartitionBatch, parseMirrorEvent } from './event';
 import { mirrorStateGroup, mirrorTransactionalId, offsetSyncsTopic, targetTopicName } from './naming';
-import { appendMirroredRecords } from './offsetPreserving';
 import { encodeOffsetSync, offsetRuns } from './offsetSyncs';
 import { TargetTopics, describeSourceTopic } from './targetTopics';
 
@@ -275,7 +274,9 @@ export class Mirror {
     const targetTopic = this.targetTopic(b.topic);
     const outcome = newOutcome(b, targetTopic);
     for (const chunk of chunkRecords(b.records, this.config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES)) {
-      const { appended } = await appendMirroredRecords(this.target, targetTopic, b.partition, chunk, this.alias);
+      // The broker keeps the source's offset gaps and skips what is below its log end: a retried batch adds nothing.
+      const records = chunk.map((r) => ({ ...toProduceRecord(r), offset: r.offset }));
+      const { appended } = await this.target.appendMirrored(targetTopic, b.partition, records, { sourceCluster: this.alias, acks: -1 });
       outcome.recordsOut += appended;
     }
     outcome.alreadyMirrored = b.records.length - outcome.recordsOut;

@@ -1,6 +1,7 @@
 import { StrataError } from '../common/errors';
 import { ErrorCode } from '../protocol/errorCodes';
-import { ConfigResourceType, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, type StrataClient } from '../client/client';
+import { ConfigResourceType, type StrataClient } from '../client/client';
+import { readCommitted } from '../client/readCommitted';
 import { isKafkaError } from '../client/errors';
 import { MIRROR_SOURCE_CLUSTER_CONFIG, offsetSyncsTopic, targetTopicName, type TopicNaming } from './naming';
 import { type OffsetSync, decodeOffsetSync, lastMirroredSourceOffset, offsetSyncKey, translateOffset } from './offsetSyncs';
@@ -32,31 +33,23 @@ export interface OffsetTranslation {
 
 /** Reads every committed sync of the syncs topic (read_committed: never an aborted attempt's), by `<topic>:<partition>`. */
 export async function readOffsetSyncs(target: StrataClient, alias: string): Promise<{ syncs: Map<string, OffsetSync[]>; unreadable: number }> {
-  const topic = offsetSyncsTopic(alias);
   const syncs = new Map<string, OffsetSync[]>();
   let unreadable = 0;
-  let end: bigint;
-  let offset: bigint;
+  let records;
   try {
-    end = (await target.listOffsets(topic, 0, LATEST_TIMESTAMP, { isolationLevel: 1 })).offset;
-    offset = (await target.listOffsets(topic, 0, EARLIEST_TIMESTAMP)).offset;
+    records = await readCommitted(target, offsetSyncsTopic(alias), 0, { maxBytes: 4 * 1024 * 1024 });
   } catch (err) {
     if (isKafkaError(err, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)) return { syncs, unreadable };
     throw err;
   }
-  while (offset < end) {
-    const r = await target.fetch(topic, 0, offset, { isolationLevel: 1, maxWaitMs: 0, maxBytes: 4 * 1024 * 1024 });
-    for (const rec of r.records) {
-      try {
-        const s = decodeOffsetSync(rec.value);
-        const key = offsetSyncKey(s.topic, s.partition);
-        syncs.set(key, [...(syncs.get(key) ?? []), s]);
-      } catch {
-        unreadable++;
-      }
+  for (const rec of records) {
+    try {
+      const s = decodeOffsetSync(rec.value);
+      const key = offsetSyncKey(s.topic, s.partition);
+      syncs.set(key, [...(syncs.get(key) ?? []), s]);
+    } catch {
+      unreadable++;
     }
-    if (r.nextOffset <= offset) break; // nothing more below the last stable offset yet
-    offset = r.nextOffset;
   }
   return { syncs, unreadable };
 }

@@ -28,7 +28,8 @@ import { startBroker, stopAllBrokers, type BrokerProcess } from '../helpers/brok
 import { BROKER_MAIN } from '../helpers/build';
 import { runProcess } from '../helpers/proc';
 import { LambdaContainer, MIRROR_HANDLER, children, childEnv, stopAllContainers } from '../helpers/lambdaContainer';
-import { readCommitted, recordMaker, recordView } from '../helpers/committedRecords';
+import { readCommitted } from '../../core/client/readCommitted';
+import { recordMaker, recordView } from '../helpers/recordCopy';
 import { waitFor } from '../helpers/waitFor';
 
 jest.setTimeout(120_000);
@@ -59,7 +60,7 @@ afterAll(async () => {
 
 /** The Lambda event for the source partitions' committed records from `from` (default: their start), built from real fetches. */
 async function eventOf(topic: string, partitions: number[], from: Map<number, bigint> = new Map()): Promise<SelfManagedKafkaEventJson> {
-  const parts = await Promise.all(partitions.map(async (partition) => ({ topic, partition, records: await readCommitted(eastC, topic, partition, from.get(partition)) })));
+  const parts = await Promise.all(partitions.map(async (partition) => ({ topic, partition, records: await readCommitted(eastC, topic, partition, { from: from.get(partition) }) })));
   return JSON.parse(JSON.stringify(toMirrorEvent(east.bootstrap, parts))) as SelfManagedKafkaEventJson;
 }
 
@@ -218,7 +219,7 @@ describe('normal (MirrorMaker 2) mode', () => {
 
     // A consumer of the group on the target reads exactly what it would have read next on the source.
     const expected = new Map<number, unknown[]>();
-    for (const p of P3) expected.set(p, (await readCommitted(eastC, ORDERS, p, positions.get(p))).map(recordView));
+    for (const p of P3) expected.set(p, (await readCommitted(eastC, ORDERS, p, { from: positions.get(p) })).map(recordView));
     const consumer = new GroupConsumer({ bootstrapServers: [west.bootstrap], groupId: GROUP, topics: ['east.orders'], autoOffsetReset: 'none', isolationLevel: 1, enableAutoCommit: false });
     const got = new Map<number, unknown[]>(P3.map((p) => [p, []]));
     const total = [...expected.values()].reduce((n, v) => n + v.length, 0);
@@ -309,7 +310,7 @@ describe('offset-preserving mode', () => {
       [LEDGER, 0, 4n, 'same-offsets'],
       [LEDGER, 1, 8n, 'same-offsets'],
     ]);
-    expect((await readCommitted(westC, LEDGER, 0, 4n)).map(recordView)).toEqual((await readCommitted(eastC, LEDGER, 0, 4n)).map(recordView));
+    expect((await readCommitted(westC, LEDGER, 0, { from: 4n })).map(recordView)).toEqual((await readCommitted(eastC, LEDGER, 0, { from: 4n })).map(recordView));
 
     // Failover: promote the topic by deleting mirror.source.cluster; it is then an ordinary writable topic.
     await westC.incrementalAlterConfigs({ type: ConfigResourceType.TOPIC, name: LEDGER }, [{ name: 'mirror.source.cluster', op: 'delete' }]);
