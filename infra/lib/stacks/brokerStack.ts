@@ -1,28 +1,16 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
-import type * as ecs from 'aws-cdk-lib/aws-ecs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
-import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { BrokerCluster, type TlsSecretFields } from '../constructs/brokerCluster';
+import { BrokerCluster, type BrokerClusterProps } from '../constructs/brokerCluster';
 import { Network } from '../constructs/network';
 import type { ClusterEnvironment } from '../environments';
 
-export interface BrokerStackProps extends StackProps {
+/** The stateful stack's resources (typed references), the image and extra broker configs go to BrokerCluster as they are. */
+export interface BrokerStackProps
+  extends StackProps,
+    Pick<BrokerClusterProps, 'bucket' | 'objectKeyPrefix' | 'table' | 'tablePrefix' | 'tlsSecret' | 'tlsSecretFields' | 'image' | 'brokerConfigs'> {
   readonly environment: ClusterEnvironment;
   readonly clusterName: string;
-  /** From the stateful stack, as typed references. */
-  readonly bucket: s3.IBucket;
-  readonly objectKeyPrefix: string;
-  readonly table: dynamodb.ITable;
-  readonly tablePrefix: string;
-  readonly tlsSecret: secretsmanager.ISecret;
-  readonly tlsSecretFields: TlsSecretFields;
-  /** Default: the repository's Dockerfile, built at deploy time. */
-  readonly image?: ecs.ContainerImage;
-  /** More broker configs by Kafka name. */
-  readonly brokerConfigs?: Readonly<Record<string, string>>;
 }
 
 /**
