@@ -18,6 +18,7 @@
  * Simplifications against Kafka's client: no batching or linger (send waits for its answer), no
  * epoch bump on abortable errors (KIP-360), one request in flight.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { ApiKey } from '../protocol/generated/index';
 import { ErrorCode } from '../protocol/errorCodes';
 import type { InitProducerIdResponse } from '../protocol/generated/InitProducerIdResponse';
@@ -237,8 +238,4 @@ export class TransactionalProducer {
     const hint = this.state === 'uninitialized' ? ': call initTransactions() first' : this.state === 'failed' ? ': the transaction failed, abort it' : '';
     return new StrataError('INVALID_TXN_STATE', `cannot ${action} in state ${this.state}${hint} (transactional id '${this.transactionalId}')`);
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
